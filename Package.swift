@@ -1,0 +1,57 @@
+// swift-tools-version:6.2
+import PackageDescription
+
+let strict: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let logging = Target.Dependency.product(name: "Logging", package: "swift-log")
+let argumentParser = Target.Dependency.product(name: "ArgumentParser", package: "swift-argument-parser")
+
+let package = Package(
+    name: "f2f-switch",
+    products: [
+        .executable(name: "f2f-switch", targets: ["F2FSwitchCLI"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
+    ],
+    targets: [
+        // Pure targets: no I/O, no clock, no Foundation.
+        .target(name: "F2FBase", swiftSettings: strict),
+        .target(name: "EthernetSwitch", dependencies: ["F2FBase"], swiftSettings: strict),
+        .target(name: "F2FCore", dependencies: ["F2FBase", logging], swiftSettings: strict),
+
+        // The only OS-facing code: event loop, descriptors, sockets.
+        .target(name: "CF2FSystem"),
+        .target(name: "F2FPosix", dependencies: ["F2FBase", "F2FCore", "CF2FSystem", logging], swiftSettings: strict),
+
+        // libvdeplug (Debian libvdeplug-dev, vdeplug4): the real VDE client library.
+        .systemLibrary(name: "CVDEPlug"),
+        .target(name: "VDEPlug", dependencies: ["CVDEPlug", "F2FPosix"], swiftSettings: strict),
+
+        // The vde2 control protocol, data sockets and management console.
+        .target(
+            name: "VDEServer",
+            dependencies: ["EthernetSwitch", "F2FCore", "F2FPosix", "VDEPlug", logging],
+            swiftSettings: strict
+        ),
+
+        .executableTarget(
+            name: "F2FSwitchCLI",
+            dependencies: ["F2FBase", "EthernetSwitch", "F2FPosix", "VDEPlug", "VDEServer", logging, argumentParser],
+            swiftSettings: strict
+        ),
+
+        .testTarget(name: "F2FBaseTests", dependencies: ["F2FBase"], swiftSettings: strict),
+        .testTarget(name: "EthernetSwitchTests", dependencies: ["EthernetSwitch"], swiftSettings: strict),
+        .testTarget(name: "VDEServerTests", dependencies: ["VDEServer", "EthernetSwitch"], swiftSettings: strict),
+        .testTarget(
+            name: "IntegrationTests",
+            dependencies: ["VDEPlug", "F2FPosix", "EthernetSwitch", "F2FBase"],
+            swiftSettings: strict
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

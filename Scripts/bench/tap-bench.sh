@@ -1,0 +1,613 @@
+#!/usr/bin/env bash
+# tap-bench.sh — real TCP/IP stacks through VDE switches, side by side.
+#
+# WHAT IT MEASURES
+#   Two network namespaces (f2fb-a-PID, f2fb-b-PID), each with one interface,
+#   addresses 10.77.0.1/24 and 10.77.0.2/24 living only inside the namespaces.
+#   For every configuration ("row") and every repetition it measures, from A to B:
+#     rtt_1450_ms   ping -A -s 1450 -c 200, average RTT
+#     rtt_56_ms     ping -A -s 56   -c 200, average RTT
+#     tcp_gbps      iperf3, one TCP stream, BENCH_SECONDS long (default 10)
+#     udp64_kfps    iperf3 -u -l 64 -b 0: thousands of frames/s received by the server
+#     udp64_loss_pct  loss of that UDP run (sent by client vs received by server)
+#   and, for switch rows, the switch process's CPU time (utime+stime from
+#   /proc/PID/stat, summed over its descendants) during the iperf3 runs:
+#     sw_tcp_cpu_s_per_GB   switch CPU-seconds per GB (1e9 bytes) received by the server
+#     sw_udp_us_per_frame   switch CPU microseconds per UDP frame received by the server
+#   The vde_plug processes' CPU is recorded the same way (plug_*; in the TSV files).
+#
+# ROWS (configurations), run interleaved: rep 1 = every row, rep 2 = every row, ...
+#   vde_switch   Debian's vde_switch (package vde-switch), foreground, stdin held open
+#                (Debian's vde_switch quits on stdin EOF unless -d).
+#   f2f-switch   the binary given by --f2f PATH, run as `PATH -s DIR` in the
+#                foreground, stopped with SIGTERM. Skipped with a message if not given.
+#   NAME         any vde_switch-compatible switch: --switch NAME=CMD runs `CMD -s DIR`
+#                (CMD is split on spaces, no shell evaluation). Repeatable.
+#   ptp          floor: no switch; two vde_plug tap:// <-> ptp://SOCK joined point to point
+#                (the first vde_plug creates SOCK, the second one connects to it).
+#   veth         a veth pair between the namespaces: kernel upper bound, no VDE at all.
+#   Each switch/ptp row connects the taps with `ip netns exec NS vde_plug vde://DIR tap://TAP`,
+#   so vdeplug4 creates the tap inside the namespace.
+#
+# USAGE (as root; installs missing Debian packages unless --no-install)
+#   Scripts/bench/tap-bench.sh [--f2f PATH] [--switch NAME=CMD]... [--only ROWS]
+#                              [--reps N] [--seconds N] [--strace] [--out PREFIX]
+#   --f2f PATH         add the f2f-switch row (e.g. .build/release/f2f-switch)
+#   --switch NAME=CMD  add another vde_switch-compatible switch row
+#   --only a,b,c       run only these rows, in this order (e.g. vde_switch,ptp,veth)
+#   --reps N           repetitions (default 3, env BENCH_REPS)
+#   --seconds N        iperf3 duration per test (default 10, env BENCH_SECONDS)
+#   --ping-count N     pings per size (default 200, env BENCH_PING_COUNT)
+#   --strace           also, per switch row and rep, a short extra UDP run under
+#                      `strace -c -f -p PID` → sw_syscalls_per_frame (off: strace slows the switch)
+#   --out PREFIX       result files PREFIX.raw.tsv, PREFIX.summary.tsv, PREFIX.txt
+#                      (default /tmp/tap-bench-YYYYmmdd-HHMMSS)
+#   --wait-idle SECS   before each row, wait up to SECS for the machine to be idle
+#                      (busy < BENCH_IDLE_MAX=0.15 cores); for shared/loaded boxes
+#   --no-install       never call apt-get
+#   --keep             keep the temporary directory (switch/plug logs, iperf3 JSON)
+#   Quick run:  BENCH_SECONDS=5 Scripts/bench/tap-bench.sh --reps 2 --only vde_switch,ptp,veth
+#
+# OUTPUT
+#   stdout: a table, one line per metric x row: n, median, min, max, ratio of the
+#   medians vs vde_switch (for rtt and CPU costs lower is better; for rates higher).
+#   PREFIX.raw.tsv: one line per rep x row x metric; PREFIX.summary.tsv: the table as TSV.
+#   Both start with '#' comment lines: date, kernel, nproc, CPU, tool versions, parameters.
+#
+# NOTES
+#   Everything (switch, plugs, iperf3 client and server) shares the machine's cores, so
+#   figures are "whole system" figures; compare rows from the same run only.
+#   Failures of one measurement are recorded as missing (NA) and the run goes on.
+#   Cleanup (EXIT trap): kills the processes this script started, by PID, deletes the
+#   namespaces it created (which removes their taps/veths), removes its temp directory.
+
+set -uo pipefail   # not -e: a failed measurement must not abort the whole comparison
+
+# ---------------------------------------------------------------- parameters
+REPS=${BENCH_REPS:-3}
+RUN_SECONDS=${BENCH_SECONDS:-10}
+PING_COUNT=${BENCH_PING_COUNT:-200}
+STRACE_SECONDS=${BENCH_STRACE_SECONDS:-3}
+NET=${BENCH_NET:-10.77.0}          # /24 used only inside our namespaces
+IP_A="$NET.1" IP_B="$NET.2"
+NS_A="f2fb-a-$$" NS_B="f2fb-b-$$"
+IF_NAME="f2fbtap0"                 # same name in both namespaces: they are isolated
+F2F=""
+ONLY=""
+DO_STRACE=0
+DO_INSTALL=1
+KEEP=0
+WAIT_IDLE=${BENCH_WAIT_IDLE:-0}    # seconds to wait per row for other load to go away
+IDLE_MAX=${BENCH_IDLE_MAX:-0.15}   # "idle enough": busy cores below this
+OUT=""
+EXTRA_SWITCHES=()                  # "NAME=CMD" strings from --switch
+
+# Rows: parallel arrays (bash 5 has no arrays of records).
+ROW_NAMES=() ROW_KINDS=() ROW_CMDS=()
+
+# Bookkeeping for cleanup.
+declare -A STARTED=()              # pid -> description, for every background process
+TMPD=""
+HOLD_FD=""
+CLK_TCK=100
+SW_PID=""                          # switch of the row being measured ("" for ptp/veth)
+PLUG_PIDS=()                       # vde_plug processes of the row being measured
+
+log()  { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
+die()  { log "ERROR: $*"; exit 1; }
+
+usage() { sed -n '2,/^$/p' "$0" | sed 's/^# \{0,1\}//'; }
+
+# ---------------------------------------------------------------- arguments
+parse_args() {
+    while [ $# -gt 0 ]; do
+        case "$1" in
+            --f2f)        F2F=${2:?--f2f needs a path}; shift ;;
+            --f2f=*)      F2F=${1#*=} ;;
+            --switch)     EXTRA_SWITCHES+=("${2:?--switch needs NAME=CMD}"); shift ;;
+            --switch=*)   EXTRA_SWITCHES+=("${1#*=}") ;;
+            --only)       ONLY=${2:?}; shift ;;
+            --only=*)     ONLY=${1#*=} ;;
+            --reps)       REPS=${2:?}; shift ;;
+            --seconds)    RUN_SECONDS=${2:?}; shift ;;
+            --ping-count) PING_COUNT=${2:?}; shift ;;
+            --strace)     DO_STRACE=1 ;;
+            --out)        OUT=${2:?}; shift ;;
+            --wait-idle)  WAIT_IDLE=${2:?}; shift ;;
+            --no-install) DO_INSTALL=0 ;;
+            --keep)       KEEP=1 ;;
+            -h|--help)    usage; exit 0 ;;
+            *)            die "unknown option '$1' (see --help)" ;;
+        esac
+        shift
+    done
+    [[ $REPS =~ ^[1-9][0-9]*$ ]]        || die "--reps must be a positive integer"
+    [[ $RUN_SECONDS =~ ^[1-9][0-9]*$ ]] || die "--seconds must be a positive integer"
+    [[ $PING_COUNT =~ ^[1-9][0-9]*$ ]]  || die "--ping-count must be a positive integer"
+    [[ $WAIT_IDLE =~ ^[0-9]+$ ]]        || die "--wait-idle must be a number of seconds"
+    [ -n "$OUT" ] || OUT="/tmp/tap-bench-$(date +%Y%m%d-%H%M%S)"
+}
+
+# ---------------------------------------------------------------- prerequisites
+ensure_packages() {
+    # command -> Debian package providing it
+    local -A need=([vde_switch]=vde2 [vde_plug]=vdeplug [iperf3]=iperf3 [ip]=iproute2
+                   [ss]=iproute2 [ping]=iputils-ping [jq]=jq [timeout]=coreutils)
+    [ $DO_STRACE = 1 ] && need[strace]=strace
+    local missing=() c
+    for c in "${!need[@]}"; do
+        command -v "$c" >/dev/null 2>&1 || missing+=("${need[$c]}")
+    done
+    # vde_plug's tap:// and ptp:// live in libvdeplug2's plugin directory.
+    ls /usr/lib/*/vdeplug/libvdeplug_tap.so >/dev/null 2>&1 || missing+=(libvdeplug2)
+    [ ${#missing[@]} -eq 0 ] && return 0
+    mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
+    [ $DO_INSTALL = 1 ] || die "missing packages: ${missing[*]} (run without --no-install)"
+    log "installing: ${missing[*]}"
+    timeout 600 apt-get update -qq || die "apt-get update failed"
+    # vde2 pulls vde-switch on Debian 12; install both names' requirement set at once.
+    DEBIAN_FRONTEND=noninteractive timeout 900 apt-get install -y --no-install-recommends \
+        vde2 vdeplug iperf3 iproute2 iputils-ping jq "${missing[@]}" >/dev/null \
+        || die "apt-get install failed"
+}
+
+preflight() {
+    [ "$(id -u)" = 0 ] || die "must run as root (namespaces, taps)"
+    [ -c /dev/net/tun ] || modprobe tun 2>/dev/null || true
+    [ -c /dev/net/tun ] || die "/dev/net/tun missing: no tap support"
+    CLK_TCK=$(getconf CLK_TCK 2>/dev/null || echo 100)
+}
+
+# ---------------------------------------------------------------- rows
+add_row() { ROW_NAMES+=("$1"); ROW_KINDS+=("$2"); ROW_CMDS+=("$3"); }
+
+build_rows() {
+    local all_names=() all_kinds=() all_cmds=() spec name cmd
+    add_row vde_switch switch "$(command -v vde_switch)"
+    if [ -z "$F2F" ]; then
+        log "f2f-switch: SKIPPED — no --f2f PATH given"
+    elif [ ! -x "$F2F" ] || [ -d "$F2F" ]; then
+        log "f2f-switch: SKIPPED — '$F2F' is not an executable file"
+    else
+        add_row f2f-switch switch "$F2F"
+    fi
+    for spec in "${EXTRA_SWITCHES[@]}"; do
+        name=${spec%%=*} cmd=${spec#*=}
+        if [ -z "$name" ] || [ "$name" = "$spec" ] || [ -z "$cmd" ]; then
+            die "--switch wants NAME=CMD, got '$spec'"
+        fi
+        add_row "$name" switch "$cmd"
+    done
+    add_row ptp ptp ""
+    add_row veth veth ""
+
+    [ -z "$ONLY" ] && return 0
+    # Keep only the rows named in --only, in the order given there.
+    all_names=("${ROW_NAMES[@]}") all_kinds=("${ROW_KINDS[@]}") all_cmds=("${ROW_CMDS[@]}")
+    ROW_NAMES=() ROW_KINDS=() ROW_CMDS=()
+    local want i found
+    IFS=, read -ra want <<<"$ONLY"
+    for name in "${want[@]}"; do
+        found=0
+        for i in "${!all_names[@]}"; do
+            if [ "${all_names[$i]}" = "$name" ]; then
+                add_row "$name" "${all_kinds[$i]}" "${all_cmds[$i]}"; found=1
+            fi
+        done
+        [ $found = 1 ] || log "--only: row '$name' unknown or skipped — ignored"
+    done
+    [ ${#ROW_NAMES[@]} -gt 0 ] || die "no rows left to run"
+}
+
+# ---------------------------------------------------------------- process helpers
+# Start a background process, remember its PID for cleanup. Output goes to $1.
+spawn() {  # spawn LOGFILE DESCRIPTION CMD... ; sets SPAWNED
+    local logf=$1 desc=$2; shift 2
+    "$@" <&"$HOLD_FD" >"$logf" 2>&1 &
+    SPAWNED=$!
+    STARTED[$SPAWNED]=$desc
+}
+
+# Signal a PID we started; if it leads its own process group (switches, via setsid),
+# signal that group so a forking wrapper's children go too.
+signal_pid() {  # signal_pid SIG PID
+    local line pgid
+    read -r line 2>/dev/null <"/proc/$2/stat" || return 0
+    read -r _ _ _ pgid _ <<<"${line##*) }"
+    if [ "$pgid" = "$2" ]; then kill "-$1" -- "-$2" 2>/dev/null; else kill "-$1" "$2" 2>/dev/null; fi
+}
+
+# SIGTERM, wait up to 5 s, then SIGKILL. Only PIDs this script started.
+stop_pid() {
+    local pid=$1 i
+    [ -n "$pid" ] && [ -n "${STARTED[$pid]+x}" ] || return 0
+    signal_pid TERM "$pid"
+    for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -0 "$pid" 2>/dev/null && signal_pid KILL "$pid"
+    wait "$pid" 2>/dev/null
+    unset "STARTED[$pid]"
+}
+
+# Poll a condition (a command) every 0.1 s for at most $1 seconds.
+wait_for() {
+    local secs=$1 i; shift
+    for i in $(seq $((secs * 10))); do "$@" && return 0; sleep 0.1; done
+    "$@"
+}
+
+# CPU ticks (utime+stime) of PID plus all its descendants. The kernel here may lack
+# /proc/PID/task/*/children, so the tree is built from every /proc/*/stat's ppid.
+cpu_ticks() {
+    local root=$1 f line rest pid ppid sum=0
+    local -A parent=() ticks=()
+    for f in /proc/[0-9]*/stat; do
+        read -r line 2>/dev/null <"$f" || continue
+        pid=${line%% *}
+        rest=${line##*) }                    # fields after "(comm) ", comm may hold spaces
+        read -r _ ppid _ _ _ _ _ _ _ _ _ ut st _ <<<"$rest"
+        [[ $ut =~ ^[0-9]+$ && $st =~ ^[0-9]+$ ]] || continue
+        parent[$pid]=$ppid ticks[$pid]=$((ut + st))
+    done
+    for pid in "${!ticks[@]}"; do            # sum pid if root is among its ancestors
+        local p=$pid depth=0
+        while [ -n "$p" ] && [ "$p" != 0 ] && [ $depth -lt 64 ]; do
+            if [ "$p" = "$root" ]; then sum=$((sum + ticks[$pid])); break; fi
+            p=${parent[$p]:-}; depth=$((depth + 1))
+        done
+    done
+    echo "$sum"
+}
+
+# Ticks of the current row's switch and of its plugs ("" when there are none).
+sw_ticks()   { [ -n "$SW_PID" ] && cpu_ticks "$SW_PID"; }
+plug_ticks() {
+    [ ${#PLUG_PIDS[@]} -gt 0 ] || return 0
+    local p s=0
+    for p in "${PLUG_PIDS[@]}"; do s=$((s + $(cpu_ticks "$p"))); done
+    echo "$s"
+}
+
+# ---------------------------------------------------------------- topology
+ns_exists() { ip netns list | awk '{print $1}' | grep -qx "$1"; }
+
+create_namespaces() {
+    local ns
+    for ns in "$NS_A" "$NS_B"; do
+        ns_exists "$ns" && ip netns del "$ns"
+        ip netns add "$ns" || return 1
+        ip -n "$ns" link set lo up
+    done
+}
+
+delete_namespaces() {
+    local ns
+    for ns in "$NS_A" "$NS_B"; do ns_exists "$ns" && ip netns del "$ns"; done
+    return 0
+}
+
+# Address both ends, bring links up, then prove reachability (also fills ARP caches).
+configure_ends() {
+    ip -n "$NS_A" addr add "$IP_A/24" dev "$IF_NAME" &&
+    ip -n "$NS_B" addr add "$IP_B/24" dev "$IF_NAME" &&
+    ip -n "$NS_A" link set "$IF_NAME" up &&
+    ip -n "$NS_B" link set "$IF_NAME" up || return 1
+    local i
+    for i in 1 2 3 4 5 6 7 8 9 10; do
+        ip netns exec "$NS_A" timeout 3 ping -q -c 1 -W 1 "$IP_B" >/dev/null 2>&1 && return 0
+    done
+    log "no connectivity $IP_A -> $IP_B"; return 1
+}
+
+tap_exists() { ip -n "$1" link show dev "$IF_NAME" >/dev/null 2>&1; }
+
+# Start `vde_plug URL tap://IF` inside namespace $1.
+start_plug() {  # start_plug NS URL TAG
+    spawn "$TMPD/$3.log" "vde_plug $3" ip netns exec "$1" vde_plug "$2" "tap://$IF_NAME"
+    PLUG_PIDS+=("$SPAWNED")
+    wait_for 5 tap_exists "$1" || { log "tap did not appear in $1 ($3):"; tail -5 "$TMPD/$3.log" >&2; return 1; }
+}
+
+setup_switch() {  # setup_switch NAME CMD REP
+    local name=$1 rep=$3 dir argv
+    read -ra argv <<<"$2"
+    dir="$TMPD/sw-$name-$rep"
+    # setsid: the switch leads its own process group, so stopping it also stops any
+    # children if CMD is a wrapper that forks (our non-interactive bash does not make
+    # background jobs group leaders, so setsid execs in place and $! stays the switch).
+    spawn "$TMPD/sw-$name-$rep.log" "switch $name" setsid "${argv[@]}" -s "$dir"
+    SW_PID=$SPAWNED
+    if ! wait_for 10 test -S "$dir/ctl"; then
+        log "$name did not create $dir/ctl within 10 s:"; tail -5 "$TMPD/sw-$name-$rep.log" >&2
+        return 1
+    fi
+    start_plug "$NS_A" "vde://$dir" "plugA-$name-$rep" &&
+    start_plug "$NS_B" "vde://$dir" "plugB-$name-$rep" &&
+    configure_ends
+}
+
+setup_ptp() {  # two plugs cabled by ptp://: first one creates the socket, second connects
+    local sock="$TMPD/ptp-$1"
+    start_plug "$NS_A" "ptp://$sock" "plugA-ptp-$1" &&
+    wait_for 5 test -S "$sock" &&
+    start_plug "$NS_B" "ptp://$sock" "plugB-ptp-$1" &&
+    configure_ends
+}
+
+setup_veth() {
+    ip -n "$NS_A" link add "$IF_NAME" type veth peer name "$IF_NAME" netns "$NS_B" &&
+    configure_ends
+}
+
+teardown_row() {
+    local p
+    for p in "${PLUG_PIDS[@]}"; do stop_pid "$p"; done
+    stop_pid "$SW_PID"
+    PLUG_PIDS=() SW_PID=""
+    delete_namespaces
+}
+
+# Sample busy_cores until below IDLE_MAX or WAIT_IDLE seconds are spent; print the last
+# sample. With WAIT_IDLE=0 this is a single 1 s sample.
+wait_idle() {
+    local deadline=$((SECONDS + WAIT_IDLE)) b
+    while :; do
+        b=$(busy_cores)
+        awk -v b="$b" -v m="$IDLE_MAX" 'BEGIN { exit !(b == "NA" || b + 0 < m + 0) }' && break
+        [ $SECONDS -ge $deadline ] && break
+    done
+    awk -v b="$b" -v m="$IDLE_MAX" 'BEGIN { exit !(b != "NA" && b + 0 >= m + 0) }' &&
+        log "note: machine busy (${b} cores used by others) while measuring — figures suspect"
+    echo "$b"
+}
+
+# Whole-machine CPU busy over 1 s, in cores (0..nproc), taken while the row is set up
+# but idle. Anything well above 0 means someone else is loading the box (a build, a VM)
+# and that row's figures are suspect: it goes in the table as bg_busy_cores.
+cpu_idle_total() { awk '/^cpu / { print $5 + $6, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat; }
+busy_cores() {
+    local idle0 tot0 idle1 tot1
+    read -r idle0 tot0 <<<"$(cpu_idle_total)"
+    sleep 1
+    read -r idle1 tot1 <<<"$(cpu_idle_total)"
+    awk -v i=$((idle1 - idle0)) -v t=$((tot1 - tot0)) -v n="$(nproc)" \
+        'BEGIN { if (t > 0) printf "%.2f\n", n * (t - i) / t; else print "NA" }'
+}
+
+RAW=""          # raw TSV path
+record() {  # record REP ROW METRIC VALUE
+    printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "${4:-NA}" >>"$RAW"
+}
+
+# ping -A (adaptive: next request as soon as the reply is back) → average RTT in ms.
+measure_ping() {  # measure_ping SIZE
+    local out
+    out=$(ip netns exec "$NS_A" timeout $((PING_COUNT / 5 + 20)) \
+          ping -A -q -s "$1" -c "$PING_COUNT" -W 1 "$IP_B" 2>&1)
+    awk -F' = ' '/min\/avg\/max/ { split($2, v, "/"); print v[2] }' <<<"$out"
+}
+
+iperf_port_open() { ip netns exec "$NS_B" ss -Hltn 'sport = :5201' 2>/dev/null | grep -q .; }
+
+# One iperf3 run A→B; JSON into $1. Extra client args follow.
+# The server is one-off (-1) and the whole run is under timeout, so it cannot hang.
+run_iperf() {
+    local json=$1 srv rc; shift
+    spawn "$json.server" "iperf3 server" \
+        ip netns exec "$NS_B" timeout $((RUN_SECONDS + 30)) iperf3 -s -1 -B "$IP_B"
+    srv=$SPAWNED
+    if ! wait_for 5 iperf_port_open; then log "iperf3 server did not start"; stop_pid "$srv"; return 1; fi
+    ip netns exec "$NS_A" timeout $((RUN_SECONDS + 20)) \
+        iperf3 -c "$IP_B" -t "$RUN_SECONDS" --connect-timeout 3000 -J "$@" >"$json" 2>&1
+    rc=$?
+    wait_for 5 bash -c "! kill -0 $srv 2>/dev/null"
+    stop_pid "$srv"
+    [ $rc = 0 ] && jq -e '.end.sum_received' "$json" >/dev/null 2>&1
+}
+
+# Divide with awk, printing NA on missing input or a zero divisor.
+div() {  # div NUM DEN SCALE
+    awk -v a="${1:-}" -v b="${2:-}" -v s="${3:-1}" \
+        'BEGIN { if (a == "" || b == "" || a == "NA" || b == "NA" || b + 0 == 0) print "NA"; else printf "%.6g\n", a * s / b }'
+}
+
+measure_tcp() {  # measure_tcp REP ROW
+    local rep=$1 row=$2 json="$TMPD/tcp-$2-$1.json" s0 s1 p0 p1 bytes secs scale
+    s0=$(sw_ticks) p0=$(plug_ticks)
+    if ! run_iperf "$json"; then
+        log "$row rep $rep: TCP iperf3 failed: $(tail -c 300 "$json" | tr '\n' ' ')"
+        record "$rep" "$row" tcp_gbps NA; return
+    fi
+    s1=$(sw_ticks) p1=$(plug_ticks)
+    bytes=$(jq '.end.sum_received.bytes' "$json")
+    secs=$(jq '.end.sum_received.seconds' "$json")
+    scale=$(awk -v t="$CLK_TCK" 'BEGIN { printf "%.6g", 1e9 / t }')   # ticks/byte → s/GB
+    record "$rep" "$row" tcp_gbps "$(div "$bytes" "$secs" 8e-9)"
+    record "$rep" "$row" tcp_bytes "$bytes"
+    if [ -n "$s0" ]; then
+        record "$rep" "$row" sw_tcp_cpu_s "$(div $((s1 - s0)) "$CLK_TCK")"
+        record "$rep" "$row" sw_tcp_cpu_s_per_GB "$(div $((s1 - s0)) "$bytes" "$scale")"
+    fi
+    if [ -n "$p0" ]; then
+        record "$rep" "$row" plug_tcp_cpu_s_per_GB "$(div $((p1 - p0)) "$bytes" "$scale")"
+    fi
+}
+
+measure_udp() {  # measure_udp REP ROW
+    local rep=$1 row=$2 json="$TMPD/udp-$2-$1.json" s0 s1 p0 p1 sent lost rx secs scale
+    s0=$(sw_ticks) p0=$(plug_ticks)
+    if ! run_iperf "$json" -u -l 64 -b 0; then
+        log "$row rep $rep: UDP iperf3 failed: $(tail -c 300 "$json" | tr '\n' ' ')"
+        record "$rep" "$row" udp64_kfps NA; return
+    fi
+    s1=$(sw_ticks) p1=$(plug_ticks)
+    sent=$(jq '.end.sum_received.packets' "$json")       # highest sequence seen = sent
+    lost=$(jq '.end.sum_received.lost_packets' "$json")
+    secs=$(jq '.end.sum_received.seconds' "$json")
+    rx=$((sent - lost))
+    record "$rep" "$row" udp64_kfps "$(div "$rx" "$secs" 1e-3)"
+    record "$rep" "$row" udp64_sent_kfps "$(div "$sent" "$(jq '.end.sum_sent.seconds' "$json")" 1e-3)"
+    record "$rep" "$row" udp64_loss_pct "$(div "$lost" "$sent" 100)"
+    record "$rep" "$row" udp64_rx_frames "$rx"
+    # ticks → µs: 1e6 / CLK_TCK
+    scale=$(awk -v t="$CLK_TCK" 'BEGIN { printf "%.6g", 1e6 / t }')
+    if [ -n "$s0" ]; then
+        record "$rep" "$row" sw_udp_cpu_s "$(div $((s1 - s0)) "$CLK_TCK")"
+        record "$rep" "$row" sw_udp_us_per_frame "$(div $((s1 - s0)) "$rx" "$scale")"
+        record "$rep" "$row" sw_udp_us_per_sent_frame "$(div $((s1 - s0)) "$sent" "$scale")"
+    fi
+    if [ -n "$p0" ]; then
+        record "$rep" "$row" plug_udp_us_per_frame "$(div $((p1 - p0)) "$rx" "$scale")"
+    fi
+}
+
+# Optional: syscalls the switch makes per received frame, from a short UDP run under
+# strace -c. strace slows the switch a lot, so this run's rates are not reported.
+measure_syscalls() {  # measure_syscalls REP ROW
+    local rep=$1 row=$2 out="$TMPD/strace-$2-$1.txt" json="$TMPD/udp-strace-$2-$1.json"
+    local spid calls sent lost saved=$RUN_SECONDS
+    spawn "$out.log" "strace" timeout -s INT $((STRACE_SECONDS + 30)) strace -c -f -o "$out" -p "$SW_PID"
+    spid=$SPAWNED
+    sleep 1                                                 # let strace attach
+    RUN_SECONDS=$STRACE_SECONDS
+    run_iperf "$json" -u -l 64 -b 0; local ok=$?
+    RUN_SECONDS=$saved
+    kill -INT "$spid" 2>/dev/null                           # strace prints its summary on SIGINT
+    wait_for 10 bash -c "! kill -0 $spid 2>/dev/null"
+    stop_pid "$spid"
+    if [ $ok != 0 ]; then record "$rep" "$row" sw_syscalls_per_frame NA; return; fi
+    calls=$(awk '$NF == "total" { print $4 }' "$out" 2>/dev/null)
+    sent=$(jq '.end.sum_received.packets' "$json") lost=$(jq '.end.sum_received.lost_packets' "$json")
+    record "$rep" "$row" sw_syscalls_per_frame "$(div "$calls" $((sent - lost)))"
+}
+
+# Set up one row, run every measurement, tear it down.
+run_row() {  # run_row REP INDEX
+    local rep=$1 name=${ROW_NAMES[$2]} kind=${ROW_KINDS[$2]} rowcmd=${ROW_CMDS[$2]} ok
+    log "rep $rep/$REPS: $name"
+    SW_PID="" PLUG_PIDS=()
+    create_namespaces || { log "$name: cannot create namespaces"; return; }
+    case "$kind" in
+        switch) setup_switch "$name" "$rowcmd" "$rep" ;;
+        ptp)    setup_ptp "$rep" ;;
+        veth)   setup_veth ;;
+    esac
+    ok=$?
+    if [ $ok != 0 ]; then
+        log "$name rep $rep: setup failed — row skipped for this rep"
+        record "$rep" "$name" setup_failed 1
+        teardown_row; return
+    fi
+    record "$rep" "$name" bg_busy_cores "$(wait_idle)"
+    record "$rep" "$name" rtt_1450_ms "$(measure_ping 1450)"
+    record "$rep" "$name" rtt_56_ms "$(measure_ping 56)"
+    measure_tcp "$rep" "$name"
+    measure_udp "$rep" "$name"
+    if [ $DO_STRACE = 1 ] && [ -n "$SW_PID" ]; then measure_syscalls "$rep" "$name"; fi
+    # A switch that died mid-run makes its figures meaningless: say so loudly.
+    if [ -n "$SW_PID" ] && ! kill -0 "$SW_PID" 2>/dev/null; then
+        log "WARNING: $name exited during rep $rep — see its log"; record "$rep" "$name" switch_died 1
+    fi
+    teardown_row
+}
+
+# ---------------------------------------------------------------- report
+header_lines() {
+    echo "# tap-bench $(date -Is)"
+    echo "# host: kernel $(uname -r), nproc $(nproc), cpu: $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)"
+    # Other load on the box skews every row: the load average makes it visible afterwards.
+    echo "# loadavg: $(cut -d' ' -f1-3 /proc/loadavg)"
+    echo "# tools: $(vde_switch -v 2>/dev/null | head -1), $(iperf3 -v 2>/dev/null | head -1), vdeplug $(dpkg-query -W -f='${Version}' vdeplug 2>/dev/null)"
+    echo "# params: reps=$REPS seconds=$RUN_SECONDS ping_count=$PING_COUNT strace=$DO_STRACE rows=$(IFS=,; echo "${ROW_NAMES[*]}")"
+    local i
+    for i in "${!ROW_NAMES[@]}"; do
+        [ "${ROW_KINDS[$i]}" = switch ] && echo "# row ${ROW_NAMES[$i]}: ${ROW_CMDS[$i]} -s DIR"
+    done
+}
+
+# Median/min/max per (metric, row) and the ratio of medians against vde_switch.
+# mawk has no sort, so values arrive pre-sorted from sort(1).
+summarize() {
+    local metrics="bg_busy_cores rtt_1450_ms rtt_56_ms tcp_gbps udp64_kfps udp64_sent_kfps udp64_loss_pct sw_tcp_cpu_s_per_GB sw_udp_us_per_frame sw_udp_us_per_sent_frame sw_syscalls_per_frame plug_tcp_cpu_s_per_GB plug_udp_us_per_frame sw_tcp_cpu_s sw_udp_cpu_s"
+    grep -v '^#' "$RAW" | awk -F'\t' '$4 != "NA"' | sort -t$'\t' -k2,2 -k3,3 -k4,4g |
+    awk -F'\t' -v rows="$(IFS=' '; echo "${ROW_NAMES[*]}")" -v metrics="$metrics" '
+        { key = $3 SUBSEP $2; n[key]++; v[key, n[key]] = $4 }
+        function median(k,   c) { c = n[k]; return (c % 2) ? v[k, (c + 1) / 2] : (v[k, c / 2] + v[k, c / 2 + 1]) / 2 }
+        END {
+            nr = split(rows, R, " "); nm = split(metrics, M, " ")
+            print "metric\trow\tn\tmedian\tmin\tmax\tratio_vs_vde_switch"
+            for (i = 1; i <= nm; i++) for (j = 1; j <= nr; j++) {
+                k = M[i] SUBSEP R[j]; if (!(k in n)) continue
+                base = M[i] SUBSEP "vde_switch"
+                ratio = ((base in n) && median(base) != 0) ? sprintf("%.3f", median(k) / median(base)) : "NA"
+                printf "%s\t%s\t%d\t%.6g\t%.6g\t%.6g\t%s\n", M[i], R[j], n[k], median(k), v[k, 1], v[k, n[k]], ratio
+            }
+        }'
+}
+
+# Human table from the summary TSV: headline metrics only (the TSV has them all).
+print_table() {
+    awk -F'\t' '
+        BEGIN {
+            show["rtt_1450_ms"]; show["rtt_56_ms"]; show["tcp_gbps"]; show["udp64_kfps"]
+            show["udp64_loss_pct"]; show["sw_tcp_cpu_s_per_GB"]; show["sw_udp_us_per_frame"]
+            show["sw_syscalls_per_frame"]; show["bg_busy_cores"]
+        }
+        NR == 1 { printf "%-24s %-14s %2s %10s %10s %10s %9s\n", "metric", "row", "n", "median", "min", "max", "vs vde"; next }
+        !($1 in show) { next }
+        $1 != last && NR > 2 { print "" }
+        { last = $1
+          r = ($7 == "NA") ? "-" : sprintf("%.2fx", $7)
+          printf "%-24s %-14s %2d %10.4g %10.4g %10.4g %9s\n", $1, $2, $3, $4, $5, $6, r }' "$1"
+}
+
+# ---------------------------------------------------------------- cleanup
+cleanup() {
+    local rc=$? pid
+    trap - EXIT INT TERM
+    for pid in "${!STARTED[@]}"; do signal_pid TERM "$pid"; done
+    sleep 0.5
+    for pid in "${!STARTED[@]}"; do signal_pid KILL "$pid"; wait "$pid" 2>/dev/null; done
+    delete_namespaces 2>/dev/null
+    [ -n "$HOLD_FD" ] && exec {HOLD_FD}>&-
+    if [ -n "$TMPD" ] && [ -d "$TMPD" ]; then
+        if [ $KEEP = 1 ]; then log "kept $TMPD"; else rm -rf "$TMPD"; fi
+    fi
+    exit $rc
+}
+
+# ---------------------------------------------------------------- main
+main() {
+    parse_args "$@"
+    preflight
+    ensure_packages
+    trap cleanup EXIT
+    trap 'exit 130' INT TERM
+    TMPD=$(mktemp -d /tmp/f2fb-$$.XXXXXX)
+    # Switches run in the foreground and Debian's vde_switch quits on stdin EOF, so every
+    # background child reads from a FIFO that we hold open (and never write to).
+    mkfifo "$TMPD/stdin" && exec {HOLD_FD}<>"$TMPD/stdin"
+    build_rows
+    mkdir -p "$(dirname "$OUT")"
+    RAW="$OUT.raw.tsv"
+    { header_lines; printf 'rep\trow\tmetric\tvalue\n'; } >"$RAW"
+
+    local rep i t0=$SECONDS
+    for rep in $(seq "$REPS"); do
+        for i in "${!ROW_NAMES[@]}"; do run_row "$rep" "$i"; done
+    done
+    log "all runs done in $((SECONDS - t0)) s"
+
+    { header_lines; summarize; } >"$OUT.summary.tsv"
+    {
+        header_lines | sed 's/^# //'
+        echo
+        grep -v '^#' "$OUT.summary.tsv" | print_table /dev/stdin
+        echo
+        echo "gbps/kfps: higher is better; rtt, loss, CPU per GB/frame: lower is better."
+        echo "bg_busy_cores: CPU busy (in cores) on the idle set-up just before measuring; >0.1 means other load."
+        echo "vs vde = median / vde_switch median. GB = 1e9 bytes received; frames = received by iperf3 server."
+        echo "files: $RAW  $OUT.summary.tsv"
+    } | tee "$OUT.txt"
+}
+
+main "$@"

@@ -1,0 +1,726 @@
+#!/usr/bin/env bash
+# qemu-e2e.sh - end-to-end test of a VDE-compatible switch with real QEMU guests.
+#
+# Boots tiny Linux guests (Debian cloud kernel + busybox initramfs) under QEMU
+# TCG, plugs them into the switch under test through QEMU's `-netdev vde`
+# (libvdeplug, i.e. the real VDE client protocol), and lets them talk.
+# Works with any vde_switch-compatible switch: f2f-switch (default) or
+# Debian's vde_switch.
+#
+# Usage:
+#   Scripts/e2e/qemu-e2e.sh [--switch CMD] [--scenario NAME]... [options]
+#   Scripts/e2e/qemu-e2e.sh --switch /usr/bin/vde_switch
+#
+# Output: one "PASS: <name>" or "FAIL: <name>: <reason>" per scenario and a
+# final "N passed, M failed" line; exit status 0 only if nothing failed.
+#
+# Runs as root on a fresh Debian 12: installs its own packages with apt and
+# caches the guest kernel under $E2E_CACHE_DIR. Needs no network in the
+# guests beyond the virtual switch (no user-mode networking, no host taps).
+
+set -uo pipefail   # no `set -e`: every step checks its own status and reports
+
+# ---------------------------------------------------------------------------
+# Configuration (environment variables; the options below override them)
+# ---------------------------------------------------------------------------
+SWITCH_CMD=${SWITCH_CMD:-f2f-switch}        # command (may include args) of the switch under test
+SWITCH_ARGS=${SWITCH_ARGS:-}                 # extra args appended to every switch start
+E2E_MGMT=${E2E_MGMT:-1}                      # 1: start the switch with -M and query its console
+E2E_CACHE_DIR=${E2E_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/f2f-switch-e2e}
+E2E_KEEP=${E2E_KEEP:-0}                      # 1: keep the work dir (logs) after the run
+E2E_BULK_MIB=${E2E_BULK_MIB:-8}              # size of the bulk TCP transfer in two-guests
+E2E_GUEST_DEADLINE=${E2E_GUEST_DEADLINE:-80} # seconds a guest may run before it powers itself off
+E2E_QEMU_TIMEOUT=${E2E_QEMU_TIMEOUT:-100}    # host-side hard limit per QEMU process
+E2E_PEER_GRACE=${E2E_PEER_GRACE:-30}         # seconds a guest may outlive its peer
+E2E_ACCEL=${E2E_ACCEL:-tcg}                  # KVM is present but unusable on the CI machines
+QEMU_BIN=${QEMU_BIN:-qemu-system-x86_64}
+KERNEL_META_PKG=${KERNEL_META_PKG:-linux-image-cloud-amd64}
+
+# Scenario registry: "name:function". To add scenario (b), implement
+# scenario_two_switches (see the sketch near the scenarios) and append
+# "two-switches:scenario_two_switches" here.
+ALL_SCENARIOS=(
+    "two-guests:scenario_two_guests"
+    "netdev-options:scenario_netdev_options"
+)
+
+# Guest addresses come from TEST-NET-1 (RFC 5737). The traffic only ever
+# exists inside QEMU and the switch's unix sockets; no host interface sees it.
+NET_PREFIX=192.0.2
+BULK_PORT=5001
+
+# virtio-net and what it needs, in load order. On the Debian cloud kernel all
+# are modules; whichever is built in (modules.builtin) is simply skipped.
+# (The cloud kernel has no e1000, hence virtio.)
+VIRTIO_NET_MODULES=(virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev
+                    virtio_pci failover net_failover virtio_net)
+
+# ---------------------------------------------------------------------------
+# Logging helpers
+# ---------------------------------------------------------------------------
+log()  { printf '[e2e %s] %s\n' "$(date +%T)" "$*" >&2; }
+die()  { printf 'qemu-e2e: error: %s\n' "$*" >&2; exit 2; }
+
+usage() {
+    cat <<EOF
+Usage: $0 [options]
+
+Options:
+  --switch CMD       switch command under test (default: \$SWITCH_CMD or f2f-switch)
+  --switch-args ARGS extra arguments for every switch start (\$SWITCH_ARGS)
+  --scenario NAME    run only NAME (repeatable); known: $(scenario_names)
+  --no-mgmt          do not pass -M to the switch (skips console checks)
+  --bulk-mib N       bulk TCP transfer size in MiB (default $E2E_BULK_MIB)
+  --cache-dir DIR    kernel/initramfs cache (default $E2E_CACHE_DIR)
+  --keep             keep the work directory with all logs
+  -h, --help         this help
+
+The switch is started as: CMD -s DIR [-M MGMT] [ARGS]; it must run in the
+foreground and exit on SIGTERM. Its stdin is kept open and silent, so
+vde_switch (which quits on stdin EOF) works without --daemon.
+EOF
+}
+
+scenario_names() { local s; for s in "${ALL_SCENARIOS[@]}"; do printf '%s ' "${s%%:*}"; done; }
+
+# ---------------------------------------------------------------------------
+# Process bookkeeping: everything we start is recorded by PID and killed by
+# PID on exit; nothing is ever killed by name.
+# ---------------------------------------------------------------------------
+WORK=""
+STARTED_PIDS=()
+
+track_pid()  { STARTED_PIDS+=("$1"); }
+forget_pid() {
+    local p keep=()
+    for p in "${STARTED_PIDS[@]}"; do [[ $p == "$1" ]] || keep+=("$p"); done
+    STARTED_PIDS=("${keep[@]}")
+}
+
+# Stop a process we started: SIGTERM, wait up to $2 seconds, then SIGKILL.
+# Our processes are `timeout` wrappers; their direct children are collected
+# first so that even a SIGKILLed wrapper leaves no orphaned QEMU/switch.
+stop_pid() {
+    local pid=$1 grace=${2:-5} kids deadline
+    kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null; return 0; }
+    kids=$(ps -o pid= --ppid "$pid" 2>/dev/null | tr -d ' ')
+    kill -TERM "$pid" 2>/dev/null
+    deadline=$((SECONDS + grace))
+    while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.1; done
+    if kill -0 "$pid" 2>/dev/null; then
+        kill -KILL "$pid" 2>/dev/null
+    fi
+    for k in $kids; do kill -KILL "$k" 2>/dev/null; done
+    wait "$pid" 2>/dev/null
+    return 0
+}
+
+cleanup() {
+    local pid
+    for pid in "${STARTED_PIDS[@]}"; do stop_pid "$pid" 3; done
+    STARTED_PIDS=()
+    if [[ -n $WORK && -d $WORK ]]; then
+        if [[ $E2E_KEEP == 1 ]]; then
+            log "work directory kept: $WORK"
+        else
+            rm -rf -- "$WORK"
+        fi
+    fi
+}
+
+# ---------------------------------------------------------------------------
+# Host prerequisites
+# ---------------------------------------------------------------------------
+APT_UPDATED=0
+apt_update_once() {
+    ((APT_UPDATED)) && return 0
+    log "apt-get update"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2 || return 1
+    APT_UPDATED=1
+}
+
+ensure_packages() {
+    local missing=()
+    command -v "$QEMU_BIN" >/dev/null || missing+=(qemu-system-x86)
+    # The guest needs a *static* busybox; the dynamic `busybox` package won't do.
+    [[ $(dpkg-query -W -f='${Status}' busybox-static 2>/dev/null) == *" installed" ]] ||
+        missing+=(busybox-static)
+    command -v socat >/dev/null || missing+=(socat)        # talks to the mgmt console
+    command -v xz >/dev/null || missing+=(xz-utils)        # .ko.xz modules (newer kernels)
+    command -v timeout >/dev/null || missing+=(coreutils)
+    command -v gzip >/dev/null || missing+=(gzip)
+    command -v ps >/dev/null || missing+=(procps)
+    # Only install vde2 when testing against vde_switch itself.
+    if [[ $(basename -- "${SWITCH_ARGV[0]}") == vde_switch ]] && ! command -v vde_switch >/dev/null; then
+        missing+=(vde2)
+    fi
+    ((${#missing[@]})) || return 0
+    [[ $(id -u) == 0 ]] || die "missing packages (${missing[*]}) and not root to install them"
+    apt_update_once || die "apt-get update failed"
+    log "installing: ${missing[*]}"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2 ||
+        die "apt-get install ${missing[*]} failed"
+}
+
+BUSYBOX=/bin/busybox   # from busybox-static
+
+# ---------------------------------------------------------------------------
+# Guest kernel: never installed, only downloaded and unpacked into the cache.
+# Sets KERNEL (vmlinuz) and KMOD_DIR (directory with the .ko files + "order").
+# ---------------------------------------------------------------------------
+KERNEL="" KMOD_DIR=""
+
+# linux-image-cloud-amd64 is a meta package; its Depends names the real,
+# versioned linux-image-<ver>-cloud-amd64.
+resolve_kernel_pkg() {
+    apt-cache depends "$KERNEL_META_PKG" 2>/dev/null |
+        awk '$1 == "Depends:" && $2 ~ /^linux-image-[0-9]/ { print $2; exit }'
+}
+
+# Copy the virtio-net module chain out of an unpacked kernel package.
+extract_modules() {
+    local root=$1 ver=$2 dest=$3 m f moddir builtin
+    for moddir in "$root/lib/modules/$ver" "$root/usr/lib/modules/$ver" ""; do
+        [[ -d $moddir ]] && break
+    done
+    [[ -n $moddir ]] || { log "no module directory for $ver"; return 1; }
+    : >"$dest/order"
+    for m in "${VIRTIO_NET_MODULES[@]}"; do
+        f=$(find "$moddir" -name "$m.ko" -o -name "$m.ko.xz" -o -name "$m.ko.zst" | head -n1)
+        builtin=$(grep -c "/$m\.ko\$" "$moddir/modules.builtin" 2>/dev/null)
+        if [[ -z $f ]]; then
+            [[ ${builtin:-0} != 0 ]] || log "warning: module $m neither found nor built in"
+            continue
+        fi
+        # busybox insmod cannot read compressed modules: decompress here.
+        case $f in
+            *.ko.xz)  xz -dc "$f" >"$dest/$m.ko" || return 1 ;;
+            *.ko.zst) zstd -qdc "$f" >"$dest/$m.ko" || return 1 ;;
+            *)        cp "$f" "$dest/$m.ko" || return 1 ;;
+        esac
+        echo "$m" >>"$dest/order"
+    done
+    grep -qx virtio_net "$dest/order" || grep -q '/virtio_net\.ko$' "$moddir/modules.builtin" ||
+        { log "virtio_net missing from kernel package"; return 1; }
+}
+
+download_kernel() {
+    local pkg=$1 dir=$2 tmp deb ver
+    ver=${pkg#linux-image-}
+    tmp=$(mktemp -d "$WORK/kernel.XXXXXX") || return 1   # removed with $WORK
+    # apt-get download writes into the cwd (as root it warns that _apt
+    # cannot read the directory: harmless).
+    if ! (cd "$tmp" && apt-get download "$pkg") >"$tmp/apt.log" 2>&1; then
+        log "apt-get download $pkg failed: $(tail -n 2 "$tmp/apt.log" | tr '\n' ' ')"
+        return 1
+    fi
+    deb=$(find "$tmp" -maxdepth 1 -name '*.deb' | head -n1)
+    mkdir -p "$tmp/root" "$tmp/out/modules"
+    if ! dpkg-deb -x "$deb" "$tmp/root" ||
+       ! cp "$tmp/root/boot/vmlinuz-$ver" "$tmp/out/vmlinuz" ||
+       ! extract_modules "$tmp/root" "$ver" "$tmp/out/modules"; then
+        log "unpacking $deb failed"
+        return 1
+    fi
+    # Publish with a rename so an interrupted run never leaves a half cache.
+    rm -rf "$dir" "$dir.part" && cp -r "$tmp/out" "$dir.part" && mv "$dir.part" "$dir"
+}
+
+prepare_kernel() {
+    local pkg dir cached
+    mkdir -p "$E2E_CACHE_DIR" || die "cannot create $E2E_CACHE_DIR"
+    pkg=$(resolve_kernel_pkg)
+    if [[ -z $pkg ]]; then
+        apt_update_once && pkg=$(resolve_kernel_pkg)
+    fi
+    if [[ -z $pkg ]]; then
+        # Offline with a warm cache is fine: take the newest cached kernel.
+        cached=$(find "$E2E_CACHE_DIR" -maxdepth 2 -path '*/kernel-*/vmlinuz' | sort -V | tail -n1)
+        [[ -n $cached ]] || die "cannot resolve $KERNEL_META_PKG and no cached kernel"
+        dir=${cached%/vmlinuz}
+    else
+        dir=$E2E_CACHE_DIR/kernel-${pkg#linux-image-}
+        if [[ ! -f $dir/vmlinuz ]]; then
+            log "downloading guest kernel $pkg"
+            if ! download_kernel "$pkg" "$dir"; then
+                # The package lists may be stale (old version gone from the mirror).
+                APT_UPDATED=0
+                apt_update_once && pkg=$(resolve_kernel_pkg)
+                [[ -n $pkg ]] || die "cannot resolve $KERNEL_META_PKG"
+                dir=$E2E_CACHE_DIR/kernel-${pkg#linux-image-}
+                [[ -f $dir/vmlinuz ]] || download_kernel "$pkg" "$dir" ||
+                    die "could not download the guest kernel $pkg"
+            fi
+        fi
+    fi
+    KERNEL=$dir/vmlinuz
+    KMOD_DIR=$dir/modules
+    log "guest kernel: $KERNEL ($(tr '\n' ' ' <"$KMOD_DIR/order"))"
+}
+
+# ---------------------------------------------------------------------------
+# Guest initramfs: static busybox + /init below + the virtio-net modules.
+# Cached by content hash; rebuilding costs about a second anyway.
+# ---------------------------------------------------------------------------
+INITRD=""
+
+# /init of every guest (busybox ash, PID 1). All parameters arrive as
+# e2e.* words on the kernel command line; results leave as "E2E key=value"
+# lines on the serial console, which the host parses. Roles:
+#   server: pings the peer, then receives the bulk transfer
+#   client: generates the bulk data, pings the peer, then sends the data
+guest_init_script() {
+    cat <<'GUEST_INIT'
+#!/bin/busybox sh
+/bin/busybox mount -t proc proc /proc
+/bin/busybox --install -s /bin
+export PATH=/bin
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev 2>/dev/null
+exec </dev/console >/dev/console 2>&1
+
+say() { echo "E2E $*"; }
+fail() { say "fail=$*"; }
+finish() { say "done=1"; sync; poweroff -f; sleep 10; }
+
+# value of e2e.NAME=... on the kernel command line, or $2
+param() {
+    for w in $(cat /proc/cmdline); do
+        case $w in "e2e.$1="*) echo "${w#*=}"; return ;; esac
+    done
+    echo "$2"
+}
+now() { cut -d. -f1 /proc/uptime; }
+
+# retry_until SECONDS CMD...: rerun CMD until it succeeds, false after SECONDS
+retry_until() {
+    end=$(( $(now) + $1 )); shift
+    until "$@"; do
+        [ "$(now)" -ge "$end" ] && return 1
+        usleep 300000
+    done
+}
+
+# snmp_ip FIELD: a counter from the Ip: lines of /proc/net/snmp
+snmp_ip() {
+    awk -v f="$1" '$1 == "Ip:" { if (!h) { for (i = 2; i <= NF; i++) n[i] = $i; h = 1 }
+                                 else for (i = 2; i <= NF; i++) if (n[i] == f) print $i }' /proc/net/snmp
+}
+
+ROLE=$(param role none)
+IP=$(param ip "")
+PEER=$(param peer "")
+BULK_MIB=$(param bulk_mib 1)
+BULK_PORT=$(param bulk_port 5001)
+DEADLINE=$(param deadline 80)
+
+# Whatever happens below, the guest powers off on its own in time.
+( sleep "$DEADLINE"; fail "guest_deadline_${DEADLINE}s"; poweroff -f ) &
+
+say "role=$ROLE"
+
+while read -r m; do
+    insmod "/lib/modules/$m.ko" || fail "insmod_$m"
+done </lib/modules/order
+
+if ! retry_until 10 test -e /sys/class/net/eth0; then
+    fail "no_eth0"; finish
+fi
+
+if [ "$ROLE" = client ]; then
+    # Random but fixed once written: both checksums are taken over this file.
+    dd if=/dev/urandom of=/tmp/tx bs=65536 count=$((BULK_MIB * 16)) 2>/dev/null
+    say "bulk_tx_sha256=$(sha256sum </tmp/tx | cut -d' ' -f1)"
+    say "bulk_tx_bytes=$(wc -c </tmp/tx)"
+fi
+
+ip link set lo up
+ip addr add "$IP/24" dev eth0
+ip link set eth0 up
+say "mac=$(cat /sys/class/net/eth0/address)"
+
+# Handshake: the peer boots concurrently; keep pinging until it answers.
+if retry_until $((DEADLINE / 2)) ping -c 1 -W 1 "$PEER" >/dev/null 2>&1; then
+    say "ping=ok"
+else
+    fail "peer_${PEER}_unreachable"; finish
+fi
+
+# Full-size frames: 1472 bytes of ICMP payload + 8 ICMP + 20 IP = 1500-byte IP
+# packets = 1514-byte Ethernet frames. busybox ping cannot set DF, so prove
+# "no fragmentation" from the IP counters instead: neither fragments created
+# here nor reassembly needed for the replies.
+out=$(ping -c 3 -s 1472 -W 3 "$PEER" 2>&1)
+frag=$(snmp_ip FragCreates); reasm=$(snmp_ip ReasmReqds)
+say "bigping_summary=$(echo "$out" | grep 'packets transmitted' | tr ' ' '_')"
+if echo "$out" | grep -q ' 3 packets received' && [ "$frag" = 0 ] && [ "$reasm" = 0 ]; then
+    say "bigping=ok"
+else
+    fail "bigping(frag_creates=$frag,reasm_reqds=$reasm)"
+fi
+
+# The bulk transfer doubles as the closing barrier: the server only listens
+# once its own pings are done and the client retries until it may connect,
+# so neither guest powers off while the other still needs it.
+if [ "$ROLE" = client ]; then
+    if retry_until $((DEADLINE / 2)) timeout $((DEADLINE / 2)) nc "$PEER" "$BULK_PORT" </tmp/tx; then
+        say "bulk_sent=ok"
+    else
+        fail "bulk_send"
+    fi
+elif [ "$ROLE" = server ]; then
+    # nc half-closes as soon as its stdin hits EOF, which would end the
+    # transfer early: give it a FIFO opened read-write, which never does.
+    mkfifo /tmp/idle
+    if timeout $((DEADLINE / 2)) nc -l -p "$BULK_PORT" 0<>/tmp/idle >/tmp/rx; then
+        say "bulk_rx_sha256=$(sha256sum </tmp/rx | cut -d' ' -f1)"
+        say "bulk_rx_bytes=$(wc -c </tmp/rx)"
+    else
+        fail "bulk_receive"
+    fi
+fi
+finish
+GUEST_INIT
+}
+
+build_initramfs() {
+    local hash stage out
+    hash=$( { guest_init_script; cat "$KMOD_DIR/order"; sha256sum "$KERNEL" "$BUSYBOX"; } |
+            sha256sum | cut -c1-16)
+    out=$E2E_CACHE_DIR/initramfs-$hash.cpio.gz
+    if [[ ! -f $out ]]; then
+        stage=$(mktemp -d "$WORK/initramfs.XXXXXX") || return 1
+        mkdir -p "$stage"/{bin,dev,proc,sys,tmp,lib/modules} &&
+            cp "$BUSYBOX" "$stage/bin/busybox" &&
+            cp "$KMOD_DIR"/*.ko "$KMOD_DIR/order" "$stage/lib/modules/" &&
+            guest_init_script >"$stage/init" && chmod 755 "$stage/init" ||
+            return 1
+        # newc is the format the kernel unpacks; busybox cpio is always at hand.
+        (cd "$stage" && find . | "$BUSYBOX" cpio -o -H newc 2>/dev/null) | gzip -9 >"$out.tmp" &&
+            mv "$out.tmp" "$out" || return 1
+        rm -rf "$stage"
+        # Drop initramfs images of older script versions.
+        find "$E2E_CACHE_DIR" -maxdepth 1 -name 'initramfs-*.cpio.gz' ! -name "${out##*/}" -delete
+    fi
+    INITRD=$out
+}
+
+# ---------------------------------------------------------------------------
+# Switch instances. State lives in associative arrays keyed by instance name.
+# ---------------------------------------------------------------------------
+declare -A SW_DIR SW_MGMT SW_PID
+
+# start_switch NAME [EXTRA_ARGS...]: run the switch under test in the
+# foreground (wrapped in `timeout` so it can never outlive us by much) and
+# wait until its control socket exists: QEMU refuses to start before that.
+start_switch() {
+    local name=$1; shift
+    local dir=$SCEN_DIR/$name.sock mgmt=$SCEN_DIR/$name.mgmt log=$SCEN_DIR/$name.log
+    local fifo=$SCEN_DIR/$name.stdin fd pid argv deadline
+    argv=("${SWITCH_ARGV[@]}" -s "$dir")
+    [[ $E2E_MGMT == 1 ]] && argv+=(-M "$mgmt")
+    # shellcheck disable=SC2206  # SWITCH_ARGS is deliberately word-split
+    argv+=($SWITCH_ARGS "$@")
+
+    # vde_switch reads console commands from stdin and quits on EOF. A FIFO
+    # opened read-write never reaches EOF and stays silent; the switch holds
+    # both ends itself, so we can close ours right away.
+    mkfifo "$fifo" || return 1
+    exec {fd}<>"$fifo"
+    timeout -k 5 600 "${argv[@]}" <&"$fd" >"$log" 2>&1 &
+    pid=$!
+    exec {fd}>&-
+    track_pid "$pid"
+    SW_DIR[$name]=$dir SW_MGMT[$name]=$mgmt SW_PID[$name]=$pid
+    log "$name: ${argv[*]} (pid $pid)"
+
+    deadline=$((SECONDS + 15))
+    until [[ -S $dir/ctl && ( $E2E_MGMT != 1 || -S $mgmt ) ]]; do
+        if ! kill -0 "$pid" 2>/dev/null; then
+            wait "$pid"
+            SCEN_ERR+=("switch $name exited early (status $?): $(tail -n 3 "$log" | tr '\n' ' ')")
+            forget_pid "$pid"
+            return 1
+        fi
+        if ((SECONDS >= deadline)); then
+            SCEN_ERR+=("switch $name: control/mgmt socket missing after 15s")
+            return 1
+        fi
+        sleep 0.1
+    done
+}
+
+stop_switch() {
+    local name=$1
+    stop_pid "${SW_PID[$name]}" 5
+    forget_pid "${SW_PID[$name]}"
+}
+
+# mgmt_cmd NAME COMMAND: send one line to the switch's management console
+# and print what comes back (socat waits 1 s after our EOF for the answer).
+mgmt_cmd() {
+    printf '%s\n' "$2" | timeout 5 socat -t 1 - "UNIX-CONNECT:${SW_MGMT[$1]}" 2>/dev/null
+}
+
+# ---------------------------------------------------------------------------
+# Guests
+# ---------------------------------------------------------------------------
+declare -A G_PID G_LOG
+
+# start_guest NAME SWITCH ROLE IP PEER_IP MAC [NETDEV_OPTS] [BULK_MIB (>= 1)]
+# Every QEMU gets a distinct MAC (they would all default to the same one)
+# and exactly one NIC: -nic none drops the default user-mode network.
+start_guest() {
+    local name=$1 sw=$2 role=$3 ip=$4 peer=$5 mac=$6 nopts=${7:-} bulk=${8:-1}
+    local log=$SCEN_DIR/$name.serial cmdline pid
+    cmdline="console=ttyS0 quiet panic=-1 e2e.role=$role e2e.ip=$ip e2e.peer=$peer"
+    cmdline+=" e2e.bulk_mib=$bulk e2e.bulk_port=$BULK_PORT e2e.deadline=$E2E_GUEST_DEADLINE"
+    # -display none + -monitor none instead of -nographic: same effect for
+    # us, but QEMU never touches the terminal or stdin of a background job.
+    # romfile= skips the iPXE option ROM we would never use.
+    timeout -k 5 "$E2E_QEMU_TIMEOUT" "$QEMU_BIN" \
+        -accel "$E2E_ACCEL" -m 256 -smp 1 \
+        -nodefaults -no-user-config -display none -monitor none \
+        -serial "file:$log" -no-reboot -nic none \
+        -kernel "$KERNEL" -initrd "$INITRD" -append "$cmdline" \
+        -netdev "vde,id=n0,sock=${SW_DIR[$sw]}${nopts:+,$nopts}" \
+        -device "virtio-net-pci,netdev=n0,mac=$mac,romfile=" \
+        </dev/null >"$SCEN_DIR/$name.qemu.log" 2>&1 &
+    pid=$!
+    track_pid "$pid"
+    G_PID[$name]=$pid G_LOG[$name]=$log
+    log "$name: $role $ip on ${SW_DIR[$sw]}${nopts:+ ($nopts)} mac $mac (pid $pid)"
+}
+
+# Wait for the guests to power off. Guests of one scenario finish within
+# seconds of each other (the bulk transfer is their closing barrier), so once
+# one is done the others get E2E_PEER_GRACE more seconds and are then
+# stopped: a guest stuck on a broken switch does not cost the whole QEMU
+# timeout.
+wait_guests() {
+    local g rc pending=("$@") still first_done=""
+    while ((${#pending[@]})); do
+        still=()
+        for g in "${pending[@]}"; do
+            if guest_running "$g"; then still+=("$g"); continue; fi
+            wait "${G_PID[$g]}"; rc=$?
+            forget_pid "${G_PID[$g]}"
+            first_done=${first_done:-$SECONDS}
+            case $rc in
+                0) ;;
+                124) SCEN_ERR+=("$g: QEMU killed after ${E2E_QEMU_TIMEOUT}s") ;;
+                *) SCEN_ERR+=("$g: QEMU exited $rc: $(tail -n 2 "$SCEN_DIR/$g.qemu.log" | tr '\n' ' ')") ;;
+            esac
+        done
+        pending=("${still[@]}")
+        if ((${#pending[@]})) && [[ -n $first_done ]] && ((SECONDS - first_done >= E2E_PEER_GRACE)); then
+            for g in "${pending[@]}"; do
+                stop_pid "${G_PID[$g]}" 3
+                forget_pid "${G_PID[$g]}"
+                SCEN_ERR+=("$g: still running ${E2E_PEER_GRACE}s after its peer finished (stopped)")
+            done
+            return
+        fi
+        sleep 0.2
+    done
+}
+
+guest_running() { kill -0 "${G_PID[$1]}" 2>/dev/null; }
+
+# "E2E key=value" lines from a guest's serial log (console may add \r and
+# kernel messages may precede our text on the same line).
+guest_results() {
+    [[ -f ${G_LOG[$1]} ]] || return 0
+    tr -d '\r' <"${G_LOG[$1]}" | sed -n 's/.*E2E \([a-z_0-9]*=.*\)$/\1/p'
+}
+
+# guest_value GUEST KEY: last value reported for KEY (empty if none)
+guest_value() { guest_results "$1" | sed -n "s/^$2=//p" | tail -n1; }
+
+# Generic per-guest checks: it booted, reported no failure, reached its peer,
+# passed full-size frames and finished. The guest reports a fail= line for
+# each step that goes wrong; the host-side checks catch a guest that died
+# without saying anything.
+check_guest_basics() {
+    local g=$1 f fails=0
+    if [[ ! -s ${G_LOG[$g]} ]]; then
+        SCEN_ERR+=("$g: no serial output (QEMU never started the guest: stuck connecting to the switch?)")
+        return
+    fi
+    while read -r f; do
+        SCEN_ERR+=("$g: guest reported $f"); fails=$((fails + 1))
+    done < <(guest_results "$g" | sed -n 's/^fail=//p')
+    ((fails)) && return
+    [[ $(guest_value "$g" ping) == ok ]] || SCEN_ERR+=("$g: no ping reply from peer")
+    [[ $(guest_value "$g" bigping) == ok ]] || SCEN_ERR+=("$g: 1514-byte frames not confirmed")
+    [[ $(guest_value "$g" "done") == 1 ]] || SCEN_ERR+=("$g: guest did not finish")
+}
+
+# check_bulk SERVER CLIENT MIB: the host compares the checksums both guests
+# printed for the transferred data.
+check_bulk() {
+    local srv=$1 cli=$2 mib=$3 tx rx txb rxb
+    tx=$(guest_value "$cli" bulk_tx_sha256); rx=$(guest_value "$srv" bulk_rx_sha256)
+    txb=$(guest_value "$cli" bulk_tx_bytes); rxb=$(guest_value "$srv" bulk_rx_bytes)
+    if [[ -z $tx || -z $rx ]]; then
+        SCEN_ERR+=("bulk: missing checksum (tx='$tx' rx='$rx')")
+    elif [[ $tx != "$rx" || $rxb != $((mib * 1048576)) ]]; then
+        SCEN_ERR+=("bulk: data differs (sent $txb bytes sha256 ${tx:0:12}.., received $rxb bytes sha256 ${rx:0:12}..)")
+    else
+        log "bulk: $rxb bytes, sha256 ${rx:0:16}.. identical on both sides"
+    fi
+}
+
+# ---------------------------------------------------------------------------
+# Scenarios. Each appends failure reasons to SCEN_ERR; run_scenario turns
+# that into PASS/FAIL and tears down whatever is still running.
+# ---------------------------------------------------------------------------
+
+# (a) two guests on one switch: pings both ways, full-size frames, bulk TCP.
+scenario_two_guests() {
+    start_switch sw1 || return
+    start_guest g1 sw1 server "$NET_PREFIX.1" "$NET_PREFIX.2" 52:54:00:e2:e0:01 "" "$E2E_BULK_MIB"
+    start_guest g2 sw1 client "$NET_PREFIX.2" "$NET_PREFIX.1" 52:54:00:e2:e0:02 "" "$E2E_BULK_MIB"
+    wait_guests g1 g2
+    check_guest_basics g1
+    check_guest_basics g2
+    check_bulk g1 g2 "$E2E_BULK_MIB"
+    stop_switch sw1
+}
+
+# (c) QEMU netdev options port=N and mode=: the switch must hand out the
+# requested port, and the data socket libvdeplug connects to must get the
+# requested permissions. (libvdeplug binds its own socket DIR/.PID-NNNNN
+# with `mode`, and after the handshake unlinks it and chmods the data socket
+# the switch answered with to `mode`: that one is what stays observable.)
+scenario_netdev_options() {
+    local port=5 mode=0770 port_ok=0 mode_ok=0 deadline out socks=""
+    start_switch sw1 || return
+    # Default guest first, so the mode=0770 guest's chmod is the last one
+    # even if a switch used one data socket for all ports.
+    start_guest g1 sw1 server "$NET_PREFIX.1" "$NET_PREFIX.2" 52:54:00:e2:e0:11 "" 1
+    start_guest g2 sw1 client "$NET_PREFIX.2" "$NET_PREFIX.1" 52:54:00:e2:e0:12 "port=$port,mode=$mode" 1
+
+    # Observe while the guests are connected (QEMU connects at start-up,
+    # long before the guests finish).
+    deadline=$((SECONDS + 60))
+    while ((SECONDS < deadline)) && guest_running g2; do
+        if [[ $E2E_MGMT == 1 && $port_ok == 0 ]]; then
+            out=$(mgmt_cmd sw1 port/print | grep -E "Port $(printf %04d "$port")[^0-9].*ACTIVE")
+            [[ -n $out ]] && port_ok=1 && log "mgmt port/print: $out"
+        fi
+        socks=$(find "${SW_DIR[sw1]}" -maxdepth 1 -type s ! -name ctl -printf '%f:%m ' 2>/dev/null)
+        [[ " $socks" == *":${mode#0} "* ]] && mode_ok=1
+        [[ ($port_ok == 1 || $E2E_MGMT != 1) && $mode_ok == 1 ]] && break
+        sleep 0.3
+    done
+    if [[ $E2E_MGMT == 1 ]]; then
+        ((port_ok)) || SCEN_ERR+=("mgmt port/print never showed 'Port $(printf %04d "$port") ... ACTIVE'")
+    else
+        log "NOTE: management console disabled (--no-mgmt): port number not verified"
+    fi
+    ((mode_ok)) || SCEN_ERR+=("no data socket with mode ${mode#0} in ${SW_DIR[sw1]} (saw: ${socks:-none})")
+    ((mode_ok)) && log "sockets in switch dir: $socks"
+
+    wait_guests g1 g2
+    check_guest_basics g1
+    check_guest_basics g2
+    check_bulk g1 g2 1
+    stop_switch sw1
+}
+
+# (b) two switches linked over TCP - not implemented yet. Sketch:
+#   scenario_two_switches() {
+#       start_switch sw1 <args making sw1 listen for a TCP link>  || return
+#       start_switch sw2 <args making sw2 connect to sw1>         || return
+#       start_guest g1 sw1 server "$NET_PREFIX.1" "$NET_PREFIX.2" 52:54:00:e2:e0:21 "" "$E2E_BULK_MIB"
+#       start_guest g2 sw2 client "$NET_PREFIX.2" "$NET_PREFIX.1" 52:54:00:e2:e0:22 "" "$E2E_BULK_MIB"
+#       wait_guests g1 g2; check_guest_basics g1; check_guest_basics g2
+#       check_bulk g1 g2 "$E2E_BULK_MIB"; stop_switch sw2; stop_switch sw1
+#   }
+# and register "two-switches:scenario_two_switches" in ALL_SCENARIOS.
+
+# ---------------------------------------------------------------------------
+# Runner
+# ---------------------------------------------------------------------------
+PASSED=0 FAILED=0
+SCEN_DIR="" SCEN_ERR=()
+
+# Show the tail of every log of a failed scenario, for CI output.
+dump_logs() {
+    local f
+    for f in "$SCEN_DIR"/*.log "$SCEN_DIR"/*.serial; do
+        [[ -s $f ]] || continue
+        printf -- '----- %s (last 15 lines)\n' "${f##*/}" >&2
+        tail -n 15 "$f" | tr -d '\r' >&2
+    done
+}
+
+run_scenario() {
+    local name=$1 fn=$2 start=$SECONDS pid reason
+    SCEN_DIR=$WORK/$name SCEN_ERR=()
+    mkdir -p "$SCEN_DIR"
+    log "=== $name"
+    "$fn"
+    # Anything the scenario left running (e.g. after an early return).
+    for pid in "${STARTED_PIDS[@]}"; do stop_pid "$pid" 3; done
+    STARTED_PIDS=()
+    if ((${#SCEN_ERR[@]} == 0)); then
+        PASSED=$((PASSED + 1))
+        echo "PASS: $name ($((SECONDS - start))s)"
+    else
+        FAILED=$((FAILED + 1))
+        dump_logs
+        reason=$(printf '%s; ' "${SCEN_ERR[@]}")
+        echo "FAIL: $name: ${reason%; }"
+    fi
+}
+
+main() {
+    local selected=() s found
+    while (($#)); do
+        case $1 in
+            --switch) SWITCH_CMD=${2:?--switch needs a command}; shift ;;
+            --switch-args) SWITCH_ARGS=${2-}; shift ;;
+            --scenario) selected+=("${2:?--scenario needs a name}"); shift ;;
+            --no-mgmt) E2E_MGMT=0 ;;
+            --bulk-mib) E2E_BULK_MIB=${2:?--bulk-mib needs a number}; shift ;;
+            --cache-dir) E2E_CACHE_DIR=${2:?}; shift ;;
+            --keep) E2E_KEEP=1 ;;
+            -h|--help) usage; exit 0 ;;
+            *) usage >&2; die "unknown argument: $1" ;;
+        esac
+        shift
+    done
+    # shellcheck disable=SC2206  # allow "swift run f2f-switch" style commands
+    SWITCH_ARGV=($SWITCH_CMD)
+    ((${#SWITCH_ARGV[@]})) || die "empty switch command"
+    [[ $E2E_BULK_MIB =~ ^[1-9][0-9]*$ ]] || die "--bulk-mib must be a positive integer"
+
+    ensure_packages
+    command -v "${SWITCH_ARGV[0]}" >/dev/null || die "switch command not found: ${SWITCH_ARGV[0]}"
+
+    trap cleanup EXIT
+    trap 'exit 130' INT TERM HUP   # make signals run the EXIT trap
+    WORK=$(mktemp -d /tmp/f2f-e2e.XXXXXX) || die "mktemp failed"
+
+    prepare_kernel
+    build_initramfs || die "building the initramfs failed"
+    log "switch under test: $SWITCH_CMD; work dir $WORK"
+
+    ((${#selected[@]})) || for s in "${ALL_SCENARIOS[@]}"; do selected+=("${s%%:*}"); done
+    for name in "${selected[@]}"; do
+        found=""
+        for s in "${ALL_SCENARIOS[@]}"; do [[ ${s%%:*} == "$name" ]] && found=${s#*:}; done
+        if [[ -z $found ]]; then
+            FAILED=$((FAILED + 1)); echo "FAIL: $name: unknown scenario (known: $(scenario_names))"
+            continue
+        fi
+        run_scenario "$name" "$found"
+    done
+
+    echo "$PASSED passed, $FAILED failed"
+    ((FAILED == 0))
+}
+
+main "$@"

@@ -1,0 +1,22 @@
+// Linux interfaces that Swift's Glibc module does not export: epoll, eventfd, signalfd and
+// the _GNU_SOURCE calls (recvmmsg, sendmmsg, accept4). The header itself must not define
+// _GNU_SOURCE (its types would then clash with Glibc's), so `struct mmsghdr` is mirrored.
+#ifndef CF2FSYSTEM_H
+#define CF2FSYSTEM_H
+
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <signal.h>
+
+struct cf2f_mmsghdr {
+    struct msghdr msg_hdr;
+    unsigned int msg_len;
+};
+
+int cf2f_recvmmsg(int fd, struct cf2f_mmsghdr *messages, unsigned int count, int flags);
+int cf2f_sendmmsg(int fd, struct cf2f_mmsghdr *messages, unsigned int count, int flags);
+int cf2f_accept4(int fd, int flags);
+
+#endif

@@ -1,0 +1,19 @@
+#define _GNU_SOURCE
+#include <stddef.h>
+#include <sys/socket.h>
+#include "CF2FSystem.h"
+
+_Static_assert(sizeof(struct cf2f_mmsghdr) == sizeof(struct mmsghdr), "mmsghdr layout");
+_Static_assert(offsetof(struct cf2f_mmsghdr, msg_len) == offsetof(struct mmsghdr, msg_len), "mmsghdr layout");
+
+int cf2f_recvmmsg(int fd, struct cf2f_mmsghdr *messages, unsigned int count, int flags) {
+    return recvmmsg(fd, (struct mmsghdr *)messages, count, flags, NULL);
+}
+
+int cf2f_sendmmsg(int fd, struct cf2f_mmsghdr *messages, unsigned int count, int flags) {
+    return sendmmsg(fd, (struct mmsghdr *)messages, count, flags);
+}
+
+int cf2f_accept4(int fd, int flags) {
+    return accept4(fd, NULL, NULL, flags);
+}

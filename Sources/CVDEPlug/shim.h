@@ -1,0 +1,2 @@
+// libvdeplug from Debian's libvdeplug-dev (vdeplug4); it ships no pkg-config file.
+#include <libvdeplug.h>

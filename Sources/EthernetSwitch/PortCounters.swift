@@ -1,0 +1,50 @@
+/// Why a frame was not delivered. Each reason is counted per port.
+public enum DropReason: Int, CaseIterable, Sendable, CustomStringConvertible {
+    /// Shorter than an Ethernet header (14 bytes).
+    case runt
+    /// Longer than the configured maximum frame size.
+    case oversize
+    /// Addressed to a station on the port it came from (no hairpin).
+    case hairpin
+    /// The ingress port is not forwarding (spanning tree) or not active.
+    case portBlocked
+    /// The egress port's bounded burst queue was full (drop-tail).
+    case queueFull
+    /// The egress socket refused the frame with an error other than "try again".
+    case sendFailed
+    /// Malformed control traffic (a BPDU that does not parse).
+    case malformed
+
+    public var description: String {
+        switch self {
+        case .runt: "runt"
+        case .oversize: "oversize"
+        case .hairpin: "hairpin"
+        case .portBlocked: "blocked"
+        case .queueFull: "queue-full"
+        case .sendFailed: "send-failed"
+        case .malformed: "malformed"
+        }
+    }
+}
+
+/// Traffic counters of one switch port. Drops are counted on the port where the decision
+/// was made: ingress for runt/oversize/hairpin, egress for queue-full/send-failed.
+public struct PortCounters: Equatable, Sendable {
+    public var framesIn: UInt64 = 0
+    public var bytesIn: UInt64 = 0
+    public var framesOut: UInt64 = 0
+    public var bytesOut: UInt64 = 0
+    private var drops = [UInt64](repeating: 0, count: DropReason.allCases.count)
+
+    public init() {}
+
+    public subscript(dropped reason: DropReason) -> UInt64 {
+        get { drops[reason.rawValue] }
+        set { drops[reason.rawValue] = newValue }
+    }
+
+    public var totalDrops: UInt64 {
+        drops.reduce(0, +)
+    }
+}

@@ -1,0 +1,50 @@
+import F2FBase
+
+/// The type byte of an F2F packet. An open value set: unknown types are carried and offered
+/// to listeners, which may ignore them.
+public struct F2FPacketType: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+    public let rawValue: UInt8
+
+    public init(rawValue: UInt8) {
+        self.rawValue = rawValue
+    }
+
+    public static let hello = F2FPacketType(rawValue: 0x01)
+    public static let keepalive = F2FPacketType(rawValue: 0x02)
+    public static let ethernetFrame = F2FPacketType(rawValue: 0x10)
+
+    public var description: String {
+        switch self {
+        case .hello: "hello"
+        case .keepalive: "keepalive"
+        case .ethernetFrame: "ethernet-frame"
+        default: "type-0x\(String(rawValue, radix: 16))"
+        }
+    }
+}
+
+/// The fixed packet header: 1-byte type, 2-byte big-endian payload length (0...65 535).
+public struct F2FPacketHeader: Equatable, Sendable {
+    public static let encodedCount = 3
+    public static let maximumPayloadCount = Int(UInt16.max)
+
+    public var type: F2FPacketType
+    public var payloadCount: Int
+
+    public init(type: F2FPacketType, payloadCount: Int) {
+        precondition((0...Self.maximumPayloadCount).contains(payloadCount), "payload too large")
+        self.type = type
+        self.payloadCount = payloadCount
+    }
+
+    public init(parsing bytes: Span<UInt8>) throws(WireError) {
+        try bytes.requireCount(Self.encodedCount)
+        type = F2FPacketType(rawValue: bytes[0])
+        payloadCount = Int(bytes.bigEndianUInt16(at: 1))
+    }
+
+    public func encode(into bytes: inout [UInt8]) {
+        bytes.append(type.rawValue)
+        bytes.appendBigEndian(UInt16(payloadCount))
+    }
+}

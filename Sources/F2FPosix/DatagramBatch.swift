@@ -1,0 +1,113 @@
+import CF2FSystem
+import Glibc
+
+/// Preallocated `recvmmsg` buffers: one system call drains up to `capacity` datagrams, with no
+/// allocation per frame.
+public final class ReceiveBatch {
+    public let capacity: Int
+    public let bufferSize: Int
+    private let storage: UnsafeMutableRawPointer
+    private let vectors: UnsafeMutablePointer<iovec>
+    private let messages: UnsafeMutablePointer<cf2f_mmsghdr>
+    public private(set) var count = 0
+
+    /// `bufferSize` should be one more than the largest frame accepted: a longer datagram is
+    /// cut to `bufferSize` bytes, which tells the switch it was oversize.
+    public init(capacity: Int, bufferSize: Int) {
+        self.capacity = capacity
+        self.bufferSize = bufferSize
+        storage = .allocate(byteCount: capacity * bufferSize, alignment: 16)
+        vectors = .allocate(capacity: capacity)
+        messages = .allocate(capacity: capacity)
+        for index in 0..<capacity {
+            vectors[index] = iovec(iov_base: storage + index * bufferSize, iov_len: bufferSize)
+            messages[index] = cf2f_mmsghdr()
+            messages[index].msg_hdr.msg_iov = vectors + index
+            messages[index].msg_hdr.msg_iovlen = 1
+        }
+    }
+
+    deinit {
+        storage.deallocate()
+        vectors.deallocate()
+        messages.deallocate()
+    }
+
+    /// Receives up to `capacity` datagrams without blocking.
+    public func receive(from descriptor: Int32) throws(SystemError) -> IOResult<Int> {
+        count = 0
+        switch try syscall("recvmmsg", { cf2f_recvmmsg(descriptor, messages, UInt32(capacity), Int32(MSG_DONTWAIT)) }) {
+        case .processed(let received):
+            count = Int(received)
+            return .processed(count)
+        case .wouldBlock:
+            return .wouldBlock
+        }
+    }
+
+    /// Datagram `index` of the last receive; valid until the next one.
+    @inline(__always)
+    public func datagram(_ index: Int) -> UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(start: storage + index * bufferSize, count: Int(messages[index].msg_len))
+    }
+
+    /// A single datagram into slot 0, for sockets owned by a library (libvdeplug) that reads itself.
+    public var firstBuffer: UnsafeMutableRawBufferPointer {
+        UnsafeMutableRawBufferPointer(start: storage, count: bufferSize)
+    }
+}
+
+/// Frames staged for one connected datagram socket and sent with one `sendmmsg`.
+/// Holds pointers only: the bytes must stay valid until `send` returns.
+public final class SendBatch {
+    public let capacity: Int
+    private let vectors: UnsafeMutablePointer<iovec>
+    private let messages: UnsafeMutablePointer<cf2f_mmsghdr>
+    public private(set) var count = 0
+
+    public init(capacity: Int) {
+        self.capacity = capacity
+        vectors = .allocate(capacity: capacity)
+        messages = .allocate(capacity: capacity)
+        for index in 0..<capacity {
+            messages[index] = cf2f_mmsghdr()
+            messages[index].msg_hdr.msg_iov = vectors + index
+            messages[index].msg_hdr.msg_iovlen = 1
+        }
+    }
+
+    deinit {
+        vectors.deallocate()
+        messages.deallocate()
+    }
+
+    public var isFull: Bool { count == capacity }
+    public var isEmpty: Bool { count == 0 }
+
+    @inline(__always)
+    public func append(_ frame: UnsafeRawBufferPointer) {
+        precondition(count < capacity, "send batch overflow")
+        vectors[count] = iovec(iov_base: UnsafeMutableRawPointer(mutating: frame.baseAddress), iov_len: frame.count)
+        count += 1
+    }
+
+    /// The frame staged at `index`.
+    public func frame(_ index: Int) -> UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(start: vectors[index].iov_base, count: vectors[index].iov_len)
+    }
+
+    public func removeAll() {
+        count = 0
+    }
+
+    /// Sends the staged frames from `start`; returns how many the socket took (0 if it would
+    /// block at once). The caller keeps or drops the rest.
+    public func send(on descriptor: Int32, from start: Int = 0) throws(SystemError) -> Int {
+        guard start < count else { return 0 }
+        let remaining = UInt32(count - start)
+        switch try syscall("sendmmsg", { cf2f_sendmmsg(descriptor, messages + start, remaining, Int32(MSG_DONTWAIT | MSG_NOSIGNAL)) }) {
+        case .processed(let sent): return Int(sent)
+        case .wouldBlock: return 0
+        }
+    }
+}

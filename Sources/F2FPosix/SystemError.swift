@@ -1,0 +1,25 @@
+import Glibc
+
+/// A failed system call: the errno and what we were doing.
+public struct SystemError: Error, Equatable, Sendable, CustomStringConvertible {
+    public var errno: Int32
+    public var operation: String
+
+    public init(errno: Int32, operation: String) {
+        self.errno = errno
+        self.operation = operation
+    }
+
+    public var description: String {
+        "\(operation): \(String(cString: strerror(errno))) (errno \(errno))"
+    }
+}
+
+/// The result of a non-blocking operation: done, or try again when the descriptor is ready.
+public enum IOResult<Value> {
+    case processed(Value)
+    case wouldBlock
+}
+
+extension IOResult: Equatable where Value: Equatable {}
+extension IOResult: Sendable where Value: Sendable {}

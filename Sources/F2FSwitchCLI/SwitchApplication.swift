@@ -1,0 +1,111 @@
+import EthernetSwitch
+import F2FBase
+import F2FPosix
+import Glibc
+import Logging
+import VDEServer
+
+/// Wires the pieces together: loop, engine, VDE server, console, plugs, signals.
+final class SwitchApplication {
+    private let options: SwitchOptions
+    private let logger: Logger
+    private let loop: EventLoop
+    private let engine: SwitchEngine
+    private let server: VDEServer
+    private var consoleServer: ConsoleServer?
+    private let bridgeAddress: MACAddress
+
+    init(options: SwitchOptions, logger: Logger) throws {
+        self.options = options
+        self.logger = logger
+        loop = try EventLoop()
+        engine = SwitchEngine(configuration: options.switchConfiguration, loop: loop, logger: Logger(label: "f2f.switch"))
+        let directory = SocketDirectory(path: options.resolvedSocketDirectory, permissions: options.permissions)
+        server = VDEServer(directory: directory, engine: engine, logger: Logger(label: "f2f.vde"))
+        bridgeAddress = options.macAddress?.address ?? Self.derivedAddress(from: directory.path)
+    }
+
+    func start() throws {
+        try loop.handleSignals([SIGINT, SIGTERM, SIGHUP]) { [unowned self] signal in
+            logger.info("signal \(signal): shutting down")
+            loop.stop()
+        }
+        signal(SIGPIPE, SIG_IGN)
+        try server.start()
+        if let path = options.managementPath {
+            let console = Console(banner: SwitchConsoleCommands.banner())
+            SwitchConsoleCommands.register(
+                on: console,
+                context: SwitchConsoleContext(
+                    engine: engine, socketDirectory: server.directory, bridgeAddress: bridgeAddress,
+                    managementPath: path, managementMode: options.managementMode.value, startedAt: loop.now))
+            let consoleServer = ConsoleServer(
+                path: path, mode: options.managementMode.value, console: console, loop: loop,
+                logger: Logger(label: "f2f.console")
+            ) { [unowned self] in loop.stop() }
+            try consoleServer.start()
+            self.consoleServer = consoleServer
+        }
+        for url in options.plugs {
+            try addPlug(url)
+        }
+        loop.scheduleRepeating(every: .seconds(1)) { [unowned self] in engine.tick() }
+        if let pidFile = options.pidFile {
+            let text = "\(getpid())\n"
+            let file = fopen(pidFile, "w")
+            if let file {
+                fputs(text, file)
+                fclose(file)
+            } else {
+                logger.warning("cannot write pid file", metadata: ["path": "\(pidFile)"])
+            }
+        }
+        logger.info("switch ready", metadata: ["dir": "\(server.directory.path)", "ports": "\(options.numports)", "mac": "\(bridgeAddress)"])
+    }
+
+    private func addPlug(_ url: String) throws {
+        let port: Int
+        switch engine.allocatePort(requested: nil) {
+        case .success(let allocated): port = allocated
+        case .failure(let error): throw VDEServerError.system(SystemError(errno: ENOSPC, operation: "--plug \(url): \(error)"))
+        }
+        let plug = try PlugPort(url: url, port: port, engine: engine, description: "f2f-switch \(server.directory.path)")
+        try plug.activate()
+        engine.attach(plug, port: port)
+    }
+
+    func printAttachInstructions() {
+        let directory = server.directory.path
+        var text = """
+            f2f-switch is running; socket directory: \(directory)
+              QEMU:     -netdev vde,id=n0,sock=\(directory) -device virtio-net-pci,netdev=n0,mac=52:54:00:12:34:01
+              vde_plug: vde_plug vde://\(directory) tap://tap0
+
+            """
+        if let path = options.managementPath { text += "  console:  vdeterm \(path)\n" }
+        // Straight to the descriptor: stdout may be a pipe, and this must show up before any log line.
+        _ = text.utf8CString.withUnsafeBufferPointer { write(STDOUT_FILENO, $0.baseAddress, $0.count - 1) }
+    }
+
+    func run() {
+        loop.run()
+        shutdown()
+    }
+
+    private func shutdown() {
+        engine.detachAll(reason: "switch shutting down")
+        consoleServer?.stop()
+        server.stop()
+        if let pidFile = options.pidFile { unlink(pidFile) }
+        logger.info("switch stopped")
+    }
+
+    /// A locally administered unicast address that stays the same for the same directory.
+    private static func derivedAddress(from path: String) -> MACAddress {
+        var hash: UInt64 = 0xCBF2_9CE4_8422_2325
+        for byte in path.utf8 {
+            hash = (hash ^ UInt64(byte)) &* 0x100_0000_01B3
+        }
+        return MACAddress(rawValue: (hash & 0x00FF_FFFF_FFFF) | 0x0200_0000_0000)
+    }
+}

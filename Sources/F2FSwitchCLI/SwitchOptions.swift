@@ -1,0 +1,112 @@
+import ArgumentParser
+import EthernetSwitch
+import Glibc
+import VDEServer
+
+/// Command-line options, drop-in where vde_switch has the same option.
+struct SwitchOptions: ParsableArguments {
+    @Option(name: [.short, .customLong("sock")], help: "Socket directory (default: $XDG_RUNTIME_DIR/f2f-switch or /tmp/f2f-switch-$UID).")
+    var socketDirectory: String?
+
+    @Option(name: [.customShort("M"), .customLong("mgmt")], help: "Management console socket (vdeterm/unixterm).")
+    var managementPath: String?
+
+    @Option(name: .customLong("mgmtmode"), help: "Octal mode of the management socket.")
+    var managementMode: OctalMode = OctalMode(value: 0o600)
+
+    @Option(name: [.short, .customLong("numports")], help: "Number of ports (0 … N-1; port 0 only on request).")
+    var numports: Int = 32
+
+    @Option(name: [.short, .customLong("mode")], help: "Octal mode of ctl and data sockets (directory mode derived from it).")
+    var mode: OctalMode?
+
+    @Option(name: .customLong("dirmode"), help: "Octal mode of the socket directory.")
+    var directoryMode: OctalMode?
+
+    @Option(name: [.short, .customLong("group")], help: "Group owning the directory and sockets.")
+    var group: String?
+
+    @Option(name: [.short, .customLong("pidfile")], help: "Write the process id to this file.")
+    var pidFile: String?
+
+    @Flag(name: [.short, .customLong("daemon")], help: "Run in the background.")
+    var daemon = false
+
+    @Option(name: .customLong("plug"), help: "Add a port cabled to a vdeplug4 URL (repeatable), e.g. vde:///run/other-switch.")
+    var plugs: [String] = []
+
+    @Option(name: .customLong("macaddr"), help: "Switch MAC address (default derived from the socket directory).")
+    var macAddress: MACAddressArgument?
+
+    @Option(name: .customLong("hash-size"), help: "Maximum number of MAC table entries.")
+    var hashSize: Int = 8192
+
+    @Option(name: .customLong("hash-expire"), help: "MAC table aging time in seconds.")
+    var hashExpire: Int = 300
+
+    @Option(name: .customLong("max-frame"), help: "Largest frame forwarded, in bytes; longer frames are dropped.")
+    var maxFrame: Int = SwitchConfiguration.defaultMaxFrameSize
+
+    @Flag(name: [.short, .customLong("verbose")], help: "More log output (repeat for trace).")
+    var verbosity: Int
+
+    @Flag(name: [.short, .customLong("quiet")], help: "Only warnings and errors.")
+    var quiet = false
+
+    func validate() throws {
+        guard (1...4096).contains(numports) else { throw ValidationError("--numports must be 1…4096") }
+        guard hashSize > 0 else { throw ValidationError("--hash-size must be positive") }
+        guard hashExpire > 0 else { throw ValidationError("--hash-expire must be positive") }
+        guard (64...65535).contains(maxFrame) else { throw ValidationError("--max-frame must be 64…65535") }
+        if let group, resolveGroup(group) == nil { throw ValidationError("unknown group '\(group)'") }
+        if let socketDirectory, socketDirectory.utf8.count > 90 {
+            throw ValidationError("socket directory path too long for unix sockets (max 90 bytes)")
+        }
+    }
+
+    var resolvedSocketDirectory: String {
+        if let socketDirectory { return socketDirectory }
+        if let runtime = getenv("XDG_RUNTIME_DIR").map({ String(cString: $0) }), !runtime.isEmpty {
+            return runtime + "/f2f-switch"
+        }
+        return "/tmp/f2f-switch-\(getuid())"
+    }
+
+    var permissions: SocketPermissions {
+        SocketPermissions(socketMode: mode?.value, directoryMode: directoryMode?.value, groupID: group.flatMap(resolveGroup))
+    }
+
+    var switchConfiguration: SwitchConfiguration {
+        SwitchConfiguration(
+            portCount: numports, maxFrameSize: maxFrame, macTableCapacity: hashSize,
+            macAgingTime: .seconds(hashExpire))
+    }
+
+    private func resolveGroup(_ name: String) -> gid_t? {
+        if let number = gid_t(name) { return number }
+        guard let entry = getgrnam(name) else { return nil }
+        return entry.pointee.gr_gid
+    }
+}
+
+struct OctalMode: ExpressibleByArgument {
+    var value: mode_t
+
+    init(value: mode_t) {
+        self.value = value
+    }
+
+    init?(argument: String) {
+        guard let value = SocketPermissions.parseMode(argument) else { return nil }
+        self.value = value
+    }
+}
+
+struct MACAddressArgument: ExpressibleByArgument {
+    var address: MACAddress
+
+    init?(argument: String) {
+        guard let address = MACAddress(parsing: argument), !address.isMulticast else { return nil }
+        self.address = address
+    }
+}

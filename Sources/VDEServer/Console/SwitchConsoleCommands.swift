@@ -1,0 +1,171 @@
+import EthernetSwitch
+import F2FBase
+import Glibc
+
+/// What the switch's console commands read besides the engine.
+public struct SwitchConsoleContext {
+    public var engine: SwitchEngine
+    public var socketDirectory: SocketDirectory
+    public var bridgeAddress: MACAddress
+    public var managementPath: String?
+    public var managementMode: mode_t
+    public var startedAt: Instant
+
+    public init(
+        engine: SwitchEngine, socketDirectory: SocketDirectory, bridgeAddress: MACAddress,
+        managementPath: String?, managementMode: mode_t, startedAt: Instant
+    ) {
+        self.engine = engine
+        self.socketDirectory = socketDirectory
+        self.bridgeAddress = bridgeAddress
+        self.managementPath = managementPath
+        self.managementMode = managementMode
+        self.startedAt = startedAt
+    }
+}
+
+/// The vde_switch-compatible command set (VDE-PROTOCOL.md 3.2), as one declarative table.
+public enum SwitchConsoleCommands {
+    public static let version = "0.1.0"
+
+    public static func banner() -> String {
+        "f2f-switch \(version): a vde_switch-compatible Ethernet switch and F2F mesh node\n"
+    }
+
+    public static func register(on console: Console, context: SwitchConsoleContext) {
+        let engine = context.engine
+        for menu in [
+            ConsoleMenu("ds", title: "DATA SOCKET MENU"),
+            ConsoleMenu("hash", title: "HASH TABLE MENU"),
+            ConsoleMenu("port", title: "PORT STATUS MENU"),
+        ] {
+            console.addMenu(menu)
+        }
+        let table: [ConsoleCommand] = [
+            ConsoleCommand("showinfo", help: "show switch version and info", printsData: true) { _ in
+                let uptime = (engine.loop.now - context.startedAt).wholeSeconds
+                var lines = [
+                    banner().trimmingSuffixNewline(), "",
+                    "pid \(getpid()) MAC \(context.bridgeAddress) uptime \(uptime)",
+                ]
+                if let path = context.managementPath {
+                    lines.append("mgmt \(path) perm \(TextFormat.octal(context.managementMode, width: 4))")
+                }
+                return lines
+            },
+            ConsoleCommand("ds/showinfo", help: "show ds info", printsData: true) { _ in
+                [
+                    "ctl dir \(context.socketDirectory.path)",
+                    "std mode \(TextFormat.octal(context.socketDirectory.permissions.socketMode, width: 4))",
+                ]
+            },
+            ConsoleCommand("port/showinfo", help: "show port info", printsData: true) { _ in
+                ["Numports=\(engine.core.ports.count)", "HUB=false", "counters=true"]
+            },
+            ConsoleCommand("port/print", syntax: "[N]", help: "print the port/endpoint table", printsData: true) { argument throws(ConsoleError) in
+                try portLines(engine: engine, argument: argument, includeInactive: false)
+            },
+            ConsoleCommand("port/allprint", syntax: "[N]", help: "print the port/endpoint table (including inactive port)", printsData: true) {
+                argument throws(ConsoleError) in
+                try portLines(engine: engine, argument: argument, includeInactive: true)
+            },
+            ConsoleCommand("port/remove", syntax: "N", help: "disconnect the client on port N and free the port") { argument throws(ConsoleError) in
+                let port = try parsePort(argument, engine: engine)
+                guard engine.link(at: port) != nil else { throw .noSuchDeviceOrAddress }
+                engine.detach(port: port, reason: "removed from the console")
+                return []
+            },
+            ConsoleCommand("port/resetcounter", syntax: "[N]", help: "reset the port (N) counters") { argument throws(ConsoleError) in
+                engine.resetCounters(port: argument.isEmpty ? nil : try parsePort(argument, engine: engine))
+                return []
+            },
+            ConsoleCommand("hash/showinfo", help: "show hash info", printsData: true) { _ in
+                let table = engine.core.macTable
+                return [
+                    "Hash size \(table.capacity)",
+                    "Entries \(table.count)",
+                    "GC interval 1 secs",
+                    "GC expire \(table.agingTime.wholeSeconds) secs",
+                    "Refused (table full) \(table.refusedCount)",
+                ]
+            },
+            ConsoleCommand("hash/setexpire", syntax: "N", help: "change hash entries expire time (seconds)") { argument throws(ConsoleError) in
+                guard let seconds = Int64(argument), seconds > 0 else { throw .invalidArgument }
+                engine.setMACAgingTime(.seconds(seconds))
+                return []
+            },
+            ConsoleCommand("hash/print", help: "print the hash table", printsData: true) { _ in
+                engine.core.macTable.stations(now: engine.loop.now).map { station in
+                    "Hash: \(TextFormat.zeroPadded(hashSlot(station), width: 4)) Addr: \(station.address) VLAN \(TextFormat.zeroPadded(station.vlanID, width: 4))"
+                        + " to port: \(TextFormat.zeroPadded(station.port, width: 3))  age \(station.age.wholeSeconds) secs"
+                }
+            },
+            ConsoleCommand("hash/find", syntax: "MAC [VLAN]", help: "find a MAC address", printsData: true) { argument throws(ConsoleError) in
+                let words = argument.split(separator: " ")
+                guard let first = words.first, let address = MACAddress(parsing: first), words.count <= 2 else { throw .invalidArgument }
+                let vlan = words.count == 2 ? UInt16(words[1]) : 0
+                guard let vlan, vlan < 4096 else { throw .invalidArgument }
+                guard let port = engine.core.macTable.lookup(address, vlanID: vlan, now: engine.loop.now) else { throw .noSuchDevice }
+                return ["Address \(address) VLAN \(vlan) to port: \(TextFormat.zeroPadded(port, width: 3))"]
+            },
+        ]
+        for command in table { console.add(command) }
+    }
+
+    private static func parsePort(_ argument: String, engine: SwitchEngine) throws(ConsoleError) -> Int {
+        guard let port = Int(argument.trimmingWhitespace()), engine.core.ports.indices.contains(port) else {
+            throw .invalidArgument
+        }
+        return port
+    }
+
+    private static func portLines(engine: SwitchEngine, argument: String, includeInactive: Bool) throws(ConsoleError) -> [String] {
+        let ports: [Int]
+        if argument.trimmingWhitespace().isEmpty {
+            ports = Array(engine.core.ports.indices)
+        } else {
+            let port = try parsePort(argument, engine: engine)
+            guard includeInactive || engine.core.isActive(port) else { throw .noSuchDeviceOrAddress }
+            ports = [port]
+        }
+        var lines: [String] = []
+        for port in ports {
+            let state = engine.core.ports[port]
+            let link = engine.link(at: port)
+            let used = state.counters.framesIn > 0 || state.counters.framesOut > 0 || state.counters.totalDrops > 0
+            guard state.isActive || (includeInactive && (used || ports.count == 1)) else { continue }
+            lines += describe(port: port, state: state, link: link)
+        }
+        return lines
+    }
+
+    private static func describe(port: Int, state: Switch.Port, link: (any PortLink)?) -> [String] {
+        let counters = state.counters
+        var lines = [
+            "Port \(TextFormat.zeroPadded(port, width: 4)) untagged_vlan=0000 \(state.isActive ? "" : "NOT ")ACTIVE - Unnamed Allocatable",
+            " Current User: \(link?.userName ?? "NONE") Access Control: (User: NONE - Group: NONE)",
+            " IN:  pkts \(TextFormat.rightAligned(counters.framesIn, width: 10))          bytes \(TextFormat.rightAligned(counters.bytesIn, width: 20))",
+            " OUT: pkts \(TextFormat.rightAligned(counters.framesOut, width: 10))          bytes \(TextFormat.rightAligned(counters.bytesOut, width: 20))",
+            " DROP:" + DropReason.allCases.map { " \($0) \(counters[dropped: $0])" }.joined(),
+        ]
+        if let link {
+            lines.append("  -- endpoint ID \(TextFormat.zeroPadded(link.endpointID, width: 4)) module \(TextFormat.leftAligned(link.kind, width: 12)): \(link.linkDescription)")
+        }
+        return lines
+    }
+
+    /// A stable pseudo bucket number for `hash/print`, where vde_switch shows its hash bucket.
+    private static func hashSlot(_ station: MACTable.Station) -> UInt64 {
+        (station.address.rawValue ^ UInt64(station.vlanID) << 48) % 9973
+    }
+}
+
+extension String {
+    func trimmingWhitespace() -> String {
+        String(drop { $0 == " " || $0 == "\t" }.trimmingSuffix { $0 == " " || $0 == "\t" })
+    }
+
+    func trimmingSuffixNewline() -> String {
+        hasSuffix("\n") ? String(dropLast()) : self
+    }
+}

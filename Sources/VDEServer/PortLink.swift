@@ -1,0 +1,19 @@
+/// The I/O side of one switch port: a VDE client's data socket, a libvdeplug connection, or
+/// (later) an F2F peer. The engine stages frames during a batch and flushes once at its end.
+public protocol PortLink: AnyObject {
+    /// For `port/print`: `unix prog`, `vdeplug`, …
+    var kind: String { get }
+    /// The client's description (QEMU, vdeplug: user=… pid=…, a URL).
+    var linkDescription: String { get }
+    /// The owning user's name or id, for `port/print`.
+    var userName: String { get }
+    /// Stable number for this endpoint (vde_switch shows its control fd).
+    var endpointID: Int { get }
+
+    /// Takes a frame for this port. The bytes stay valid only until `flush()` returns.
+    func stage(_ frame: UnsafeRawBufferPointer)
+    /// Sends what was staged.
+    func flush()
+    /// Releases descriptors and files; the engine has already removed the port.
+    func close()
+}

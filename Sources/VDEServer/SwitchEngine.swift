@@ -1,0 +1,179 @@
+import EthernetSwitch
+import F2FBase
+import F2FPosix
+import Logging
+
+/// Runs the pure switch over real ports: reads frames in batches, asks the core where each
+/// goes, stages it on the egress links and flushes every touched link once per batch, so a
+/// burst costs one `recvmmsg` and one `sendmmsg` per port instead of a call per frame.
+public final class SwitchEngine {
+    public private(set) var core: Switch
+    public let loop: EventLoop
+    let logger: Logger
+    private var links: [(any PortLink)?]
+    private var touchedPorts: [Int] = []
+    private var isTouched: [Bool]
+    private let receiveBatch: ReceiveBatch
+    /// Batches taken from one socket per wake-up before others get a turn.
+    private let batchesPerWakeup = 4
+    /// Burst-queue slots per port.
+    public let burstQueueCapacity: Int
+
+    public init(configuration: SwitchConfiguration, loop: EventLoop, logger: Logger, burstQueueCapacity: Int = 256) {
+        core = Switch(configuration: configuration)
+        self.loop = loop
+        self.logger = logger
+        self.burstQueueCapacity = burstQueueCapacity
+        links = Array(repeating: nil, count: configuration.portCount)
+        isTouched = Array(repeating: false, count: configuration.portCount)
+        receiveBatch = ReceiveBatch(capacity: 64, bufferSize: configuration.maxFrameSize + 1)
+        touchedPorts.reserveCapacity(configuration.portCount)
+    }
+
+    public var maxFrameSize: Int { core.configuration.maxFrameSize }
+
+    // MARK: Ports
+
+    public func link(at port: Int) -> (any PortLink)? {
+        links.indices.contains(port) ? links[port] : nil
+    }
+
+    /// Picks the port for a new link: the requested one if free, else the lowest free >= 1.
+    public func allocatePort(requested: Int?) -> Result<Int, PortAllocationError> {
+        if let requested {
+            guard links.indices.contains(requested) else { return .failure(.outOfRange(requested)) }
+            guard links[requested] == nil else { return .failure(.inUse(requested)) }
+            return .success(requested)
+        }
+        guard let port = core.lowestFreePort(from: 1) else { return .failure(.noFreePort) }
+        return .success(port)
+    }
+
+    public func attach(_ link: any PortLink, port: Int) {
+        precondition(links[port] == nil, "port \(port) already has a link")
+        links[port] = link
+        core.activatePort(port)
+        logger.info("port up", metadata: ["port": "\(port)", "kind": "\(link.kind)", "client": "\(link.linkDescription)"])
+    }
+
+    /// Takes the port down: its stations are forgotten and its link closed.
+    public func detach(port: Int, reason: String) {
+        guard let link = link(at: port) else { return }
+        links[port] = nil
+        core.deactivatePort(port)
+        link.close()
+        logger.info("port down", metadata: ["port": "\(port)", "reason": "\(reason)"])
+    }
+
+    public func detachAll(reason: String) {
+        for port in links.indices where links[port] != nil {
+            detach(port: port, reason: reason)
+        }
+    }
+
+    // MARK: Data path
+
+    /// Drains a readable datagram socket that feeds `port`.
+    public func receiveDatagrams(from descriptor: Int32, port: Int) {
+        for _ in 0..<batchesPerWakeup {
+            let count: Int
+            do {
+                switch try receiveBatch.receive(from: descriptor) {
+                case .processed(let received): count = received
+                case .wouldBlock: return
+                }
+            } catch {
+                logger.debug("receive failed", metadata: ["port": "\(port)", "error": "\(error)"])
+                return
+            }
+            let now = loop.now
+            for index in 0..<count {
+                forward(receiveBatch.datagram(index), from: port, now: now)
+            }
+            flushTouchedPorts()
+            // The link may have been detached by a send error while flushing.
+            guard count == receiveBatch.capacity, links[port] != nil else { return }
+        }
+    }
+
+    /// The shared receive buffer for links whose library reads one frame at a time.
+    public var scratchBuffer: UnsafeMutableRawBufferPointer { receiveBatch.firstBuffer }
+
+    /// Forwards one frame now (links that cannot batch their reads).
+    public func forwardSingle(_ frame: UnsafeRawBufferPointer, from port: Int) {
+        forward(frame, from: port, now: loop.now)
+        flushTouchedPorts()
+    }
+
+    @inline(__always)
+    private func forward(_ frame: UnsafeRawBufferPointer, from port: Int, now: Instant) {
+        let bytes = frame.bindMemory(to: UInt8.self)
+        switch core.receive(frame: bytes.span, on: port, now: now) {
+        case .unicast(let egress):
+            stage(frame, on: egress)
+        case .flood:
+            for egress in core.floodPorts where egress != port {
+                stage(frame, on: egress)
+            }
+        case .drop:
+            break
+        }
+    }
+
+    @inline(__always)
+    private func stage(_ frame: UnsafeRawBufferPointer, on port: Int) {
+        guard let link = links[port] else { return }
+        link.stage(frame)
+        if !isTouched[port] {
+            isTouched[port] = true
+            touchedPorts.append(port)
+        }
+    }
+
+    private func flushTouchedPorts() {
+        guard !touchedPorts.isEmpty else { return }
+        for port in touchedPorts {
+            isTouched[port] = false
+            links[port]?.flush()
+        }
+        touchedPorts.removeAll(keepingCapacity: true)
+    }
+
+    // MARK: Egress accounting (called by links)
+
+    public func recordSent(port: Int, byteCount: Int) {
+        core.recordSent(port: port, byteCount: byteCount)
+    }
+
+    public func recordDrop(port: Int, reason: DropReason) {
+        core.recordDrop(port: port, reason: reason)
+    }
+
+    // MARK: Housekeeping and configuration
+
+    public func tick() {
+        core.tick(now: loop.now)
+    }
+
+    public func setMACAgingTime(_ duration: Duration) {
+        core.setMACAgingTime(duration)
+    }
+
+    public func resetCounters(port: Int?) {
+        core.resetCounters(port: port)
+    }
+}
+
+public enum PortAllocationError: Error, Equatable, CustomStringConvertible {
+    case outOfRange(Int)
+    case inUse(Int)
+    case noFreePort
+
+    public var description: String {
+        switch self {
+        case .outOfRange(let port): "port \(port) out of range"
+        case .inUse(let port): "port \(port) is taken"
+        case .noFreePort: "no free port"
+        }
+    }
+}

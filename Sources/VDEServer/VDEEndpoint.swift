@@ -1,0 +1,96 @@
+import EthernetSwitch
+import F2FPosix
+import Glibc
+
+/// A VDE client attached to a port: its control stream (liveness only) and the switch-side
+/// data socket `DIR/NNN.S`, connected to the client's own socket.
+final class VDEEndpoint: PortLink {
+    let port: Int
+    let kind = "unix prog"
+    let linkDescription: String
+    let userName: String
+    let endpointID: Int
+    let dataPath: String
+    private var control: Descriptor?
+    private var data: Descriptor?
+    private let controlDescriptor: Int32
+    private let dataDescriptor: Int32
+    private unowned let engine: SwitchEngine
+    private var egress: DatagramEgress!
+
+    init(
+        port: Int, control: consuming Descriptor, data: consuming Descriptor, dataPath: String,
+        description: String, userName: String, engine: SwitchEngine
+    ) {
+        self.port = port
+        self.controlDescriptor = control.rawValue
+        self.dataDescriptor = data.rawValue
+        self.endpointID = Int(control.rawValue)
+        self.control = consume control
+        self.data = consume data
+        self.dataPath = dataPath
+        self.linkDescription = description
+        self.userName = userName
+        self.engine = engine
+        let loop = engine.loop
+        let dataDescriptor = self.dataDescriptor
+        egress = DatagramEgress(descriptor: dataDescriptor, port: port, engine: engine) { wantsWritable in
+            loop.setInterest(wantsWritable ? [.readable, .writable] : .readable, for: dataDescriptor)
+        }
+    }
+
+    /// Starts watching both descriptors.
+    func activate() throws(SystemError) {
+        try engine.loop.register(dataDescriptor, interest: .readable, handler: IOCallback { [unowned self] readiness in
+            self.dataReady(readiness)
+        })
+        try engine.loop.register(controlDescriptor, interest: .readable, handler: IOCallback { [unowned self] _ in
+            self.controlReady()
+        })
+    }
+
+    private func dataReady(_ readiness: IOReadiness) {
+        if readiness.contains(.writable) {
+            egress.handleWritable()
+        }
+        if readiness.contains(.readable) {
+            engine.receiveDatagrams(from: dataDescriptor, port: port)
+        }
+    }
+
+    /// The control stream is silent after the handshake: EOF means the client left, and any
+    /// byte is a protocol error (vde_switch would parse it as a new request).
+    private func controlReady() {
+        var byte: UInt8 = 0
+        let result = withUnsafeMutableBytes(of: &byte) { buffer in
+            Result { () throws(SystemError) in try UnixSocket.read(controlDescriptor, into: buffer) }
+        }
+        switch result {
+        case .success(.wouldBlock):
+            return
+        case .success(.processed(0)):
+            engine.detach(port: port, reason: "client closed its control stream")
+        case .success(.processed):
+            engine.detach(port: port, reason: "protocol error: data on the control stream after the handshake")
+        case .failure(let error):
+            engine.detach(port: port, reason: "control stream error: \(error)")
+        }
+    }
+
+    func stage(_ frame: UnsafeRawBufferPointer) {
+        egress.stage(frame)
+    }
+
+    func flush() {
+        egress.flush()
+    }
+
+    func close() {
+        guard control != nil else { return }
+        engine.loop.deregister(dataDescriptor)
+        engine.loop.deregister(controlDescriptor)
+        unlink(dataPath)
+        data = nil
+        control = nil
+    }
+}

@@ -1,0 +1,188 @@
+import EthernetSwitch
+import F2FPosix
+import Glibc
+import Logging
+
+/// Serves the vde2 control protocol on `DIR/ctl`: each accepted client gets a port and a
+/// fresh data socket; clients that cannot be served are closed promptly with a log line.
+public final class VDEServer {
+    public let directory: SocketDirectory
+    private let engine: SwitchEngine
+    private let logger: Logger
+    private var pending: [Int32: ControlHandshake] = [:]
+    /// A client must finish its request within this time (a silent client cannot pin a socket).
+    public var requestTimeout: Duration = .seconds(5)
+    public var maximumPendingHandshakes = 64
+    /// Socket buffer for the switch side of each data socket: big enough for bursts.
+    public var dataSocketBufferBytes: Int32 = 4 << 20
+
+    public init(directory: SocketDirectory, engine: SwitchEngine, logger: Logger) {
+        self.directory = directory
+        self.engine = engine
+        self.logger = logger
+    }
+
+    public func start() throws(VDEServerError) {
+        try directory.open(logger: logger)
+        guard let listener = directory.listenerDescriptor else { return }
+        do {
+            try engine.loop.register(listener, interest: .readable, handler: IOCallback { [unowned self] _ in
+                self.acceptClients(listener: listener)
+            })
+        } catch {
+            throw .system(error)
+        }
+        engine.loop.scheduleRepeating(every: .seconds(1)) { [weak self] in self?.expireStalledHandshakes() }
+    }
+
+    public func stop() {
+        for descriptor in Array(pending.keys) { refuse(descriptor, reason: "switch shutting down", level: .debug) }
+        if let listener = directory.listenerDescriptor { engine.loop.deregister(listener) }
+        directory.close()
+    }
+
+    private func acceptClients(listener: Int32) {
+        while true {
+            let accepted: Descriptor?
+            do {
+                accepted = try UnixSocket.accept(listener)
+            } catch {
+                logger.warning("accept failed", metadata: ["error": "\(error)"])
+                return
+            }
+            guard let accepted else { return }
+            let handshake = ControlHandshake(control: accepted)
+            let descriptor = handshake.descriptor
+            if pending.count >= maximumPendingHandshakes {
+                logger.warning("too many clients in handshake; refusing one")
+                continue  // handshake (and its descriptor) is released here
+            }
+            do {
+                try engine.loop.register(descriptor, interest: .readable, handler: IOCallback { [unowned self] _ in
+                    self.continueHandshake(descriptor)
+                })
+            } catch {
+                logger.error("cannot watch control connection", metadata: ["error": "\(error)"])
+                continue
+            }
+            pending[descriptor] = handshake
+        }
+    }
+
+    private func continueHandshake(_ descriptor: Int32) {
+        guard let handshake = pending[descriptor] else { return }
+        switch handshake.readRequest() {
+        case .needMore:
+            return
+        case .failed(let reason):
+            refuse(descriptor, reason: reason)
+        case .request(let request):
+            serve(request, handshake: handshake)
+        }
+    }
+
+    private func refuse(_ descriptor: Int32, reason: String, level: Logger.Level = .warning) {
+        engine.loop.deregister(descriptor)
+        pending[descriptor] = nil  // closes the control stream
+        logger.log(level: level, "refused VDE client: \(reason)", metadata: ["fd": "\(descriptor)"])
+    }
+
+    private func expireStalledHandshakes() {
+        let deadline = ContinuousClock.now - requestTimeout
+        for (descriptor, handshake) in pending where handshake.acceptedAt < deadline {
+            refuse(descriptor, reason: "no complete request within \(requestTimeout)")
+        }
+    }
+
+    /// Steps 3 of Appendix B: check the client socket, allocate the port, create, connect and
+    /// bind the data socket, then reply with its address in one write.
+    private func serve(_ request: VDERequest, handshake: ControlHandshake) {
+        let descriptor = handshake.descriptor
+        var clientUserID: uid_t?
+        if let path = request.clientAddress.path {
+            guard access(path, R_OK | W_OK) == 0 else {
+                refuse(descriptor, reason: "client socket \(path) not accessible: \(String(cString: strerror(errno)))")
+                return
+            }
+            var status = stat()
+            if stat(path, &status) == 0 { clientUserID = status.st_uid }
+        }
+
+        let requestedPort: Int?
+        switch request.kind {
+        case .newControl(let port): requestedPort = port
+        case .newPort0: requestedPort = 0
+        }
+        let port: Int
+        switch engine.allocatePort(requested: requestedPort) {
+        case .success(let allocated): port = allocated
+        case .failure(let error):
+            refuse(descriptor, reason: "\(error) (\(request.description))")
+            return
+        }
+
+        let dataPath = directory.makeDataSocketPath(port: port)
+        guard let dataAddress = UnixSocketAddress(path: dataPath) else {
+            refuse(descriptor, reason: "data socket path too long: \(dataPath)")
+            return
+        }
+        let data: Descriptor
+        do {
+            data = try UnixSocket.makeDatagram()
+        } catch {
+            refuse(descriptor, reason: "cannot create data socket: \(error)")
+            return
+        }
+        do {
+            UnixSocket.setSendBufferSize(data.rawValue, bytes: dataSocketBufferBytes)
+            UnixSocket.setReceiveBufferSize(data.rawValue, bytes: dataSocketBufferBytes)
+            try UnixSocket.connect(data.rawValue, to: request.clientAddress)
+            unlink(dataPath)
+            try UnixSocket.bind(data.rawValue, to: dataAddress)
+            let runningAsRoot = geteuid() == 0
+            let mode = runningAsRoot && clientUserID != nil ? directory.permissions.socketMode & 0o700 : directory.permissions.socketMode
+            try directory.applyPermissions(toSocketAt: dataPath, mode: mode, ownerID: runningAsRoot ? clientUserID : nil)
+        } catch let error as SystemError {
+            unlink(dataPath)
+            refuse(descriptor, reason: "cannot set up data socket: \(error)")
+            return
+        } catch {
+            unlink(dataPath)
+            refuse(descriptor, reason: "cannot set up data socket: \(error)")
+            return
+        }
+
+        var reply = [UInt8]()
+        reply.reserveCapacity(UnixSocketAddress.encodedCount)
+        dataAddress.encode(into: &reply)
+        let written = reply.withUnsafeBytes { bytes in
+            Result { () throws(SystemError) in try UnixSocket.write(descriptor, from: bytes) }
+        }
+        guard case .success(.processed(UnixSocketAddress.encodedCount)) = written else {
+            unlink(dataPath)
+            refuse(descriptor, reason: "could not write the 110-byte reply")
+            return
+        }
+
+        engine.loop.deregister(descriptor)
+        pending[descriptor] = nil
+        guard let control = handshake.takeControl() else { return }
+        let endpoint = VDEEndpoint(
+            port: port, control: control, data: data, dataPath: dataPath,
+            description: request.description, userName: Self.userName(clientUserID), engine: engine)
+        do {
+            try endpoint.activate()
+        } catch {
+            endpoint.close()
+            logger.error("cannot watch endpoint", metadata: ["port": "\(port)", "error": "\(error)"])
+            return
+        }
+        engine.attach(endpoint, port: port)
+    }
+
+    private static func userName(_ userID: uid_t?) -> String {
+        guard let userID else { return "NONE" }
+        guard let entry = getpwuid(userID), let name = entry.pointee.pw_name else { return String(userID) }
+        return String(cString: name)
+    }
+}
