@@ -44,12 +44,15 @@ let package = Package(
             swiftSettings: strict
         ),
 
+        // Test support: fixtures, seeded fault injection, simulators. Never I/O.
+        .target(name: "F2FTesting", dependencies: ["F2FBase", "EthernetSwitch", "F2FCore"], swiftSettings: strict),
+
         .testTarget(name: "F2FBaseTests", dependencies: ["F2FBase"], swiftSettings: strict),
-        .testTarget(name: "EthernetSwitchTests", dependencies: ["EthernetSwitch"], swiftSettings: strict),
-        .testTarget(name: "VDEServerTests", dependencies: ["VDEServer", "EthernetSwitch"], swiftSettings: strict),
+        .testTarget(name: "EthernetSwitchTests", dependencies: ["EthernetSwitch", "F2FTesting"], swiftSettings: strict),
+        .testTarget(name: "VDEServerTests", dependencies: ["VDEServer", "EthernetSwitch", "F2FPosix", "F2FTesting"], swiftSettings: strict),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["VDEPlug", "F2FPosix", "EthernetSwitch", "F2FBase"],
+            dependencies: ["VDEPlug", "F2FPosix", "EthernetSwitch", "F2FBase", "F2FTesting"],
             swiftSettings: strict
         ),
     ],

@@ -235,27 +235,51 @@ wait_for() {
     "$@"
 }
 
-# CPU ticks (utime+stime) of PID plus all its descendants. The kernel here may lack
-# /proc/PID/task/*/children, so the tree is built from every /proc/*/stat's ppid.
-cpu_ticks() {
-    local root=$1 f line rest pid ppid sum=0
-    local -A parent=() ticks=()
+# One line per process: "pid ppid own_ticks reaped_children_ticks" (utime+stime and
+# cutime+cstime from /proc/PID/stat). The kernel here may lack /proc/PID/task/*/children,
+# so process trees are rebuilt from the ppid column.
+proc_table() {
+    local f line rest ppid ut st cut cst
     for f in /proc/[0-9]*/stat; do
         read -r line 2>/dev/null <"$f" || continue
-        pid=${line%% *}
         rest=${line##*) }                    # fields after "(comm) ", comm may hold spaces
-        read -r _ ppid _ _ _ _ _ _ _ _ _ ut st _ <<<"$rest"
-        [[ $ut =~ ^[0-9]+$ && $st =~ ^[0-9]+$ ]] || continue
-        parent[$pid]=$ppid ticks[$pid]=$((ut + st))
+        read -r _ ppid _ _ _ _ _ _ _ _ _ ut st cut cst _ <<<"$rest"
+        [[ $ut$st$cut$cst =~ ^[0-9]+$ ]] || continue
+        echo "${line%% *} $ppid $((ut + st)) $((cut + cst))"
     done
-    for pid in "${!ticks[@]}"; do            # sum pid if root is among its ancestors
-        local p=$pid depth=0
-        while [ -n "$p" ] && [ "$p" != 0 ] && [ $depth -lt 64 ]; do
-            if [ "$p" = "$root" ]; then sum=$((sum + ticks[$pid])); break; fi
-            p=${parent[$p]:-}; depth=$((depth + 1))
-        done
-    done
-    echo "$sum"
+}
+
+# CPU ticks (utime+stime) of PID plus all its live descendants.
+cpu_ticks() {
+    proc_table | awk -v root="$1" '
+        { par[$1] = $2; t[$1] = $3 }
+        END {
+            for (p in t) for (q = p; q != "" && q != 0; q = par[q]) if (q == root) { s += t[p]; break }
+            print s + 0
+        }'
+}
+
+# Ticks used by everything NOT started by this script (our tree is rooted at $$) and
+# not a kernel thread (those also carry our own softirq work): other people's builds,
+# VMs, ... Reaped children's ticks count too, so short-lived compiler jobs are seen.
+# Writes "pid ticks" lines to $1; others_cores FILE1 FILE2 SECONDS turns two into cores.
+others_snapshot() {
+    proc_table | awk -v me="$$" '
+        { par[$1] = $2; t[$1] = $3 + $4 }
+        END {
+            for (p in t) {
+                if (p == 2 || par[p] == 2) continue
+                mine = 0
+                for (q = p; q != "" && q != 0; q = par[q]) if (q == me) { mine = 1; break }
+                if (!mine) print p, t[p]
+            }
+        }' >"$1"
+}
+others_cores() {
+    awk -v secs="$3" -v hz="$CLK_TCK" '
+        NR == FNR { a[$1] = $2; next }
+        { d = ($1 in a) ? $2 - a[$1] : $2; if (d > 0) s += d }
+        END { if (secs > 0) printf "%.2f\n", s / hz / secs; else print "NA" }' "$1" "$2"
 }
 
 # Ticks of the current row's switch and of its plugs ("" when there are none).
@@ -498,10 +522,14 @@ run_row() {  # run_row REP INDEX
         teardown_row; return
     fi
     record "$rep" "$name" bg_busy_cores "$(wait_idle)"
+    local t0=$SECONDS
+    others_snapshot "$TMPD/others.0"
     record "$rep" "$name" rtt_1450_ms "$(measure_ping 1450)"
     record "$rep" "$name" rtt_56_ms "$(measure_ping 56)"
     measure_tcp "$rep" "$name"
     measure_udp "$rep" "$name"
+    others_snapshot "$TMPD/others.1"
+    record "$rep" "$name" bg_other_cores "$(others_cores "$TMPD/others.0" "$TMPD/others.1" $((SECONDS - t0)))"
     if [ $DO_STRACE = 1 ] && [ -n "$SW_PID" ]; then measure_syscalls "$rep" "$name"; fi
     # A switch that died mid-run makes its figures meaningless: say so loudly.
     if [ -n "$SW_PID" ] && ! kill -0 "$SW_PID" 2>/dev/null; then
@@ -527,7 +555,7 @@ header_lines() {
 # Median/min/max per (metric, row) and the ratio of medians against vde_switch.
 # mawk has no sort, so values arrive pre-sorted from sort(1).
 summarize() {
-    local metrics="bg_busy_cores rtt_1450_ms rtt_56_ms tcp_gbps udp64_kfps udp64_sent_kfps udp64_loss_pct sw_tcp_cpu_s_per_GB sw_udp_us_per_frame sw_udp_us_per_sent_frame sw_syscalls_per_frame plug_tcp_cpu_s_per_GB plug_udp_us_per_frame sw_tcp_cpu_s sw_udp_cpu_s"
+    local metrics="bg_other_cores bg_busy_cores rtt_1450_ms rtt_56_ms tcp_gbps udp64_kfps udp64_sent_kfps udp64_loss_pct sw_tcp_cpu_s_per_GB sw_udp_us_per_frame sw_udp_us_per_sent_frame sw_syscalls_per_frame plug_tcp_cpu_s_per_GB plug_udp_us_per_frame sw_tcp_cpu_s sw_udp_cpu_s"
     grep -v '^#' "$RAW" | awk -F'\t' '$4 != "NA"' | sort -t$'\t' -k2,2 -k3,3 -k4,4g |
     awk -F'\t' -v rows="$(IFS=' '; echo "${ROW_NAMES[*]}")" -v metrics="$metrics" '
         { key = $3 SUBSEP $2; n[key]++; v[key, n[key]] = $4 }
@@ -550,7 +578,7 @@ print_table() {
         BEGIN {
             show["rtt_1450_ms"]; show["rtt_56_ms"]; show["tcp_gbps"]; show["udp64_kfps"]
             show["udp64_loss_pct"]; show["sw_tcp_cpu_s_per_GB"]; show["sw_udp_us_per_frame"]
-            show["sw_syscalls_per_frame"]; show["bg_busy_cores"]
+            show["sw_syscalls_per_frame"]; show["bg_other_cores"]
         }
         NR == 1 { printf "%-24s %-14s %2s %10s %10s %10s %9s\n", "metric", "row", "n", "median", "min", "max", "vs vde"; next }
         !($1 in show) { next }
@@ -604,7 +632,7 @@ main() {
         grep -v '^#' "$OUT.summary.tsv" | print_table /dev/stdin
         echo
         echo "gbps/kfps: higher is better; rtt, loss, CPU per GB/frame: lower is better."
-        echo "bg_busy_cores: CPU busy (in cores) on the idle set-up just before measuring; >0.1 means other load."
+        echo "bg_other_cores: CPU (in cores) used during the row by processes this script did not start; >0.1 = row disturbed."
         echo "vs vde = median / vde_switch median. GB = 1e9 bytes received; frames = received by iperf3 server."
         echo "files: $RAW  $OUT.summary.tsv"
     } | tee "$OUT.txt"

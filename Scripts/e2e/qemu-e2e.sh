@@ -26,7 +26,7 @@ set -uo pipefail   # no `set -e`: every step checks its own status and reports
 SWITCH_CMD=${SWITCH_CMD:-f2f-switch}        # command (may include args) of the switch under test
 SWITCH_ARGS=${SWITCH_ARGS:-}                 # extra args appended to every switch start
 E2E_MGMT=${E2E_MGMT:-1}                      # 1: start the switch with -M and query its console
-E2E_CACHE_DIR=${E2E_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/f2f-switch-e2e}
+E2E_CACHE_DIR=${E2E_CACHE_DIR:-${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/f2f-switch-e2e}
 E2E_KEEP=${E2E_KEEP:-0}                      # 1: keep the work dir (logs) after the run
 E2E_BULK_MIB=${E2E_BULK_MIB:-8}              # size of the bulk TCP transfer in two-guests
 E2E_GUEST_DEADLINE=${E2E_GUEST_DEADLINE:-80} # seconds a guest may run before it powers itself off
@@ -101,7 +101,7 @@ forget_pid() {
 # Our processes are `timeout` wrappers; their direct children are collected
 # first so that even a SIGKILLed wrapper leaves no orphaned QEMU/switch.
 stop_pid() {
-    local pid=$1 grace=${2:-5} kids deadline
+    local pid=$1 grace=${2:-5} kids k deadline
     kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null; return 0; }
     kids=$(ps -o pid= --ppid "$pid" 2>/dev/null | tr -d ' ')
     kill -TERM "$pid" 2>/dev/null
@@ -427,7 +427,7 @@ start_switch() {
     # both ends itself, so we can close ours right away.
     mkfifo "$fifo" || return 1
     exec {fd}<>"$fifo"
-    timeout -k 5 600 "${argv[@]}" <&"$fd" >"$log" 2>&1 &
+    timeout -k 5 600 "${argv[@]}" <&"$fd" {fd}>&- >"$log" 2>&1 &
     pid=$!
     exec {fd}>&-
     track_pid "$pid"
@@ -604,7 +604,7 @@ scenario_netdev_options() {
     # Observe while the guests are connected (QEMU connects at start-up,
     # long before the guests finish).
     deadline=$((SECONDS + 60))
-    while ((SECONDS < deadline)) && guest_running g2; do
+    while ((SECONDS < deadline)) && guest_running g1 && guest_running g2; do
         if [[ $E2E_MGMT == 1 && $port_ok == 0 ]]; then
             out=$(mgmt_cmd sw1 port/print | grep -E "Port $(printf %04d "$port")[^0-9].*ACTIVE")
             [[ -n $out ]] && port_ok=1 && log "mgmt port/print: $out"
@@ -667,9 +667,11 @@ run_scenario() {
     STARTED_PIDS=()
     if ((${#SCEN_ERR[@]} == 0)); then
         PASSED=$((PASSED + 1))
-        echo "PASS: $name ($((SECONDS - start))s)"
+        log "$name took $((SECONDS - start))s"
+        echo "PASS: $name"
     else
         FAILED=$((FAILED + 1))
+        log "$name took $((SECONDS - start))s"
         dump_logs
         reason=$(printf '%s; ' "${SCEN_ERR[@]}")
         echo "FAIL: $name: ${reason%; }"

@@ -12,6 +12,11 @@ public final class Console {
     public struct Reply: Equatable, Sendable {
         public var text: String
         public var action: SessionAction
+
+        public init(text: String, action: SessionAction) {
+            self.text = text
+            self.action = action
+        }
     }
 
     public static let prompt = "\nvde$ "

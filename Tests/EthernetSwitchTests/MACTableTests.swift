@@ -1,0 +1,80 @@
+import EthernetSwitch
+import F2FBase
+import Testing
+
+@Suite struct MACTableTests {
+    let a = MACAddress(parsing: "02:00:00:00:00:0a")!
+    let b = MACAddress(parsing: "02:00:00:00:00:0b")!
+    let start = Instant(nanoseconds: 10_000_000_000)
+
+    @Test func learnsRefreshesAndMoves() {
+        var table = MACTable(capacity: 8, agingTime: .seconds(300))
+        #expect(table.learn(a, vlanID: 0, port: 1, now: start) == .learned)
+        #expect(table.learn(a, vlanID: 0, port: 1, now: start) == .refreshed)
+        #expect(table.lookup(a, vlanID: 0, now: start) == 1)
+        #expect(table.learn(a, vlanID: 0, port: 3, now: start + .seconds(1)) == .moved(from: 1))
+        #expect(table.lookup(a, vlanID: 0, now: start + .seconds(1)) == 3)
+        #expect(table.count == 1)
+    }
+
+    @Test func vlansAreSeparateKeys() {
+        var table = MACTable(capacity: 8, agingTime: .seconds(300))
+        table.learn(a, vlanID: 0, port: 1, now: start)
+        table.learn(a, vlanID: 42, port: 2, now: start)
+        #expect(table.lookup(a, vlanID: 0, now: start) == 1)
+        #expect(table.lookup(a, vlanID: 42, now: start) == 2)
+        #expect(table.lookup(a, vlanID: 7, now: start) == nil)
+    }
+
+    @Test func agedEntriesAreHiddenThenSwept() {
+        var table = MACTable(capacity: 8, agingTime: .seconds(300))
+        table.learn(a, vlanID: 0, port: 1, now: start)
+        table.learn(b, vlanID: 0, port: 2, now: start + .seconds(200))
+        #expect(table.lookup(a, vlanID: 0, now: start + .seconds(299)) == 1)
+        #expect(table.lookup(a, vlanID: 0, now: start + .seconds(300)) == nil)
+        #expect(table.count == 2)  // hidden, not yet swept
+        #expect(table.expire(now: start + .seconds(300)) == 1)
+        #expect(table.count == 1)
+        #expect(table.lookup(b, vlanID: 0, now: start + .seconds(300)) == 2)
+    }
+
+    @Test func refreshingKeepsAnEntryAlive() {
+        var table = MACTable(capacity: 8, agingTime: .seconds(10))
+        for second in stride(from: 0, through: 60, by: 5) {
+            table.learn(a, vlanID: 0, port: 1, now: start + .seconds(second))
+            table.expire(now: start + .seconds(second))
+        }
+        #expect(table.lookup(a, vlanID: 0, now: start + .seconds(69)) == 1)
+    }
+
+    @Test func fullTableRefusesNewStationsButKeepsOldOnes() {
+        var table = MACTable(capacity: 2, agingTime: .seconds(300))
+        table.learn(a, vlanID: 0, port: 1, now: start)
+        table.learn(b, vlanID: 0, port: 2, now: start)
+        let c = MACAddress(parsing: "02:00:00:00:00:0c")!
+        #expect(table.learn(c, vlanID: 0, port: 3, now: start) == .refusedTableFull)
+        #expect(table.refusedCount == 1)
+        #expect(table.lookup(c, vlanID: 0, now: start) == nil)
+        #expect(table.lookup(a, vlanID: 0, now: start) == 1)
+        // A known station still moves when the table is full.
+        #expect(table.learn(a, vlanID: 0, port: 4, now: start) == .moved(from: 1))
+    }
+
+    @Test func removingAPortTakesOnlyItsEntries() {
+        var table = MACTable(capacity: 8, agingTime: .seconds(300))
+        table.learn(a, vlanID: 0, port: 1, now: start)
+        table.learn(b, vlanID: 0, port: 2, now: start)
+        #expect(table.removeEntries(onPort: 1) == 1)
+        #expect(table.lookup(a, vlanID: 0, now: start) == nil)
+        #expect(table.lookup(b, vlanID: 0, now: start) == 2)
+    }
+
+    @Test func stationsListsLiveEntriesSorted() {
+        var table = MACTable(capacity: 8, agingTime: .seconds(300))
+        table.learn(b, vlanID: 0, port: 2, now: start)
+        table.learn(a, vlanID: 0, port: 1, now: start + .seconds(5))
+        let stations = table.stations(now: start + .seconds(10))
+        #expect(stations.map(\.address) == [a, b])
+        #expect(stations.map(\.age) == [.seconds(5), .seconds(10)])
+    }
+}
