@@ -15,6 +15,10 @@
 #     sw_tcp_cpu_s_per_GB   switch CPU-seconds per GB (1e9 bytes) received by the server
 #     sw_udp_us_per_frame   switch CPU microseconds per UDP frame received by the server
 #   The vde_plug processes' CPU is recorded the same way (plug_*; in the TSV files).
+#     bg_other_cores        CPU (in cores, 0..nproc) used during the row by processes this
+#                           script did not start — a build or VM of someone else. Above
+#                           ~0.1 the row was disturbed: re-run, or use --wait-idle.
+#     sw_syscalls_per_frame only with --strace (see below)
 #
 # ROWS (configurations), run interleaved: rep 1 = every row, rep 2 = every row, ...
 #   vde_switch   Debian's vde_switch (package vde-switch), foreground, stdin held open
@@ -52,11 +56,17 @@
 #   stdout: a table, one line per metric x row: n, median, min, max, ratio of the
 #   medians vs vde_switch (for rtt and CPU costs lower is better; for rates higher).
 #   PREFIX.raw.tsv: one line per rep x row x metric; PREFIX.summary.tsv: the table as TSV.
-#   Both start with '#' comment lines: date, kernel, nproc, CPU, tool versions, parameters.
+#   Both start with '#' comment lines: date, kernel, nproc, CPU, loadavg, tool versions,
+#   parameters. Needs: vde2 (vde_switch), vdeplug (vde_plug), iperf3, iproute2 (ip, ss),
+#   iputils-ping, jq (iperf3 JSON), coreutils timeout; strace for --strace.
 #
 # NOTES
 #   Everything (switch, plugs, iperf3 client and server) shares the machine's cores, so
-#   figures are "whole system" figures; compare rows from the same run only.
+#   figures are "whole system" figures; compare rows from the same run only. UDP runs
+#   at -b 0 overdrive the path on purpose: the loss % is mostly "sender faster than the
+#   plumbing", the received frames/s is the figure of merit.
+#   Env knobs: BENCH_SECONDS, BENCH_REPS, BENCH_PING_COUNT, BENCH_STRACE_SECONDS (3),
+#   BENCH_NET (10.77.0: the /24 used inside the namespaces), BENCH_WAIT_IDLE, BENCH_IDLE_MAX.
 #   Failures of one measurement are recorded as missing (NA) and the run goes on.
 #   Cleanup (EXIT trap): kills the processes this script started, by PID, deletes the
 #   namespaces it created (which removes their taps/veths), removes its temp directory.
@@ -261,8 +271,8 @@ cpu_ticks() {
 
 # Ticks used by everything NOT started by this script (our tree is rooted at $$) and
 # not a kernel thread (those also carry our own softirq work): other people's builds,
-# VMs, ... Reaped children's ticks count too, so short-lived compiler jobs are seen.
-# Writes "pid ticks" lines to $1; others_cores FILE1 FILE2 SECONDS turns two into cores.
+# VMs, ... Each process counts own + reaped-children ticks, so short-lived compiler jobs
+# are seen. Writes "pid ticks" lines to $1; others_cores FILE0 FILE1 SECONDS gives cores.
 others_snapshot() {
     proc_table | awk -v me="$$" '
         { par[$1] = $2; t[$1] = $3 + $4 }
@@ -275,11 +285,14 @@ others_snapshot() {
             }
         }' >"$1"
 }
+# Difference of the two sums, not per-PID deltas: a process alive at FILE0 and reaped
+# before FILE1 moves its whole total into its parent's reaped-children ticks, and
+# subtracting its FILE0 total cancels the part it had used before the window.
 others_cores() {
     awk -v secs="$3" -v hz="$CLK_TCK" '
-        NR == FNR { a[$1] = $2; next }
-        { d = ($1 in a) ? $2 - a[$1] : $2; if (d > 0) s += d }
-        END { if (secs > 0) printf "%.2f\n", s / hz / secs; else print "NA" }' "$1" "$2"
+        NR == FNR { s0 += $2; next }
+        { s1 += $2 }
+        END { d = s1 - s0; if (d < 0) d = 0; if (secs > 0) printf "%.2f\n", d / hz / secs; else print "NA" }' "$1" "$2"
 }
 
 # Ticks of the current row's switch and of its plugs ("" when there are none).

@@ -1,0 +1,75 @@
+import Foundation
+import Glibc
+
+/// A helper program (vde_plug, vde_switch, unixcmd) run for a test and killed by PID after it.
+final class ChildProcess {
+    let process = Process()
+    let input = Pipe()
+    let output = Pipe()
+    let errors = Pipe()
+
+    init(_ executable: String, _ arguments: [String]) throws {
+        let candidates = executable.contains("/") ? [executable] : ["/usr/bin/", "/usr/sbin/", "/bin/"].map { $0 + executable }
+        let path = candidates.first { FileManager.default.isExecutableFile(atPath: $0) }
+        guard let path else { throw TestFailure("\(executable) is not installed (Scripts/test installs it)") }
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = arguments
+        process.standardInput = input
+        process.standardOutput = output
+        process.standardError = errors
+        try process.run()
+    }
+
+    /// Waits for exit and returns stdout.
+    func finish(timeout: Duration = .seconds(10)) throws -> (status: Int32, output: String) {
+        try waitUntil(timeout: timeout, "\(process.executableURL?.lastPathComponent ?? "child") to exit") { !process.isRunning }
+        return (process.terminationStatus, String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
+    }
+
+    func terminate() {
+        guard process.isRunning else { return }
+        kill(process.processIdentifier, SIGTERM)
+        process.waitUntilExit()
+    }
+
+    deinit {
+        terminate()
+    }
+}
+
+/// `vde_plug URL` with no second URL speaks the 2-byte big-endian length stream on stdin/stdout.
+final class VdePlugStream {
+    let child: ChildProcess
+    private var pending: [UInt8] = []
+
+    init(url: String) throws {
+        child = try ChildProcess("vde_plug", [url])
+    }
+
+    func send(_ frame: [UInt8]) {
+        let header = [UInt8(frame.count >> 8), UInt8(frame.count & 0xFF)]
+        child.input.fileHandleForWriting.write(Data(header + frame))
+    }
+
+    func receive(timeout: Duration = .seconds(5)) throws -> [UInt8]? {
+        let fd = child.output.fileHandleForReading.fileDescriptor
+        let deadline = ContinuousClock.now + timeout
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            if pending.count >= 2 {
+                let length = Int(pending[0]) << 8 | Int(pending[1])
+                if pending.count >= 2 + length {
+                    let frame = Array(pending[2..<(2 + length)])
+                    pending.removeFirst(2 + length)
+                    return frame
+                }
+            }
+            guard ContinuousClock.now < deadline else { return nil }
+            var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            guard poll(&poller, 1, 100) > 0 else { continue }
+            let count = read(fd, &buffer, buffer.count)
+            guard count > 0 else { return nil }
+            pending += buffer[..<count]
+        }
+    }
+}

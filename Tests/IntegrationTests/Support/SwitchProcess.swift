@@ -1,0 +1,107 @@
+import Foundation
+import Glibc
+
+/// A real `f2f-switch` process in a private temporary directory, stopped and cleaned up by
+/// `stop()` (or at deinit).
+final class SwitchProcess {
+    let workDirectory: String
+    let socketDirectory: String
+    let managementPath: String
+    private let process = Process()
+    private let errorPipe = Pipe()
+    private var stopped = false
+
+    /// The binary next to the test bundle (`swift build` puts both in one folder), or $F2F_SWITCH_BIN.
+    static let binaryPath: String = {
+        if let path = ProcessInfo.processInfo.environment["F2F_SWITCH_BIN"] { return path }
+        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        var directory = URL(fileURLWithPath: executable).deletingLastPathComponent()
+        // On Linux the test runner may live inside the .xctest bundle directory.
+        for _ in 0..<3 {
+            let candidate = directory.appendingPathComponent("f2f-switch").path
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+            directory.deleteLastPathComponent()
+        }
+        return "f2f-switch"
+    }()
+
+    init(arguments extra: [String] = [], socketName: String = "sw", startTimeout: Duration = .seconds(10)) throws {
+        workDirectory = try TemporaryDirectory.make()
+        socketDirectory = workDirectory + "/" + socketName
+        managementPath = workDirectory + "/mgmt"
+        process.executableURL = URL(fileURLWithPath: Self.binaryPath)
+        process.arguments = ["-s", socketDirectory, "-M", managementPath] + extra
+        process.standardError = errorPipe
+        process.standardOutput = FileHandle.nullDevice
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        try waitUntil(timeout: startTimeout, "switch to create \(socketDirectory)/ctl and \(managementPath)") {
+            FileManager.default.fileExists(atPath: socketDirectory + "/ctl") && FileManager.default.fileExists(atPath: managementPath)
+        }
+    }
+
+    var pid: Int32 { process.processIdentifier }
+    var isRunning: Bool { process.isRunning }
+
+    /// SIGTERM, wait for exit; returns the exit status and everything the switch logged.
+    @discardableResult
+    func stop(timeout: Duration = .seconds(10)) throws -> (status: Int32, log: String) {
+        guard !stopped else { return (process.terminationStatus, "") }
+        stopped = true
+        if process.isRunning { kill(process.processIdentifier, SIGTERM) }
+        try waitUntil(timeout: timeout, "switch to exit") { !process.isRunning }
+        let log = String(decoding: errorPipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        return (process.terminationStatus, log)
+    }
+
+    func signal(_ number: Int32) {
+        kill(process.processIdentifier, number)
+    }
+
+    func console() throws -> ConsoleClient {
+        try ConsoleClient(path: managementPath)
+    }
+
+    /// Runs one console command and returns the lines of its data block.
+    func command(_ line: String) throws -> ConsoleClient.Response {
+        let client = try console()
+        defer { client.close() }
+        return try client.send(line)
+    }
+
+    func filesInSocketDirectory() -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: socketDirectory)) ?? []).sorted()
+    }
+
+    deinit {
+        if !stopped, process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+        try? FileManager.default.removeItem(atPath: workDirectory)
+    }
+}
+
+enum TemporaryDirectory {
+    /// A short path: unix socket paths must fit in 108 bytes.
+    static func make() throws -> String {
+        var template = Array("/tmp/f2ft-XXXXXX".utf8CString)
+        guard let result = mkdtemp(&template) else { throw TestFailure("mkdtemp: \(String(cString: strerror(errno)))") }
+        return String(cString: result)
+    }
+}
+
+struct TestFailure: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Polls `condition` until it holds (a deadline, not a sleep: returns as soon as it is true).
+func waitUntil(timeout: Duration, _ what: String, _ condition: () throws -> Bool) throws {
+    let deadline = ContinuousClock.now + timeout
+    while true {
+        if try condition() { return }
+        if ContinuousClock.now > deadline { throw TestFailure("timed out waiting for \(what)") }
+        usleep(5_000)
+    }
+}
