@@ -12,6 +12,7 @@ let package = Package(
     name: "f2f-switch",
     products: [
         .executable(name: "f2f-switch", targets: ["F2FSwitchCLI"]),
+        .executable(name: "f2f-bench", targets: ["F2FBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
@@ -41,6 +42,13 @@ let package = Package(
         .executableTarget(
             name: "F2FSwitchCLI",
             dependencies: ["F2FBase", "EthernetSwitch", "F2FPosix", "VDEPlug", "VDEServer", logging, argumentParser],
+            swiftSettings: strict
+        ),
+
+        // Load generator for any VDE switch (benchmarks side by side with vde_switch).
+        .executableTarget(
+            name: "F2FBench",
+            dependencies: ["EthernetSwitch", "F2FPosix", "VDEPlug", argumentParser],
             swiftSettings: strict
         ),
 

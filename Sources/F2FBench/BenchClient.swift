@@ -1,0 +1,57 @@
+import EthernetSwitch
+import F2FPosix
+import Glibc
+import VDEPlug
+
+/// One benchmark port: attached through libvdeplug, then driven with batched system calls
+/// on its data socket so that the generator is never the bottleneck.
+final class BenchClient {
+    let connection: VDEPlugConnection
+    let address: MACAddress
+    let descriptor: Int32
+    let receiveBatch = ReceiveBatch(capacity: 64, bufferSize: 65536)
+    let sendBatch = SendBatch(capacity: 64)
+
+    init(directory: String, address: MACAddress, name: String) throws {
+        connection = try VDEPlugConnection(url: "vde://" + directory, description: "f2f-bench \(name)")
+        connection.setNonBlocking()
+        self.address = address
+        descriptor = connection.dataDescriptor
+        // Room for bursts in both directions.
+        UnixSocket.setSendBufferSize(descriptor, bytes: 4 << 20)
+        UnixSocket.setReceiveBufferSize(descriptor, bytes: 4 << 20)
+    }
+
+    /// A frame to `destination` of `size` bytes; bytes 14..<22 carry a sequence number.
+    static func makeFrame(from source: MACAddress, to destination: MACAddress, size: Int) -> [UInt8] {
+        var frame: [UInt8] = []
+        EthernetHeader(destination: destination, source: source, etherType: 0x88B5).encode(into: &frame)
+        frame += repeatElement(0x5A, count: max(0, size - frame.count))
+        return frame
+    }
+
+    func sendOne(_ frame: [UInt8]) throws {
+        _ = try connection.send(frame)
+    }
+
+    /// Sends `frame` up to `count` times in one `sendmmsg`; returns how many the socket took.
+    func sendBurst(_ frame: UnsafeRawBufferPointer, count: Int) throws -> Int {
+        sendBatch.removeAll()
+        for _ in 0..<min(count, sendBatch.capacity) { sendBatch.append(frame) }
+        return try sendBatch.send(on: descriptor)
+    }
+
+    /// Receives what is queued (one `recvmmsg`); returns the number of frames.
+    func receiveBurst() throws -> Int {
+        switch try receiveBatch.receive(from: descriptor) {
+        case .processed(let count): return count
+        case .wouldBlock: return 0
+        }
+    }
+
+    /// Waits until readable or the timeout passes.
+    func waitReadable(milliseconds: Int32) -> Bool {
+        var poller = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+        return poll(&poller, 1, milliseconds) > 0
+    }
+}
