@@ -28,6 +28,9 @@ let package = Package(
         .target(name: "CF2FSystem"),
         .target(name: "F2FPosix", dependencies: ["F2FBase", "F2FCore", "CF2FSystem", logging], swiftSettings: strict),
 
+        // The TCP reference provider of F2F connections.
+        .target(name: "F2FTransportTCP", dependencies: ["F2FBase", "F2FCore", "F2FPosix", logging], swiftSettings: strict),
+
         // libvdeplug (Debian libvdeplug-dev, vdeplug4): the real VDE client library.
         .systemLibrary(name: "CVDEPlug"),
         .target(name: "VDEPlug", dependencies: ["CVDEPlug", "F2FPosix"], swiftSettings: strict),
@@ -41,7 +44,9 @@ let package = Package(
 
         .executableTarget(
             name: "F2FSwitchCLI",
-            dependencies: ["F2FBase", "EthernetSwitch", "F2FPosix", "VDEPlug", "VDEServer", logging, argumentParser],
+            dependencies: [
+                "F2FBase", "EthernetSwitch", "F2FCore", "F2FPosix", "F2FTransportTCP", "VDEPlug", "VDEServer", logging, argumentParser,
+            ],
             swiftSettings: strict
         ),
 

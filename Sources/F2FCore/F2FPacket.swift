@@ -11,12 +11,17 @@ public struct F2FPacketType: RawRepresentable, Hashable, Sendable, CustomStringC
 
     public static let hello = F2FPacketType(rawValue: 0x01)
     public static let keepalive = F2FPacketType(rawValue: 0x02)
+    /// A refusal with a UTF-8 reason, sent before closing, so both sides can log why.
+    public static let reject = F2FPacketType(rawValue: 0x03)
+    public static let bpdu = F2FPacketType(rawValue: 0x0F)
     public static let ethernetFrame = F2FPacketType(rawValue: 0x10)
 
     public var description: String {
         switch self {
         case .hello: "hello"
         case .keepalive: "keepalive"
+        case .reject: "reject"
+        case .bpdu: "bpdu"
         case .ethernetFrame: "ethernet-frame"
         default: "type-0x\(String(rawValue, radix: 16))"
         }

@@ -1,5 +1,7 @@
 import EthernetSwitch
 import F2FBase
+import F2FCore
+import F2FTransportTCP
 import F2FPosix
 import Glibc
 import Logging
@@ -14,6 +16,10 @@ final class SwitchApplication {
     private let server: VDEServer
     private var consoleServer: ConsoleServer?
     private let bridgeAddress: MACAddress
+    private let node: F2FNode
+    private let dialer: PeerDialer
+    private let peerPorts: PeerPorts
+    private var listener: TCPListener?
 
     init(options: SwitchOptions, logger: Logger) throws {
         self.options = options
@@ -23,6 +29,16 @@ final class SwitchApplication {
         let directory = SocketDirectory(path: options.resolvedSocketDirectory, permissions: options.permissions)
         server = VDEServer(directory: directory, engine: engine, logger: Logger(label: "f2f.vde"))
         bridgeAddress = options.macAddress?.address ?? Self.derivedAddress(from: directory.path)
+        var nodeConfiguration = F2FNode.Configuration()
+        nodeConfiguration.livenessInterval = .milliseconds(Int64(options.liveness * 1000))
+        nodeConfiguration.keepaliveInterval = nodeConfiguration.livenessInterval / 6
+        let loop = loop
+        node = F2FNode(
+            nodeID: UInt64.random(in: 1...UInt64.max), name: options.nodeName ?? Self.hostName(),
+            configuration: nodeConfiguration, logger: Logger(label: "f2f.core")
+        ) { loop.now }
+        peerPorts = PeerPorts(engine: engine, node: node)
+        dialer = PeerDialer(node: node, loop: loop, logger: Logger(label: "f2f.tcp"))
     }
 
     func start() throws {
@@ -34,6 +50,7 @@ final class SwitchApplication {
         try server.start()
         if let path = options.managementPath {
             let console = Console(banner: SwitchConsoleCommands.banner())
+            PeerConsoleCommands.register(on: console, node: node, dialer: dialer, peerPorts: peerPorts)
             SwitchConsoleCommands.register(
                 on: console,
                 context: SwitchConsoleContext(
@@ -49,6 +66,14 @@ final class SwitchApplication {
         for url in options.plugs {
             try addPlug(url)
         }
+        if let listen = options.listen.flatMap(TCPAddress.init(parsing:)) {
+            listener = try TCPListener(address: listen, loop: loop, acceptor: node, logger: Logger(label: "f2f.tcp"))
+            logger.info("accepting F2F peers", metadata: ["listen": "\(listen)"])
+        }
+        for peer in options.peers.compactMap(TCPAddress.init(parsing:)) {
+            dialer.add(peer)
+        }
+        loop.scheduleRepeating(every: .milliseconds(100)) { [unowned self] in node.tick() }
         loop.scheduleRepeating(every: .seconds(1)) { [unowned self] in engine.tick() }
         if let pidFile = options.pidFile {
             let text = "\(getpid())\n"
@@ -93,11 +118,20 @@ final class SwitchApplication {
     }
 
     private func shutdown() {
+        listener?.close()
+        for entry in dialer.entries { dialer.remove(id: entry.id) }
+        for peer in Array(node.peers.values) { peer.close(reason: "switch shutting down") }
         engine.detachAll(reason: "switch shutting down")
         consoleServer?.stop()
         server.stop()
         if let pidFile = options.pidFile { unlink(pidFile) }
         logger.info("switch stopped")
+    }
+
+    private static func hostName() -> String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buffer, buffer.count) == 0 else { return "f2f-switch" }
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     /// A locally administered unicast address that stays the same for the same directory.

@@ -1,5 +1,6 @@
 import ArgumentParser
 import EthernetSwitch
+import F2FTransportTCP
 import Glibc
 import VDEServer
 
@@ -35,6 +36,18 @@ struct SwitchOptions: ParsableArguments {
     @Option(name: .customLong("plug"), help: "Add a port cabled to a vdeplug4 URL (repeatable), e.g. vde:///run/other-switch.")
     var plugs: [String] = []
 
+    @Option(name: .customLong("listen"), help: "Accept F2F peers on [HOST:]PORT.")
+    var listen: String?
+
+    @Option(name: .customLong("peer"), help: "Keep a link to the F2F peer at HOST:PORT (repeatable).")
+    var peers: [String] = []
+
+    @Option(name: .customLong("name"), help: "Name this node shows its peers (default: host name).")
+    var nodeName: String?
+
+    @Option(name: .customLong("liveness"), help: "Seconds without traffic after which a peer link is declared dead.")
+    var liveness: Double = 3
+
     @Option(name: .customLong("macaddr"), help: "Switch MAC address (default derived from the socket directory).")
     var macAddress: MACAddressArgument?
 
@@ -58,6 +71,11 @@ struct SwitchOptions: ParsableArguments {
         guard hashSize > 0 else { throw ValidationError("--hash-size must be positive") }
         guard hashExpire > 0 else { throw ValidationError("--hash-expire must be positive") }
         guard (64...65535).contains(maxFrame) else { throw ValidationError("--max-frame must be 64…65535") }
+        if let listen, TCPAddress(parsing: listen) == nil { throw ValidationError("--listen: expected [HOST:]PORT, got '\(listen)'") }
+        for peer in peers where TCPAddress(parsing: peer)?.host == nil {
+            throw ValidationError("--peer: expected HOST:PORT, got '\(peer)'")
+        }
+        guard liveness >= 0.2, liveness <= 3600 else { throw ValidationError("--liveness must be 0.2…3600 seconds") }
         if let group, resolveGroup(group) == nil { throw ValidationError("unknown group '\(group)'") }
         if let socketDirectory, socketDirectory.utf8.count > 90 {
             throw ValidationError("socket directory path too long for unix sockets (max 90 bytes)")

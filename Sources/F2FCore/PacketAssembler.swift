@@ -1,0 +1,77 @@
+/// Reassembles F2F packets from a byte stream: the 3-byte header into its own small buffer,
+/// then exactly the announced payload into a preallocated buffer. Survives any split of the
+/// stream; the payload is lent out until `release()`.
+public final class PacketAssembler {
+    public enum Progress: Equatable {
+        /// Nothing complete yet; wait for readability.
+        case needMore
+        /// A packet is ready in `payload`; call `release()` when done with it.
+        case packet(F2FPacketType)
+        /// The other side closed the stream (mid-packet or between packets).
+        case endOfStream(midPacket: Bool)
+    }
+
+    private var header: (UInt8, UInt8, UInt8) = (0, 0, 0)
+    private var headerFilled = 0
+    private let storage: UnsafeMutableRawBufferPointer
+    private var expected = 0
+    private var filled = 0
+    public private(set) var hasPacket = false
+    private var type = F2FPacketType(rawValue: 0)
+
+    public init() {
+        storage = .allocate(byteCount: F2FPacketHeader.maximumPayloadCount, alignment: 16)
+    }
+
+    deinit {
+        storage.deallocate()
+    }
+
+    /// The payload of the completed packet.
+    public var payload: UnsafeRawBufferPointer {
+        precondition(hasPacket, "no packet assembled")
+        return UnsafeRawBufferPointer(rebasing: storage[..<expected])
+    }
+
+    /// Lends the payload as a `Span` for the duration of `body`.
+    public func withPayloadSpan<R>(_ body: (Span<UInt8>) throws(HelloError) -> R) throws(HelloError) -> R {
+        try body(payload.bindMemory(to: UInt8.self).span)
+    }
+
+    /// Reads until a packet is complete or the connection has no more bytes.
+    public func read(from connection: any Connection) throws(CommError) -> Progress {
+        precondition(!hasPacket, "release the previous packet first")
+        while headerFilled < F2FPacketHeader.encodedCount {
+            let result = try withUnsafeMutableBytes(of: &header) { (raw) throws(CommError) -> CommReadResult in
+                try connection.read(into: UnsafeMutableRawBufferPointer(rebasing: raw[headerFilled..<F2FPacketHeader.encodedCount]))
+            }
+            switch result {
+            case .bytes(let count): headerFilled += count
+            case .wouldBlock: return .needMore
+            case .endOfStream: return .endOfStream(midPacket: headerFilled > 0)
+            }
+            if headerFilled == F2FPacketHeader.encodedCount {
+                type = F2FPacketType(rawValue: header.0)
+                expected = Int(header.1) << 8 | Int(header.2)
+                filled = 0
+            }
+        }
+        while filled < expected {
+            switch try connection.read(into: UnsafeMutableRawBufferPointer(rebasing: storage[filled..<expected])) {
+            case .bytes(let count): filled += count
+            case .wouldBlock: return .needMore
+            case .endOfStream: return .endOfStream(midPacket: true)
+            }
+        }
+        hasPacket = true
+        return .packet(type)
+    }
+
+    /// The packet has been consumed; the next read starts a new header.
+    public func release() {
+        hasPacket = false
+        headerFilled = 0
+        expected = 0
+        filled = 0
+    }
+}

@@ -1,0 +1,272 @@
+import F2FBase
+import Logging
+
+/// One friend link: its connection, handshake state, the assembler for inbound packets and
+/// the single outbound slot. Lives on the loop thread; driven by connection notifications.
+public final class Peer: ConnectionEvents {
+    public enum State: Equatable, Sendable {
+        /// An outbound connection that has not completed yet.
+        case connecting
+        /// Hellos are being exchanged.
+        case handshaking
+        /// Carrying traffic.
+        case established
+        case closed
+    }
+
+    public let id: Int
+    public let connection: any Connection
+    public let isOutbound: Bool
+    public private(set) var state: State
+    public private(set) var remote: Hello?
+    public var counters = PeerCounters()
+    public private(set) var lastReceived: Instant
+    public private(set) var lastSent: Instant
+    public private(set) var establishedAt: Instant?
+    public private(set) var stateSince: Instant
+    /// Set by components (e.g. the switch port number of this peer).
+    public var attachment: Int?
+
+    unowned let node: F2FNode
+    let assembler = PacketAssembler()
+    public let slot = OutboundSlot()
+    private var heldPacket = false
+    private var helloSent = false
+    private var pendingReject: String?
+    var keepaliveDue = false
+    private var isPumping = false
+
+    init(id: Int, connection: any Connection, isOutbound: Bool, node: F2FNode) {
+        self.id = id
+        self.connection = connection
+        self.isOutbound = isOutbound
+        self.node = node
+        let now = node.now()
+        lastReceived = now
+        lastSent = now
+        stateSince = now
+        state = isOutbound ? .connecting : .handshaking
+        connection.events = self
+    }
+
+    public var displayName: String {
+        remote.map { "\($0.name)@\(connection.remoteDescription)" } ?? connection.remoteDescription
+    }
+
+    func start() {
+        if state == .handshaking { beginHandshake() }
+    }
+
+    // MARK: ConnectionEvents
+
+    public func connectionEstablished(_ connection: any Connection) {
+        guard state == .connecting else { return }
+        transition(to: .handshaking)
+        beginHandshake()
+    }
+
+    public func connectionIsReady(_ connection: any Connection, readable: Bool, writable: Bool) {
+        if writable { pumpOutbound() }
+        if readable { pumpInbound() }
+    }
+
+    public func connectionClosed(_ connection: any Connection, error: CommError?) {
+        close(reason: error.map { "connection failed: \($0)" } ?? "closed by the other side")
+    }
+
+    // MARK: Inbound
+
+    /// Reads and dispatches packets until the connection runs dry or a listener defers one.
+    public func pumpInbound() {
+        var budget = 512  // packets per wake-up, so one busy peer cannot starve the rest
+        while state == .handshaking || state == .established, !heldPacket, budget > 0 {
+            budget -= 1
+            let progress: PacketAssembler.Progress
+            do {
+                progress = try assembler.read(from: connection)
+            } catch {
+                close(reason: "read failed: \(error)")
+                return
+            }
+            switch progress {
+            case .needMore:
+                return
+            case .endOfStream(let midPacket):
+                close(reason: midPacket ? "connection closed in the middle of a packet" : "closed by the other side")
+                return
+            case .packet(let type):
+                lastReceived = node.now()
+                counters.packetsIn &+= 1
+                counters.bytesIn &+= UInt64(F2FPacketHeader.encodedCount + assembler.payload.count)
+                dispatch(type)
+            }
+        }
+    }
+
+    private func dispatch(_ type: F2FPacketType) {
+        switch state {
+        case .handshaking:
+            receiveHello(type)
+            assembler.release()
+        case .established:
+            switch type {
+            case .keepalive:
+                assembler.release()
+            case .reject:
+                let reason = String(decoding: assembler.payload, as: UTF8.self)
+                assembler.release()
+                close(reason: "refused by the other side: \(reason)")
+            default:
+                switch node.offer(type, from: self) {
+                case .claimed:
+                    assembler.release()
+                case .ignored:
+                    counters.unclaimedDropped &+= 1
+                    assembler.release()
+                case .deferred:
+                    heldPacket = true
+                    heldType = type
+                    updateInterest()
+                }
+            }
+        case .connecting, .closed:
+            assembler.release()
+        }
+    }
+
+    /// A listener that deferred a packet is ready for it now: offer it again, then read on.
+    public func resumeReading() {
+        guard heldPacket, state == .established else { return }
+        heldPacket = false
+        switch node.offer(heldType, from: self) {
+        case .claimed: assembler.release()
+        case .ignored:
+            counters.unclaimedDropped &+= 1
+            assembler.release()
+        case .deferred:
+            heldPacket = true
+            return
+        }
+        updateInterest()
+        pumpInbound()
+    }
+
+    private var heldType = F2FPacketType(rawValue: 0)
+
+    private func receiveHello(_ type: F2FPacketType) {
+        guard type == .hello else {
+            refuse(HelloError.unexpectedPacket(type).description)
+            return
+        }
+        let hello: Hello
+        do {
+            hello = try assembler.withPayloadSpan { (span) throws(HelloError) in try Hello(parsing: span) }
+        } catch {
+            refuse(error.description)
+            return
+        }
+        remote = hello
+        node.logger.info("peer connected", metadata: ["peer": "\(displayName)", "node-id": "\(String(hello.nodeID, radix: 16))"])
+        transition(to: .established)
+        establishedAt = node.now()
+        node.notify(.connected, peer: self)
+        pumpOutbound()
+    }
+
+    // MARK: Outbound
+
+    private func beginHandshake() {
+        helloSent = false
+        updateInterest()
+        pumpOutbound()
+    }
+
+    /// Fills and writes the outbound slot for as long as the connection takes bytes and some
+    /// producer has a packet.
+    public func pumpOutbound(flush: Bool = true) {
+        guard !isPumping else { return }
+        isPumping = true
+        defer { isPumping = false }
+        var wroteSomething = false
+        while state == .handshaking || state == .established {
+            if slot.isFree, !loadNextPacket() { break }
+            let finished: Bool
+            do {
+                finished = try slot.write(to: connection)
+            } catch {
+                close(reason: "write failed: \(error)")
+                return
+            }
+            guard finished else { break }
+            wroteSomething = true
+            counters.packetsOut &+= 1
+            counters.bytesOut &+= UInt64(slot.totalCount)
+            lastSent = node.now()
+            if slot.type == .reject {
+                connection.flush()
+                close(reason: "refused: \(pendingReject ?? "")")
+                return
+            }
+            if state == .established { node.notify(.writable, peer: self) }
+        }
+        if wroteSomething, flush { connection.flush() }
+        updateInterest()
+    }
+
+    private func loadNextPacket() -> Bool {
+        if let reason = pendingReject {
+            slot.load(.reject) { buffer in
+                let bytes = Array(reason.utf8.prefix(200))
+                buffer.copyBytes(from: bytes)
+                return bytes.count
+            }
+            return true
+        }
+        if !helloSent {
+            helloSent = true
+            var bytes: [UInt8] = []
+            node.localHello.encode(into: &bytes)
+            bytes.withUnsafeBytes { slot.load(.hello, payload: $0) }
+            return true
+        }
+        guard state == .established else { return false }
+        if keepaliveDue {
+            keepaliveDue = false
+            slot.load(.keepalive) { _ in 0 }
+            return true
+        }
+        return node.produce(for: self, into: slot)
+    }
+
+    /// Sends a refusal the other side can log, then closes.
+    func refuse(_ reason: String) {
+        node.logger.warning("refusing peer", metadata: ["peer": "\(displayName)", "reason": "\(reason)"])
+        pendingReject = reason
+        // A packet half-written in the slot goes out first; the refusal follows it.
+        pumpOutbound()
+    }
+
+    private func updateInterest() {
+        guard state != .closed, state != .connecting else { return }
+        var interest: CommInterest = []
+        if !heldPacket { interest.insert(.readable) }
+        if slot.isLoaded { interest.insert(.writable) }
+        connection.reconfigure(interest)
+    }
+
+    // MARK: Lifecycle
+
+    public func close(reason: String) {
+        guard state != .closed else { return }
+        let wasEstablished = state == .established
+        transition(to: .closed)
+        connection.events = nil
+        connection.close()
+        node.peerClosed(self, reason: reason, wasEstablished: wasEstablished)
+    }
+
+    private func transition(to newState: State) {
+        state = newState
+        stateSince = node.now()
+    }
+}

@@ -1,0 +1,71 @@
+import F2FBase
+import F2FCore
+import F2FTransportTCP
+import VDEServer
+
+/// `peer/*`: the F2F links, as users manage them from vdeterm.
+enum PeerConsoleCommands {
+    static func register(on console: Console, node: F2FNode, dialer: PeerDialer, peerPorts: PeerPorts) {
+        console.addMenu(ConsoleMenu("peer", title: "F2F PEER MENU"))
+        console.add(ConsoleCommand("peer/print", help: "print peer links and dialled addresses", printsData: true) { _ in
+            lines(node: node, dialer: dialer, peerPorts: peerPorts)
+        })
+        console.add(ConsoleCommand("peer/add", syntax: "HOST:PORT", help: "keep a link to a peer (redialled when it fails)") { argument throws(ConsoleError) in
+            guard let address = TCPAddress(parsing: argument), address.host != nil else { throw .invalidArgument }
+            guard !dialer.entries.contains(where: { $0.address == address }) else { throw .exists }
+            dialer.add(address)
+            return []
+        })
+        console.add(ConsoleCommand("peer/del", syntax: "HOST:PORT|N", help: "stop dialling a peer and close its link") { argument throws(ConsoleError) in
+            let text = argument
+            let entry = dialer.entries.first { String($0.id) == text || $0.address == TCPAddress(parsing: text) }
+            guard let entry else { throw .noSuchDeviceOrAddress }
+            dialer.remove(id: entry.id)
+            return []
+        })
+    }
+
+    private static func lines(node: F2FNode, dialer: PeerDialer, peerPorts: PeerPorts) -> [String] {
+        let now = node.now()
+        var output: [String] = []
+        for entry in dialer.entries {
+            let state: String
+            switch entry.state {
+            case .dialing: state = "DIALING"
+            case .connected: state = "CONNECTED peer \(entry.peer.map { pad($0.id) } ?? "-")"
+            case .waiting(let until): state = "WAITING retry in \(milliseconds(until - now)) ms"
+            }
+            var line = "Dial \(pad(entry.id)) \(entry.address) \(state) reconnects \(entry.reconnects)"
+            if let error = entry.lastError { line += " last: \(error)" }
+            output.append(line)
+        }
+        for peer in node.peers.values.sorted(by: { $0.id < $1.id }) {
+            let state: String
+            switch peer.state {
+            case .connecting: state = "CONNECTING"
+            case .handshaking: state = "HANDSHAKING"
+            case .established: state = "ESTABLISHED"
+            case .closed: state = "CLOSED"
+            }
+            let uptime = peer.establishedAt.map { (now - $0).wholeSeconds } ?? 0
+            let port = peer.attachment.map { " port \(pad($0))" } ?? ""
+            let reconnects = dialer.entry(for: peer)?.reconnects ?? 0
+            let counters = peer.counters
+            output.append("Peer \(pad(peer.id)) \(state) \(peer.displayName) \(peer.isOutbound ? "outbound" : "inbound")\(port) uptime \(uptime)s")
+            output.append(" IN:  packets \(counters.packetsIn) bytes \(counters.bytesIn)")
+            output.append(" OUT: packets \(counters.packetsOut) bytes \(counters.bytesOut)")
+            let queued = peerPorts.link(for: peer)?.queuedFrames ?? 0
+            output.append(" frames dropped \(counters.framesDropped) queued \(queued) unclaimed \(counters.unclaimedDropped) reconnects \(reconnects)")
+        }
+        return output
+    }
+
+    private static func pad(_ value: Int) -> String {
+        let digits = String(value)
+        return String(repeating: "0", count: max(0, 4 - digits.count)) + digits
+    }
+
+    private static func milliseconds(_ duration: Duration) -> Int64 {
+        max(0, duration.nanoseconds / 1_000_000)
+    }
+}

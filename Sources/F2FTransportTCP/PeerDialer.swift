@@ -1,0 +1,109 @@
+import F2FBase
+import F2FCore
+import F2FPosix
+import Logging
+
+/// Keeps the configured outbound peers (`--peer HOST:PORT`, `peer/add`) connected: a link
+/// that fails or dies is redialled with capped, jittered exponential backoff for as long as
+/// the switch runs.
+public final class PeerDialer: CoreListener {
+    public enum LinkState: Equatable, Sendable {
+        case dialing
+        case connected
+        case waiting(until: Instant)
+    }
+
+    public struct Entry {
+        public let id: Int
+        public let address: TCPAddress
+        public fileprivate(set) var state: LinkState = .dialing
+        /// Dials after the first one.
+        public fileprivate(set) var reconnects = 0
+        public fileprivate(set) var lastError: String?
+        public fileprivate(set) weak var peer: Peer?
+        fileprivate var backoff: ReconnectBackoff
+        fileprivate var timer: EventLoop.TimerID?
+    }
+
+    private let node: F2FNode
+    private let loop: EventLoop
+    private let logger: Logger
+    public private(set) var entries: [Entry] = []
+    private var nextID = 1
+
+    public init(node: F2FNode, loop: EventLoop, logger: Logger) {
+        self.node = node
+        self.loop = loop
+        self.logger = logger
+        node.addListener(self)
+        let previous = node.onPeerClosed
+        node.onPeerClosed = { [weak self] peer, reason in
+            previous?(peer, reason)
+            self?.peerClosed(peer, reason: reason)
+        }
+    }
+
+    @discardableResult
+    public func add(_ address: TCPAddress) -> Int {
+        let id = nextID
+        nextID += 1
+        entries.append(Entry(id: id, address: address, backoff: ReconnectBackoff(seed: UInt64(id) &* 0x9E37_79B9 ^ UInt64(address.port))))
+        dial(id)
+        return id
+    }
+
+    /// Stops redialling and closes the link; false if there is no such entry.
+    @discardableResult
+    public func remove(id: Int) -> Bool {
+        guard let index = entries.firstIndex(where: { $0.id == id }) else { return false }
+        let entry = entries.remove(at: index)
+        if let timer = entry.timer { loop.cancelTimer(timer) }
+        entry.peer?.close(reason: "removed from the peer list")
+        return true
+    }
+
+    public func entry(for peer: Peer) -> Entry? {
+        entries.first { $0.peer === peer }
+    }
+
+    private func dial(_ id: Int) {
+        guard let index = entries.firstIndex(where: { $0.id == id }) else { return }
+        entries[index].timer = nil
+        entries[index].state = .dialing
+        do {
+            let connection = try TCPConnection.connect(to: entries[index].address, loop: loop)
+            entries[index].peer = node.addOutbound(connection)
+        } catch {
+            entries[index].lastError = error.description
+            scheduleRedial(index)
+        }
+    }
+
+    private func scheduleRedial(_ index: Int) {
+        let delay = entries[index].backoff.nextDelay()
+        let id = entries[index].id
+        entries[index].state = .waiting(until: loop.now + delay)
+        entries[index].reconnects += 1
+        logger.debug("redialling peer", metadata: ["peer": "\(entries[index].address)", "in": "\(delay)"])
+        entries[index].timer = loop.schedule(after: delay) { [weak self] in self?.dial(id) }
+    }
+
+    private func peerClosed(_ peer: Peer, reason: String) {
+        guard let index = entries.firstIndex(where: { $0.peer === peer }) else { return }
+        entries[index].peer = nil
+        entries[index].lastError = reason
+        if entries[index].state == .connected {
+            logger.info("link to peer lost; redialling", metadata: ["peer": "\(entries[index].address)", "reason": "\(reason)"])
+        }
+        scheduleRedial(index)
+    }
+
+    public func handle(_ event: CoreEvent, peer: Peer, payload: UnsafeRawBufferPointer, context: AnyObject?) -> ListenerVerdict {
+        if event == .connected, let index = entries.firstIndex(where: { $0.peer === peer }) {
+            entries[index].state = .connected
+            entries[index].lastError = nil
+            entries[index].backoff.reset()
+        }
+        return .ignored
+    }
+}

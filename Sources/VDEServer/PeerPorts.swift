@@ -1,0 +1,112 @@
+import EthernetSwitch
+import F2FCore
+import F2FPosix
+
+/// The thesis's VDE plugin: every peer that completes the handshake becomes a switch port.
+/// Its frames travel as `ethernetFrame` packets; it is detached (and its stations
+/// forgotten) when the link goes.
+public final class PeerPorts: CoreListener, OutboundProducer {
+    private let engine: SwitchEngine
+    private var links: [Int: PeerLink] = [:]
+
+    public init(engine: SwitchEngine, node: F2FNode) {
+        self.engine = engine
+        node.addListener(self)
+        node.addProducer(self, priority: .bulk)
+    }
+
+    public func link(for peer: Peer) -> PeerLink? {
+        links[peer.id]
+    }
+
+    public func handle(_ event: CoreEvent, peer: Peer, payload: UnsafeRawBufferPointer, context: AnyObject?) -> ListenerVerdict {
+        switch event {
+        case .connected:
+            attach(peer)
+            return .ignored
+        case .disconnected(let reason):
+            if let link = links.removeValue(forKey: peer.id) {
+                engine.detach(port: link.port, reason: "peer \(peer.displayName): \(reason)")
+            }
+            return .ignored
+        case .packet(.ethernetFrame):
+            guard let link = links[peer.id] else { return .ignored }
+            engine.forwardSingle(payload, from: link.port)
+            return .claimed
+        case .packet, .writable:
+            return .ignored
+        }
+    }
+
+    private func attach(_ peer: Peer) {
+        guard case .success(let port) = engine.allocatePort(requested: nil) else {
+            peer.close(reason: "no free switch port for this peer")
+            return
+        }
+        let link = PeerLink(peer: peer, port: port, engine: engine)
+        links[peer.id] = link
+        peer.attachment = port
+        engine.attach(link, port: port)
+    }
+
+    public func produce(for peer: Peer, into slot: OutboundSlot) -> Bool {
+        guard let link = links[peer.id] else { return false }
+        return link.loadNextFrame(into: slot)
+    }
+}
+
+/// The switch-port side of one peer: frames wait in the port's small burst queue only while
+/// the peer's single outbound slot is busy; beyond that they are dropped and counted.
+public final class PeerLink: PortLink {
+    public let port: Int
+    public let kind = "f2f peer"
+    public let userName = "NONE"
+    private unowned let peer: Peer
+    private unowned let engine: SwitchEngine
+    private let queue: FrameQueue
+    private var isOpen = true
+
+    init(peer: Peer, port: Int, engine: SwitchEngine) {
+        self.peer = peer
+        self.port = port
+        self.engine = engine
+        queue = FrameQueue(capacity: engine.burstQueueCapacity, slotSize: engine.maxFrameSize)
+    }
+
+    public var linkDescription: String { peer.displayName }
+    public var endpointID: Int { peer.id }
+    public var queuedFrames: Int { queue.count }
+
+    public func stage(_ frame: UnsafeRawBufferPointer) {
+        guard isOpen else { return }
+        if queue.isEmpty, peer.slot.isFree, peer.state == .established {
+            peer.slot.load(.ethernetFrame, payload: frame)
+            engine.recordSent(port: port, byteCount: frame.count)
+            peer.pumpOutbound(flush: false)
+        } else if !queue.push(frame) {
+            engine.recordDrop(port: port, reason: .queueFull)
+            peer.counters.framesDropped &+= 1
+        }
+    }
+
+    public func flush() {
+        guard isOpen else { return }
+        peer.pumpOutbound()
+    }
+
+    func loadNextFrame(into slot: OutboundSlot) -> Bool {
+        guard !queue.isEmpty else { return false }
+        let frame = queue.frame(at: 0)
+        slot.load(.ethernetFrame, payload: frame)
+        engine.recordSent(port: port, byteCount: frame.count)
+        queue.removeFirst(1)
+        return true
+    }
+
+    public func close() {
+        guard isOpen else { return }
+        isOpen = false
+        queue.removeAll()
+        if peer.state != .closed { peer.close(reason: "switch port removed") }
+    }
+}
