@@ -44,8 +44,9 @@
 #   --latency-samples N round trips per size (default 2000)
 #   --f2f PATH          switch under test (default REPO/.build/release/f2f-switch)
 #   --bench PATH        load generator (default REPO/.build/release/f2f-bench)
-#   --wait-idle SECS    before each run, wait up to SECS for other load to drop below
-#                       BENCH_IDLE_MAX (0.15) cores — for shared machines
+#   --wait-idle SECS    before each run, wait up to SECS for other load to stay below
+#                       BENCH_IDLE_MAX (0.15) cores for BENCH_IDLE_STREAK (3) consecutive
+#                       seconds — for shared machines
 #   --strace            also report syscalls per frame (needs strace; installed if missing)
 #   --no-alloc          skip the allocations-per-frame runs
 #   --out PREFIX        PREFIX.raw.tsv, PREFIX.summary.tsv, PREFIX.alloc.tsv, PREFIX.txt
@@ -81,6 +82,7 @@ F2F="$REPO/.build/release/f2f-switch"
 BENCH="$REPO/.build/release/f2f-bench"
 WAIT_IDLE=${BENCH_WAIT_IDLE:-0}    # seconds to wait per run for other load to go away
 IDLE_MAX=${BENCH_IDLE_MAX:-0.15}   # "idle enough": busy cores below this
+IDLE_STREAK=${BENCH_IDLE_STREAK:-3}  # ... for this many consecutive 1 s samples (with --wait-idle)
 DO_STRACE=0
 DO_ALLOC=1
 DO_INSTALL=1
@@ -233,13 +235,20 @@ busy_cores() {
         'BEGIN { if (t > 0) printf "%.2f\n", n * (t - i) / t; else print "NA" }'
 }
 
-# Sample busy_cores until below IDLE_MAX or WAIT_IDLE seconds are spent; print the last
-# sample. With WAIT_IDLE=0 this is a single 1 s sample (recorded as bg_busy_cores).
+# Sample busy_cores until IDLE_STREAK consecutive 1 s samples are below IDLE_MAX (a
+# build on a shared box idles for a second between compiler jobs: one quiet sample is not
+# proof) or WAIT_IDLE seconds are spent; print the last sample. With WAIT_IDLE=0 this is a
+# single 1 s sample (recorded as bg_busy_cores).
 wait_idle() {
-    local deadline=$((SECONDS + WAIT_IDLE)) b
+    local deadline=$((SECONDS + WAIT_IDLE)) b quiet=0
     while :; do
         b=$(busy_cores)
-        awk -v b="$b" -v m="$IDLE_MAX" 'BEGIN { exit !(b == "NA" || b + 0 < m + 0) }' && break
+        if awk -v b="$b" -v m="$IDLE_MAX" 'BEGIN { exit !(b == "NA" || b + 0 < m + 0) }'; then
+            quiet=$((quiet + 1))
+            [ "$WAIT_IDLE" = 0 ] || [ $quiet -ge "$IDLE_STREAK" ] && break
+        else
+            quiet=0
+        fi
         [ $SECONDS -ge $deadline ] && break
     done
     awk -v b="$b" -v m="$IDLE_MAX" 'BEGIN { exit !(b != "NA" && b + 0 >= m + 0) }' &&
@@ -338,7 +347,7 @@ run_one() {  # run_one REP ORDER SWITCH
         log "WARNING: $sw exited during rep $rep — see $TMPD/$tag.switch.log"
         record "$rep" "$ord" "$sw" switch_died - 1
     fi
-    log "  $(grep '^RESULT' "$out" | awk '{ printf "%s:%s ", $3, ($2 == "kind=throughput") ? $6 : $7 }')"
+    log "  $(grep '^RESULT' "$out" | awk '{ printf "%s:%s ", $3, $6 }')"
     stop_pid "$SW_PID"; SW_PID=""
 }
 
@@ -402,8 +411,8 @@ alloc_row() {  # alloc_row SWITCH ok|NA C0 C1 C2 SENT RECV SSENT SRECV
             for (k in b) if (k != "total" && b[k] - a[k] != 0) by = by (by == "" ? "" : ",") k "=" b[k] - a[k]
             fr = s + r; sfr = ss + sr
             printf "%s\t%d\t%d\t%d\t%s\t%s\t%d\t%s\t%s\n", sw, d, s, r,
-                fr > 0 ? sprintf("%.6f", d / fr) : "NA", r > 0 ? sprintf("%.6f", d / r) : "NA", sd,
-                fr - sfr > 0 ? sprintf("%.6f", (d - sd) / (fr - sfr)) : "NA", by == "" ? "-" : by
+                (fr > 0 ? sprintf("%.6f", d / fr) : "NA"), (r > 0 ? sprintf("%.6f", d / r) : "NA"), sd,
+                (fr - sfr > 0 ? sprintf("%.6f", (d - sd) / (fr - sfr)) : "NA"), (by == "" ? "-" : by)
         }' >>"$ALLOC_TSV"
 }
 
@@ -415,6 +424,7 @@ measure_syscalls() {  # measure_syscalls SWITCH
     log "syscalls: $sw under strace -c -f"
     start_switch "$sw" "$dir" "$tag" || { printf '%s\tNA\tNA\tNA\tNA\tNA\t-\n' "$sw" >>"$SYSCALL_TSV"; return; }
     run_bench "$dir" "$TMPD/$tag.warmup.txt" 64 1 20     # same warm state as the alloc run
+    wait_idle >/dev/null                                  # batching, hence calls/frame, varies with load
     spawn "$TMPD/$tag.strace.log" strace timeout -s INT 120 strace -c -f -o "$so" -p "$SW_PID"
     spid=$SPAWNED
     wait_for 5 grep -q "TracerPid:[[:space:]]*[1-9]" "/proc/$SW_PID/status" || log "strace did not attach?"
@@ -431,8 +441,9 @@ measure_syscalls() {  # measure_syscalls SWITCH
     recv=$(result_field "$TMPD/$tag.bench.txt" throughput 64 received)
     awk -v sw="$sw" -v c="${calls:-}" -v s="${sent:-}" -v r="${recv:-}" -v top="${top:--}" 'BEGIN {
         ok = (c != "" && s != "" && r != "")
-        printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", sw, ok ? c : "NA", ok ? s : "NA", ok ? r : "NA",
-            ok && s + r > 0 ? sprintf("%.4f", c / (s + r)) : "NA", ok && r > 0 ? sprintf("%.4f", c / r) : "NA", top }' >>"$SYSCALL_TSV"
+        # (parenthesised: a bare ">" in a printf argument list is an output redirection)
+        printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", sw, (ok ? c : "NA"), (ok ? s : "NA"), (ok ? r : "NA"),
+            ((ok && s + r > 0) ? sprintf("%.4f", c / (s + r)) : "NA"), ((ok && r > 0) ? sprintf("%.4f", c / r) : "NA"), top }' >>"$SYSCALL_TSV"
 }
 
 # ---------------------------------------------------------------- report
@@ -475,7 +486,7 @@ summarize() {
                     kv = m SUBSEP sz SUBSEP "vde_switch"; kf = m SUBSEP sz SUBSEP "f2f-switch"
                     if (!(kv in n) && !(kf in n)) continue
                     ratio = "NA"; verdict = "-"
-                    if ((kv in n) && (kf in n) && median(kv) != 0) ratio = sprintf("%.3f", median(kf) / median(kv))
+                    if ((kv in n) && (kf in n) && median(kv) != 0 && better(m) != "-") ratio = sprintf("%.3f", median(kf) / median(kv))
                     if ((kv in n) && (kf in n) && better(m) != "-") {
                         fmin = v[kf, 1]; fmax = v[kf, n[kf]]; vmin = v[kv, 1]; vmax = v[kv, n[kv]]
                         if (fmin > vmax) verdict = (better(m) == "higher") ? "f2f better" : "f2f worse"

@@ -110,6 +110,21 @@ public final class F2FNode: ConnectionAcceptor {
 
     // MARK: Used by peers
 
+    /// One link per pair of nodes: when both dial each other, both sides keep the link that
+    /// the node with the lower id dialled (a deterministic choice needs no negotiation).
+    func admit(_ hello: Hello, on peer: Peer) -> String? {
+        if hello.nodeID == localHello.nodeID { return "connected to itself" }
+        guard let existing = peers.values.first(where: { $0 !== peer && $0.state == .established && $0.remote?.nodeID == hello.nodeID }) else {
+            return nil
+        }
+        let keepOutbound = localHello.nodeID < hello.nodeID
+        if existing.isOutbound == keepOutbound {
+            return "duplicate link to node \(String(hello.nodeID, radix: 16))"
+        }
+        existing.close(reason: "replaced by a duplicate link")
+        return nil
+    }
+
     func offer(_ type: F2FPacketType, from peer: Peer) -> ListenerVerdict {
         let payload = peer.assembler.payload
         for entry in listeners {

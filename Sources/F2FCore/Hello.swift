@@ -5,6 +5,7 @@ public struct Hello: Equatable, Sendable {
     public static let magic: [UInt8] = Array("F2FS".utf8)
     public static let currentVersion: UInt8 = 1
     public static let maximumNameCount = 64
+    public static let maximumEncodedCount = Field.name + maximumNameCount
 
     enum Field {
         static let magic = 0

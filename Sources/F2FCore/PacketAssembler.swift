@@ -9,7 +9,13 @@ public final class PacketAssembler {
         case packet(F2FPacketType)
         /// The other side closed the stream (mid-packet or between packets).
         case endOfStream(midPacket: Bool)
+        /// The header announced a packet that `admits` refused; its payload was not read.
+        case rejectedHeader(F2FPacketType, payloadCount: Int)
     }
+
+    /// Checked as soon as a header is complete, before any payload is read, so that a
+    /// stranger's garbage is refused at its first three bytes (e.g. during the handshake).
+    public var admits: ((F2FPacketType, Int) -> Bool)?
 
     private var header: (UInt8, UInt8, UInt8) = (0, 0, 0)
     private var headerFilled = 0
@@ -54,6 +60,9 @@ public final class PacketAssembler {
                 type = F2FPacketType(rawValue: header.0)
                 expected = Int(header.1) << 8 | Int(header.2)
                 filled = 0
+                if let admits, !admits(type, expected) {
+                    return .rejectedHeader(type, payloadCount: expected)
+                }
             }
         }
         while filled < expected {

@@ -33,6 +33,8 @@ public final class Peer: ConnectionEvents {
     private var heldPacket = false
     private var helloSent = false
     private var pendingReject: String?
+    /// Nothing more is read from a peer being refused.
+    private var refusing = false
     var keepaliveDue = false
     private var isPumping = false
 
@@ -47,6 +49,7 @@ public final class Peer: ConnectionEvents {
         stateSince = now
         state = isOutbound ? .connecting : .handshaking
         connection.events = self
+        assembler.admits = { [unowned self] type, count in admitDuringHandshake(type, count) }
     }
 
     public var displayName: String {
@@ -55,6 +58,11 @@ public final class Peer: ConnectionEvents {
 
     func start() {
         if state == .handshaking { beginHandshake() }
+    }
+
+    /// Until the handshake is done only a hello of plausible size is read at all.
+    private func admitDuringHandshake(_ type: F2FPacketType, _ count: Int) -> Bool {
+        state != .handshaking || (type == .hello && count <= Hello.maximumEncodedCount)
     }
 
     // MARK: ConnectionEvents
@@ -79,7 +87,7 @@ public final class Peer: ConnectionEvents {
     /// Reads and dispatches packets until the connection runs dry or a listener defers one.
     public func pumpInbound() {
         var budget = 512  // packets per wake-up, so one busy peer cannot starve the rest
-        while state == .handshaking || state == .established, !heldPacket, budget > 0 {
+        while state == .handshaking || state == .established, !heldPacket, !refusing, budget > 0 {
             budget -= 1
             let progress: PacketAssembler.Progress
             do {
@@ -90,6 +98,11 @@ public final class Peer: ConnectionEvents {
             }
             switch progress {
             case .needMore:
+                return
+            case .rejectedHeader(let type, let count):
+                refuse(type == .hello
+                    ? HelloError.malformed("hello of \(count) bytes").description
+                    : HelloError.unexpectedPacket(type).description)
                 return
             case .endOfStream(let midPacket):
                 close(reason: midPacket ? "connection closed in the middle of a packet" : "closed by the other side")
@@ -163,6 +176,11 @@ public final class Peer: ConnectionEvents {
             hello = try assembler.withPayloadSpan { (span) throws(HelloError) in try Hello(parsing: span) }
         } catch {
             refuse(error.description)
+            return
+        }
+        if let refusal = node.admit(hello, on: self) {
+            // Both ends of a mesh dial each other: a duplicate is routine, not misbehaviour.
+            refuse(refusal, level: .debug)
             return
         }
         remote = hello
@@ -239,9 +257,11 @@ public final class Peer: ConnectionEvents {
     }
 
     /// Sends a refusal the other side can log, then closes.
-    func refuse(_ reason: String) {
-        node.logger.warning("refusing peer", metadata: ["peer": "\(displayName)", "reason": "\(reason)"])
+    func refuse(_ reason: String, level: Logger.Level = .warning) {
+        node.logger.log(level: level, "refusing peer", metadata: ["peer": "\(displayName)", "reason": "\(reason)"])
         pendingReject = reason
+        refusing = true
+        updateInterest()
         // A packet half-written in the slot goes out first; the refusal follows it.
         pumpOutbound()
     }
@@ -249,7 +269,7 @@ public final class Peer: ConnectionEvents {
     private func updateInterest() {
         guard state != .closed, state != .connecting else { return }
         var interest: CommInterest = []
-        if !heldPacket { interest.insert(.readable) }
+        if !heldPacket, !refusing { interest.insert(.readable) }
         if slot.isLoaded { interest.insert(.writable) }
         connection.reconfigure(interest)
     }

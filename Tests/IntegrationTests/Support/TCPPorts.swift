@@ -1,0 +1,60 @@
+import Glibc
+
+enum TCPPorts {
+    /// A port that was free a moment ago on 127.0.0.1 (the kernel picks it).
+    static func free() throws -> UInt16 {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+        }
+        guard bound else { throw TestFailure("no free TCP port") }
+        return UInt16(bigEndian: address.sin_port)
+    }
+
+    /// A raw TCP client for hostile-input tests.
+    static func connect(port: UInt16) throws -> Int32 {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
+        address.sin_port = port.bigEndian
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else {
+            close(fd)
+            throw TestFailure("connect 127.0.0.1:\(port): \(String(cString: strerror(errno)))")
+        }
+        return fd
+    }
+
+    /// Reads until the other side closes (or the timeout); returns the bytes and whether it closed.
+    static func readUntilClosed(_ fd: Int32, timeout: Int32 = 5000) -> (bytes: [UInt8], closed: Bool) {
+        var bytes: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            guard poll(&poller, 1, timeout) == 1 else { return (bytes, false) }
+            let count = recv(fd, &buffer, buffer.count, 0)
+            if count <= 0 { return (bytes, true) }
+            bytes += buffer[..<count]
+        }
+    }
+}
+
+extension SwitchProcess {
+    /// Number of peers in ESTABLISHED state, from the console.
+    func establishedPeerCount() throws -> Int {
+        try command("peer/print").data.filter { $0.hasPrefix("Peer ") && $0.contains(" ESTABLISHED ") }.count
+    }
+
+    func waitForPeers(_ count: Int, timeout: Duration = .seconds(10)) throws {
+        try waitUntil(timeout: timeout, "\(count) established peer(s) on \(socketDirectory)") { try establishedPeerCount() == count }
+    }
+}
