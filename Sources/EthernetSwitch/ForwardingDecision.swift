@@ -6,4 +6,6 @@ public enum ForwardingDecision: Equatable, Sendable {
     case flood
     /// Not delivered; the reason has been counted on the ingress port.
     case drop(DropReason)
+    /// A control frame (BPDU) the switch itself consumed.
+    case consumed
 }

@@ -8,20 +8,42 @@ public struct Switch: Sendable {
     public struct Port: Sendable {
         public var isActive = false
         public var counters = PortCounters()
+        /// Spanning tree state; `.forwarding` whenever the spanning tree is off.
+        public var state: STPPortState = .forwarding
+        public var kind: PortKind = .edge
+        public var pathCost: UInt32 = Switch.defaultPathCost
     }
+
+    /// How a port is cabled, which decides its spanning tree defaults.
+    public enum PortKind: Sendable {
+        /// A VDE client or `--plug` port: an edge port, forwarding at once (auto-edge: a BPDU ends it).
+        case edge
+        /// An F2F peer link: point-to-point, rapid proposal/agreement.
+        case pointToPoint
+    }
+
+    /// 802.1D-2004 Table 17-3 for 1 Gb/s.
+    public static let defaultPathCost: UInt32 = 20_000
 
     public private(set) var configuration: SwitchConfiguration
     public private(set) var macTable: MACTable
     /// Indexed by port number. Counters outlive a client, like vde_switch's inactive ports.
     public private(set) var ports: [Port]
-    /// Active ports in ascending order: the targets of a flood (the ingress is skipped).
+    /// Active forwarding ports in ascending order: the targets of a flood (the ingress is skipped).
     public private(set) var floodPorts: [Int] = []
+    /// The rapid spanning tree; nil when turned off (BPDUs then flood like other multicast).
+    public private(set) var spanningTree: SpanningTree?
+    /// BPDUs the spanning tree wants sent; the I/O layer takes them after each call.
+    public private(set) var pendingBPDUs: [(port: Int, bpdu: BPDU)] = []
+    private var stpActions: [STPAction] = []
+    private var lastSweep = Instant.zero
     /// Frames that flooded because the table had no room for their source.
     public var refusedLearnCount: UInt64 { macTable.refusedCount }
 
-    public init(configuration: SwitchConfiguration = SwitchConfiguration()) {
+    public init(configuration: SwitchConfiguration = SwitchConfiguration(), spanningTree: SpanningTree? = nil) {
         precondition(configuration.portCount > 0, "a switch needs ports")
         self.configuration = configuration
+        self.spanningTree = spanningTree
         macTable = MACTable(capacity: configuration.macTableCapacity, agingTime: configuration.macAgingTime)
         ports = Array(repeating: Port(), count: configuration.portCount)
         floodPorts.reserveCapacity(configuration.portCount)
@@ -38,19 +60,79 @@ public struct Switch: Sendable {
         (max(lowest, 0)..<ports.count).first { !ports[$0].isActive }
     }
 
-    public mutating func activatePort(_ port: Int) {
+    public mutating func activatePort(_ port: Int, kind: PortKind = .edge, now: Instant = .zero) {
         precondition(ports.indices.contains(port) && !ports[port].isActive, "port \(port) not free")
         ports[port].isActive = true
-        let insertAt = floodPorts.firstIndex { $0 > port } ?? floodPorts.endIndex
-        floodPorts.insert(port, at: insertAt)
+        ports[port].kind = kind
+        ports[port].state = spanningTree == nil ? .forwarding : .discarding
+        if ports[port].state == .forwarding { addToFlood(port) }
+        let cost = ports[port].pathCost
+        withSpanningTree(now: now) { tree, actions in
+            tree.enablePort(port, pathCost: cost, edge: kind == .edge, pointToPoint: kind == .pointToPoint, now: now, actions: &actions)
+        }
     }
 
-    /// The port goes away and takes its stations with it.
-    public mutating func deactivatePort(_ port: Int) {
+    /// The port goes away and takes its stations with it; the spanning tree reacts at once.
+    public mutating func deactivatePort(_ port: Int, now: Instant = .zero) {
         guard isActive(port) else { return }
         ports[port].isActive = false
         floodPorts.removeAll { $0 == port }
         macTable.removeEntries(onPort: port)
+        withSpanningTree(now: now) { tree, actions in tree.disablePort(port, now: now, actions: &actions) }
+    }
+
+    /// Turns the spanning tree on (every active port restarts in it) or off (all forward).
+    public mutating func setSpanningTree(_ tree: SpanningTree?, now: Instant) {
+        spanningTree = tree
+        for port in ports.indices where ports[port].isActive {
+            ports[port].state = tree == nil ? .forwarding : .discarding
+        }
+        floodPorts = ports.indices.filter { ports[$0].isActive && ports[$0].state.forwards }
+        guard tree != nil else { return }
+        for port in ports.indices where ports[port].isActive {
+            let kind = ports[port].kind
+            let cost = ports[port].pathCost
+            withSpanningTree(now: now) { tree, actions in
+                tree.enablePort(port, pathCost: cost, edge: kind == .edge, pointToPoint: kind == .pointToPoint, now: now, actions: &actions)
+            }
+        }
+    }
+
+    /// Runs one spanning tree input and applies what it decided.
+    public mutating func withSpanningTree(now: Instant, _ body: (inout SpanningTree, inout [STPAction]) -> Void) {
+        guard var tree = spanningTree else { return }
+        stpActions.removeAll(keepingCapacity: true)
+        body(&tree, &stpActions)
+        spanningTree = tree
+        for action in stpActions {
+            switch action {
+            case .transmit(let port, let bpdu):
+                pendingBPDUs.append((port, bpdu))
+            case .flush(let port):
+                macTable.removeEntries(onPort: port)
+            case .stateChanged(let port, let state):
+                guard ports.indices.contains(port), ports[port].isActive else { continue }
+                ports[port].state = state
+                floodPorts.removeAll { $0 == port }
+                if state.forwards { addToFlood(port) }
+            }
+        }
+    }
+
+    public mutating func takePendingBPDUs() -> [(port: Int, bpdu: BPDU)] {
+        defer { pendingBPDUs.removeAll(keepingCapacity: true) }
+        return pendingBPDUs
+    }
+
+    public mutating func setPathCost(_ cost: UInt32, port: Int, now: Instant) {
+        ports[port].pathCost = cost
+        withSpanningTree(now: now) { tree, actions in tree.setPathCost(cost, port: port, now: now, actions: &actions) }
+    }
+
+    private mutating func addToFlood(_ port: Int) {
+        guard !floodPorts.contains(port) else { return }
+        let insertAt = floodPorts.firstIndex { $0 > port } ?? floodPorts.endIndex
+        floodPorts.insert(port, at: insertAt)
     }
 
     /// Grows or shrinks the port range; refuses to drop an active port.
@@ -82,18 +164,25 @@ public struct Switch: Sendable {
         ports[port].counters.bytesIn &+= UInt64(frame.count)
 
         let destination = MACAddress(rawValue: frame.bigEndianUInt48(at: EthernetHeader.Field.destination))
+        if destination == .bridgeGroup, spanningTree != nil {
+            return receiveBPDU(frame, on: port, now: now)
+        }
+        let state = ports[port].state
+        guard state.learns else { return drop(.portBlocked, on: port) }
         let source = MACAddress(rawValue: frame.bigEndianUInt48(at: EthernetHeader.Field.source))
         let vlanID = Self.vlanID(of: frame)
         if !source.isMulticast {
             macTable.learn(source, vlanID: vlanID, port: port, now: now)
         }
+        guard state.forwards else { return drop(.portBlocked, on: port) }
         if destination.isMulticast {
             return .flood
         }
         guard let egress = macTable.lookup(destination, vlanID: vlanID, now: now) else {
             return .flood
         }
-        return egress == port ? drop(.hairpin, on: port) : .unicast(port: egress)
+        if egress == port { return drop(.hairpin, on: port) }
+        return ports[egress].state.forwards ? .unicast(port: egress) : drop(.portBlocked, on: port)
     }
 
     public mutating func recordSent(port: Int, byteCount: Int) {
@@ -105,11 +194,28 @@ public struct Switch: Sendable {
         ports[port].counters[dropped: reason] &+= 1
     }
 
+    /// Frames to the Bridge Group Address go to the spanning tree, valid or not, and are never
+    /// forwarded; a malformed BPDU is counted and dropped, never trusted partially.
+    private mutating func receiveBPDU(_ frame: Span<UInt8>, on port: Int, now: Instant) -> ForwardingDecision {
+        let bpdu: BPDU
+        do {
+            bpdu = try BPDU(frame: frame)
+        } catch {
+            return drop(.malformed, on: port)
+        }
+        withSpanningTree(now: now) { tree, actions in tree.receive(bpdu, on: port, now: now, actions: &actions) }
+        return .consumed
+    }
+
     // MARK: Time and configuration
 
-    /// Periodic housekeeping (the loop calls it about once a second).
+    /// Periodic housekeeping: spanning tree timers (call several times a second) and MAC aging.
     public mutating func tick(now: Instant) {
-        macTable.expire(now: now)
+        if now - lastSweep >= .seconds(1) {
+            lastSweep = now
+            macTable.expire(now: now)
+        }
+        withSpanningTree(now: now) { tree, actions in tree.tick(now: now, actions: &actions) }
     }
 
     public mutating func setMACAgingTime(_ agingTime: Duration) {

@@ -20,15 +20,24 @@ final class SwitchApplication {
     private let dialer: PeerDialer
     private let peerPorts: PeerPorts
     private var listener: TCPListener?
+    /// The spanning tree `stp/enable 1` starts from.
+    private let spanningTreeSettings: SpanningTree
 
     init(options: SwitchOptions, logger: Logger) throws {
         self.options = options
         self.logger = logger
         loop = try EventLoop()
-        engine = SwitchEngine(configuration: options.switchConfiguration, loop: loop, logger: Logger(label: "f2f.switch"))
         let directory = SocketDirectory(path: options.resolvedSocketDirectory, permissions: options.permissions)
+        let bridgeAddress = options.macAddress?.address ?? Self.derivedAddress(from: directory.path)
+        var treeConfiguration = SpanningTreeConfiguration()
+        treeConfiguration.priority = UInt16(options.priority)
+        let tree = SpanningTree(bridgeAddress: bridgeAddress, configuration: treeConfiguration)
+        engine = SwitchEngine(
+            configuration: options.switchConfiguration, spanningTree: options.noSpanningTree ? nil : tree,
+            loop: loop, logger: Logger(label: "f2f.switch"))
+        self.bridgeAddress = bridgeAddress
+        spanningTreeSettings = tree
         server = VDEServer(directory: directory, engine: engine, logger: Logger(label: "f2f.vde"))
-        bridgeAddress = options.macAddress?.address ?? Self.derivedAddress(from: directory.path)
         var nodeConfiguration = F2FNode.Configuration()
         nodeConfiguration.livenessInterval = .milliseconds(Int64(options.liveness * 1000))
         nodeConfiguration.keepaliveInterval = nodeConfiguration.livenessInterval / 6
@@ -51,6 +60,7 @@ final class SwitchApplication {
         if let path = options.managementPath {
             let console = Console(banner: SwitchConsoleCommands.banner())
             PeerConsoleCommands.register(on: console, node: node, dialer: dialer, peerPorts: peerPorts)
+            SpanningTreeConsoleCommands.register(on: console, engine: engine, settings: spanningTreeSettings)
             SwitchConsoleCommands.register(
                 on: console,
                 context: SwitchConsoleContext(
@@ -74,7 +84,7 @@ final class SwitchApplication {
             dialer.add(peer)
         }
         loop.scheduleRepeating(every: .milliseconds(100)) { [unowned self] in node.tick() }
-        loop.scheduleRepeating(every: .seconds(1)) { [unowned self] in engine.tick() }
+        loop.scheduleRepeating(every: .milliseconds(50)) { [unowned self] in engine.tick() }
         if let pidFile = options.pidFile {
             let text = "\(getpid())\n"
             let file = fopen(pidFile, "w")

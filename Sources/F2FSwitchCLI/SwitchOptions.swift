@@ -48,6 +48,12 @@ struct SwitchOptions: ParsableArguments {
     @Option(name: .customLong("liveness"), help: "Seconds without traffic after which a peer link is declared dead.")
     var liveness: Double = 3
 
+    @Flag(name: .customLong("no-stp"), help: "Turn the spanning tree off (BPDUs are then flooded like other multicast).")
+    var noSpanningTree = false
+
+    @Option(name: .customLong("priority"), help: "Bridge priority for the spanning tree (0…61440, steps of 4096).")
+    var priority: Int = 32768
+
     @Option(name: .customLong("macaddr"), help: "Switch MAC address (default derived from the socket directory).")
     var macAddress: MACAddressArgument?
 
@@ -75,6 +81,7 @@ struct SwitchOptions: ParsableArguments {
         for peer in peers where TCPAddress(parsing: peer)?.host == nil {
             throw ValidationError("--peer: expected HOST:PORT, got '\(peer)'")
         }
+        guard (0...61440).contains(priority), priority % 4096 == 0 else { throw ValidationError("--priority must be a multiple of 4096 in 0…61440") }
         guard liveness >= 0.2, liveness <= 3600 else { throw ValidationError("--liveness must be 0.2…3600 seconds") }
         if let group, resolveGroup(group) == nil { throw ValidationError("unknown group '\(group)'") }
         if let socketDirectory, socketDirectory.utf8.count > 90 {

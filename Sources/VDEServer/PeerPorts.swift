@@ -9,9 +9,12 @@ public final class PeerPorts: CoreListener, OutboundProducer {
     private let engine: SwitchEngine
     private var links: [Int: PeerLink] = [:]
 
+    private let control = ControlFrames()
+
     public init(engine: SwitchEngine, node: F2FNode) {
         self.engine = engine
         node.addListener(self)
+        node.addProducer(control, priority: .spanningTree)
         node.addProducer(self, priority: .bulk)
     }
 
@@ -29,7 +32,7 @@ public final class PeerPorts: CoreListener, OutboundProducer {
                 engine.detach(port: link.port, reason: "peer \(peer.displayName): \(reason)")
             }
             return .ignored
-        case .packet(.ethernetFrame):
+        case .packet(.ethernetFrame), .packet(.bpdu):
             guard let link = links[peer.id] else { return .ignored }
             engine.forwardSingle(payload, from: link.port)
             return .claimed
@@ -43,10 +46,10 @@ public final class PeerPorts: CoreListener, OutboundProducer {
             peer.close(reason: "no free switch port for this peer")
             return
         }
-        let link = PeerLink(peer: peer, port: port, engine: engine)
+        let link = PeerLink(peer: peer, port: port, engine: engine, control: control)
         links[peer.id] = link
         peer.attachment = port
-        engine.attach(link, port: port)
+        engine.attach(link, port: port, kind: .pointToPoint)
     }
 
     public func produce(for peer: Peer, into slot: OutboundSlot) -> Bool {
@@ -63,14 +66,23 @@ public final class PeerLink: PortLink {
     public let userName = "NONE"
     private unowned let peer: Peer
     private unowned let engine: SwitchEngine
+    private let control: ControlFrames
     private let queue: FrameQueue
     private var isOpen = true
 
-    init(peer: Peer, port: Int, engine: SwitchEngine) {
+    init(peer: Peer, port: Int, engine: SwitchEngine, control: ControlFrames) {
         self.peer = peer
         self.port = port
         self.engine = engine
+        self.control = control
         queue = FrameQueue(capacity: engine.burstQueueCapacity, slotSize: engine.maxFrameSize)
+    }
+
+    /// BPDUs take the spanning-tree producer: they leave before any queued bulk frame.
+    public func sendControl(_ frame: UnsafeRawBufferPointer) {
+        guard isOpen, peer.state == .established else { return }
+        control.add(Array(frame), for: peer.id)
+        peer.pumpOutbound()
     }
 
     public var linkDescription: String { peer.displayName }
@@ -107,6 +119,33 @@ public final class PeerLink: PortLink {
         guard isOpen else { return }
         isOpen = false
         queue.removeAll()
+        control.removeAll(for: peer.id)
         if peer.state != .closed { peer.close(reason: "switch port removed") }
+    }
+}
+
+/// Control frames (BPDUs) waiting for their peer's slot; a few per peer at most, the
+/// spanning tree repeats its state every hello time anyway.
+final class ControlFrames: OutboundProducer {
+    private var waiting: [Int: [[UInt8]]] = [:]
+    private let limitPerPeer = 4
+
+    func add(_ frame: [UInt8], for peerID: Int) {
+        var frames = waiting[peerID, default: []]
+        if frames.count == limitPerPeer { frames.removeFirst() }
+        frames.append(frame)
+        waiting[peerID] = frames
+    }
+
+    func removeAll(for peerID: Int) {
+        waiting[peerID] = nil
+    }
+
+    func produce(for peer: Peer, into slot: OutboundSlot) -> Bool {
+        guard var frames = waiting[peer.id], !frames.isEmpty else { return false }
+        let frame = frames.removeFirst()
+        waiting[peer.id] = frames.isEmpty ? nil : frames
+        frame.withUnsafeBytes { slot.load(.bpdu, payload: $0) }
+        return true
     }
 }

@@ -16,4 +16,14 @@ public protocol PortLink: AnyObject {
     func flush()
     /// Releases descriptors and files; the engine has already removed the port.
     func close()
+    /// Sends a control frame (a BPDU) now, ahead of bulk frames where the link can.
+    func sendControl(_ frame: UnsafeRawBufferPointer)
+}
+
+extension PortLink {
+    /// Sends a control frame (a BPDU) now. Links with a priority path (F2F peers) override it.
+    public func sendControl(_ frame: UnsafeRawBufferPointer) {
+        stage(frame)
+        flush()
+    }
 }

@@ -14,13 +14,14 @@ public final class SwitchEngine {
     private var touchedPorts: [Int] = []
     private var isTouched: [Bool]
     private let receiveBatch: ReceiveBatch
+    private var bpduFrame: [UInt8] = []
     /// Batches taken from one socket per wake-up before others get a turn.
     private let batchesPerWakeup = 4
     /// Burst-queue slots per port.
     public let burstQueueCapacity: Int
 
-    public init(configuration: SwitchConfiguration, loop: EventLoop, logger: Logger, burstQueueCapacity: Int = 256) {
-        core = Switch(configuration: configuration)
+    public init(configuration: SwitchConfiguration, spanningTree: SpanningTree? = nil, loop: EventLoop, logger: Logger, burstQueueCapacity: Int = 256) {
+        core = Switch(configuration: configuration, spanningTree: spanningTree)
         self.loop = loop
         self.logger = logger
         self.burstQueueCapacity = burstQueueCapacity
@@ -49,10 +50,11 @@ public final class SwitchEngine {
         return .success(port)
     }
 
-    public func attach(_ link: any PortLink, port: Int) {
+    public func attach(_ link: any PortLink, port: Int, kind: Switch.PortKind = .edge) {
         precondition(links[port] == nil, "port \(port) already has a link")
         links[port] = link
-        core.activatePort(port)
+        core.activatePort(port, kind: kind, now: loop.now)
+        sendPendingBPDUs()
         logger.info("port up", metadata: ["port": "\(port)", "kind": "\(link.kind)", "client": "\(link.linkDescription)"])
     }
 
@@ -60,8 +62,9 @@ public final class SwitchEngine {
     public func detach(port: Int, reason: String) {
         guard let link = link(at: port) else { return }
         links[port] = nil
-        core.deactivatePort(port)
+        core.deactivatePort(port, now: loop.now)
         link.close()
+        sendPendingBPDUs()
         logger.info("port down", metadata: ["port": "\(port)", "reason": "\(reason)"])
     }
 
@@ -91,6 +94,7 @@ public final class SwitchEngine {
                 forward(receiveBatch.datagram(index), from: port, now: now)
             }
             flushTouchedPorts()
+            if !core.pendingBPDUs.isEmpty { sendPendingBPDUs() }
             // The link may have been detached by a send error while flushing.
             guard count == receiveBatch.capacity, links[port] != nil else { return }
         }
@@ -103,6 +107,7 @@ public final class SwitchEngine {
     public func forwardSingle(_ frame: UnsafeRawBufferPointer, from port: Int) {
         forward(frame, from: port, now: loop.now)
         flushTouchedPorts()
+        if !core.pendingBPDUs.isEmpty { sendPendingBPDUs() }
     }
 
     @inline(__always)
@@ -115,8 +120,23 @@ public final class SwitchEngine {
             for egress in core.floodPorts where egress != port {
                 stage(frame, on: egress)
             }
-        case .drop:
+        case .drop, .consumed:
             break
+        }
+    }
+
+    /// Sends what the spanning tree decided, ahead of bulk traffic where the link allows it.
+    private func sendPendingBPDUs() {
+        guard let bridgeAddress = core.spanningTree?.bridgeAddress else {
+            _ = core.takePendingBPDUs()
+            return
+        }
+        for (port, bpdu) in core.takePendingBPDUs() {
+            guard let link = links[port] else { continue }
+            bpduFrame.removeAll(keepingCapacity: true)
+            bpdu.encodeFrame(source: bridgeAddress, into: &bpduFrame)
+            bpduFrame.withUnsafeBytes { link.sendControl($0) }
+            core.recordSent(port: port, byteCount: bpduFrame.count)
         }
     }
 
@@ -151,8 +171,26 @@ public final class SwitchEngine {
 
     // MARK: Housekeeping and configuration
 
+    /// Timers: spanning tree (call several times a second) and MAC aging.
     public func tick() {
         core.tick(now: loop.now)
+        sendPendingBPDUs()
+    }
+
+    /// Turns the spanning tree on (with `tree`'s settings) or off at run time.
+    public func setSpanningTree(_ tree: SpanningTree?) {
+        core.setSpanningTree(tree, now: loop.now)
+        sendPendingBPDUs()
+    }
+
+    public func withSpanningTree(_ body: (inout SpanningTree, inout [STPAction]) -> Void) {
+        core.withSpanningTree(now: loop.now, body)
+        sendPendingBPDUs()
+    }
+
+    public func setPathCost(_ cost: UInt32, port: Int) {
+        core.setPathCost(cost, port: port, now: loop.now)
+        sendPendingBPDUs()
     }
 
     public func setMACAgingTime(_ duration: Duration) {

@@ -152,7 +152,7 @@ import Testing
             let port = Int.random(in: 1...3, using: &generator)
             switch core.receive(frame: bytes.span, on: port, now: now) {
             case .unicast(let egress): #expect(egress != port && core.isActive(egress))
-            case .flood, .drop: break
+            case .flood, .drop, .consumed: break
             }
         }
     }
