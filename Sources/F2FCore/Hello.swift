@@ -21,7 +21,13 @@ public struct Hello: Equatable, Sendable {
     public init(nodeID: UInt64, name: String, version: UInt8 = Hello.currentVersion) {
         self.version = version
         self.nodeID = nodeID
-        self.name = String(decoding: Array(name.utf8.prefix(Self.maximumNameCount)), as: UTF8.self)
+        // Cut on a character boundary, never inside a UTF-8 sequence.
+        var kept = ""
+        for character in name {
+            guard kept.utf8.count + character.utf8.count <= Self.maximumNameCount else { break }
+            kept.append(character)
+        }
+        self.name = kept
     }
 
     public init(parsing bytes: Span<UInt8>) throws(HelloError) {

@@ -16,9 +16,13 @@ public struct ReconnectBackoff: Sendable {
 
     /// The delay before the next attempt.
     public mutating func nextDelay() -> Duration {
-        let exponent = min(attempts, 30)
+        let exponent = min(attempts, 62)
         attempts += 1
-        let base = min(initial.nanoseconds << Int64(exponent), maximum.nanoseconds)
+        // Double until the cap; never shift past it (a large initial delay would overflow).
+        var base = min(initial.nanoseconds, maximum.nanoseconds)
+        for _ in 0..<exponent where base < maximum.nanoseconds {
+            base = min(base * 2, maximum.nanoseconds)
+        }
         let jitter = Double.random(in: 0.8...1.2, using: &generator)
         return .nanoseconds(min(Int64(Double(base) * jitter), maximum.nanoseconds))
     }
