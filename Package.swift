@@ -61,6 +61,7 @@ let package = Package(
         .target(name: "F2FTesting", dependencies: ["F2FBase", "EthernetSwitch", "F2FCore"], swiftSettings: strict),
 
         .testTarget(name: "F2FBaseTests", dependencies: ["F2FBase"], swiftSettings: strict),
+        .testTarget(name: "F2FCoreTests", dependencies: ["F2FCore", "F2FBase", "F2FTesting", logging], swiftSettings: strict),
         .testTarget(name: "EthernetSwitchTests", dependencies: ["EthernetSwitch", "F2FTesting"], swiftSettings: strict),
         .testTarget(name: "VDEServerTests", dependencies: ["VDEServer", "EthernetSwitch", "F2FPosix", "F2FTesting"], swiftSettings: strict),
         .testTarget(

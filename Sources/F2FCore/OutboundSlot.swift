@@ -32,6 +32,7 @@ public final class OutboundSlot {
     }
 
     public func load(_ type: F2FPacketType, payload: UnsafeRawBufferPointer) {
+        precondition(payload.count <= F2FPacketHeader.maximumPayloadCount, "payload too large")
         load(type) { buffer in
             if let base = payload.baseAddress, !payload.isEmpty {
                 buffer.baseAddress!.copyMemory(from: base, byteCount: payload.count)

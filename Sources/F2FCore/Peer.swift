@@ -227,7 +227,7 @@ public final class Peer: ConnectionEvents {
             }
             if state == .established { node.notify(.writable, peer: self) }
         }
-        if wroteSomething, flush { connection.flush() }
+        if wroteSomething, flush, state != .closed { connection.flush() }
         updateInterest()
     }
 

@@ -1,0 +1,150 @@
+import F2FBase
+import F2FCore
+import F2FTesting
+import Testing
+
+@Suite struct PeerOutboundTests {
+    @Test func producersAreAskedInPriorityOrderNotRegistrationOrder() {
+        let link = LinkedNodes(connect: false)
+        let askLog = QueueProducer.AskLog()
+        let bulk = QueueProducer(name: "bulk", askLog: askLog)
+        let spanningTree = QueueProducer(name: "stp", askLog: askLog)
+        let control = QueueProducer(name: "control", askLog: askLog)
+        // Registered lowest priority first.
+        link.alpha.addProducer(bulk, priority: .bulk)
+        link.alpha.addProducer(spanningTree, priority: .spanningTree)
+        link.alpha.addProducer(control, priority: .control)
+        bulk.enqueue(.ethernetFrame, payload: [3])
+        spanningTree.enqueue(.bpdu, payload: [2])
+        control.enqueue(F2FPacketType(rawValue: 0x20), payload: [1])
+        link.connect()
+
+        #expect(link.betaListener.entries.packetPayloads == [[1], [2], [3]])
+        #expect(link.betaListener.events.dropFirst() == [.packet(F2FPacketType(rawValue: 0x20)), .packet(.bpdu), .packet(.ethernetFrame)])
+        // Each free slot asks from the top until someone has a packet. (alpha-bulk, registered
+        // by LinkedNodes, has bulk priority too and was registered before `bulk`.)
+        #expect(Array(askLog.names.prefix(6)) == ["control", "control", "stp", "control", "stp", "bulk"])
+    }
+
+    @Test func aHigherPriorityPacketGoesNextWhileBulkIsInFlight() {
+        let link = LinkedNodes()
+        let spanningTree = QueueProducer(name: "stp")
+        link.alpha.addProducer(spanningTree, priority: .spanningTree)
+        // The socket takes 10 bytes until the other side reads: the first frame stalls half-way.
+        link.pair.a.bufferLimit = 10
+        link.alphaBulk.enqueue(.ethernetFrame, payload: Array(repeating: 0xB1, count: 40))
+        link.alphaBulk.enqueue(.ethernetFrame, payload: Array(repeating: 0xB2, count: 40))
+        link.alphaPeer.pumpOutbound()
+        #expect(link.alphaPeer.slot.isLoaded)
+        #expect(link.pair.a.interest.contains(.writable))
+        spanningTree.enqueue(.bpdu, payload: [0x57])
+        link.pair.pump()
+
+        // The frame in the slot finishes first (no preemption), then the BPDU jumps the queue.
+        #expect(link.betaListener.entries.packetPayloads == [Array(repeating: 0xB1, count: 40), [0x57], Array(repeating: 0xB2, count: 40)])
+        #expect(!link.pair.a.interest.contains(.writable))
+    }
+
+    @Test func writableIsAnnouncedAfterEachPacket() {
+        let link = LinkedNodes()
+        link.alphaListener.recordsWritable = true
+        link.alphaBulk.enqueue(.ethernetFrame, payload: [1])
+        link.alphaBulk.enqueue(.ethernetFrame, payload: [2])
+        link.alphaPeer.pumpOutbound()
+        #expect(link.alphaListener.events == [.connected, .writable, .writable])
+        #expect(link.pair.a.flushCount >= 1)
+        #expect(link.alphaPeer.counters.packetsOut == 3)
+        #expect(link.alphaPeer.counters.bytesOut == UInt64(3 + 13 + 5) + 4 + 4)
+    }
+}
+
+@Suite struct PeerTimerTests {
+    @Test func aKeepaliveFollowsAKeepaliveIntervalOfSilence() {
+        let link = LinkedNodes()
+        let sent = link.pair.a.written.count
+        link.advance(by: .milliseconds(499))
+        #expect(link.pair.a.written.count == sent)
+        link.advance(by: .milliseconds(1))
+        #expect(Array(link.pair.a.written[sent...]) == [0x02, 0x00, 0x00])
+        #expect(link.betaPeer.lastReceived == link.world.clock.now)
+        // Keepalives are the core's own: listeners never see them.
+        #expect(link.betaListener.events == [.connected])
+    }
+
+    @Test func trafficPostponesTheKeepalive() {
+        let link = LinkedNodes()
+        link.advance(by: .milliseconds(300))
+        link.sendFromAlpha(payload: [1])
+        let sent = link.pair.a.written.count
+        link.advance(by: .milliseconds(300))  // 600 ms since the hello, 300 since the frame
+        #expect(link.pair.a.written.count == sent)
+        link.advance(by: .milliseconds(200))
+        #expect(Array(link.pair.a.written[sent...]) == [0x02, 0x00, 0x00])
+    }
+
+    @Test func keepalivesKeepATickingLinkAlive() {
+        let link = LinkedNodes()
+        for _ in 0..<40 {
+            link.advance(by: .milliseconds(250))
+        }
+        #expect(link.alphaPeer.state == .established)
+        #expect(link.betaPeer.state == .established)
+        #expect(link.world.closures.isEmpty)
+        #expect(link.alphaPeer.counters.packetsIn > 10)
+    }
+
+    @Test func aSilentPeerIsClosedAfterTheLivenessInterval() throws {
+        let link = LinkedNodes()
+        // Beta never ticks: it sends nothing after its hello.
+        for _ in 0..<5 {
+            link.advance(by: .milliseconds(500), tickBeta: false)
+        }
+        #expect(link.alphaPeer.state == .established)  // 2.5 s of silence
+        link.advance(by: .milliseconds(499), tickBeta: false)
+        #expect(link.alphaPeer.state == .established)
+        link.advance(by: .milliseconds(1), tickBeta: false)  // 3 s
+        #expect(link.alphaPeer.state == .closed)
+        #expect(link.pair.a.closeCount == 1)
+        let reason = try #require(link.world.reasons(of: "alpha").first)
+        #expect(reason == "link dead: nothing received for \(Duration.seconds(3))")
+        #expect(link.alphaListener.events.last == .disconnected(reason: reason))
+        #expect(link.alpha.peers.isEmpty)
+        // Beta learns from the closed stream.
+        #expect(link.betaListener.events.last == .disconnected(reason: "closed by the other side"))
+        #expect(link.beta.peers.isEmpty)
+    }
+
+    @Test(arguments: [false, true])
+    func aSilentPeerFailsTheHandshake(outbound: Bool) throws {
+        let world = World()
+        let node = world.makeNode("beta", id: 2)
+        let listener = RecordingListener(name: "beta")
+        node.addListener(listener)
+        let connection = ScriptedConnection()
+        if outbound {
+            node.addOutbound(connection)  // the dial never completes
+        } else {
+            node.acceptIncoming(connection)  // the other side never says hello
+        }
+        world.clock.advance(by: .milliseconds(4_999))
+        node.tick()
+        #expect(connection.closeCount == 0)
+        world.clock.advance(by: .milliseconds(1))
+        node.tick()
+        #expect(connection.closeCount == 1)
+        #expect(node.peers.isEmpty)
+        #expect(world.reasons(of: "beta") == ["no handshake within \(Duration.seconds(5))"])
+        #expect(listener.events.isEmpty)  // never connected, so no disconnect either
+        #expect(connection.events == nil)
+    }
+
+    @Test func ticksAfterACloseDoNothing() {
+        let link = LinkedNodes()
+        link.alphaPeer.close(reason: "bye")
+        link.pair.pump()
+        link.advance(by: .seconds(10))
+        #expect(link.world.closures.map(\.reason) == ["bye", "closed by the other side"])
+        #expect(link.pair.a.closeCount == 1)
+        #expect(link.pair.b.closeCount == 1)
+    }
+}
