@@ -20,6 +20,8 @@ public final class STPSimulator {
     /// Set when a step ever saw a forwarding loop.
     public private(set) var loopSeenAt: Instant?
     public private(set) var transmittedBPDUs = 0
+    /// Sees every BPDU sent (bridge, port, BPDU), for diagnosing a scenario.
+    public var trace: ((Int, Int, BPDU) -> Void)?
 
     public init(count: Int, priorities: [UInt16]? = nil, legacy: Set<Int> = [], step: Duration = .milliseconds(10)) {
         self.step = step
@@ -115,6 +117,7 @@ public final class STPSimulator {
             var frame: [UInt8] = []
             bpdu.encodeFrame(source: bridges[bridge].bridgeAddress, into: &frame)
             guard let parsed = try? BPDU(frame: frame.span) else { preconditionFailure("unparseable BPDU") }
+            trace?(bridge, port, parsed)
             for link in links {
                 if link.a == bridge, link.portA == port { inFlight.append((link.b, link.portB, parsed)) }
                 if link.b == bridge, link.portB == port { inFlight.append((link.a, link.portA, parsed)) }

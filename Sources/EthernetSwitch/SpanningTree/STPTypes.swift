@@ -36,6 +36,9 @@ public struct SpanningTreeConfiguration: Equatable, Sendable {
     public var transmitHoldCount = 6
     /// 17.13.9: how long a port keeps talking STP after it hears a legacy BPDU.
     public var migrateTime: Duration = .seconds(3)
+    /// How long news of a root we just lost is ignored: longer than a BPDU takes to cross a
+    /// link, so that ones sent before the loss have arrived (see SpanningTree).
+    public var staleInformationHold: Duration = .milliseconds(40)
 
     public init() {}
 

@@ -15,6 +15,9 @@ public struct SpanningTree: Sendable {
     public private(set) var topologyChangeCount: UInt64 = 0
     public private(set) var lastTopologyChange: Instant?
     private var reselect = false
+    /// After our path to the root got worse: its id, and until when news of it is ignored.
+    private var lostRoot: (id: BridgeID, until: Instant)?
+    private var currentTime = Instant.zero
 
     public init(bridgeAddress: MACAddress, configuration: SpanningTreeConfiguration = SpanningTreeConfiguration()) {
         self.bridgeAddress = bridgeAddress
@@ -51,7 +54,6 @@ public struct SpanningTree: Sendable {
     public mutating func disablePort(_ number: Int, now: Instant, actions: inout [STPAction]) {
         guard let port = ports.removeValue(forKey: number) else { return }
         if port.state != .discarding { actions.append(.stateChanged(port: number, .discarding)) }
-        if rootPort == number { rootPort = nil }
         reselect = true
         update(now: now, actions: &actions)
     }
@@ -123,6 +125,12 @@ public struct SpanningTree: Sendable {
         let times = STPTimes(messageAge: info.messageAge, maxAge: info.maxAge, helloTime: info.helloTime, forwardDelay: info.forwardDelay)
         switch role {
         case .designated:
+            if let lost = lostRoot, now < lost.until, message.rootID == lost.id, port.infoIs != .received || message.messageVector < port.portPriority.messageVector {
+                // News of the root we just lost may have been sent before its sender knew;
+                // it is heard again, fresh, when the hold ends (see forgetPossiblyStaleInformation).
+                ports[number] = port
+                return
+            }
             if message.isSuperior(to: port.portPriority) && (message != port.portPriority || times != port.portTimes || port.infoIs != .received) {
                 // 17.27 SUPERIOR_DESIGNATED
                 port.agreed = false
@@ -173,12 +181,16 @@ public struct SpanningTree: Sendable {
                 reselect = true
             }
             if let deadline = port.tcWhile, now >= deadline { port.tcWhile = nil }
+            if let lost = lostRoot, now >= lost.until, port.role == .designated {
+                port.newInfo = true  // announce again: neighbours with a live path answer now
+            }
             if now - port.transmitWindowStart >= .seconds(1) {
                 port.transmitWindowStart = now
                 port.transmittedInWindow = 0
             }
             ports[number] = port
         }
+        if let lost = lostRoot, now >= lost.until { lostRoot = nil }
         update(now: now, actions: &actions)
     }
 
@@ -194,6 +206,7 @@ public struct SpanningTree: Sendable {
     }
 
     private mutating func update(now: Instant, actions: inout [STPAction]) {
+        currentTime = now
         // Role selection, then transitions until nothing changes (bounded: each pass only
         // moves ports forward through their machines).
         for _ in 0..<8 {
@@ -277,11 +290,12 @@ public struct SpanningTree: Sendable {
 
     /// When our root port is gone or now brings worse information, whatever the other ports
     /// heard may be stale in the same way: their senders can have lost the same root a moment
-    /// ago. Adopting such information unchecked is how RSTP counts to infinity around a loop,
-    /// so it is aged at once; the ports turn designated, announce what we know now, and every
-    /// neighbour with a current path answers within a round trip (an inferior designated BPDU
-    /// is always answered). Extension beyond clause 17: one round trip of failover delay
-    /// buys freedom from transient loops when a root bridge dies.
+    /// ago, and BPDUs sent before they knew may still be in flight. Adopting such information
+    /// is how RSTP counts to infinity around a loop when a root bridge dies. So it is aged at
+    /// once, news of the lost root is ignored for `staleInformationHold`, and then the ports
+    /// announce what we know: every neighbour with a live path to that root answers within a
+    /// round trip (an inferior designated BPDU is always answered). Extension beyond clause 17;
+    /// it adds the hold to failover time.
     private mutating func forgetPossiblyStaleInformation() {
         guard let previous = rootPort else { return }
         let rootPortInfo = ports[previous].flatMap { port -> PriorityVector? in
@@ -291,6 +305,7 @@ public struct SpanningTree: Sendable {
             return vector
         }
         if let rootPortInfo, rootPortInfo.messageVector <= rootPriority.messageVector { return }
+        lostRoot = (rootPriority.rootID, currentTime + configuration.staleInformationHold)
         for number in ports.keys where number != previous && ports[number]!.infoIs == .received {
             ports[number]!.infoIs = .aged
             ports[number]!.rcvdInfoWhile = nil
