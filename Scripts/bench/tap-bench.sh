@@ -10,11 +10,18 @@
 #     tcp_gbps      iperf3, one TCP stream, BENCH_SECONDS long (default 10)
 #     udp64_kfps    iperf3 -u -l 64 -b 0: thousands of frames/s received by the server
 #     udp64_loss_pct  loss of that UDP run (sent by client vs received by server)
+#     tcp_retransmits TCP retransmissions of the iperf3 sender (from its JSON)
 #   and, for switch rows, the switch process's CPU time (utime+stime from
-#   /proc/PID/stat, summed over its descendants) during the iperf3 runs:
+#   /proc/PID/stat, summed over its descendants) during the iperf3 runs; for the
+#   two-switch rows (f2f-pair, vde-pair) the sum over both switches:
 #     sw_tcp_cpu_s_per_GB   switch CPU-seconds per GB (1e9 bytes) received by the server
 #     sw_udp_us_per_frame   switch CPU microseconds per UDP frame received by the server
-#   The vde_plug processes' CPU is recorded the same way (plug_*; in the TSV files).
+#     swN_tcp_cores, swN_udp_cores   CPU of switch N alone during that run, in cores
+#                           (1.0 = one core saturated): shows which switch is the bottleneck
+#     relay_*               the same for the TCP relays of vde-pair (socat + its vde_plug)
+#     fabric_*              switches + relays: the whole switch-to-switch path (= sw_* for
+#                           rows without relays); compare f2f-pair to vde-pair on these
+#   The tap vde_plug processes' CPU is recorded the same way (plug_*; in the TSV files).
 #     bg_other_cores        CPU (in cores, 0..nproc) used during the row by processes this
 #                           script did not start — a build or VM of someone else. Above
 #                           ~0.1 the row was disturbed: re-run, or use --wait-idle.
@@ -27,6 +34,18 @@
 #                foreground, stopped with SIGTERM. Skipped with a message if not given.
 #   NAME         any vde_switch-compatible switch: --switch NAME=CMD runs `CMD -s DIR`
 #                (CMD is split on spaces, no shell evaluation). Repeatable.
+#   vde-pair     two vde_switch processes cabled over TCP on 127.0.0.1 by the classic
+#                relay: `socat TCP-LISTEN:P,bind=127.0.0.1,reuseaddr,fork,nodelay
+#                EXEC:"vde_plug vde://DIR1"` and `socat TCP:127.0.0.1:P,nodelay,retry=..
+#                EXEC:"vde_plug vde://DIR2"` (vde_plug with one URL speaks a stream of
+#                2-byte-length-prefixed frames on stdin/stdout). Tap A on switch 1, tap B
+#                on switch 2: every frame crosses the TCP hop.
+#   f2f-pair     two f2f-switch processes (--f2f PATH) linked by their own F2F peer link:
+#                `PATH -s DIR1 -M M1 --listen 127.0.0.1:P` and `PATH -s DIR2 -M M2 --peer
+#                127.0.0.1:P`; measured once the console's peer/print shows ESTABLISHED.
+#                Tap A on switch 1, tap B on switch 2. Skipped without --f2f.
+#                The report adds ratios f2f-pair/vde-pair and f2f-pair/f2f-switch, and
+#                the RTT the TCP hop adds (f2f-pair - f2f-switch, vde-pair - vde_switch).
 #   ptp          floor: no switch; two vde_plug tap:// <-> ptp://SOCK joined point to point
 #                (the first vde_plug creates SOCK, the second one connects to it).
 #   veth         a veth pair between the namespaces: kernel upper bound, no VDE at all.
@@ -38,7 +57,8 @@
 #                              [--reps N] [--seconds N] [--strace] [--out PREFIX]
 #   --f2f PATH         add the f2f-switch row (e.g. .build/release/f2f-switch)
 #   --switch NAME=CMD  add another vde_switch-compatible switch row
-#   --only a,b,c       run only these rows, in this order (e.g. vde_switch,ptp,veth)
+#   --only a,b,c       run only these rows, in this order (e.g. vde_switch,ptp,veth,
+#                      f2f-pair,vde-pair)
 #   --reps N           repetitions (default 3, env BENCH_REPS)
 #   --seconds N        iperf3 duration per test (default 10, env BENCH_SECONDS)
 #   --ping-count N     pings per size (default 200, env BENCH_PING_COUNT)
@@ -55,10 +75,12 @@
 # OUTPUT
 #   stdout: a table, one line per metric x row: n, median, min, max, ratio of the
 #   medians vs vde_switch (for rtt and CPU costs lower is better; for rates higher).
+#   Then, if the pair rows ran, a comparison of the two-switch rows (PREFIX.pairs.tsv).
 #   PREFIX.raw.tsv: one line per rep x row x metric; PREFIX.summary.tsv: the table as TSV.
 #   Both start with '#' comment lines: date, kernel, nproc, CPU, loadavg, tool versions,
 #   parameters. Needs: vde2 (vde_switch), vdeplug (vde_plug), iperf3, iproute2 (ip, ss),
-#   iputils-ping, jq (iperf3 JSON), coreutils timeout; strace for --strace.
+#   iputils-ping, jq (iperf3 JSON), coreutils timeout, socat (vde-pair relay, f2f console);
+#   strace for --strace.
 #
 # NOTES
 #   Everything (switch, plugs, iperf3 client and server) shares the machine's cores, so
@@ -100,8 +122,9 @@ declare -A STARTED=()              # pid -> description, for every background pr
 TMPD=""
 HOLD_FD=""
 CLK_TCK=100
-SW_PID=""                          # switch of the row being measured ("" for ptp/veth)
-PLUG_PIDS=()                       # vde_plug processes of the row being measured
+SW_PIDS=()                         # switch(es) of the row being measured (none for ptp/veth)
+RELAY_PIDS=()                      # TCP relays between the switches (vde-pair: socat trees)
+PLUG_PIDS=()                       # tap vde_plug processes of the row being measured
 
 log()  { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 die()  { log "ERROR: $*"; exit 1; }
@@ -142,7 +165,7 @@ parse_args() {
 ensure_packages() {
     # command -> Debian package providing it
     local -A need=([vde_switch]=vde2 [vde_plug]=vdeplug [iperf3]=iperf3 [ip]=iproute2
-                   [ss]=iproute2 [ping]=iputils-ping [jq]=jq [timeout]=coreutils)
+                   [ss]=iproute2 [ping]=iputils-ping [jq]=jq [timeout]=coreutils [socat]=socat)
     [ $DO_STRACE = 1 ] && need[strace]=strace
     local missing=() c
     for c in "${!need[@]}"; do
@@ -157,7 +180,7 @@ ensure_packages() {
     timeout 600 apt-get update -qq || die "apt-get update failed"
     # vde2 pulls vde-switch on Debian 12; install both names' requirement set at once.
     DEBIAN_FRONTEND=noninteractive timeout 900 apt-get install -y --no-install-recommends \
-        vde2 vdeplug iperf3 iproute2 iputils-ping jq "${missing[@]}" >/dev/null \
+        vde2 vdeplug iperf3 iproute2 iputils-ping jq socat "${missing[@]}" >/dev/null \
         || die "apt-get install failed"
 }
 
@@ -188,6 +211,12 @@ build_rows() {
         fi
         add_row "$name" switch "$cmd"
     done
+    add_row vde-pair vdepair "$(command -v vde_switch)"
+    if [ -n "$F2F" ] && [ -x "$F2F" ] && [ ! -d "$F2F" ]; then
+        add_row f2f-pair f2fpair "$F2F"
+    else
+        log "f2f-pair: SKIPPED — needs --f2f PATH"
+    fi
     add_row ptp ptp ""
     add_row veth veth ""
 
@@ -295,13 +324,54 @@ others_cores() {
         END { d = s1 - s0; if (d < 0) d = 0; if (secs > 0) printf "%.2f\n", d / hz / secs; else print "NA" }' "$1" "$2"
 }
 
-# Ticks of the current row's switch and of its plugs ("" when there are none).
-sw_ticks()   { [ -n "$SW_PID" ] && cpu_ticks "$SW_PID"; }
-plug_ticks() {
-    [ ${#PLUG_PIDS[@]} -gt 0 ] || return 0
-    local p s=0
-    for p in "${PLUG_PIDS[@]}"; do s=$((s + $(cpu_ticks "$p"))); done
-    echo "$s"
+# CPU ticks of each given PID's process tree (itself + live descendants), one number per
+# PID, from a single pass over /proc (so all trees are sampled at the same moment).
+tree_ticks() {
+    [ $# -gt 0 ] || return 0
+    proc_table | awk -v roots="$*" '
+        { par[$1] = $2; t[$1] = $3 }
+        END {
+            n = split(roots, R, " ")
+            for (i = 1; i <= n; i++) { idx[R[i]] = i; s[i] = 0 }
+            for (p in t) for (q = p; q != "" && q != 0; q = par[q]) if (q in idx) { s[idx[q]] += t[p]; break }
+            for (i = 1; i <= n; i++) printf "%s%d", (i > 1 ? " " : ""), s[i]
+            print ""
+        }'
+}
+
+# cpu_sample ARRAY: ticks of every switch, relay and tap plug of the row, in the order
+# SW_PIDS, RELAY_PIDS, PLUG_PIDS, into the named array.
+cpu_sample() {
+    local -n _dst=$1
+    read -ra _dst <<<"$(tree_ticks "${SW_PIDS[@]}" "${RELAY_PIDS[@]}" "${PLUG_PIDS[@]}")"
+}
+
+# record_cpu REP ROW TEST SECS COUNT SCALE UNIT: from the samples C0/C1 (cpu_sample
+# before/after a run), record per-switch cores and the switch/relay/fabric/plug costs
+# per COUNT (ticks * SCALE / COUNT; UNIT names the metric: cpu_s_per_GB, us_per_frame).
+record_cpu() {
+    local rep=$1 row=$2 test=$3 secs=$4 count=$5 scale=$6 unit=$7
+    local ns=${#SW_PIDS[@]} nr=${#RELAY_PIDS[@]} np=${#PLUG_PIDS[@]} i d sw=0 relay=0 plug=0
+    local per_core
+    per_core=$(awk -v t="$CLK_TCK" 'BEGIN { printf "%.6g", 1 / t }')
+    [ ${#C0[@]} = $((ns + nr + np)) ] && [ ${#C1[@]} = $((ns + nr + np)) ] || return 0
+    for ((i = 0; i < ns; i++)); do
+        d=$((C1[i] - C0[i])); sw=$((sw + d))
+        record "$rep" "$row" "sw$((i + 1))_${test}_cores" "$(div "$d" "$secs" "$per_core")"
+    done
+    for ((i = ns; i < ns + nr; i++)); do relay=$((relay + C1[i] - C0[i])); done
+    for ((i = ns + nr; i < ns + nr + np; i++)); do plug=$((plug + C1[i] - C0[i])); done
+    if [ "$ns" -gt 0 ]; then
+        record "$rep" "$row" "sw_${test}_cpu_s" "$(div "$sw" "$CLK_TCK")"
+        record "$rep" "$row" "sw_${test}_$unit" "$(div "$sw" "$count" "$scale")"
+        record "$rep" "$row" "fabric_${test}_$unit" "$(div $((sw + relay)) "$count" "$scale")"
+    fi
+    if [ "$nr" -gt 0 ]; then
+        record "$rep" "$row" "relay_${test}_cores" "$(div "$relay" "$secs" "$per_core")"
+        record "$rep" "$row" "relay_${test}_$unit" "$(div "$relay" "$count" "$scale")"
+    fi
+    [ "$np" -gt 0 ] && record "$rep" "$row" "plug_${test}_$unit" "$(div "$plug" "$count" "$scale")"
+    return 0
 }
 
 # ---------------------------------------------------------------- topology
@@ -352,13 +422,134 @@ setup_switch() {  # setup_switch NAME CMD REP
     # children if CMD is a wrapper that forks (our non-interactive bash does not make
     # background jobs group leaders, so setsid execs in place and $! stays the switch).
     spawn "$TMPD/sw-$name-$rep.log" "switch $name" setsid "${argv[@]}" -s "$dir"
-    SW_PID=$SPAWNED
+    SW_PIDS=("$SPAWNED")
     if ! wait_for 10 test -S "$dir/ctl"; then
         log "$name did not create $dir/ctl within 10 s:"; tail -5 "$TMPD/sw-$name-$rep.log" >&2
         return 1
     fi
     start_plug "$NS_A" "vde://$dir" "plugA-$name-$rep" &&
     start_plug "$NS_B" "vde://$dir" "plugB-$name-$rep" &&
+    configure_ends
+}
+
+# A TCP port nobody on this host uses (any state, IPv4 or IPv6), at random from
+# 20000-59999. It can still be taken before we bind it: callers retry.
+pick_free_port() {
+    local -A used=()
+    local f local_addr hex port i
+    for f in /proc/net/tcp /proc/net/tcp6; do
+        [ -r "$f" ] || continue
+        while read -r _ local_addr _; do
+            hex=${local_addr##*:}
+            [[ $hex =~ ^[0-9A-Fa-f]{4}$ ]] && used[$((16#$hex))]=1
+        done <"$f"
+    done
+    for i in $(seq 50); do
+        port=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+        [ -z "${used[$port]+x}" ] && { echo "$port"; return 0; }
+    done
+    return 1
+}
+
+# Does process PID itself hold a listening TCP socket on PORT?
+pid_listens() {  # pid_listens PID PORT
+    ss -Hltnp "sport = :$2" 2>/dev/null | grep -q "pid=$1,"
+}
+
+# One line to a console (-M socket) of an f2f-switch/vde_switch, its answer on stdout.
+mgmt_cmd() {  # mgmt_cmd SOCKET COMMAND
+    printf '%s\n' "$2" | timeout 5 socat -t 1 - "UNIX-CONNECT:$1" 2>/dev/null
+}
+peer_established() {  # peer_established MGMT_SOCKET
+    mgmt_cmd "$1" peer/print | tr -d '\r' | grep -qE '^Peer [0-9]+ ESTABLISHED'
+}
+
+# start_listener LOG DESC PORTVAR CMD...: spawn CMD (in which the word @PORT@ is replaced
+# by a fresh free port) until it listens there itself; up to 3 ports are tried, because
+# a port found free may be taken before the process binds it. Sets PORTVAR and SPAWNED.
+start_listener() {
+    local logf=$1 desc=$2 attempt try_port pid w argv
+    local -n _port=$3
+    shift 3
+    for attempt in 1 2 3; do
+        try_port=$(pick_free_port) || { log "$desc: no free TCP port"; return 1; }
+        argv=()
+        for w in "$@"; do argv+=("${w//@PORT@/$try_port}"); done
+        spawn "$logf" "$desc" setsid "${argv[@]}"
+        pid=$SPAWNED
+        if wait_for 10 pid_listens "$pid" "$try_port"; then _port=$try_port; return 0; fi
+        if kill -0 "$pid" 2>/dev/null; then
+            log "$desc: not listening on 127.0.0.1:$try_port after 10 s:"; tail -5 "$logf" >&2
+            stop_pid "$pid"; return 1
+        fi
+        stop_pid "$pid"
+        log "$desc: could not listen on port $try_port (attempt $attempt): $(tail -2 "$logf" | tr '\n' ' ')"
+    done
+    return 1
+}
+
+# f2f-pair: switch 1 accepts the F2F link on a loopback port, switch 2 dials it.
+setup_f2f_pair() {  # setup_f2f_pair NAME CMD REP
+    local name=$1 rep=$3 argv d1 d2 port
+    read -ra argv <<<"$2"
+    d1="$TMPD/sw-$name-$rep-1" d2="$TMPD/sw-$name-$rep-2"
+    start_listener "$d1.log" "switch $name/1" port \
+        "${argv[@]}" -s "$d1" -M "$d1.mgmt" --listen "127.0.0.1:@PORT@" --name "bench-1" || return 1
+    SW_PIDS+=("$SPAWNED")
+    wait_for 10 test -S "$d1/ctl" || { log "$name/1: no $d1/ctl"; tail -5 "$d1.log" >&2; return 1; }
+    spawn "$d2.log" "switch $name/2" setsid "${argv[@]}" -s "$d2" -M "$d2.mgmt" \
+        --peer "127.0.0.1:$port" --name "bench-2"
+    SW_PIDS+=("$SPAWNED")
+    wait_for 10 test -S "$d2/ctl" || { log "$name/2: no $d2/ctl"; tail -5 "$d2.log" >&2; return 1; }
+    if ! wait_for 15 peer_established "$d2.mgmt" || ! wait_for 5 peer_established "$d1.mgmt"; then
+        log "$name: peer link 127.0.0.1:$port not ESTABLISHED within 20 s"
+        log "  switch 2 peer/print: $(mgmt_cmd "$d2.mgmt" peer/print | tr -d '\r' | grep -E '^(Peer|Dial)' | tr '\n' ' ')"
+        tail -3 "$d1.log" "$d2.log" >&2
+        return 1
+    fi
+    start_plug "$NS_A" "vde://$d1" "plugA-$name-$rep" &&
+    start_plug "$NS_B" "vde://$d2" "plugB-$name-$rep" &&
+    configure_ends
+}
+
+# Link state of an f2f-pair after the run, for the log (a flapping link shows up as
+# reconnects > 0 or frames dropped).
+log_f2f_pair() {  # log_f2f_pair NAME REP
+    local i out
+    for i in 1 2; do
+        out=$(mgmt_cmd "$TMPD/sw-$1-$2-$i.mgmt" peer/print | tr -d '\r' | sed -n '/^Peer /,/^ frames/p' | tr -s ' \n' ' ')
+        log "  $1 switch $i: ${out:-no peer}"
+    done
+}
+
+# vde-pair: two vde_switches; socat relays a TCP connection on 127.0.0.1 to a vde_plug
+# on each side. Listener: fork, so a dropped connection can be re-established; dialer:
+# retry, so it waits for the listener. nodelay on both: no Nagle delay for small frames.
+# socat splits addresses at ':', hence the escaped "vde\://".
+setup_vde_pair() {  # setup_vde_pair NAME CMD REP
+    local name=$1 rep=$3 argv d1 d2 port i
+    read -ra argv <<<"$2"
+    d1="$TMPD/sw-$name-$rep-1" d2="$TMPD/sw-$name-$rep-2"
+    for i in 1 2; do
+        local d="$TMPD/sw-$name-$rep-$i"
+        spawn "$d.log" "switch $name/$i" setsid "${argv[@]}" -s "$d"
+        SW_PIDS+=("$SPAWNED")
+        wait_for 10 test -S "$d/ctl" || { log "$name/$i: no $d/ctl"; tail -5 "$d.log" >&2; return 1; }
+    done
+    start_listener "$TMPD/relay-$name-$rep-1.log" "relay $name/1" port \
+        socat "TCP-LISTEN:@PORT@,bind=127.0.0.1,reuseaddr,fork,nodelay" "EXEC:vde_plug vde\\://$d1" ||
+        return 1
+    RELAY_PIDS+=("$SPAWNED")
+    spawn "$TMPD/relay-$name-$rep-2.log" "relay $name/2" setsid \
+        socat "TCP:127.0.0.1:$port,nodelay,retry=100,interval=0.1" "EXEC:vde_plug vde\\://$d2"
+    RELAY_PIDS+=("$SPAWNED")
+    if ! wait_for 10 bash -c "ss -Htn state established '( sport = :$port )' | grep -q ."; then
+        log "$name: relay connection on 127.0.0.1:$port not established"
+        tail -3 "$TMPD/relay-$name-$rep-1.log" "$TMPD/relay-$name-$rep-2.log" >&2
+        return 1
+    fi
+    start_plug "$NS_A" "vde://$d1" "plugA-$name-$rep" &&
+    start_plug "$NS_B" "vde://$d2" "plugB-$name-$rep" &&
     configure_ends
 }
 
@@ -376,10 +567,11 @@ setup_veth() {
 }
 
 teardown_row() {
-    local p
+    local p i
     for p in "${PLUG_PIDS[@]}"; do stop_pid "$p"; done
-    stop_pid "$SW_PID"
-    PLUG_PIDS=() SW_PID=""
+    for ((i = ${#RELAY_PIDS[@]} - 1; i >= 0; i--)); do stop_pid "${RELAY_PIDS[$i]}"; done
+    for ((i = ${#SW_PIDS[@]} - 1; i >= 0; i--)); do stop_pid "${SW_PIDS[$i]}"; done
+    PLUG_PIDS=() RELAY_PIDS=() SW_PIDS=()
     delete_namespaces
 }
 
@@ -448,35 +640,32 @@ div() {  # div NUM DEN SCALE
 }
 
 measure_tcp() {  # measure_tcp REP ROW
-    local rep=$1 row=$2 json="$TMPD/tcp-$2-$1.json" s0 s1 p0 p1 bytes secs scale
-    s0=$(sw_ticks) p0=$(plug_ticks)
+    local rep=$1 row=$2 json="$TMPD/tcp-$2-$1.json" bytes secs scale
+    local C0=() C1=()
+    cpu_sample C0
     if ! run_iperf "$json"; then
         log "$row rep $rep: TCP iperf3 failed: $(tail -c 300 "$json" | tr '\n' ' ')"
         record "$rep" "$row" tcp_gbps NA; return
     fi
-    s1=$(sw_ticks) p1=$(plug_ticks)
+    cpu_sample C1
     bytes=$(jq '.end.sum_received.bytes' "$json")
     secs=$(jq '.end.sum_received.seconds' "$json")
     scale=$(awk -v t="$CLK_TCK" 'BEGIN { printf "%.6g", 1e9 / t }')   # ticks/byte → s/GB
     record "$rep" "$row" tcp_gbps "$(div "$bytes" "$secs" 8e-9)"
     record "$rep" "$row" tcp_bytes "$bytes"
-    if [ -n "$s0" ]; then
-        record "$rep" "$row" sw_tcp_cpu_s "$(div $((s1 - s0)) "$CLK_TCK")"
-        record "$rep" "$row" sw_tcp_cpu_s_per_GB "$(div $((s1 - s0)) "$bytes" "$scale")"
-    fi
-    if [ -n "$p0" ]; then
-        record "$rep" "$row" plug_tcp_cpu_s_per_GB "$(div $((p1 - p0)) "$bytes" "$scale")"
-    fi
+    record "$rep" "$row" tcp_retransmits "$(jq -r '.end.sum_sent.retransmits // "NA"' "$json")"
+    record_cpu "$rep" "$row" tcp "$secs" "$bytes" "$scale" cpu_s_per_GB
 }
 
 measure_udp() {  # measure_udp REP ROW
-    local rep=$1 row=$2 json="$TMPD/udp-$2-$1.json" s0 s1 p0 p1 sent lost rx secs scale
-    s0=$(sw_ticks) p0=$(plug_ticks)
+    local rep=$1 row=$2 json="$TMPD/udp-$2-$1.json" sent lost rx secs scale
+    local C0=() C1=()
+    cpu_sample C0
     if ! run_iperf "$json" -u -l 64 -b 0; then
         log "$row rep $rep: UDP iperf3 failed: $(tail -c 300 "$json" | tr '\n' ' ')"
         record "$rep" "$row" udp64_kfps NA; return
     fi
-    s1=$(sw_ticks) p1=$(plug_ticks)
+    cpu_sample C1
     sent=$(jq '.end.sum_received.packets' "$json")       # highest sequence seen = sent
     lost=$(jq '.end.sum_received.lost_packets' "$json")
     secs=$(jq '.end.sum_received.seconds' "$json")
@@ -487,13 +676,11 @@ measure_udp() {  # measure_udp REP ROW
     record "$rep" "$row" udp64_rx_frames "$rx"
     # ticks → µs: 1e6 / CLK_TCK
     scale=$(awk -v t="$CLK_TCK" 'BEGIN { printf "%.6g", 1e6 / t }')
-    if [ -n "$s0" ]; then
-        record "$rep" "$row" sw_udp_cpu_s "$(div $((s1 - s0)) "$CLK_TCK")"
-        record "$rep" "$row" sw_udp_us_per_frame "$(div $((s1 - s0)) "$rx" "$scale")"
-        record "$rep" "$row" sw_udp_us_per_sent_frame "$(div $((s1 - s0)) "$sent" "$scale")"
-    fi
-    if [ -n "$p0" ]; then
-        record "$rep" "$row" plug_udp_us_per_frame "$(div $((p1 - p0)) "$rx" "$scale")"
+    record_cpu "$rep" "$row" udp "$secs" "$rx" "$scale" us_per_frame
+    if [ ${#SW_PIDS[@]} -gt 0 ] && [ ${#C0[@]} -gt 0 ] && [ ${#C1[@]} -gt 0 ]; then
+        local i sw=0
+        for ((i = 0; i < ${#SW_PIDS[@]}; i++)); do sw=$((sw + C1[i] - C0[i])); done
+        record "$rep" "$row" sw_udp_us_per_sent_frame "$(div "$sw" "$sent" "$scale")"
     fi
 }
 
@@ -502,7 +689,9 @@ measure_udp() {  # measure_udp REP ROW
 measure_syscalls() {  # measure_syscalls REP ROW
     local rep=$1 row=$2 out="$TMPD/strace-$2-$1.txt" json="$TMPD/udp-strace-$2-$1.json"
     local spid calls sent lost saved=$RUN_SECONDS
-    spawn "$out.log" "strace" timeout -s INT $((STRACE_SECONDS + 30)) strace -c -f -o "$out" -p "$SW_PID"
+    local pargs=() p
+    for p in "${SW_PIDS[@]}"; do pargs+=(-p "$p"); done       # pair rows: both switches
+    spawn "$out.log" "strace" timeout -s INT $((STRACE_SECONDS + 30)) strace -c -f -o "$out" "${pargs[@]}"
     spid=$SPAWNED
     sleep 1                                                 # let strace attach
     RUN_SECONDS=$STRACE_SECONDS
@@ -521,10 +710,12 @@ measure_syscalls() {  # measure_syscalls REP ROW
 run_row() {  # run_row REP INDEX
     local rep=$1 name=${ROW_NAMES[$2]} kind=${ROW_KINDS[$2]} rowcmd=${ROW_CMDS[$2]} ok
     log "rep $rep/$REPS: $name"
-    SW_PID="" PLUG_PIDS=()
+    SW_PIDS=() RELAY_PIDS=() PLUG_PIDS=()
     create_namespaces || { log "$name: cannot create namespaces"; return; }
     case "$kind" in
         switch) setup_switch "$name" "$rowcmd" "$rep" ;;
+        f2fpair) setup_f2f_pair "$name" "$rowcmd" "$rep" ;;
+        vdepair) setup_vde_pair "$name" "$rowcmd" "$rep" ;;
         ptp)    setup_ptp "$rep" ;;
         veth)   setup_veth ;;
     esac
@@ -543,11 +734,16 @@ run_row() {  # run_row REP INDEX
     measure_udp "$rep" "$name"
     others_snapshot "$TMPD/others.1"
     record "$rep" "$name" bg_other_cores "$(others_cores "$TMPD/others.0" "$TMPD/others.1" $((SECONDS - t0)))"
-    if [ $DO_STRACE = 1 ] && [ -n "$SW_PID" ]; then measure_syscalls "$rep" "$name"; fi
-    # A switch that died mid-run makes its figures meaningless: say so loudly.
-    if [ -n "$SW_PID" ] && ! kill -0 "$SW_PID" 2>/dev/null; then
-        log "WARNING: $name exited during rep $rep — see its log"; record "$rep" "$name" switch_died 1
-    fi
+    [ "$kind" = f2fpair ] && log_f2f_pair "$name" "$rep"
+    if [ $DO_STRACE = 1 ] && [ ${#SW_PIDS[@]} -gt 0 ]; then measure_syscalls "$rep" "$name"; fi
+    # A switch (or relay) that died mid-run makes its figures meaningless: say so loudly.
+    local p
+    for p in "${SW_PIDS[@]}" "${RELAY_PIDS[@]}"; do
+        if ! kill -0 "$p" 2>/dev/null; then
+            log "WARNING: $name: ${STARTED[$p]:-process $p} exited during rep $rep — see its log"
+            record "$rep" "$name" switch_died 1
+        fi
+    done
     teardown_row
 }
 
@@ -561,14 +757,18 @@ header_lines() {
     echo "# params: reps=$REPS seconds=$RUN_SECONDS ping_count=$PING_COUNT strace=$DO_STRACE rows=$(IFS=,; echo "${ROW_NAMES[*]}")"
     local i
     for i in "${!ROW_NAMES[@]}"; do
-        [ "${ROW_KINDS[$i]}" = switch ] && echo "# row ${ROW_NAMES[$i]}: ${ROW_CMDS[$i]} -s DIR"
+        case "${ROW_KINDS[$i]}" in
+            switch)  echo "# row ${ROW_NAMES[$i]}: ${ROW_CMDS[$i]} -s DIR" ;;
+            f2fpair) echo "# row ${ROW_NAMES[$i]}: ${ROW_CMDS[$i]} -s DIR1 -M M1 --listen 127.0.0.1:P <-TCP-> ${ROW_CMDS[$i]} -s DIR2 -M M2 --peer 127.0.0.1:P" ;;
+            vdepair) echo "# row ${ROW_NAMES[$i]}: ${ROW_CMDS[$i]} -s DIR1 + socat TCP-LISTEN:P,bind=127.0.0.1,reuseaddr,fork,nodelay EXEC:'vde_plug vde://DIR1' <-TCP-> socat TCP:127.0.0.1:P,nodelay EXEC:'vde_plug vde://DIR2' + ${ROW_CMDS[$i]} -s DIR2" ;;
+        esac
     done
 }
 
 # Median/min/max per (metric, row) and the ratio of medians against vde_switch.
 # mawk has no sort, so values arrive pre-sorted from sort(1).
 summarize() {
-    local metrics="bg_other_cores bg_busy_cores rtt_1450_ms rtt_56_ms tcp_gbps udp64_kfps udp64_sent_kfps udp64_loss_pct sw_tcp_cpu_s_per_GB sw_udp_us_per_frame sw_udp_us_per_sent_frame sw_syscalls_per_frame plug_tcp_cpu_s_per_GB plug_udp_us_per_frame sw_tcp_cpu_s sw_udp_cpu_s"
+    local metrics="bg_other_cores bg_busy_cores rtt_1450_ms rtt_56_ms tcp_gbps tcp_retransmits udp64_kfps udp64_sent_kfps udp64_loss_pct sw_tcp_cpu_s_per_GB sw_udp_us_per_frame fabric_tcp_cpu_s_per_GB fabric_udp_us_per_frame relay_tcp_cpu_s_per_GB relay_udp_us_per_frame sw1_tcp_cores sw2_tcp_cores relay_tcp_cores sw1_udp_cores sw2_udp_cores relay_udp_cores sw_udp_us_per_sent_frame sw_syscalls_per_frame plug_tcp_cpu_s_per_GB plug_udp_us_per_frame sw_tcp_cpu_s sw_udp_cpu_s"
     grep -v '^#' "$RAW" | awk -F'\t' '$4 != "NA"' | sort -t$'\t' -k2,2 -k3,3 -k4,4g |
     awk -F'\t' -v rows="$(IFS=' '; echo "${ROW_NAMES[*]}")" -v metrics="$metrics" '
         { key = $3 SUBSEP $2; n[key]++; v[key, n[key]] = $4 }
@@ -589,8 +789,12 @@ summarize() {
 print_table() {
     awk -F'\t' '
         BEGIN {
-            show["rtt_1450_ms"]; show["rtt_56_ms"]; show["tcp_gbps"]; show["udp64_kfps"]
-            show["udp64_loss_pct"]; show["sw_tcp_cpu_s_per_GB"]; show["sw_udp_us_per_frame"]
+            show["rtt_1450_ms"]; show["rtt_56_ms"]; show["tcp_gbps"]; show["tcp_retransmits"]
+            show["udp64_kfps"]; show["udp64_loss_pct"]; show["sw_tcp_cpu_s_per_GB"]; show["sw_udp_us_per_frame"]
+            show["fabric_tcp_cpu_s_per_GB"]; show["fabric_udp_us_per_frame"]
+            show["relay_tcp_cpu_s_per_GB"]; show["relay_udp_us_per_frame"]
+            show["sw1_tcp_cores"]; show["sw2_tcp_cores"]; show["relay_tcp_cores"]
+            show["sw1_udp_cores"]; show["sw2_udp_cores"]; show["relay_udp_cores"]
             show["sw_syscalls_per_frame"]; show["bg_other_cores"]
         }
         NR == 1 { printf "%-24s %-14s %2s %10s %10s %10s %9s\n", "metric", "row", "n", "median", "min", "max", "vs vde"; next }
@@ -599,6 +803,41 @@ print_table() {
         { last = $1
           r = ($7 == "NA") ? "-" : sprintf("%.2fx", $7)
           printf "%-24s %-14s %2d %10.4g %10.4g %10.4g %9s\n", $1, $2, $3, $4, $5, $6, r }' "$1"
+}
+
+# The two-switch rows against each other and against their one-switch rows, from the
+# summary TSV (medians): ratios, and for RTTs the difference = latency the TCP hop adds.
+# Prints TSV: metric, the four medians (NA if the row did not run), the ratios, the deltas.
+pair_compare() {
+    awk -F'\t' '
+        BEGIN {
+            nm = split("rtt_1450_ms rtt_56_ms tcp_gbps udp64_kfps udp64_loss_pct tcp_retransmits sw_tcp_cpu_s_per_GB sw_udp_us_per_frame fabric_tcp_cpu_s_per_GB fabric_udp_us_per_frame", M, " ")
+            split("f2f-pair vde-pair f2f-switch vde_switch", R, " ")
+        }
+        NR > 1 { med[$1, $2] = $4 }
+        function get(m, r) { return ((m, r) in med) ? med[m, r] : "NA" }
+        function ratio(a, b) { return (a == "NA" || b == "NA" || b + 0 == 0) ? "NA" : sprintf("%.3f", a / b) }
+        function diff(a, b)  { return (a == "NA" || b == "NA") ? "NA" : sprintf("%.4f", a - b) }
+        END {
+            print "metric\tf2f-pair\tvde-pair\tf2f-switch\tvde_switch\tf2f-pair/vde-pair\tf2f-pair/f2f-switch\tf2f-pair-minus-f2f-switch\tvde-pair-minus-vde_switch"
+            for (i = 1; i <= nm; i++) {
+                m = M[i]; fp = get(m, R[1]); vp = get(m, R[2]); fs = get(m, R[3]); vs = get(m, R[4])
+                if (fp == "NA" && vp == "NA") continue
+                rtt = (m ~ /^rtt_/)
+                printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", m, fp, vp, fs, vs, ratio(fp, vp), ratio(fp, fs),
+                       rtt ? diff(fp, fs) : "-", rtt ? diff(vp, vs) : "-"
+            }
+        }' "$1"
+}
+
+# Human form of pair_compare.
+print_pairs() {
+    awk -F'\t' '
+        function f(x) { return (x == "NA" || x == "-") ? x : sprintf("%.4g", x) }
+        NR == 1 { printf "%-24s %9s %9s %10s %10s %9s %9s %11s %11s\n", "metric (medians)", "f2f-pair", "vde-pair",
+                  "f2f-switch", "vde_switch", "f2fp/vdep", "f2fp/f2f", "+rtt f2f ms", "+rtt vde ms"; next }
+        { printf "%-24s %9s %9s %10s %10s %9s %9s %11s %11s\n", $1, f($2), f($3), f($4), f($5),
+                 ($6 == "NA") ? "-" : sprintf("%.2fx", $6), ($7 == "NA") ? "-" : sprintf("%.2fx", $7), f($8), f($9) }' "$1"
 }
 
 # ---------------------------------------------------------------- cleanup
@@ -644,10 +883,20 @@ main() {
         echo
         grep -v '^#' "$OUT.summary.tsv" | print_table /dev/stdin
         echo
+        if grep -qE $'^[^\t]+\t(f2f-pair|vde-pair)\t' "$OUT.summary.tsv"; then
+            { header_lines; grep -v '^#' "$OUT.summary.tsv" | pair_compare /dev/stdin; } >"$OUT.pairs.tsv"
+            echo "Two switches linked over TCP on 127.0.0.1 (tap A on switch 1, tap B on switch 2):"
+            grep -v '^#' "$OUT.pairs.tsv" | print_pairs /dev/stdin
+            echo "f2fp/vdep = f2f-pair / vde-pair; f2fp/f2f = f2f-pair / f2f-switch (medians)."
+            echo "+rtt = RTT added by the TCP hop: f2f-pair - f2f-switch, vde-pair - vde_switch (ms)."
+            echo "fabric_* = switches + TCP relays (vde-pair: socat+vde_plug); sw_* = the switches only, summed."
+            echo "swN_*_cores = CPU of switch N during that iperf3 run (1.0 = one core saturated; $(nproc) cores)."
+            echo
+        fi
         echo "gbps/kfps: higher is better; rtt, loss, CPU per GB/frame: lower is better."
         echo "bg_other_cores: CPU (in cores) used during the row by processes this script did not start; >0.1 = row disturbed."
         echo "vs vde = median / vde_switch median. GB = 1e9 bytes received; frames = received by iperf3 server."
-        echo "files: $RAW  $OUT.summary.tsv"
+        echo "files: $RAW  $OUT.summary.tsv$([ -f "$OUT.pairs.tsv" ] && echo "  $OUT.pairs.tsv")"
     } | tee "$OUT.txt"
 }
 

@@ -11,8 +11,13 @@
 #   Scripts/e2e/qemu-e2e.sh [--switch CMD] [--scenario NAME]... [options]
 #   Scripts/e2e/qemu-e2e.sh --switch /usr/bin/vde_switch
 #
-# Output: one "PASS: <name>" or "FAIL: <name>: <reason>" per scenario and a
-# final "N passed, M failed" line; exit status 0 only if nothing failed.
+# Scenarios: two-guests (two guests, one switch), netdev-options (QEMU's
+# port=/mode= netdev options), two-switches (one guest on each of two
+# f2f-switches linked over TCP on 127.0.0.1; skipped for other switches).
+#
+# Output: one "PASS: <name>", "FAIL: <name>: <reason>" or "SKIP: <name>: <why>"
+# per scenario and a final "N passed, M failed" line (skips count in
+# neither); exit status 0 only if nothing failed.
 #
 # Runs as root on a fresh Debian 12: installs its own packages with apt and
 # caches the guest kernel under $E2E_CACHE_DIR. Needs no network in the
@@ -36,12 +41,14 @@ E2E_ACCEL=${E2E_ACCEL:-tcg}                  # KVM is present but unusable on th
 QEMU_BIN=${QEMU_BIN:-qemu-system-x86_64}
 KERNEL_META_PKG=${KERNEL_META_PKG:-linux-image-cloud-amd64}
 
-# Scenario registry: "name:function". To add scenario (b), implement
-# scenario_two_switches (see the sketch near the scenarios) and append
-# "two-switches:scenario_two_switches" here.
+# Scenario registry: "name:function[:needs]". A scenario with a `needs` field
+# runs only when the switch under test has that capability (see
+# switch_has); otherwise it prints "SKIP: name: needs ..." and counts neither
+# as passed nor as failed. Capabilities: peers (f2f-switch --listen/--peer).
 ALL_SCENARIOS=(
     "two-guests:scenario_two_guests"
     "netdev-options:scenario_netdev_options"
+    "two-switches:scenario_two_switches:peers"
 )
 
 # Guest addresses come from TEST-NET-1 (RFC 5737). The traffic only ever
@@ -629,16 +636,142 @@ scenario_netdev_options() {
     stop_switch sw1
 }
 
-# (b) two switches linked over TCP - not implemented yet. Sketch:
-#   scenario_two_switches() {
-#       start_switch sw1 <args making sw1 listen for a TCP link>  || return
-#       start_switch sw2 <args making sw2 connect to sw1>         || return
-#       start_guest g1 sw1 server "$NET_PREFIX.1" "$NET_PREFIX.2" 52:54:00:e2:e0:21 "" "$E2E_BULK_MIB"
-#       start_guest g2 sw2 client "$NET_PREFIX.2" "$NET_PREFIX.1" 52:54:00:e2:e0:22 "" "$E2E_BULK_MIB"
-#       wait_guests g1 g2; check_guest_basics g1; check_guest_basics g2
-#       check_bulk g1 g2 "$E2E_BULK_MIB"; stop_switch sw2; stop_switch sw1
-#   }
-# and register "two-switches:scenario_two_switches" in ALL_SCENARIOS.
+# (b) two switches linked over TCP: sw1 accepts F2F peers on a loopback port,
+# sw2 dials it; g1 sits on sw1, g2 on sw2, so every frame between them
+# (pings, 1514-byte frames, the bulk transfer) crosses the TCP link.
+# Same guest-side checks as two-guests. f2f-switch only (needs "peers").
+scenario_two_switches() {
+    local port attempt nerr out1 out2
+    # A port found free may be taken before sw1 binds it: sw1 then exits
+    # (listen failed; it may have created its sockets already), and we try
+    # again with another port.
+    for attempt in 1 2 3; do
+        port=$(pick_free_port) || { SCEN_ERR+=("no free TCP port on 127.0.0.1"); return; }
+        nerr=${#SCEN_ERR[@]}
+        start_switch sw1 --listen "127.0.0.1:$port" --name e2e-sw1 &&
+            wait_tcp_listen sw1 "$port" 15 && break
+        if ((attempt < 3)) && grep -q 'listen on .* failed' "$SCEN_DIR/sw1.log" 2>/dev/null; then
+            log "sw1: port $port taken meanwhile, retrying with another one"
+            SCEN_ERR=("${SCEN_ERR[@]:0:nerr}")
+            kill -0 "${SW_PID[sw1]}" 2>/dev/null && stop_switch sw1
+            rm -rf -- "$SCEN_DIR/sw1.sock" "$SCEN_DIR/sw1.mgmt" "$SCEN_DIR/sw1.stdin"
+            mv -f -- "$SCEN_DIR/sw1.log" "$SCEN_DIR/sw1.attempt$attempt.log"
+            continue
+        fi
+        return
+    done
+    start_switch sw2 --peer "127.0.0.1:$port" --name e2e-sw2 || return
+
+    # Wait for the peer link before booting the guests, so a link that never
+    # comes up is reported as such and not as "peer unreachable" 40 s later.
+    # Without the console (--no-mgmt) the guests' ping retries cover it.
+    if [[ $E2E_MGMT == 1 ]]; then
+        if ! wait_peer_link sw1 15 || ! wait_peer_link sw2 5; then
+            SCEN_ERR+=("peer link sw2 -> sw1 (127.0.0.1:$port) not ESTABLISHED within 20s")
+            log "sw1 peer/print: $(mgmt_cmd sw1 peer/print | tr -d '\r' | tr '\n' '|')"
+            log "sw2 peer/print: $(mgmt_cmd sw2 peer/print | tr -d '\r' | tr '\n' '|')"
+            return
+        fi
+        log "peer link up: $(mgmt_cmd sw2 peer/print | grep -E "$PEER_UP_RE")"
+    else
+        log "NOTE: management console disabled (--no-mgmt): peer link state not checked"
+    fi
+
+    start_guest g1 sw1 server "$NET_PREFIX.1" "$NET_PREFIX.2" 52:54:00:e2:e0:21 "" "$E2E_BULK_MIB"
+    start_guest g2 sw2 client "$NET_PREFIX.2" "$NET_PREFIX.1" 52:54:00:e2:e0:22 "" "$E2E_BULK_MIB"
+    wait_guests g1 g2
+    check_guest_basics g1
+    check_guest_basics g2
+    check_bulk g1 g2 "$E2E_BULK_MIB"
+
+    if [[ $E2E_MGMT == 1 ]]; then
+        # For the log: link counters after the run (a flapping link shows
+        # up as reconnects > 0 or a short uptime).
+        out1=$(mgmt_cmd sw1 peer/print | tr -d '\r' | sed -n '/^Peer /,/^ frames/p' | tr '\n' ' ')
+        out2=$(mgmt_cmd sw2 peer/print | tr -d '\r' | sed -n '/^Peer /,/^ frames/p' | tr '\n' ' ')
+        log "sw1 after run: ${out1:-no peer}"
+        log "sw2 after run: ${out2:-no peer}"
+    fi
+    stop_switch sw2
+    stop_switch sw1
+}
+
+# wait_tcp_listen NAME PORT SECONDS: until switch NAME itself listens on TCP
+# PORT (a LISTEN socket in /proc/net/tcp* whose inode is an open fd of the
+# switch or of its `timeout` wrapper); fails early if NAME exits meanwhile.
+wait_tcp_listen() {
+    local name=$1 hex deadline=$((SECONDS + $3)) pid=${SW_PID[$1]} inodes p i
+    hex=$(printf '%04X' "$2")
+    while ((SECONDS < deadline)); do
+        inodes=$(awk -v p=":$hex" '$4 == "0A" && substr($2, length($2) - 4) == p { print $10 }' \
+                     /proc/net/tcp /proc/net/tcp6 2>/dev/null)
+        for p in "$pid" $(ps -o pid= --ppid "$pid" 2>/dev/null); do
+            for i in $inodes; do
+                find "/proc/$p/fd" -lname "socket:\[$i\]" 2>/dev/null | grep -q . && return 0
+            done
+        done
+        if ! kill -0 "$pid" 2>/dev/null; then
+            wait "$pid"
+            SCEN_ERR+=("switch $name exited (status $?) instead of listening on port $2: $(tail -n 3 "$SCEN_DIR/$name.log" | tr '\n' ' ')")
+            forget_pid "$pid"
+            return 1
+        fi
+        sleep 0.1
+    done
+    SCEN_ERR+=("switch $name: not listening on TCP port $2 after $3s")
+    return 1
+}
+
+# An established F2F link in peer/print.
+PEER_UP_RE='^Peer [0-9]+ ESTABLISHED'
+
+# wait_peer_link NAME SECONDS: until NAME's console lists an established peer.
+wait_peer_link() {
+    local deadline=$((SECONDS + $2))
+    while ((SECONDS < deadline)); do
+        mgmt_cmd "$1" peer/print | tr -d '\r' | grep -qE "$PEER_UP_RE" && return 0
+        kill -0 "${SW_PID[$1]}" 2>/dev/null || { log "$1 exited: $(tail -n 3 "$SCEN_DIR/$1.log" | tr '\n' ' ')"; return 1; }
+        sleep 0.3
+    done
+    return 1
+}
+
+# A TCP port nobody on this host uses (any state, IPv4 or IPv6), taken at
+# random from 20000-59999 so that concurrent runs rarely collide; /proc
+# only, no python or ss needed.
+pick_free_port() {
+    local -A used=()
+    local f local_addr hex port i
+    for f in /proc/net/tcp /proc/net/tcp6; do
+        [[ -r $f ]] || continue
+        while read -r _ local_addr _; do
+            hex=${local_addr##*:}
+            [[ $hex =~ ^[0-9A-Fa-f]{4}$ ]] && used[$((16#$hex))]=1
+        done <"$f"
+    done
+    for i in $(seq 50); do
+        port=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+        [[ -z ${used[$port]+x} ]] && { echo "$port"; return 0; }
+    done
+    return 1
+}
+
+# switch_has CAPABILITY: does the switch under test support it?
+#   peers: F2F peer links (--listen/--peer): any f2f-switch binary, or a
+#          command whose --help mentions --listen and --peer.
+switch_has() {
+    local w help
+    case $1 in
+        peers)
+            for w in "${SWITCH_ARGV[@]}"; do
+                [[ $(basename -- "$w") == f2f-switch* ]] && return 0
+            done
+            [[ $(basename -- "${SWITCH_ARGV[0]}") == vde_switch ]] && return 1
+            help=$(timeout 20 "${SWITCH_ARGV[@]}" --help </dev/null 2>&1)
+            [[ $help == *--listen* && $help == *--peer* ]] ;;
+        *) return 1 ;;
+    esac
+}
 
 # ---------------------------------------------------------------------------
 # Runner
@@ -679,7 +812,7 @@ run_scenario() {
 }
 
 main() {
-    local selected=() s found
+    local selected=() s found needs sname sfn sneeds
     while (($#)); do
         case $1 in
             --switch) SWITCH_CMD=${2:?--switch needs a command}; shift ;;
@@ -712,10 +845,20 @@ main() {
 
     ((${#selected[@]})) || for s in "${ALL_SCENARIOS[@]}"; do selected+=("${s%%:*}"); done
     for name in "${selected[@]}"; do
-        found=""
-        for s in "${ALL_SCENARIOS[@]}"; do [[ ${s%%:*} == "$name" ]] && found=${s#*:}; done
+        found="" needs=""
+        for s in "${ALL_SCENARIOS[@]}"; do
+            IFS=: read -r sname sfn sneeds <<<"$s"
+            [[ $sname == "$name" ]] && found=$sfn needs=$sneeds
+        done
         if [[ -z $found ]]; then
             FAILED=$((FAILED + 1)); echo "FAIL: $name: unknown scenario (known: $(scenario_names))"
+            continue
+        fi
+        if [[ -n $needs ]] && ! switch_has "$needs"; then
+            case $needs in
+                peers) echo "SKIP: $name: needs f2f-switch peers" ;;
+                *)     echo "SKIP: $name: needs $needs" ;;
+            esac
             continue
         fi
         run_scenario "$name" "$found"
