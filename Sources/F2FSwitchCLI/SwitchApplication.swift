@@ -56,6 +56,11 @@ final class SwitchApplication {
             loop.stop()
         }
         signal(SIGPIPE, SIG_IGN)
+        // The listen port first: if it is taken, nothing has been created yet.
+        if let listen = options.listen.flatMap(TCPAddress.init(parsing:)) {
+            listener = try TCPListener(address: listen, loop: loop, acceptor: node, logger: Logger(label: "f2f.tcp"))
+            logger.info("accepting F2F peers", metadata: ["listen": "\(listen)"])
+        }
         try server.start()
         if let path = options.managementPath {
             let console = Console(banner: SwitchConsoleCommands.banner())
@@ -75,10 +80,6 @@ final class SwitchApplication {
         }
         for url in options.plugs {
             try addPlug(url)
-        }
-        if let listen = options.listen.flatMap(TCPAddress.init(parsing:)) {
-            listener = try TCPListener(address: listen, loop: loop, acceptor: node, logger: Logger(label: "f2f.tcp"))
-            logger.info("accepting F2F peers", metadata: ["listen": "\(listen)"])
         }
         for peer in options.peers.compactMap(TCPAddress.init(parsing:)) {
             dialer.add(peer)

@@ -218,3 +218,39 @@ import Testing
         #expect(sim.loopSeenAt == nil)
     }
 }
+
+@Suite struct TopologyChangeTests {
+    static func designatedInfo(_ flags: BPDUFlags, root: UInt64, cost: UInt32 = 0, bridge: UInt64) -> BPDU {
+        var info = BPDUInfo(
+            flags: flags, rootID: BridgeID(priority: 0x1000, address: MACAddress(rawValue: root)), rootPathCost: cost,
+            bridgeID: BridgeID(priority: 0x1000, address: MACAddress(rawValue: bridge)), portID: 0x8001,
+            messageAge: BPDUTime(rawValue: 0), maxAge: BPDUTime(seconds: 20), helloTime: BPDUTime(seconds: 2), forwardDelay: BPDUTime(seconds: 15))
+        info.setRole(.designated)
+        return .rapid(info, version: 2)
+    }
+
+    /// 17.29: a change heard on an alternate port is ignored; otherwise a blocked port feeds it
+    /// back round the loop for ever (seen against the Linux bridge).
+    @Test func alternatePortsIgnoreTopologyChanges() {
+        var tree = SpanningTree(bridgeAddress: MACAddress(rawValue: 0x0200_0000_0009))
+        var actions: [STPAction] = []
+        let now = Instant(nanoseconds: 0)
+        tree.enablePort(1, pathCost: 2000, edge: false, pointToPoint: true, now: now, actions: &actions)
+        tree.enablePort(2, pathCost: 2000, edge: false, pointToPoint: true, now: now, actions: &actions)
+        tree.receive(Self.designatedInfo([], root: 1, bridge: 1), on: 1, now: now, actions: &actions)
+        tree.receive(Self.designatedInfo([], root: 1, cost: 2000, bridge: 2), on: 2, now: now, actions: &actions)
+        #expect(tree.ports[1]?.role == .root)
+        #expect(tree.ports[2]?.role == .alternate)
+        let before = tree.topologyChangeCount
+        actions.removeAll()
+        tree.receive(Self.designatedInfo([.topologyChange], root: 1, cost: 2000, bridge: 2), on: 2, now: now, actions: &actions)
+        #expect(tree.topologyChangeCount == before)
+        #expect(!actions.contains { if case .flush = $0 { true } else { false } })
+        tree.receive(.topologyChangeNotification, on: 2, now: now, actions: &actions)
+        #expect(tree.topologyChangeCount == before)
+        // The same flag on the root port is a real change: the other port flushes.
+        tree.receive(Self.designatedInfo([.topologyChange], root: 1, bridge: 1), on: 1, now: now, actions: &actions)
+        #expect(tree.topologyChangeCount == before + 1)
+        #expect(actions.contains(.flush(port: 2)))
+    }
+}

@@ -103,9 +103,13 @@ public struct SpanningTree: Sendable {
 
         switch bpdu {
         case .topologyChangeNotification:
-            // 17.29 NOTIFIED_TCN: acknowledge (legacy) and propagate.
-            if port.role == .designated { ports[number]!.tcAck = true; ports[number]!.newInfo = true }
-            propagateTopologyChange(from: number, now: now, actions: &actions)
+            // 17.29 NOTIFIED_TCN: only a designated port that takes part in the active
+            // topology acknowledges (legacy) and propagates.
+            if port.role == .designated, port.state != .discarding {
+                ports[number]!.tcAck = true
+                ports[number]!.newInfo = true
+                propagateTopologyChange(from: number, now: now, actions: &actions)
+            }
         case .configuration(let info):
             receiveInfo(info, role: .designated, on: number, now: now, actions: &actions)
             if info.flags.contains(.topologyChangeAcknowledgment), number == rootPort {
@@ -162,7 +166,11 @@ public struct SpanningTree: Sendable {
             break
         }
         ports[number] = port
-        if info.flags.contains(.topologyChange) {
+        // 17.29 NOTIFIED_TC: a topology change counts only when it arrives on a root or
+        // designated port in the active topology; an alternate or backup port ignores it (else
+        // a blocked port would feed the change back round the loop for ever).
+        let partOfActiveTopology = (port.role == .root || port.role == .designated) && port.state != .discarding
+        if info.flags.contains(.topologyChange), partOfActiveTopology {
             propagateTopologyChange(from: number, now: now, actions: &actions)
         }
     }
