@@ -51,9 +51,9 @@ public final class ReceiveBatch {
         UnsafeRawBufferPointer(start: storage + index * bufferSize, count: Int(messages[index].msg_len))
     }
 
-    /// A single datagram into slot 0, for sockets owned by a library (libvdeplug) that reads itself.
-    public var firstBuffer: UnsafeMutableRawBufferPointer {
-        UnsafeMutableRawBufferPointer(start: storage, count: bufferSize)
+    /// Slot `index`'s whole buffer, for frames copied in from links that read one at a time.
+    public func buffer(_ index: Int) -> UnsafeMutableRawBufferPointer {
+        UnsafeMutableRawBufferPointer(start: storage + index * bufferSize, count: bufferSize)
     }
 }
 

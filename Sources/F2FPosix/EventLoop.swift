@@ -29,6 +29,7 @@ public final class EventLoop {
     private var signalDescriptor: Int32 = -1
     private var signalAction: ((Int32) -> Void)?
     private var isRunning = false
+    private var afterDispatch: [() -> Void] = []
     private var events: UnsafeMutableBufferPointer<epoll_event>
 
     /// The time of the current wake-up; read once per iteration so the data path never calls the clock.
@@ -138,7 +139,23 @@ public final class EventLoop {
                 dispatch(events[index])
             }
         }
+        runAfterDispatch()
         runDueTimers()
+        runAfterDispatch()
+    }
+
+    /// Runs `work` once this wake-up's events (or timers) have all been handled: the place to
+    /// flush what several handlers batched up.
+    public func afterCurrentDispatch(_ work: @escaping () -> Void) {
+        afterDispatch.append(work)
+    }
+
+    private func runAfterDispatch() {
+        while !afterDispatch.isEmpty {
+            let pending = afterDispatch
+            afterDispatch.removeAll(keepingCapacity: true)
+            for work in pending { work() }
+        }
     }
 
     // MARK: Internals

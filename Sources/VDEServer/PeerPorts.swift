@@ -34,7 +34,7 @@ public final class PeerPorts: CoreListener, OutboundProducer {
             return .ignored
         case .packet(.ethernetFrame), .packet(.bpdu):
             guard let link = links[peer.id] else { return .ignored }
-            engine.forwardSingle(payload, from: link.port)
+            engine.forwardCopy(payload, from: link.port)
             return .claimed
         case .packet, .writable:
             return .ignored

@@ -19,6 +19,9 @@ public final class PlugPort: PortLink {
     private let dataDescriptor: Int32
     private let controlDescriptor: Int32
     private var isOpen = true
+    /// libvdeplug copies each frame here; a frame longer than the switch accepts shows as one
+    /// byte too many and is dropped as oversize.
+    private let receiveBuffer: UnsafeMutableRawBufferPointer
 
     public init(url: String, port: Int, engine: SwitchEngine, description: String) throws(SystemError) {
         connection = try VDEPlugConnection(url: url, description: description)
@@ -30,6 +33,11 @@ public final class PlugPort: PortLink {
         controlDescriptor = connection.controlDescriptor
         endpointID = Int(dataDescriptor)
         queue = FrameQueue(capacity: engine.burstQueueCapacity, slotSize: engine.maxFrameSize)
+        receiveBuffer = .allocate(byteCount: engine.maxFrameSize + 1, alignment: 16)
+    }
+
+    deinit {
+        receiveBuffer.deallocate()
     }
 
     public func activate() throws(SystemError) {
@@ -45,7 +53,7 @@ public final class PlugPort: PortLink {
     }
 
     private func receiveFrames() {
-        let buffer = engine.scratchBuffer
+        let buffer = receiveBuffer
         // A bounded number per wake-up so one busy plug cannot starve the others.
         for _ in 0..<64 {
             let received: IOResult<Int>
@@ -60,7 +68,7 @@ public final class PlugPort: PortLink {
                 engine.detach(port: port, reason: "\(url): end of stream")
                 return
             }
-            engine.forwardSingle(UnsafeRawBufferPointer(rebasing: buffer[..<count]), from: port)
+            engine.forwardCopy(UnsafeRawBufferPointer(rebasing: buffer[..<count]), from: port)
             guard isOpen else { return }
         }
     }

@@ -15,6 +15,9 @@ public final class SwitchEngine {
     private var isTouched: [Bool]
     private let receiveBatch: ReceiveBatch
     private var bpduFrame: [UInt8] = []
+    /// Frames copied into the batch buffers by `forwardCopy` and not yet flushed.
+    private var copiedCount = 0
+    private var isCopiedBatchScheduled = false
     /// Batches taken from one socket per wake-up before others get a turn.
     private let batchesPerWakeup = 4
     /// Burst-queue slots per port.
@@ -78,6 +81,8 @@ public final class SwitchEngine {
 
     /// Drains a readable datagram socket that feeds `port`.
     public func receiveDatagrams(from descriptor: Int32, port: Int) {
+        // The batch buffers are about to be overwritten: send what was copied into them first.
+        finishCopiedBatch()
         for _ in 0..<batchesPerWakeup {
             let count: Int
             do {
@@ -100,12 +105,29 @@ public final class SwitchEngine {
         }
     }
 
-    /// The shared receive buffer for links whose library reads one frame at a time.
-    public var scratchBuffer: UnsafeMutableRawBufferPointer { receiveBatch.firstBuffer }
+    /// Forwards a frame from a link that reads one frame at a time (an F2F peer, a libvdeplug
+    /// plug). It is copied into the batch buffers, so that frames arriving together leave
+    /// together: one `sendmmsg` per egress port for the whole wake-up, not one per frame.
+    public func forwardCopy(_ frame: UnsafeRawBufferPointer, from port: Int) {
+        if copiedCount == receiveBatch.capacity { finishCopiedBatch() }
+        let slot = receiveBatch.buffer(copiedCount)
+        // A frame longer than the slot is cut to maxFrameSize + 1: still dropped as oversize.
+        let count = min(frame.count, slot.count)
+        if count > 0, let source = frame.baseAddress {
+            slot.baseAddress!.copyMemory(from: source, byteCount: count)
+        }
+        copiedCount += 1
+        forward(UnsafeRawBufferPointer(rebasing: slot[..<count]), from: port, now: loop.now)
+        if !isCopiedBatchScheduled {
+            isCopiedBatchScheduled = true
+            loop.afterCurrentDispatch { [unowned self] in finishCopiedBatch() }
+        }
+    }
 
-    /// Forwards one frame now (links that cannot batch their reads).
-    public func forwardSingle(_ frame: UnsafeRawBufferPointer, from port: Int) {
-        forward(frame, from: port, now: loop.now)
+    private func finishCopiedBatch() {
+        isCopiedBatchScheduled = false
+        guard copiedCount > 0 else { return }
+        copiedCount = 0
         flushTouchedPorts()
         if !core.pendingBPDUs.isEmpty { sendPendingBPDUs() }
     }
