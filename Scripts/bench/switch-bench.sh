@@ -36,7 +36,7 @@
 #
 # USAGE
 #   Scripts/bench/switch-bench.sh [--reps N] [--seconds S] [--sizes 64,512,1514]
-#       [--latency-samples N] [--f2f PATH] [--bench PATH] [--wait-idle SECS]
+#       [--latency-samples N] [--f2f PATH] [--bench PATH] [--wait-idle SECS] [--redo-disturbed N]
 #       [--strace] [--no-alloc] [--out PREFIX] [--no-install] [--keep]
 #   --reps N            repetitions (default 5, env BENCH_REPS)
 #   --seconds S         seconds of saturated load per size (default 3, env BENCH_SECONDS)
@@ -47,6 +47,9 @@
 #   --wait-idle SECS    before each run, wait up to SECS for other load to stay below
 #                       BENCH_IDLE_MAX (0.15) cores for BENCH_IDLE_STREAK (3) consecutive
 #                       seconds — for shared machines
+#   --redo-disturbed N  redo a run (up to N times) when other processes used more than
+#                       BENCH_DISTURBED (0.10) cores during it; discarded runs go to
+#                       PREFIX.discarded.tsv (default 0: keep every run, just report)
 #   --strace            also report syscalls per frame (needs strace; installed if missing)
 #   --no-alloc          skip the allocations-per-frame runs
 #   --out PREFIX        PREFIX.raw.tsv, PREFIX.summary.tsv, PREFIX.alloc.tsv, PREFIX.txt
@@ -83,13 +86,14 @@ BENCH="$REPO/.build/release/f2f-bench"
 WAIT_IDLE=${BENCH_WAIT_IDLE:-0}    # seconds to wait per run for other load to go away
 IDLE_MAX=${BENCH_IDLE_MAX:-0.15}   # "idle enough": busy cores below this
 IDLE_STREAK=${BENCH_IDLE_STREAK:-3}  # ... for this many consecutive 1 s samples (with --wait-idle)
+REDO=0                             # --redo-disturbed: attempts to redo a disturbed run
+DISTURBED=${BENCH_DISTURBED:-0.10} # bg_other_cores above this = run disturbed
+DISCARDED=""                       # PREFIX.discarded.tsv
 DO_STRACE=0
 DO_ALLOC=1
 DO_INSTALL=1
 KEEP=0
 OUT=""
-
-SWITCHES=(vde_switch f2f-switch)   # names used in the files; ratios are f2f-switch / vde_switch
 
 declare -A STARTED=()              # pid -> description, for every background process
 TMPD=""
@@ -112,6 +116,7 @@ parse_args() {
             --f2f)             F2F=${2:?--f2f needs a path}; shift ;;
             --bench)           BENCH=${2:?--bench needs a path}; shift ;;
             --wait-idle)       WAIT_IDLE=${2:?}; shift ;;
+            --redo-disturbed)  REDO=${2:?}; shift ;;
             --strace)          DO_STRACE=1 ;;
             --no-alloc)        DO_ALLOC=0 ;;
             --out)             OUT=${2:?}; shift ;;
@@ -128,6 +133,7 @@ parse_args() {
     [[ $SIZES =~ ^[0-9]+(,[0-9]+)*$ ]]            || die "--sizes wants e.g. 64,512,1514"
     [[ $LAT_SAMPLES =~ ^[0-9]+$ ]] && [ "$LAT_SAMPLES" -gt 10 ] || die "--latency-samples must be > 10"
     [[ $WAIT_IDLE =~ ^[0-9]+$ ]]                  || die "--wait-idle must be a number of seconds"
+    [[ $REDO =~ ^[0-9]+$ ]]                       || die "--redo-disturbed must be a count"
     [ -n "$OUT" ] || OUT="/tmp/switch-bench-$(date +%Y%m%d-%H%M%S)"
 }
 
@@ -159,6 +165,18 @@ preflight() {
     [ "$(nproc)" -ge 2 ] || log "note: 1 CPU — generator and switch share it, rates are halved"
 }
 
+# The repository is shared: someone may `swift build` while we measure. Copies of the two
+# binaries taken now keep every rep on the same build (their RUNPATH points at /opt/swift,
+# so they run from anywhere). The header names the originals and the build's hash.
+F2F_ORIG="" BENCH_ORIG="" F2F_BUILT="" F2F_SHA=""
+snapshot_binaries() {
+    F2F_ORIG=$F2F BENCH_ORIG=$BENCH
+    F2F_BUILT=$(date -r "$F2F" -Is) F2F_SHA=$(sha256sum "$F2F" | cut -d' ' -f1)
+    mkdir -p "$TMPD/bin" &&
+    cp "$F2F" "$TMPD/bin/f2f-switch" && cp "$BENCH" "$TMPD/bin/f2f-bench" || die "cannot copy the binaries"
+    F2F="$TMPD/bin/f2f-switch" BENCH="$TMPD/bin/f2f-bench"
+}
+
 # ---------------------------------------------------------------- process helpers
 # Start a background process with stdin on our held-open FIFO (Debian's vde_switch exits
 # on stdin EOF), output to LOGFILE; remember its PID for cleanup. Sets SPAWNED.
@@ -171,10 +189,10 @@ spawn() {  # spawn LOGFILE DESCRIPTION CMD...
 
 # SIGTERM, wait up to 5 s, then SIGKILL. Only PIDs this script started.
 stop_pid() {
-    local pid=$1 i
+    local pid=$1
     [ -n "$pid" ] && [ -n "${STARTED[$pid]+x}" ] || return 0
     kill -TERM "$pid" 2>/dev/null
-    for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -0 "$pid" 2>/dev/null && { log "${STARTED[$pid]} ($pid) ignored SIGTERM: SIGKILL"; kill -KILL "$pid" 2>/dev/null; }
     wait "$pid" 2>/dev/null
     unset "STARTED[$pid]"
@@ -182,8 +200,8 @@ stop_pid() {
 
 # Poll a condition (a command) every 0.1 s for at most $1 seconds.
 wait_for() {
-    local secs=$1 i; shift
-    for i in $(seq $((secs * 10))); do "$@" && return 0; sleep 0.1; done
+    local secs=$1; shift
+    for _ in $(seq $((secs * 10))); do "$@" && return 0; sleep 0.1; done
     "$@"
 }
 
@@ -303,10 +321,11 @@ result_field() {  # result_field FILE KIND SIZE KEY
         }' "$1"
 }
 
+RUN_TSV=""      # record() target: each timed run is collected apart, then kept or discarded
 record() {  # record REP ORDER SWITCH METRIC SIZE VALUE
     local v=${6:-NA}
     [ "$v" = nan ] && v=NA
-    printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$5" "$v" >>"$RAW"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$5" "$v" >>"${RUN_TSV:-$RAW}"
 }
 
 # Copy f2f-bench's RESULT lines into the raw TSV under our metric names.
@@ -327,11 +346,12 @@ record_results() {  # record_results REP ORDER SWITCH FILE
 }
 
 # One timed run: fresh switch, idle check, f2f-bench, background-load accounting, stop.
-run_one() {  # run_one REP ORDER SWITCH
-    local rep=$1 ord=$2 sw=$3 tag="rep$1-$3" dir t0 t1 out
+# Values go to RUN_TSV; see run_kept for where they end up.
+run_one() {  # run_one REP ORDER SWITCH ATTEMPT
+    local rep=$1 ord=$2 sw=$3 tag="rep$1-$3-try$4" dir t0 t1 out
     dir="$TMPD/$tag"
     out="$TMPD/$tag.bench.txt"
-    log "rep $rep/$REPS #$ord: $sw"
+    log "rep $rep/$REPS #$ord: $sw$([ "$4" -gt 1 ] && echo " (attempt $4)")"
     if ! start_switch "$sw" "$dir" "$tag"; then record "$rep" "$ord" "$sw" setup_failed - 1; return; fi
     record "$rep" "$ord" "$sw" bg_busy_cores - "$(wait_idle)"
     others_snapshot "$TMPD/others.0"
@@ -349,6 +369,27 @@ run_one() {  # run_one REP ORDER SWITCH
     fi
     log "  $(grep '^RESULT' "$out" | awk '{ printf "%s:%s ", $3, $6 }')"
     stop_pid "$SW_PID"; SW_PID=""
+}
+
+# Run REP/ORDER/SWITCH; with --redo-disturbed N, a run during which others used more than
+# BENCH_DISTURBED cores is moved to PREFIX.discarded.tsv and redone, up to N times (the
+# last attempt is kept whatever happened, so every rep has a value).
+run_kept() {  # run_kept REP ORDER SWITCH
+    local attempt bg
+    for attempt in $(seq $((REDO + 1))); do
+        RUN_TSV="$TMPD/run.tsv"; : >"$RUN_TSV"
+        run_one "$1" "$2" "$3" "$attempt"
+        RUN_TSV=""
+        bg=$(awk -F'\t' '$4 == "bg_other_cores" { print $6 }' "$TMPD/run.tsv")
+        if [ "$attempt" -le "$REDO" ] &&
+           awk -v b="${bg:-NA}" -v m="$DISTURBED" 'BEGIN { exit !(b != "NA" && b + 0 > m + 0) }'; then
+            log "  disturbed (others used $bg cores during the run): discarded, redoing"
+            cat "$TMPD/run.tsv" >>"$DISCARDED"
+            continue
+        fi
+        cat "$TMPD/run.tsv" >>"$RAW"
+        return
+    done
 }
 
 # ---------------------------------------------------------------- allocations per frame
@@ -374,7 +415,7 @@ read_alloc_counts() {  # read_alloc_counts FILE
 
 ALLOC_TSV=""
 measure_allocs() {  # measure_allocs SWITCH
-    local sw=$1 tag="alloc-$1" dir cnt c0 c1 c2 sent recv frames ssent srecv
+    local sw=$1 tag="alloc-$1" dir cnt c0 c1 c2 sent recv ssent srecv
     dir="$TMPD/$tag" cnt="$TMPD/$tag.counts"
     log "allocations: $sw under LD_PRELOAD=malloc-count.so"
     start_switch "$sw" "$dir" "$tag" LD_PRELOAD="$ALLOC_SO" MALLOC_COUNT_FILE="$cnt" || { alloc_row "$sw" NA; return; }
@@ -459,8 +500,8 @@ header_lines() {
     echo "# switch-bench $(date -Is)"
     echo "# host: kernel $(uname -r), nproc $(nproc), cpu: $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo), loadavg at start: $LOADAVG0"
     echo "# vde_switch: $(vde_switch -v 2>/dev/null | head -1) (Debian vde2 $(pkg_version vde2), vde-switch $(pkg_version vde-switch)); vdeplug $(pkg_version vdeplug), libvdeplug2 $(pkg_version libvdeplug2), glibc $(pkg_version libc6)"
-    echo "# f2f-switch: $F2F (repo $git_rev, built $(date -r "$F2F" -Is)); f2f-bench: $BENCH; $SWIFT_VERSION"
-    echo "# params: reps=$REPS seconds=$RUN_SECONDS sizes=$SIZES latency_samples=$LAT_SAMPLES wait_idle=$WAIT_IDLE order=alternating (odd reps vde first)"
+    echo "# f2f-switch: $F2F_ORIG (repo $git_rev, built $F2F_BUILT, sha256 ${F2F_SHA:0:16}); f2f-bench: $BENCH_ORIG; $SWIFT_VERSION"
+    echo "# params: reps=$REPS seconds=$RUN_SECONDS sizes=$SIZES latency_samples=$LAT_SAMPLES wait_idle=$WAIT_IDLE redo_disturbed=$REDO order=alternating (odd reps vde first)"
 }
 
 # "higher" or "lower": which way is better for a metric.
@@ -509,22 +550,24 @@ print_table() {
         { printf "%-16s %5s %-7s %-32s %-32s %7s  %s\n", $1, $2, $3, cell($5, $6, $7), cell($9, $10, $11), $12, $13 }' "$1"
 }
 
-# One line per run: order, background load, fps per size, rtt p50 at the first size.
+# One line per run (raw TSV on stdin): order, background load, fps per size, rtt p50 at the
+# first size; runs with bg_other_cores above BENCH_DISTURBED are flagged.
 print_runs() {
     local first=${SIZES%%,*}
-    grep -v '^#' "$RAW" | awk -F'\t' -v sizes="${SIZES//,/ }" -v first="$first" '
+    grep -v '^#' | awk -F'\t' -v sizes="${SIZES//,/ }" -v first="$first" -v dist="$DISTURBED" '
         NR == 1 { next }
         { k = $1 SUBSEP $3; if (!(k in ord)) { ord[k] = $2; keys[++nk] = k }; val[k, $4, $5] = $6 }
         END {
             ns = split(sizes, S, " ")
             printf "%-4s %-3s %-11s %8s %8s", "rep", "#", "switch", "bg_busy", "bg_other"
             for (j = 1; j <= ns; j++) printf " %10s", "fps" S[j]
-            printf " %9s\n", "p50us" first
+            printf " %9s  %s\n", "p50us" first, "note"
             for (i = 1; i <= nk; i++) {
                 split(keys[i], p, SUBSEP)
                 printf "%-4s %-3s %-11s %8s %8s", p[1], ord[keys[i]], p[2], val[keys[i], "bg_busy_cores", "-"], val[keys[i], "bg_other_cores", "-"]
                 for (j = 1; j <= ns; j++) printf " %10s", val[keys[i], "fps", S[j]]
-                printf " %9s\n", val[keys[i], "rtt_p50_us", first]
+                bg = val[keys[i], "bg_other_cores", "-"]
+                printf " %9s%s\n", val[keys[i], "rtt_p50_us", first], (bg != "" && bg != "NA" && bg + 0 > dist + 0) ? "  DISTURBED" : ""
             }
         }'
 }
@@ -553,18 +596,19 @@ main() {
     TMPD=$(mktemp -d /tmp/f2fsb-$$.XXXXXX)
     # Debian's vde_switch quits on stdin EOF: every child reads a FIFO we hold open.
     mkfifo "$TMPD/stdin" && exec {HOLD_FD}<>"$TMPD/stdin"
+    snapshot_binaries
     LOADAVG0=$(cut -d' ' -f1-3 /proc/loadavg)
     SWIFT_VERSION=$(timeout 20 swift --version 2>/dev/null | head -1 || true)
     mkdir -p "$(dirname "$OUT")"
-    RAW="$OUT.raw.tsv" ALLOC_TSV="$OUT.alloc.tsv" SYSCALL_TSV="$OUT.syscalls.tsv"
-    { header_lines; printf 'rep\torder\tswitch\tmetric\tsize\tvalue\n'; } >"$RAW"
+    RAW="$OUT.raw.tsv" ALLOC_TSV="$OUT.alloc.tsv" SYSCALL_TSV="$OUT.syscalls.tsv" DISCARDED="$OUT.discarded.tsv"
+    { header_lines; printf 'rep\torder\tswitch\tmetric\tsize\tvalue\n'; } | tee "$DISCARDED" >"$RAW"
 
     local rep t0=$SECONDS order
     for rep in $(seq "$REPS"); do
         # Alternate who goes first: odd reps vde_switch first, even reps f2f-switch first.
         if [ $((rep % 2)) = 1 ]; then order=(vde_switch f2f-switch); else order=(f2f-switch vde_switch); fi
-        run_one "$rep" 1 "${order[0]}"
-        run_one "$rep" 2 "${order[1]}"
+        run_kept "$rep" 1 "${order[0]}"
+        run_kept "$rep" 2 "${order[1]}"
     done
     log "timed runs done in $((SECONDS - t0)) s"
 
@@ -591,7 +635,11 @@ main() {
         echo "bg_other_cores: CPU used during a run by processes this script did not start; > 0.1 = run disturbed."
         echo
         echo "Runs (order alternates per rep):"
-        print_runs
+        print_runs <"$RAW"
+        if grep -qv '^#' "$DISCARDED" && [ "$(grep -vc '^#' "$DISCARDED")" -gt 1 ]; then
+            echo "Discarded as disturbed (redone; not in the statistics above):"
+            print_runs <"$DISCARDED"
+        fi
         if [ $DO_ALLOC = 1 ]; then
             echo
             echo "Allocations per frame (LD_PRELOAD malloc-count.so; 64-byte frames, 2 s, after a warm-up run):"
@@ -605,7 +653,7 @@ main() {
             grep -v '^#' "$SYSCALL_TSV" | tabulate
         fi
         echo
-        echo "files: $RAW  $OUT.summary.tsv  $ALLOC_TSV$([ $DO_STRACE = 1 ] && echo "  $SYSCALL_TSV")"
+        echo "files: $RAW  $OUT.summary.tsv  $ALLOC_TSV  $DISCARDED$([ $DO_STRACE = 1 ] && echo "  $SYSCALL_TSV")"
     } | tee "$OUT.txt"
 }
 
