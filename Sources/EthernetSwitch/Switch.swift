@@ -11,7 +11,7 @@ public struct Switch: Sendable {
         /// Spanning tree state; `.forwarding` whenever the spanning tree is off.
         public var state: STPPortState = .forwarding
         public var kind: PortKind = .edge
-        public var pathCost: UInt32 = Switch.defaultPathCost
+        public var pathCost: UInt32 = 20_000
     }
 
     /// How a port is cabled, which decides its spanning tree defaults.
@@ -22,8 +22,6 @@ public struct Switch: Sendable {
         case pointToPoint
     }
 
-    /// 802.1D-2004 Table 17-3 for 1 Gb/s.
-    public static let defaultPathCost: UInt32 = 20_000
 
     public private(set) var configuration: SwitchConfiguration
     public private(set) var macTable: MACTable
@@ -64,6 +62,7 @@ public struct Switch: Sendable {
         precondition(ports.indices.contains(port) && !ports[port].isActive, "port \(port) not free")
         ports[port].isActive = true
         ports[port].kind = kind
+        ports[port].pathCost = kind == .edge ? configuration.clientPathCost : configuration.peerPathCost
         ports[port].state = spanningTree == nil ? .forwarding : .discarding
         if ports[port].state == .forwarding { addToFlood(port) }
         let cost = ports[port].pathCost

@@ -8,16 +8,24 @@ public struct SwitchConfiguration: Equatable, Sendable {
     public var maxFrameSize: Int
     public var macTableCapacity: Int
     public var macAgingTime: Duration
+    /// Spanning tree path cost of client (edge) ports and of peer links; 802.1D-2004 Table 17-3
+    /// gives 20 000 for 1 Gb/s.
+    public var clientPathCost: UInt32
+    public var peerPathCost: UInt32
 
     public init(
         portCount: Int = 32,
         maxFrameSize: Int = SwitchConfiguration.defaultMaxFrameSize,
         macTableCapacity: Int = 8192,
-        macAgingTime: Duration = .seconds(300)
+        macAgingTime: Duration = .seconds(300),
+        clientPathCost: UInt32 = SpanningTreeConfiguration.defaultPathCost(megabitsPerSecond: 1000),
+        peerPathCost: UInt32 = SpanningTreeConfiguration.defaultPathCost(megabitsPerSecond: 1000)
     ) {
         self.portCount = portCount
         self.maxFrameSize = maxFrameSize
         self.macTableCapacity = macTableCapacity
         self.macAgingTime = macAgingTime
+        self.clientPathCost = clientPathCost
+        self.peerPathCost = peerPathCost
     }
 }

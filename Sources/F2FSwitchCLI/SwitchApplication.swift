@@ -34,10 +34,11 @@ final class SwitchApplication {
         let tree = SpanningTree(bridgeAddress: bridgeAddress, configuration: treeConfiguration)
         engine = SwitchEngine(
             configuration: options.switchConfiguration, spanningTree: options.noSpanningTree ? nil : tree,
-            loop: loop, logger: Logger(label: "f2f.switch"))
+            loop: loop, logger: Logger(label: "f2f.switch"), burstQueueCapacity: options.portQueue)
         self.bridgeAddress = bridgeAddress
         spanningTreeSettings = tree
         server = VDEServer(directory: directory, engine: engine, logger: Logger(label: "f2f.vde"))
+        server.dataSocketBufferBytes = options.socketBuffer
         var nodeConfiguration = F2FNode.Configuration()
         nodeConfiguration.livenessInterval = .milliseconds(Int64(options.liveness * 1000))
         nodeConfiguration.keepaliveInterval = nodeConfiguration.livenessInterval / 6

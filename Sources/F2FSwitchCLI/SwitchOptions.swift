@@ -54,6 +54,12 @@ struct SwitchOptions: ParsableArguments {
     @Option(name: .customLong("priority"), help: "Bridge priority for the spanning tree (0…61440, steps of 4096).")
     var priority: Int = 32768
 
+    @Option(name: .customLong("peer-cost"), help: "Spanning tree path cost of F2F peer links (1…200000000).")
+    var peerCost: UInt32 = 20_000
+
+    @Option(name: .customLong("client-cost"), help: "Spanning tree path cost of client and --plug ports (1…200000000).")
+    var clientCost: UInt32 = 20_000
+
     @Option(name: .customLong("macaddr"), help: "Switch MAC address (default derived from the socket directory).")
     var macAddress: MACAddressArgument?
 
@@ -65,6 +71,12 @@ struct SwitchOptions: ParsableArguments {
 
     @Option(name: .customLong("max-frame"), help: "Largest frame forwarded, in bytes; longer frames are dropped.")
     var maxFrame: Int = SwitchConfiguration.defaultMaxFrameSize
+
+    @Option(name: .customLong("port-queue"), help: "Frames a port may hold while its client or peer is busy (drop-tail beyond).")
+    var portQueue: Int = 256
+
+    @Option(name: .customLong("sndbuf"), help: "Send and receive buffer of each client data socket, in bytes.")
+    var socketBuffer: Int32 = 4 << 20
 
     @Flag(name: [.short, .customLong("verbose")], help: "More log output (repeat for trace).")
     var verbosity: Int
@@ -82,6 +94,11 @@ struct SwitchOptions: ParsableArguments {
             throw ValidationError("--peer: expected HOST:PORT, got '\(peer)'")
         }
         guard (0...61440).contains(priority), priority % 4096 == 0 else { throw ValidationError("--priority must be a multiple of 4096 in 0…61440") }
+        guard (0...4096).contains(portQueue) else { throw ValidationError("--port-queue must be 0…4096") }
+        guard (4096...(64 << 20)).contains(socketBuffer) else { throw ValidationError("--sndbuf must be 4096…67108864") }
+        guard (1...200_000_000).contains(peerCost), (1...200_000_000).contains(clientCost) else {
+            throw ValidationError("--peer-cost and --client-cost must be 1…200000000")
+        }
         guard liveness >= 0.2, liveness <= 3600 else { throw ValidationError("--liveness must be 0.2…3600 seconds") }
         if let group, resolveGroup(group) == nil { throw ValidationError("unknown group '\(group)'") }
         if let socketDirectory, socketDirectory.utf8.count > 90 {
@@ -104,7 +121,7 @@ struct SwitchOptions: ParsableArguments {
     var switchConfiguration: SwitchConfiguration {
         SwitchConfiguration(
             portCount: numports, maxFrameSize: maxFrame, macTableCapacity: hashSize,
-            macAgingTime: .seconds(hashExpire))
+            macAgingTime: .seconds(hashExpire), clientPathCost: clientCost, peerPathCost: peerCost)
     }
 
     private func resolveGroup(_ name: String) -> gid_t? {

@@ -254,3 +254,43 @@ import Testing
         #expect(actions.contains(.flush(port: 2)))
     }
 }
+
+@Suite struct ProtocolMigrationTests {
+    /// 17.24: a port that hears a version-0 BPDU talks 802.1D; when that bridge goes silent and
+    /// its information ages out, the port tries RSTP again.
+    @Test func aPortFallsBackToLegacyAndReturnsWhenTheLegacyBridgeLeaves() {
+        var tree = SpanningTree(bridgeAddress: MACAddress(rawValue: 0x0200_0000_0009))
+        var actions: [STPAction] = []
+        var now = Instant(nanoseconds: 0)
+        tree.enablePort(1, pathCost: 20_000, edge: false, pointToPoint: false, now: now, actions: &actions)
+        let legacy = BPDUInfo(
+            flags: [], rootID: BridgeID(priority: 0x1000, address: MACAddress(rawValue: 1)), rootPathCost: 0,
+            bridgeID: BridgeID(priority: 0x1000, address: MACAddress(rawValue: 1)), portID: 0x8001,
+            messageAge: BPDUTime(rawValue: 0), maxAge: BPDUTime(seconds: 20), helloTime: BPDUTime(seconds: 2), forwardDelay: BPDUTime(seconds: 15))
+        tree.receive(.configuration(legacy), on: 1, now: now, actions: &actions)
+        #expect(tree.ports[1]?.sendRSTP == false)
+        #expect(tree.rootPort == 1)
+        // Designated ports toward it would send configuration BPDUs; here it is our root port,
+        // which sends nothing but TCNs. Let its information age out (3 × hello).
+        for _ in 0..<70 {
+            now = now + .milliseconds(100)
+            actions.removeAll()
+            tree.tick(now: now, actions: &actions)
+        }
+        #expect(tree.ports[1]?.sendRSTP == true)
+        #expect(tree.isRoot)
+        #expect(actions.contains { if case .transmit(1, .rapid) = $0 { true } else { false } } || tree.ports[1]?.role == .designated)
+    }
+
+    @Test func configuredPathCostsFollowThePortKind() {
+        var core = Switch(
+            configuration: SwitchConfiguration(clientPathCost: 100, peerPathCost: 7_000),
+            spanningTree: SpanningTree(bridgeAddress: MACAddress(rawValue: 0x0200_0000_0009)))
+        core.activatePort(1, kind: .edge)
+        core.activatePort(2, kind: .pointToPoint)
+        #expect(core.spanningTree?.ports[1]?.pathCost == 100)
+        #expect(core.spanningTree?.ports[2]?.pathCost == 7_000)
+        #expect(core.ports[1].state == .forwarding)
+        #expect(core.ports[2].state == .discarding)
+    }
+}
