@@ -18,6 +18,7 @@ public final class SwitchEngine {
     /// Frames copied into the batch buffers by `forwardCopy` and not yet flushed.
     private var copiedCount = 0
     private var isCopiedBatchScheduled = false
+    private var scheduledHoldEnd: Instant?
     /// Batches taken from one socket per wake-up before others get a turn.
     private let batchesPerWakeup = 4
     /// Burst-queue slots per port.
@@ -149,6 +150,7 @@ public final class SwitchEngine {
 
     /// Sends what the spanning tree decided, ahead of bulk traffic where the link allows it.
     private func sendPendingBPDUs() {
+        scheduleHoldEndTick()
         guard let bridgeAddress = core.spanningTree?.bridgeAddress else {
             _ = core.takePendingBPDUs()
             return
@@ -192,6 +194,13 @@ public final class SwitchEngine {
     }
 
     // MARK: Housekeeping and configuration
+
+    /// A tick exactly when the spanning tree's stale-information hold ends.
+    private func scheduleHoldEndTick() {
+        guard let end = core.spanningTree?.staleInformationHoldEnds, end != scheduledHoldEnd else { return }
+        scheduledHoldEnd = end
+        loop.schedule(after: max(.zero, end - loop.now)) { [weak self] in self?.tick() }
+    }
 
     /// Timers: spanning tree (call several times a second) and MAC aging.
     public func tick() {

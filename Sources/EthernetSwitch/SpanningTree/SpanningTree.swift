@@ -202,6 +202,10 @@ public struct SpanningTree: Sendable {
         update(now: now, actions: &actions)
     }
 
+    /// When news of a lost root is heard again (see forgetPossiblyStaleInformation): the loop
+    /// ticks then, so that failover does not wait for the next periodic tick.
+    public var staleInformationHoldEnds: Instant? { lostRoot?.until }
+
     /// The nearest deadline, for the loop's poll timeout.
     public var nextDeadline: Instant? {
         ports.values.flatMap { [$0.rcvdInfoWhile, $0.fdWhile, $0.tcWhile, $0.helloWhen] }.compactMap { $0 }.min()
