@@ -73,6 +73,10 @@
 
 set -uo pipefail   # not -e: a failed measurement must not abort the whole comparison
 
+# log, die, usage, package installation, spawn/wait_for, /proc load accounting.
+# shellcheck source=SCRIPTDIR/../lib/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
+
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$SCRIPT_DIR/../.." && pwd)
 
@@ -100,10 +104,6 @@ TMPD=""
 HOLD_FD=""
 CLK_TCK=100
 RAW=""
-
-log()  { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
-die()  { log "ERROR: $*"; exit 1; }
-usage() { sed -n '2,/^$/p' "$0" | sed 's/^# \{0,1\}//'; }
 
 # ---------------------------------------------------------------- arguments
 parse_args() {
@@ -145,13 +145,7 @@ ensure_packages() {
     ls /usr/lib/*/libvdeplug.so.2 /lib/*/libvdeplug.so.2 >/dev/null 2>&1 || missing+=(vdeplug)
     command -v timeout >/dev/null 2>&1 || missing+=(coreutils)
     [ $DO_STRACE = 1 ] && ! command -v strace >/dev/null 2>&1 && missing+=(strace)
-    [ ${#missing[@]} -eq 0 ] && return 0
-    [ $DO_INSTALL = 1 ] || die "missing packages: ${missing[*]} (run without --no-install)"
-    [ "$(id -u)" = 0 ] || die "missing packages: ${missing[*]} — install them (needs root)"
-    log "installing: ${missing[*]}"
-    timeout 600 apt-get update -qq || die "apt-get update failed"
-    DEBIAN_FRONTEND=noninteractive timeout 900 apt-get install -y --no-install-recommends \
-        "${missing[@]}" >/dev/null || die "apt-get install failed"
+    install_packages "${missing[@]}"
 }
 
 preflight() {
@@ -178,15 +172,6 @@ snapshot_binaries() {
 }
 
 # ---------------------------------------------------------------- process helpers
-# Start a background process with stdin on our held-open FIFO (Debian's vde_switch exits
-# on stdin EOF), output to LOGFILE; remember its PID for cleanup. Sets SPAWNED.
-spawn() {  # spawn LOGFILE DESCRIPTION CMD...
-    local logf=$1 desc=$2; shift 2
-    "$@" <&"$HOLD_FD" >"$logf" 2>&1 &
-    SPAWNED=$!
-    STARTED[$SPAWNED]=$desc
-}
-
 # SIGTERM, wait up to 5 s, then SIGKILL. Only PIDs this script started.
 stop_pid() {
     local pid=$1
@@ -198,61 +183,7 @@ stop_pid() {
     unset "STARTED[$pid]"
 }
 
-# Poll a condition (a command) every 0.1 s for at most $1 seconds.
-wait_for() {
-    local secs=$1; shift
-    for _ in $(seq $((secs * 10))); do "$@" && return 0; sleep 0.1; done
-    "$@"
-}
-
 # ---------------------------------------------------------------- background load
-# (from tap-bench.sh) One line per process: "pid ppid own_ticks reaped_children_ticks".
-proc_table() {
-    local f line rest ppid ut st cut cst
-    for f in /proc/[0-9]*/stat; do
-        read -r line 2>/dev/null <"$f" || continue
-        rest=${line##*) }                    # fields after "(comm) ", comm may hold spaces
-        read -r _ ppid _ _ _ _ _ _ _ _ _ ut st cut cst _ <<<"$rest"
-        [[ $ut$st$cut$cst =~ ^[0-9]+$ ]] || continue
-        echo "${line%% *} $ppid $((ut + st)) $((cut + cst))"
-    done
-}
-
-# Ticks used by everything NOT started by this script (our tree is rooted at $$) and not
-# a kernel thread (those also carry our own softirq work). Own + reaped-children ticks, so
-# short-lived compiler jobs are seen. Writes "pid ticks" lines to $1.
-others_snapshot() {
-    proc_table | awk -v me="$$" '
-        { par[$1] = $2; t[$1] = $3 + $4 }
-        END {
-            for (p in t) {
-                if (p == 2 || par[p] == 2) continue
-                mine = 0
-                for (q = p; q != "" && q != 0; q = par[q]) if (q == me) { mine = 1; break }
-                if (!mine) print p, t[p]
-            }
-        }' >"$1"
-}
-# Cores used by others between two snapshots taken SECONDS apart. Difference of the sums:
-# a process reaped in between moves its total into its parent's reaped-children ticks.
-others_cores() {  # others_cores FILE0 FILE1 SECONDS
-    awk -v secs="$3" -v hz="$CLK_TCK" '
-        NR == FNR { s0 += $2; next }
-        { s1 += $2 }
-        END { d = s1 - s0; if (d < 0) d = 0; if (secs > 0) printf "%.2f\n", d / hz / secs; else print "NA" }' "$1" "$2"
-}
-
-# Whole-machine CPU busy over 1 s, in cores (0..nproc).
-cpu_idle_total() { awk '/^cpu / { print $5 + $6, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat; }
-busy_cores() {
-    local idle0 tot0 idle1 tot1
-    read -r idle0 tot0 <<<"$(cpu_idle_total)"
-    sleep 1
-    read -r idle1 tot1 <<<"$(cpu_idle_total)"
-    awk -v i=$((idle1 - idle0)) -v t=$((tot1 - tot0)) -v n="$(nproc)" \
-        'BEGIN { if (t > 0) printf "%.2f\n", n * (t - i) / t; else print "NA" }'
-}
-
 # Sample busy_cores until IDLE_STREAK consecutive 1 s samples are below IDLE_MAX (a
 # build on a shared box idles for a second between compiler jobs: one quiet sample is not
 # proof) or WAIT_IDLE seconds are spent; print the last sample. With WAIT_IDLE=0 this is a
@@ -580,9 +511,7 @@ cleanup() {
     sleep 0.5
     for pid in "${!STARTED[@]}"; do kill -KILL "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; done
     [ -n "$HOLD_FD" ] && exec {HOLD_FD}>&-
-    if [ -n "$TMPD" ] && [ -d "$TMPD" ]; then
-        if [ $KEEP = 1 ]; then log "kept $TMPD"; else rm -rf "$TMPD"; fi
-    fi
+    remove_tmpdir
     exit $rc
 }
 

@@ -95,6 +95,10 @@
 
 set -uo pipefail   # not -e: a failed measurement must not abort the whole comparison
 
+# log, die, usage, package installation, spawn/wait_for, /proc load accounting, ports.
+# shellcheck source=SCRIPTDIR/../lib/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
+
 # ---------------------------------------------------------------- parameters
 REPS=${BENCH_REPS:-3}
 RUN_SECONDS=${BENCH_SECONDS:-10}
@@ -125,11 +129,6 @@ CLK_TCK=100
 SW_PIDS=()                         # switch(es) of the row being measured (none for ptp/veth)
 RELAY_PIDS=()                      # TCP relays between the switches (vde-pair: socat trees)
 PLUG_PIDS=()                       # tap vde_plug processes of the row being measured
-
-log()  { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
-die()  { log "ERROR: $*"; exit 1; }
-
-usage() { sed -n '2,/^$/p' "$0" | sed 's/^# \{0,1\}//'; }
 
 # ---------------------------------------------------------------- arguments
 parse_args() {
@@ -162,32 +161,22 @@ parse_args() {
 }
 
 # ---------------------------------------------------------------- prerequisites
+# shellcheck disable=SC2034  # need: read through a nameref by packages_for_missing_commands
 ensure_packages() {
     # command -> Debian package providing it
     local -A need=([vde_switch]=vde2 [vde_plug]=vdeplug [iperf3]=iperf3 [ip]=iproute2
                    [ss]=iproute2 [ping]=iputils-ping [jq]=jq [timeout]=coreutils [socat]=socat)
     [ $DO_STRACE = 1 ] && need[strace]=strace
-    local missing=() c
-    for c in "${!need[@]}"; do
-        command -v "$c" >/dev/null 2>&1 || missing+=("${need[$c]}")
-    done
-    # vde_plug's tap:// and ptp:// live in libvdeplug2's plugin directory.
-    ls /usr/lib/*/vdeplug/libvdeplug_tap.so >/dev/null 2>&1 || missing+=(libvdeplug2)
-    [ ${#missing[@]} -eq 0 ] && return 0
-    mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
-    [ $DO_INSTALL = 1 ] || die "missing packages: ${missing[*]} (run without --no-install)"
-    log "installing: ${missing[*]}"
-    timeout 600 apt-get update -qq || die "apt-get update failed"
+    local missing=()
+    mapfile -t missing < <(packages_for_missing_commands need)
+    have_vdeplug_tap || missing+=(libvdeplug2)
     # vde2 pulls vde-switch on Debian 12; install both names' requirement set at once.
-    DEBIAN_FRONTEND=noninteractive timeout 900 apt-get install -y --no-install-recommends \
-        vde2 vdeplug iperf3 iproute2 iputils-ping jq socat "${missing[@]}" >/dev/null \
-        || die "apt-get install failed"
+    install_packages "${missing[@]}" -- vde2 vdeplug iperf3 iproute2 iputils-ping jq socat
 }
 
 preflight() {
     [ "$(id -u)" = 0 ] || die "must run as root (namespaces, taps)"
-    [ -c /dev/net/tun ] || modprobe tun 2>/dev/null || true
-    [ -c /dev/net/tun ] || die "/dev/net/tun missing: no tap support"
+    require_tun
     CLK_TCK=$(getconf CLK_TCK 2>/dev/null || echo 100)
 }
 
@@ -239,14 +228,6 @@ build_rows() {
 }
 
 # ---------------------------------------------------------------- process helpers
-# Start a background process, remember its PID for cleanup. Output goes to $1.
-spawn() {  # spawn LOGFILE DESCRIPTION CMD... ; sets SPAWNED
-    local logf=$1 desc=$2; shift 2
-    "$@" <&"$HOLD_FD" >"$logf" 2>&1 &
-    SPAWNED=$!
-    STARTED[$SPAWNED]=$desc
-}
-
 # Signal a PID we started; if it leads its own process group (switches, via setsid),
 # signal that group so a forking wrapper's children go too.
 signal_pid() {  # signal_pid SIG PID
@@ -267,27 +248,6 @@ stop_pid() {
     unset "STARTED[$pid]"
 }
 
-# Poll a condition (a command) every 0.1 s for at most $1 seconds.
-wait_for() {
-    local secs=$1 i; shift
-    for i in $(seq $((secs * 10))); do "$@" && return 0; sleep 0.1; done
-    "$@"
-}
-
-# One line per process: "pid ppid own_ticks reaped_children_ticks" (utime+stime and
-# cutime+cstime from /proc/PID/stat). The kernel here may lack /proc/PID/task/*/children,
-# so process trees are rebuilt from the ppid column.
-proc_table() {
-    local f line rest ppid ut st cut cst
-    for f in /proc/[0-9]*/stat; do
-        read -r line 2>/dev/null <"$f" || continue
-        rest=${line##*) }                    # fields after "(comm) ", comm may hold spaces
-        read -r _ ppid _ _ _ _ _ _ _ _ _ ut st cut cst _ <<<"$rest"
-        [[ $ut$st$cut$cst =~ ^[0-9]+$ ]] || continue
-        echo "${line%% *} $ppid $((ut + st)) $((cut + cst))"
-    done
-}
-
 # CPU ticks (utime+stime) of PID plus all its live descendants.
 cpu_ticks() {
     proc_table | awk -v root="$1" '
@@ -296,32 +256,6 @@ cpu_ticks() {
             for (p in t) for (q = p; q != "" && q != 0; q = par[q]) if (q == root) { s += t[p]; break }
             print s + 0
         }'
-}
-
-# Ticks used by everything NOT started by this script (our tree is rooted at $$) and
-# not a kernel thread (those also carry our own softirq work): other people's builds,
-# VMs, ... Each process counts own + reaped-children ticks, so short-lived compiler jobs
-# are seen. Writes "pid ticks" lines to $1; others_cores FILE0 FILE1 SECONDS gives cores.
-others_snapshot() {
-    proc_table | awk -v me="$$" '
-        { par[$1] = $2; t[$1] = $3 + $4 }
-        END {
-            for (p in t) {
-                if (p == 2 || par[p] == 2) continue
-                mine = 0
-                for (q = p; q != "" && q != 0; q = par[q]) if (q == me) { mine = 1; break }
-                if (!mine) print p, t[p]
-            }
-        }' >"$1"
-}
-# Difference of the two sums, not per-PID deltas: a process alive at FILE0 and reaped
-# before FILE1 moves its whole total into its parent's reaped-children ticks, and
-# subtracting its FILE0 total cancels the part it had used before the window.
-others_cores() {
-    awk -v secs="$3" -v hz="$CLK_TCK" '
-        NR == FNR { s0 += $2; next }
-        { s1 += $2 }
-        END { d = s1 - s0; if (d < 0) d = 0; if (secs > 0) printf "%.2f\n", d / hz / secs; else print "NA" }' "$1" "$2"
 }
 
 # CPU ticks of each given PID's process tree (itself + live descendants), one number per
@@ -432,36 +366,9 @@ setup_switch() {  # setup_switch NAME CMD REP
     configure_ends
 }
 
-# A TCP port nobody on this host uses (any state, IPv4 or IPv6), at random from
-# 20000-59999. It can still be taken before we bind it: callers retry.
-pick_free_port() {
-    local -A used=()
-    local f local_addr hex port i
-    for f in /proc/net/tcp /proc/net/tcp6; do
-        [ -r "$f" ] || continue
-        while read -r _ local_addr _; do
-            hex=${local_addr##*:}
-            [[ $hex =~ ^[0-9A-Fa-f]{4}$ ]] && used[$((16#$hex))]=1
-        done <"$f"
-    done
-    for i in $(seq 50); do
-        port=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
-        [ -z "${used[$port]+x}" ] && { echo "$port"; return 0; }
-    done
-    return 1
-}
-
 # Does process PID itself hold a listening TCP socket on PORT?
 pid_listens() {  # pid_listens PID PORT
     ss -Hltnp "sport = :$2" 2>/dev/null | grep -q "pid=$1,"
-}
-
-# One line to a console (-M socket) of an f2f-switch/vde_switch, its answer on stdout.
-mgmt_cmd() {  # mgmt_cmd SOCKET COMMAND
-    printf '%s\n' "$2" | timeout 5 socat -t 1 - "UNIX-CONNECT:$1" 2>/dev/null
-}
-peer_established() {  # peer_established MGMT_SOCKET
-    mgmt_cmd "$1" peer/print | tr -d '\r' | grep -qE '^Peer [0-9]+ ESTABLISHED'
 }
 
 # start_listener LOG DESC PORTVAR CMD...: spawn CMD (in which the word @PORT@ is replaced
@@ -501,7 +408,7 @@ setup_f2f_pair() {  # setup_f2f_pair NAME CMD REP
         --peer "127.0.0.1:$port" --name "bench-2"
     SW_PIDS+=("$SPAWNED")
     wait_for 10 test -S "$d2/ctl" || { log "$name/2: no $d2/ctl"; tail -5 "$d2.log" >&2; return 1; }
-    if ! wait_for 15 peer_established "$d2.mgmt" || ! wait_for 5 peer_established "$d1.mgmt"; then
+    if ! wait_for 15 mgmt_peer_established "$d2.mgmt" || ! wait_for 5 mgmt_peer_established "$d1.mgmt"; then
         log "$name: peer link 127.0.0.1:$port not ESTABLISHED within 20 s"
         log "  switch 2 peer/print: $(mgmt_cmd "$d2.mgmt" peer/print | tr -d '\r' | grep -E '^(Peer|Dial)' | tr '\n' ' ')"
         tail -3 "$d1.log" "$d2.log" >&2
@@ -587,19 +494,6 @@ wait_idle() {
     awk -v b="$b" -v m="$IDLE_MAX" 'BEGIN { exit !(b != "NA" && b + 0 >= m + 0) }' &&
         log "note: machine busy (${b} cores used by others) while measuring — figures suspect"
     echo "$b"
-}
-
-# Whole-machine CPU busy over 1 s, in cores (0..nproc), taken while the row is set up
-# but idle. Anything well above 0 means someone else is loading the box (a build, a VM)
-# and that row's figures are suspect: it goes in the table as bg_busy_cores.
-cpu_idle_total() { awk '/^cpu / { print $5 + $6, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat; }
-busy_cores() {
-    local idle0 tot0 idle1 tot1
-    read -r idle0 tot0 <<<"$(cpu_idle_total)"
-    sleep 1
-    read -r idle1 tot1 <<<"$(cpu_idle_total)"
-    awk -v i=$((idle1 - idle0)) -v t=$((tot1 - tot0)) -v n="$(nproc)" \
-        'BEGIN { if (t > 0) printf "%.2f\n", n * (t - i) / t; else print "NA" }'
 }
 
 RAW=""          # raw TSV path
@@ -849,9 +743,7 @@ cleanup() {
     for pid in "${!STARTED[@]}"; do signal_pid KILL "$pid"; wait "$pid" 2>/dev/null; done
     delete_namespaces 2>/dev/null
     [ -n "$HOLD_FD" ] && exec {HOLD_FD}>&-
-    if [ -n "$TMPD" ] && [ -d "$TMPD" ]; then
-        if [ $KEEP = 1 ]; then log "kept $TMPD"; else rm -rf "$TMPD"; fi
-    fi
+    remove_tmpdir
     exit $rc
 }
 

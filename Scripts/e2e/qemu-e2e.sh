@@ -25,6 +25,11 @@
 
 set -uo pipefail   # no `set -e`: every step checks its own status and reports
 
+# pick_free_port, mgmt_cmd (log, die and usage are redefined below: this script keeps
+# its own "[e2e ...]" log prefix and exit status 2).
+# shellcheck source=SCRIPTDIR/../lib/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
+
 # ---------------------------------------------------------------------------
 # Configuration (environment variables; the options below override them)
 # ---------------------------------------------------------------------------
@@ -463,11 +468,9 @@ stop_switch() {
     forget_pid "${SW_PID[$name]}"
 }
 
-# mgmt_cmd NAME COMMAND: send one line to the switch's management console
-# and print what comes back (socat waits 1 s after our EOF for the answer).
-mgmt_cmd() {
-    printf '%s\n' "$2" | timeout 5 socat -t 1 - "UNIX-CONNECT:${SW_MGMT[$1]}" 2>/dev/null
-}
+# switch_mgmt NAME COMMAND: send one line to switch NAME's management console
+# and print what comes back (mgmt_cmd, by socket path, is in lib/common.sh).
+switch_mgmt() { mgmt_cmd "${SW_MGMT[$1]}" "$2"; }
 
 # ---------------------------------------------------------------------------
 # Guests
@@ -613,7 +616,7 @@ scenario_netdev_options() {
     deadline=$((SECONDS + 60))
     while ((SECONDS < deadline)) && guest_running g1 && guest_running g2; do
         if [[ $E2E_MGMT == 1 && $port_ok == 0 ]]; then
-            out=$(mgmt_cmd sw1 port/print | grep -E "Port $(printf %04d "$port")[^0-9].*ACTIVE")
+            out=$(switch_mgmt sw1 port/print | grep -E "Port $(printf %04d "$port")[^0-9].*ACTIVE")
             [[ -n $out ]] && port_ok=1 && log "mgmt port/print: $out"
         fi
         socks=$(find "${SW_DIR[sw1]}" -maxdepth 1 -type s ! -name ctl -printf '%f:%m ' 2>/dev/null)
@@ -668,11 +671,11 @@ scenario_two_switches() {
     if [[ $E2E_MGMT == 1 ]]; then
         if ! wait_peer_link sw1 15 || ! wait_peer_link sw2 5; then
             SCEN_ERR+=("peer link sw2 -> sw1 (127.0.0.1:$port) not ESTABLISHED within 20s")
-            log "sw1 peer/print: $(mgmt_cmd sw1 peer/print | tr -d '\r' | tr '\n' '|')"
-            log "sw2 peer/print: $(mgmt_cmd sw2 peer/print | tr -d '\r' | tr '\n' '|')"
+            log "sw1 peer/print: $(switch_mgmt sw1 peer/print | tr -d '\r' | tr '\n' '|')"
+            log "sw2 peer/print: $(switch_mgmt sw2 peer/print | tr -d '\r' | tr '\n' '|')"
             return
         fi
-        log "peer link up: $(mgmt_cmd sw2 peer/print | grep -E "$PEER_UP_RE")"
+        log "peer link up: $(switch_mgmt sw2 peer/print | grep -E "$PEER_UP_RE")"
     else
         log "NOTE: management console disabled (--no-mgmt): peer link state not checked"
     fi
@@ -687,8 +690,8 @@ scenario_two_switches() {
     if [[ $E2E_MGMT == 1 ]]; then
         # For the log: link counters after the run (a flapping link shows
         # up as reconnects > 0 or a short uptime).
-        out1=$(mgmt_cmd sw1 peer/print | tr -d '\r' | sed -n '/^Peer /,/^ frames/p' | tr '\n' ' ')
-        out2=$(mgmt_cmd sw2 peer/print | tr -d '\r' | sed -n '/^Peer /,/^ frames/p' | tr '\n' ' ')
+        out1=$(switch_mgmt sw1 peer/print | tr -d '\r' | sed -n '/^Peer /,/^ frames/p' | tr '\n' ' ')
+        out2=$(switch_mgmt sw2 peer/print | tr -d '\r' | sed -n '/^Peer /,/^ frames/p' | tr '\n' ' ')
         log "sw1 after run: ${out1:-no peer}"
         log "sw2 after run: ${out2:-no peer}"
     fi
@@ -729,29 +732,9 @@ PEER_UP_RE='^Peer [0-9]+ ESTABLISHED'
 wait_peer_link() {
     local deadline=$((SECONDS + $2))
     while ((SECONDS < deadline)); do
-        mgmt_cmd "$1" peer/print | tr -d '\r' | grep -qE "$PEER_UP_RE" && return 0
+        switch_mgmt "$1" peer/print | tr -d '\r' | grep -qE "$PEER_UP_RE" && return 0
         kill -0 "${SW_PID[$1]}" 2>/dev/null || { log "$1 exited: $(tail -n 3 "$SCEN_DIR/$1.log" | tr '\n' ' ')"; return 1; }
         sleep 0.3
-    done
-    return 1
-}
-
-# A TCP port nobody on this host uses (any state, IPv4 or IPv6), taken at
-# random from 20000-59999 so that concurrent runs rarely collide; /proc
-# only, no python or ss needed.
-pick_free_port() {
-    local -A used=()
-    local f local_addr hex port i
-    for f in /proc/net/tcp /proc/net/tcp6; do
-        [[ -r $f ]] || continue
-        while read -r _ local_addr _; do
-            hex=${local_addr##*:}
-            [[ $hex =~ ^[0-9A-Fa-f]{4}$ ]] && used[$((16#$hex))]=1
-        done <"$f"
-    done
-    for i in $(seq 50); do
-        port=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
-        [[ -z ${used[$port]+x} ]] && { echo "$port"; return 0; }
     done
     return 1
 }

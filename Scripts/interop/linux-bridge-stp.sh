@@ -57,6 +57,11 @@
 
 set -uo pipefail   # not -e: a failed check is reported, and the next one still runs
 
+# log, die, usage, package installation, remove_tmpdir.
+# shellcheck source=SCRIPTDIR/../lib/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
+DIE_STATUS=2       # die: exit 2 on a setup error (1 is kept for failed checks)
+
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 SWITCH="$REPO/.build/debug/f2f-switch"
 ONLY=""
@@ -89,10 +94,6 @@ SCEN_FAILED=0
 CONVERGED_AT=""         # $SECONDS when the loop was seen converged (empty: never)
 TAPS_UP_AT=0
 
-log()  { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
-die()  { log "ERROR: $*"; exit 2; }
-usage() { sed -n '2,/^$/p' "$0" | sed 's/^# \{0,1\}//'; }
-
 pass() { PASSED=$((PASSED + 1)); echo "PASS: $1 [$SCEN]"; }
 fail() { FAILED=$((FAILED + 1)); SCEN_FAILED=1; echo "FAIL: $1 [$SCEN]: $2"; }
 
@@ -122,27 +123,18 @@ parse_args() {
 
 # ---------------------------------------------------------------- prerequisites
 ensure_packages() {
+    # shellcheck disable=SC2034  # read through a nameref by packages_for_missing_commands
     local -A need=([ip]=iproute2 [bridge]=iproute2 [vde_plug]=vdeplug [python3]=python3
                    [timeout]=coreutils)
-    local missing=() c
-    for c in "${!need[@]}"; do
-        command -v "$c" >/dev/null 2>&1 || missing+=("${need[$c]}")
-    done
-    # vde_plug's tap:// lives in libvdeplug2's plugin directory.
-    ls /usr/lib/*/vdeplug/libvdeplug_tap.so >/dev/null 2>&1 || missing+=(libvdeplug2)
-    [ ${#missing[@]} -eq 0 ] && return 0
-    mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
-    [ $DO_INSTALL = 1 ] || die "missing packages: ${missing[*]} (run without --no-install)"
-    log "installing: ${missing[*]}"
-    timeout 600 apt-get update -qq || die "apt-get update failed"
-    DEBIAN_FRONTEND=noninteractive timeout 900 apt-get install -y --no-install-recommends \
-        "${missing[@]}" >/dev/null || die "apt-get install failed"
+    local missing=()
+    mapfile -t missing < <(packages_for_missing_commands need)
+    have_vdeplug_tap || missing+=(libvdeplug2)
+    install_packages "${missing[@]}"
 }
 
 preflight() {
     [ "$(id -u)" = 0 ] || die "must run as root (namespaces, taps, kernel bridge)"
-    [ -c /dev/net/tun ] || modprobe tun 2>/dev/null || true
-    [ -c /dev/net/tun ] || die "/dev/net/tun missing: no tap support"
+    require_tun
     # With /sbin/bridge-stp present the kernel hands STP to a user-space daemon (mstpd),
     # which may speak RSTP: then this would not be a legacy-bridge test any more.
     if [ -x /sbin/bridge-stp ] || [ -x /usr/sbin/bridge-stp ]; then
@@ -345,15 +337,14 @@ cleanup() {
     [ ${#others[@]} -gt 0 ] && stop_pids "${others[@]}"
     local ns
     for ns in "${NAMESPACES[@]}"; do ip netns del "$ns" 2>/dev/null; done
-    if [ -n "$TMPD" ] && [ -d "$TMPD" ]; then
-        if [ $KEEP = 1 ]; then log "kept $TMPD"; else rm -rf "$TMPD"; fi
-    fi
+    remove_tmpdir
     exit $rc
 }
 
 # ---------------------------------------------------------------- waiting helpers
-# wait_for SECONDS DESCRIPTION CMD... : polls CMD every 0.1 s until it succeeds
-wait_for() {
+# wait_or_log SECONDS DESCRIPTION CMD... : polls CMD every 0.1 s until it succeeds; logs a
+# timeout (unlike wait_for in lib/common.sh, which is silent)
+wait_or_log() {
     local secs=$1 what=$2; shift 2
     local end=$((SECONDS + secs))
     until "$@" >/dev/null 2>&1; do
@@ -463,12 +454,12 @@ setup_scenario() {
     TCP_PORT=$(timeout 5 python3 "$HELPER" freeport) || return 1
     start sw1 "$d/sw1.log" "$SWITCH" -s "$DIR1" -M "$MGMT1" --listen "127.0.0.1:$TCP_PORT" --priority "$sw1_prio"
     SW1_PID=$LAST_PID
-    wait_for 10 "sw1 console" test -S "$MGMT1" || return 1
+    wait_or_log 10 "sw1 console" test -S "$MGMT1" || return 1
     start sw2 "$d/sw2.log" "$SWITCH" -s "$DIR2" -M "$MGMT2" --peer "127.0.0.1:$TCP_PORT"
     SW2_PID=$LAST_PID
-    wait_for 10 "sw2 console" test -S "$MGMT2" || return 1
-    wait_for 15 "the sw1-sw2 peer link" peer_established "$MGMT1" || return 1
-    wait_for 15 "the sw2-sw1 peer link" peer_established "$MGMT2" || return 1
+    wait_or_log 10 "sw2 console" test -S "$MGMT2" || return 1
+    wait_or_log 15 "the sw1-sw2 peer link" peer_established "$MGMT1" || return 1
+    wait_or_log 15 "the sw2-sw1 peer link" peer_established "$MGMT2" || return 1
 
     # The taps: vde_plug (vdeplug4) creates tap://NAME itself, in the namespace it runs in.
     # `ip netns exec` execs vde_plug, so $! is vde_plug's own PID (it shows in port/print).
@@ -476,8 +467,8 @@ setup_scenario() {
     PLUG_A_PID=$LAST_PID
     start plugB "$d/plugB.log" ip netns exec "$NS" vde_plug "vde://$DIR2" tap://tapB
     PLUG_B_PID=$LAST_PID
-    wait_for 10 "tapA in $NS" ns_has_link tapA || return 1
-    wait_for 10 "tapB in $NS" ns_has_link tapB || return 1
+    wait_or_log 10 "tapA in $NS" ns_has_link tapA || return 1
+    wait_or_log 10 "tapB in $NS" ns_has_link tapB || return 1
     ip -n "$NS" link set tapA master br0 up || return 1
     ip -n "$NS" link set tapB master br0 up || return 1
     TAPS_UP_AT=$SECONDS

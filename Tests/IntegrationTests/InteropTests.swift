@@ -163,3 +163,44 @@ import Testing
         }
     }
 }
+
+@Suite(.serialized) struct DaemonModeTests {
+    @Test func daemonWritesItsPidFileAppliesGroupAndModesAndCleansUp() throws {
+        let work = try TemporaryDirectory.make()
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        let directory = work + "/sw"
+        let management = work + "/mgmt"
+        let pidFile = work + "/pid"
+        // system() returns when the parent exits; the daemon keeps no pipe of ours (Foundation's
+        // Process never sees such a parent exit).
+        let command = [
+            SwitchProcess.binaryPath, "-s", directory, "-M", management, "--mgmtmode", "660", "-m", "660",
+            "-g", "daemon", "-d", "-p", pidFile,
+        ].joined(separator: " ")
+        #expect(system(command + " </dev/null >/dev/null 2>&1") == 0)
+        var pid: Int32 = 0
+        try waitUntil(timeout: .seconds(5), "the daemon's pid file and sockets") {
+            pid = Int32(((try? String(contentsOfFile: pidFile, encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+            return pid > 0 && FileManager.default.fileExists(atPath: directory + "/ctl") && FileManager.default.fileExists(atPath: management)
+        }
+        defer { kill(pid, SIGKILL) }
+        let daemonGroup = try #require(getgrnam("daemon")).pointee.gr_gid
+        var status = stat()
+        #expect(stat(directory, &status) == 0)
+        #expect(status.st_mode & 0o7777 == 0o2770)
+        #expect(status.st_gid == daemonGroup)
+        #expect(stat(directory + "/ctl", &status) == 0)
+        #expect(status.st_mode & 0o777 == 0o660)
+        #expect(status.st_gid == daemonGroup)
+        #expect(stat(management, &status) == 0)
+        #expect(status.st_mode & 0o777 == 0o660)
+        // It serves clients while detached, and leaves nothing behind on SIGTERM.
+        let client = try TestClient(directory, mac: "02:00:00:00:00:01")
+        client.close()
+        kill(pid, SIGTERM)
+        try waitUntil(timeout: .seconds(5), "the daemon to clean up") {
+            !FileManager.default.fileExists(atPath: directory) && !FileManager.default.fileExists(atPath: pidFile)
+                && !FileManager.default.fileExists(atPath: management)
+        }
+    }
+}
