@@ -67,7 +67,7 @@ public final class EventLoop {
     }
 
     public func setInterest(_ interest: IOInterest, for descriptor: Int32) {
-        guard let registration = registrations[Int(descriptor)] else { return }
+        guard registrations.indices.contains(Int(descriptor)), let registration = registrations[Int(descriptor)] else { return }
         var event = epoll_event()
         event.events = interest.epollEvents
         event.data.u64 = Self.token(descriptor, registration.generation)
