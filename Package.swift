@@ -62,11 +62,11 @@ let package = Package(
 
         .testTarget(name: "F2FBaseTests", dependencies: ["F2FBase"], swiftSettings: strict),
         .testTarget(name: "F2FCoreTests", dependencies: ["F2FCore", "F2FBase", "F2FTesting", logging], swiftSettings: strict),
-        .testTarget(name: "EthernetSwitchTests", dependencies: ["EthernetSwitch", "F2FTesting"], swiftSettings: strict),
-        .testTarget(name: "VDEServerTests", dependencies: ["VDEServer", "EthernetSwitch", "F2FPosix", "F2FTesting"], swiftSettings: strict),
+        .testTarget(name: "EthernetSwitchTests", dependencies: ["EthernetSwitch", "F2FBase", "F2FTesting"], swiftSettings: strict),
+        .testTarget(name: "VDEServerTests", dependencies: ["VDEServer", "EthernetSwitch", "F2FBase", "F2FPosix", "F2FTesting"], swiftSettings: strict),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["VDEPlug", "F2FPosix", "EthernetSwitch", "F2FBase", "F2FTesting"],
+            dependencies: ["VDEPlug", "VDEServer", "F2FCore", "F2FPosix", "EthernetSwitch", "F2FBase", "F2FTesting"],
             swiftSettings: strict
         ),
     ],
