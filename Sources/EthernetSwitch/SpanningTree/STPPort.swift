@@ -42,6 +42,8 @@ public struct STPPort: Sendable {
     var tcWhile: Instant?
     var helloWhen: Instant?
     var mdelayWhile: Instant?
+    /// What this port last announced, to let bad news past the transmit hold count.
+    var lastAnnounced: PriorityVector?
     var transmitWindowStart = Instant.zero
     var transmittedInWindow = 0
 

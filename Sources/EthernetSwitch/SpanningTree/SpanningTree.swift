@@ -490,10 +490,14 @@ public struct SpanningTree: Sendable {
                 port.helloWhen = now + hello
                 if port.role == .designated || (port.role == .root && port.tcWhile != nil) { port.newInfo = true }
             }
-            guard port.newInfo, port.transmittedInWindow < configuration.transmitHoldCount else {
+            // Worse news than we last announced goes out even past the hold count: a
+            // neighbour still holding our old, better information is how loops start.
+            let badNews = port.lastAnnounced.map { port.designatedPriority.messageVector > $0.messageVector } ?? false
+            guard port.newInfo, port.transmittedInWindow < configuration.transmitHoldCount || badNews else {
                 ports[number] = port
                 continue
             }
+            port.lastAnnounced = port.designatedPriority
             if let bpdu = makeBPDU(for: &port) {
                 actions.append(.transmit(port: number, bpdu))
                 port.bpdusSent &+= 1

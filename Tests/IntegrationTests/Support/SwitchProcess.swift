@@ -36,7 +36,11 @@ final class SwitchProcess {
         process.standardInput = FileHandle.nullDevice
         try process.run()
         try waitUntil(timeout: startTimeout, "switch to create \(socketDirectory)/ctl and \(managementPath)") {
-            FileManager.default.fileExists(atPath: socketDirectory + "/ctl") && FileManager.default.fileExists(atPath: managementPath)
+            guard process.isRunning else {
+                let log = String(decoding: errorPipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+                throw TestFailure("f2f-switch exited during start-up: \(log)")
+            }
+            return FileManager.default.fileExists(atPath: socketDirectory + "/ctl") && FileManager.default.fileExists(atPath: managementPath)
         }
     }
 

@@ -1,8 +1,21 @@
 import Glibc
+import Synchronization
 
 enum TCPPorts {
-    /// A port that was free a moment ago on 127.0.0.1 (the kernel picks it).
+    /// Ports already given to a test in this run: suites run in parallel, and the kernel may
+    /// hand the same just-released port to two of them.
+    private static let handedOut = Mutex<Set<UInt16>>([])
+
+    /// A port that was free a moment ago on 127.0.0.1 and that no other test of this run got.
     static func free() throws -> UInt16 {
+        for _ in 0..<50 {
+            let port = try kernelChosenPort()
+            if handedOut.withLock({ $0.insert(port).inserted }) { return port }
+        }
+        throw TestFailure("no unused TCP port")
+    }
+
+    private static func kernelChosenPort() throws -> UInt16 {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
         var address = sockaddr_in()
