@@ -1,12 +1,38 @@
 import ArgumentParser
+import EthernetSwitch
+import F2FBase
+import F2FPosix
+import Glibc
+import Logging
+import VDEServer
 
-/// `f2f-switch`: with no subcommand, runs the switch.
+/// `f2f-switch`: runs the switch until SIGINT/SIGTERM/SIGHUP or the console's `shutdown`.
 @main
 struct F2FSwitchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "f2f-switch",
-        abstract: "A rootless virtual Ethernet switch that VDE clients (QEMU, vde_plug, libvdeplug) attach to.",
-        subcommands: [RunCommand.self],
-        defaultSubcommand: RunCommand.self
+        abstract: "A rootless virtual Ethernet switch that VDE clients (QEMU, vde_plug, libvdeplug) attach to, and a node of a friend-to-friend peer mesh."
     )
+
+    @OptionGroup var options: SwitchOptions
+
+    func run() throws {
+        if options.daemon { try Daemon.detach() }
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = options.quiet ? .warning : [.info, .debug, .trace][min(options.verbosity, 2)]
+            return handler
+        }
+        let logger = Logger(label: "f2f.switch")
+        let application: SwitchApplication
+        do {
+            application = try SwitchApplication(options: options, logger: logger)
+            try application.start()
+        } catch let error as VDEServerError {
+            logger.error("\(error)")
+            throw ExitCode.failure
+        }
+        if !options.daemon { application.printAttachInstructions() }
+        application.run()
+    }
 }

@@ -142,6 +142,8 @@ struct OctalMode: ExpressibleByArgument {
         guard let value = SocketPermissions.parseMode(argument) else { return nil }
         self.value = value
     }
+
+    var defaultValueDescription: String { "0" + String(value, radix: 8) }
 }
 
 struct MACAddressArgument: ExpressibleByArgument {
