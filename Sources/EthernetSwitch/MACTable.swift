@@ -86,11 +86,6 @@ public struct MACTable: Sendable {
         entries.removeAll(keepingCapacity: true)
     }
 
-    public mutating func setCapacity(_ newCapacity: Int) {
-        precondition(newCapacity > 0, "MAC table capacity must be positive")
-        capacity = newCapacity
-    }
-
     /// Live stations sorted by VLAN then address, for the console.
     public func stations(now: Instant) -> [Station] {
         entries.compactMap { key, entry -> Station? in

@@ -134,18 +134,6 @@ public struct Switch: Sendable {
         floodPorts.insert(port, at: insertAt)
     }
 
-    /// Grows or shrinks the port range; refuses to drop an active port.
-    public mutating func setPortCount(_ count: Int) -> Bool {
-        guard count > 0, !ports[min(count, ports.count)...].contains(where: \.isActive) else { return false }
-        if count < ports.count {
-            ports.removeLast(ports.count - count)
-        } else {
-            ports.append(contentsOf: repeatElement(Port(), count: count - ports.count))
-        }
-        configuration.portCount = count
-        return true
-    }
-
     public mutating func resetCounters(port: Int? = nil) {
         for index in ports.indices where port == nil || port == index {
             ports[index].counters = PortCounters()
@@ -220,10 +208,6 @@ public struct Switch: Sendable {
     public mutating func setMACAgingTime(_ agingTime: Duration) {
         configuration.macAgingTime = agingTime
         macTable.agingTime = agingTime
-    }
-
-    public mutating func flushMACTable() {
-        macTable.removeAll()
     }
 
     private mutating func drop(_ reason: DropReason, on port: Int) -> ForwardingDecision {

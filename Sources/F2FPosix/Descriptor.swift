@@ -13,13 +13,6 @@ public struct Descriptor: ~Copyable {
         // deinit does the work.
     }
 
-    /// Gives up ownership without closing (the fd now belongs to someone else, e.g. a C library).
-    public consuming func release() -> Int32 {
-        let raw = rawValue
-        discard self
-        return raw
-    }
-
     deinit {
         Glibc.close(rawValue)
     }

@@ -286,7 +286,17 @@ import Testing
         }
         #expect(tree.ports[1]?.sendRSTP == true)
         #expect(tree.isRoot)
-        #expect(actions.contains { if case .transmit(1, .rapid) = $0 { true } else { false } } || tree.ports[1]?.role == .designated)
+        #expect(tree.ports[1]?.role == .designated)
+        // Its next hello is an RST BPDU again, not a configuration BPDU.
+        for _ in 0..<25 {
+            now = now + .milliseconds(100)
+            tree.tick(now: now, actions: &actions)
+        }
+        let sent = actions.compactMap { action -> BPDU? in
+            if case .transmit(1, let bpdu) = action { bpdu } else { nil }
+        }
+        #expect(!sent.isEmpty)
+        #expect(sent.allSatisfy { if case .rapid = $0 { true } else { false } })
     }
 
     @Test func configuredPathCostsFollowThePortKind() {

@@ -206,11 +206,6 @@ public struct SpanningTree: Sendable {
     /// ticks then, so that failover does not wait for the next periodic tick.
     public var staleInformationHoldEnds: Instant? { lostRoot?.until }
 
-    /// The nearest deadline, for the loop's poll timeout.
-    public var nextDeadline: Instant? {
-        ports.values.flatMap { [$0.rcvdInfoWhile, $0.fdWhile, $0.tcWhile, $0.helloWhen] }.compactMap { $0 }.min()
-    }
-
     // MARK: The machines
 
     private var bridgePriorityVector: PriorityVector {
