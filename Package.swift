@@ -7,6 +7,7 @@ let strict: [SwiftSetting] = [
 
 let logging = Target.Dependency.product(name: "Logging", package: "swift-log")
 let argumentParser = Target.Dependency.product(name: "ArgumentParser", package: "swift-argument-parser")
+let crypto = Target.Dependency.product(name: "Crypto", package: "swift-crypto")
 
 let package = Package(
     name: "f2f-switch",
@@ -17,6 +18,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.0.0"),
     ],
     targets: [
         // Pure targets: no I/O, no clock, no Foundation.
@@ -35,6 +37,9 @@ let package = Package(
         .systemLibrary(name: "CVDEPlug"),
         .target(name: "VDEPlug", dependencies: ["CVDEPlug", "F2FPosix"], swiftSettings: strict),
 
+        // Friends only: Noise XX authenticated, encrypted links as a provider over any connection.
+        .target(name: "F2FSecure", dependencies: ["F2FCore", logging, crypto], swiftSettings: strict),
+
         // The vde2 control protocol, data sockets and management console.
         .target(
             name: "VDEServer",
@@ -45,7 +50,7 @@ let package = Package(
         .executableTarget(
             name: "F2FSwitchCLI",
             dependencies: [
-                "F2FBase", "EthernetSwitch", "F2FCore", "F2FPosix", "F2FTransportTCP", "VDEPlug", "VDEServer", logging, argumentParser,
+                "F2FBase", "EthernetSwitch", "F2FCore", "F2FPosix", "F2FSecure", "F2FTransportTCP", "VDEPlug", "VDEServer", logging, argumentParser,
             ],
             swiftSettings: strict
         ),
@@ -62,6 +67,9 @@ let package = Package(
 
         .testTarget(name: "F2FBaseTests", dependencies: ["F2FBase"], swiftSettings: strict),
         .testTarget(name: "F2FCoreTests", dependencies: ["F2FCore", "F2FBase", "F2FTesting", logging], swiftSettings: strict),
+        .testTarget(
+            name: "F2FSecureTests", dependencies: ["F2FSecure", "F2FBase", "F2FCore", "F2FTesting", logging, crypto],
+            swiftSettings: strict),
         .testTarget(name: "EthernetSwitchTests", dependencies: ["EthernetSwitch", "F2FBase", "F2FTesting"], swiftSettings: strict),
         .testTarget(name: "VDEServerTests", dependencies: ["VDEServer", "EthernetSwitch", "F2FBase", "F2FPosix", "F2FTesting"], swiftSettings: strict),
         .testTarget(

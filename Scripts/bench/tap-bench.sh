@@ -44,6 +44,9 @@
 #                `PATH -s DIR1 -M M1 --listen 127.0.0.1:P` and `PATH -s DIR2 -M M2 --peer
 #                127.0.0.1:P`; measured once the console's peer/print shows ESTABLISHED.
 #                Tap A on switch 1, tap B on switch 2. Skipped without --f2f.
+#                The link is encrypted (Noise XX, each switch with its own identity,
+#                friends of each other), as f2f-switch runs by default.
+#   f2f-pair-plain  the same with --plaintext on both: what encryption costs.
 #                The report adds ratios f2f-pair/vde-pair and f2f-pair/f2f-switch, and
 #                the RTT the TCP hop adds (f2f-pair - f2f-switch, vde-pair - vde_switch).
 #   ptp          floor: no switch; two vde_plug tap:// <-> ptp://SOCK joined point to point
@@ -203,6 +206,7 @@ build_rows() {
     add_row vde-pair vdepair "$(command -v vde_switch)"
     if [ -n "$F2F" ] && [ -x "$F2F" ] && [ ! -d "$F2F" ]; then
         add_row f2f-pair f2fpair "$F2F"
+        add_row f2f-pair-plain f2fplain "$F2F"
     else
         log "f2f-pair: SKIPPED — needs --f2f PATH"
     fi
@@ -396,16 +400,26 @@ start_listener() {
 }
 
 # f2f-pair: switch 1 accepts the F2F link on a loopback port, switch 2 dials it.
-setup_f2f_pair() {  # setup_f2f_pair NAME CMD REP
-    local name=$1 rep=$3 argv d1 d2 port
+# Encrypted (the default: Noise, friends only) unless MODE is "plain" (--plaintext).
+setup_f2f_pair() {  # setup_f2f_pair NAME CMD REP [plain]
+    local name=$1 rep=$3 mode=${4:-} argv d1 d2 port id1 id2 secure1=() secure2=() peer
     read -ra argv <<<"$2"
     d1="$TMPD/sw-$name-$rep-1" d2="$TMPD/sw-$name-$rep-2"
+    if [ "$mode" = plain ]; then
+        secure1=(--plaintext) secure2=(--plaintext)
+    else
+        id1=$("${argv[@]}" id --identity "$d1.key" 2>/dev/null) &&
+            id2=$("${argv[@]}" id --identity "$d2.key" 2>/dev/null) || { log "$name: f2f-switch id failed"; return 1; }
+        secure1=(--identity "$d1.key" --friend "$id2") secure2=(--identity "$d2.key")
+    fi
     start_listener "$d1.log" "switch $name/1" port \
-        "${argv[@]}" -s "$d1" -M "$d1.mgmt" --listen "127.0.0.1:@PORT@" --name "bench-1" || return 1
+        "${argv[@]}" -s "$d1" -M "$d1.mgmt" --listen "127.0.0.1:@PORT@" --name "bench-1" "${secure1[@]}" || return 1
     SW_PIDS+=("$SPAWNED")
     wait_for 10 test -S "$d1/ctl" || { log "$name/1: no $d1/ctl"; tail -5 "$d1.log" >&2; return 1; }
+    peer="127.0.0.1:$port"
+    [ "$mode" = plain ] || peer="$id1@$peer"
     spawn "$d2.log" "switch $name/2" setsid "${argv[@]}" -s "$d2" -M "$d2.mgmt" \
-        --peer "127.0.0.1:$port" --name "bench-2"
+        --peer "$peer" --name "bench-2" "${secure2[@]}"
     SW_PIDS+=("$SPAWNED")
     wait_for 10 test -S "$d2/ctl" || { log "$name/2: no $d2/ctl"; tail -5 "$d2.log" >&2; return 1; }
     if ! wait_for 15 mgmt_peer_established "$d2.mgmt" || ! wait_for 5 mgmt_peer_established "$d1.mgmt"; then
@@ -609,6 +623,7 @@ run_row() {  # run_row REP INDEX
     case "$kind" in
         switch) setup_switch "$name" "$rowcmd" "$rep" ;;
         f2fpair) setup_f2f_pair "$name" "$rowcmd" "$rep" ;;
+        f2fplain) setup_f2f_pair "$name" "$rowcmd" "$rep" plain ;;
         vdepair) setup_vde_pair "$name" "$rowcmd" "$rep" ;;
         ptp)    setup_ptp "$rep" ;;
         veth)   setup_veth ;;
@@ -628,7 +643,7 @@ run_row() {  # run_row REP INDEX
     measure_udp "$rep" "$name"
     others_snapshot "$TMPD/others.1"
     record "$rep" "$name" bg_other_cores "$(others_cores "$TMPD/others.0" "$TMPD/others.1" $((SECONDS - t0)))"
-    [ "$kind" = f2fpair ] && log_f2f_pair "$name" "$rep"
+    case "$kind" in f2fpair | f2fplain) log_f2f_pair "$name" "$rep" ;; esac
     if [ $DO_STRACE = 1 ] && [ ${#SW_PIDS[@]} -gt 0 ]; then measure_syscalls "$rep" "$name"; fi
     # A switch (or relay) that died mid-run makes its figures meaningless: say so loudly.
     local p
@@ -653,7 +668,8 @@ header_lines() {
     for i in "${!ROW_NAMES[@]}"; do
         case "${ROW_KINDS[$i]}" in
             switch)  echo "# row ${ROW_NAMES[$i]}: ${ROW_CMDS[$i]} -s DIR" ;;
-            f2fpair) echo "# row ${ROW_NAMES[$i]}: ${ROW_CMDS[$i]} -s DIR1 -M M1 --listen 127.0.0.1:P <-TCP-> ${ROW_CMDS[$i]} -s DIR2 -M M2 --peer 127.0.0.1:P" ;;
+            f2fpair) echo "# row ${ROW_NAMES[$i]}: ${ROW_CMDS[$i]} -s DIR1 -M M1 --listen 127.0.0.1:P --friend ID2 <-Noise/TCP-> ${ROW_CMDS[$i]} -s DIR2 -M M2 --peer ID1@127.0.0.1:P" ;;
+            f2fplain) echo "# row ${ROW_NAMES[$i]}: ${ROW_CMDS[$i]} -s DIR1 -M M1 --listen 127.0.0.1:P --plaintext <-TCP-> ${ROW_CMDS[$i]} -s DIR2 -M M2 --peer 127.0.0.1:P --plaintext" ;;
             vdepair) echo "# row ${ROW_NAMES[$i]}: ${ROW_CMDS[$i]} -s DIR1 + socat TCP-LISTEN:P,bind=127.0.0.1,reuseaddr,fork,nodelay EXEC:'vde_plug vde://DIR1' <-TCP-> socat TCP:127.0.0.1:P,nodelay EXEC:'vde_plug vde://DIR2' + ${ROW_CMDS[$i]} -s DIR2" ;;
         esac
     done

@@ -644,14 +644,18 @@ scenario_netdev_options() {
 # (pings, 1514-byte frames, the bulk transfer) crosses the TCP link.
 # Same guest-side checks as two-guests. f2f-switch only (needs "peers").
 scenario_two_switches() {
-    local port attempt nerr out1 out2
+    local port attempt nerr out1 out2 id1 id2 key1=$SCEN_DIR/sw1.key key2=$SCEN_DIR/sw2.key
+    # Friends only: each switch gets its own identity and admits the other's id.
+    id1=$("${SWITCH_ARGV[@]}" id --identity "$key1" 2>/dev/null) &&
+        id2=$("${SWITCH_ARGV[@]}" id --identity "$key2" 2>/dev/null) ||
+        { SCEN_ERR+=("f2f-switch id could not create the identities"); return; }
     # A port found free may be taken before sw1 binds it: sw1 then exits
     # (listen failed; it may have created its sockets already), and we try
     # again with another port.
     for attempt in 1 2 3; do
         port=$(pick_free_port) || { SCEN_ERR+=("no free TCP port on 127.0.0.1"); return; }
         nerr=${#SCEN_ERR[@]}
-        start_switch sw1 --listen "127.0.0.1:$port" --name e2e-sw1 &&
+        start_switch sw1 --listen "127.0.0.1:$port" --name e2e-sw1 --identity "$key1" --friend "$id2" &&
             wait_tcp_listen sw1 "$port" 15 && break
         if ((attempt < 3)) && grep -q 'listen on .* failed' "$SCEN_DIR/sw1.log" 2>/dev/null; then
             log "sw1: port $port taken meanwhile, retrying with another one"
@@ -663,7 +667,7 @@ scenario_two_switches() {
         fi
         return
     done
-    start_switch sw2 --peer "127.0.0.1:$port" --name e2e-sw2 || return
+    start_switch sw2 --peer "$id1@127.0.0.1:$port" --name e2e-sw2 --identity "$key2" || return
 
     # Wait for the peer link before booting the guests, so a link that never
     # comes up is reported as such and not as "peer unreachable" 40 s later.

@@ -35,6 +35,8 @@ public struct PortCounters: Equatable, Sendable {
     public var bytesIn: UInt64 = 0
     public var framesOut: UInt64 = 0
     public var bytesOut: UInt64 = 0
+    /// New source addresses not learned because the port held its MAC limit.
+    public var macLimitRefusals: UInt64 = 0
     private var drops = [UInt64](repeating: 0, count: DropReason.allCases.count)
 
     public init() {}

@@ -159,7 +159,10 @@ public struct Switch: Sendable {
         let source = MACAddress(rawValue: frame.bigEndianUInt48(at: EthernetHeader.Field.source))
         let vlanID = Self.vlanID(of: frame)
         if !source.isMulticast {
-            macTable.learn(source, vlanID: vlanID, port: port, now: now)
+            let limit = ports[port].kind == .edge ? configuration.clientMACLimit : configuration.peerMACLimit
+            if macTable.learn(source, vlanID: vlanID, port: port, now: now, portLimit: limit) == .refusedPortFull {
+                ports[port].counters.macLimitRefusals &+= 1
+            }
         }
         guard state.forwards else { return drop(.portBlocked, on: port) }
         if destination.isMulticast {

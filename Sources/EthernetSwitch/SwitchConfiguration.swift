@@ -12,6 +12,9 @@ public struct SwitchConfiguration: Equatable, Sendable {
     /// gives 20 000 for 1 Gb/s.
     public var clientPathCost: UInt32
     public var peerPathCost: UInt32
+    /// Stations one client or `--plug` port, and one peer link, may hold in the MAC table.
+    public var clientMACLimit: Int
+    public var peerMACLimit: Int
 
     public init(
         portCount: Int = 32,
@@ -19,7 +22,9 @@ public struct SwitchConfiguration: Equatable, Sendable {
         macTableCapacity: Int = 8192,
         macAgingTime: Duration = .seconds(300),
         clientPathCost: UInt32 = SpanningTreeConfiguration.defaultPathCost(megabitsPerSecond: 1000),
-        peerPathCost: UInt32 = SpanningTreeConfiguration.defaultPathCost(megabitsPerSecond: 1000)
+        peerPathCost: UInt32 = SpanningTreeConfiguration.defaultPathCost(megabitsPerSecond: 1000),
+        clientMACLimit: Int = 1024,
+        peerMACLimit: Int = 4096
     ) {
         self.portCount = portCount
         self.maxFrameSize = maxFrameSize
@@ -27,5 +32,7 @@ public struct SwitchConfiguration: Equatable, Sendable {
         self.macAgingTime = macAgingTime
         self.clientPathCost = clientPathCost
         self.peerPathCost = peerPathCost
+        self.clientMACLimit = clientMACLimit
+        self.peerMACLimit = peerMACLimit
     }
 }

@@ -54,10 +54,19 @@ public struct CommError: Error, Equatable, Sendable, CustomStringConvertible {
     public var errno: Int32
     public var operation: String
 
+    /// A whole sentence instead of an operation (protocol failures: refusals, bad records).
+    public var isMessage = false
+
     public init(errno: Int32, operation: String) {
         self.errno = errno
         self.operation = operation
     }
 
-    public var description: String { "\(operation) failed (errno \(errno))" }
+    public init(errno: Int32, message: String) {
+        self.errno = errno
+        operation = message
+        isMessage = true
+    }
+
+    public var description: String { isMessage ? operation : "\(operation) failed (errno \(errno))" }
 }

@@ -37,6 +37,8 @@ public final class Peer: ConnectionEvents {
     private var refusing = false
     var keepaliveDue = false
     private var isPumping = false
+    /// Bytes written by a pump that did not flush (frames staged during a batch).
+    private var hasUnflushedBytes = false
 
     init(id: Int, connection: any Connection, isOutbound: Bool, node: F2FNode) {
         self.id = id
@@ -227,7 +229,14 @@ public final class Peer: ConnectionEvents {
             }
             if state == .established { node.notify(.writable, peer: self) }
         }
-        if wroteSomething, flush, state != .closed { connection.flush() }
+        if wroteSomething || hasUnflushedBytes, state != .closed {
+            if flush {
+                connection.flush()
+                hasUnflushedBytes = false
+            } else {
+                hasUnflushedBytes = true
+            }
+        }
         updateInterest()
     }
 

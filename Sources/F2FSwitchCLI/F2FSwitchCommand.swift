@@ -11,7 +11,8 @@ import VDEServer
 struct F2FSwitchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "f2f-switch",
-        abstract: "A rootless virtual Ethernet switch that VDE clients (QEMU, vde_plug, libvdeplug) attach to, and a node of a friend-to-friend peer mesh."
+        abstract: "A rootless virtual Ethernet switch that VDE clients (QEMU, vde_plug, libvdeplug) attach to, and a node of a friend-to-friend peer mesh.",
+        subcommands: [IdentityCommand.self]
     )
 
     @OptionGroup var options: SwitchOptions
@@ -29,6 +30,9 @@ struct F2FSwitchCommand: ParsableCommand {
             application = try SwitchApplication(options: options, logger: logger)
             try application.start()
         } catch let error as VDEServerError {
+            logger.error("\(error)")
+            throw ExitCode.failure
+        } catch let error as IdentityStore.Failure {
             logger.error("\(error)")
             throw ExitCode.failure
         }

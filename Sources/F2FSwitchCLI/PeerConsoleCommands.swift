@@ -1,19 +1,24 @@
 import F2FBase
 import F2FCore
+import F2FSecure
 import F2FTransportTCP
 import VDEServer
 
 /// `peer/*`: the F2F links, as users manage them from vdeterm.
 enum PeerConsoleCommands {
-    static func register(on console: Console, node: F2FNode, dialer: PeerDialer, peerPorts: PeerPorts) {
+    static func register(on console: Console, node: F2FNode, dialer: PeerDialer, peerPorts: PeerPorts, friendLinks: FriendLinks?) {
         console.addMenu(ConsoleMenu("peer", title: "F2F PEER MENU"))
         console.add(ConsoleCommand("peer/print", help: "print peer links and dialled addresses", printsData: true) { _ in
             lines(node: node, dialer: dialer, peerPorts: peerPorts)
         })
-        console.add(ConsoleCommand("peer/add", syntax: "HOST:PORT", help: "keep a link to a peer (redialled when it fails)") { argument throws(ConsoleError) in
-            guard let address = TCPAddress(parsing: argument), address.host != nil else { throw .invalidArgument }
-            guard !dialer.entries.contains(where: { $0.address == address }) else { throw .exists }
-            dialer.add(address)
+        console.add(ConsoleCommand("peer/add", syntax: "[ID@]HOST:PORT", help: "keep a link to a peer (redialled when it fails); ID pins and befriends it") { argument throws(ConsoleError) in
+            guard let line = PeerLine(parsing: argument) else { throw .invalidArgument }
+            guard !dialer.entries.contains(where: { $0.address == line.address }) else { throw .exists }
+            if let pinned = line.pinnedID {
+                guard let friendLinks else { throw .invalidArgument }  // --plaintext cannot check an id
+                friendLinks.friends.add(pinned)
+            }
+            dialer.add(line.address, pinnedID: line.pinnedID?.description)
             return []
         })
         console.add(ConsoleCommand("peer/del", syntax: "HOST:PORT|N", help: "stop dialling a peer and close its link") { argument throws(ConsoleError) in
@@ -23,6 +28,7 @@ enum PeerConsoleCommands {
             dialer.remove(id: entry.id)
             return []
         })
+        if let friendLinks { FriendConsoleCommands.register(on: console, links: friendLinks, node: node) }
     }
 
     private static func lines(node: F2FNode, dialer: PeerDialer, peerPorts: PeerPorts) -> [String] {
@@ -35,7 +41,8 @@ enum PeerConsoleCommands {
             case .connected: state = "CONNECTED peer \(entry.peer.map { pad($0.id) } ?? "-")"
             case .waiting(let until): state = "WAITING retry in \(milliseconds(until - now)) ms"
             }
-            var line = "Dial \(pad(entry.id)) \(entry.address) \(state) reconnects \(entry.reconnects)"
+            let pin = entry.pinnedID.map { "\($0)@" } ?? ""
+            var line = "Dial \(pad(entry.id)) \(pin)\(entry.address) \(state) reconnects \(entry.reconnects)"
             if let error = entry.lastError { line += " last: \(error)" }
             output.append(line)
         }
@@ -52,6 +59,12 @@ enum PeerConsoleCommands {
             let reconnects = dialer.entry(for: peer)?.reconnects ?? 0
             let counters = peer.counters
             output.append("Peer \(pad(peer.id)) \(state) \(peer.displayName) \(peer.isOutbound ? "outbound" : "inbound")\(port) uptime \(uptime)s")
+            if let secure = peer.connection as? SecureConnection {
+                let id = secure.remoteID.map(String.init(describing:)) ?? "-"
+                output.append(" id \(id) encrypted records in \(secure.counters.recordsIn) out \(secure.counters.recordsOut)")
+            } else {
+                output.append(" plaintext (unauthenticated)")
+            }
             output.append(" IN:  packets \(counters.packetsIn) bytes \(counters.bytesIn)")
             output.append(" OUT: packets \(counters.packetsOut) bytes \(counters.bytesOut)")
             let queued = peerPorts.link(for: peer)?.queuedFrames ?? 0

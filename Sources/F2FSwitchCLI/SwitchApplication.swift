@@ -1,6 +1,7 @@
 import EthernetSwitch
 import F2FBase
 import F2FCore
+import F2FSecure
 import F2FTransportTCP
 import F2FPosix
 import Glibc
@@ -20,6 +21,8 @@ final class SwitchApplication {
     private let dialer: PeerDialer
     private let peerPorts: PeerPorts
     private var listener: TCPListener?
+    /// Nil with `--plaintext`.
+    private let friendLinks: FriendLinks?
     /// The spanning tree `stp/enable 1` starts from.
     private let spanningTreeSettings: SpanningTree
 
@@ -42,6 +45,7 @@ final class SwitchApplication {
         var nodeConfiguration = F2FNode.Configuration()
         nodeConfiguration.livenessInterval = .milliseconds(Int64(options.liveness * 1000))
         nodeConfiguration.keepaliveInterval = nodeConfiguration.livenessInterval / 6
+        nodeConfiguration.handshakeTimeout = .milliseconds(Int64(options.handshakeTimeout * 1000))
         let loop = loop
         node = F2FNode(
             nodeID: UInt64.random(in: 1...UInt64.max), name: options.nodeName ?? Self.hostName(),
@@ -49,6 +53,31 @@ final class SwitchApplication {
         ) { loop.now }
         peerPorts = PeerPorts(engine: engine, node: node)
         dialer = PeerDialer(node: node, loop: loop, logger: Logger(label: "f2f.tcp"))
+        friendLinks = options.plaintext ? nil : try Self.makeFriendLinks(options: options, node: node, loop: loop, logger: logger)
+        if let friendLinks {
+            dialer.secure = { connection, entry in
+                friendLinks.secureOutbound(connection, pinned: entry.pinnedID.flatMap(PeerID.init(parsing:)))
+            }
+        }
+    }
+
+    private static func makeFriendLinks(options: SwitchOptions, node: F2FNode, loop: EventLoop, logger: Logger) throws(IdentityStore.Failure) -> FriendLinks {
+        let identityPath = options.resolvedIdentityPath
+        let (identity, created) = try IdentityStore.loadOrCreate(at: identityPath)
+        if created { logger.info("created identity", metadata: ["path": "\(identityPath)"]) }
+        var friends = options.friends.compactMap(PeerID.init(parsing:))
+        friends += options.peers.compactMap { PeerLine(parsing: $0)?.pinnedID }
+        let defaultFriendsFile = IdentityStore.defaultFriendsPath(identityPath: identityPath)
+        if let path = options.friendsFile ?? (access(defaultFriendsFile, R_OK) == 0 ? defaultFriendsFile : nil) {
+            friends += try FriendsFile.load(path)
+        }
+        let limits = FriendLinks.Limits(
+            maxPeers: options.maxPeers, maxPending: options.maxPending,
+            handshakeTimeout: .milliseconds(Int64(options.handshakeTimeout * 1000)))
+        logger.info("F2F identity", metadata: ["id": "\(identity.id)", "friends": "\(Set(friends).count)"])
+        return FriendLinks(
+            identity: identity, friends: FriendList(friends), limits: limits, node: node, loop: loop,
+            logger: Logger(label: "f2f.secure"))
     }
 
     func start() throws {
@@ -59,13 +88,15 @@ final class SwitchApplication {
         signal(SIGPIPE, SIG_IGN)
         // The listen port first: if it is taken, nothing has been created yet.
         if let listen = options.listen.flatMap(TCPAddress.init(parsing:)) {
-            listener = try TCPListener(address: listen, loop: loop, acceptor: node, logger: Logger(label: "f2f.tcp"))
+            let acceptor: any ConnectionAcceptor = friendLinks ?? node
+            listener = try TCPListener(address: listen, loop: loop, acceptor: acceptor, logger: Logger(label: "f2f.tcp"))
             logger.info("accepting F2F peers", metadata: ["listen": "\(listen)"])
         }
         try server.start()
         if let path = options.managementPath {
             let console = Console(banner: SwitchConsoleCommands.banner())
-            PeerConsoleCommands.register(on: console, node: node, dialer: dialer, peerPorts: peerPorts)
+            PeerConsoleCommands.register(on: console, node: node, dialer: dialer, peerPorts: peerPorts, friendLinks: friendLinks)
+            LimitsConsoleCommands.register(on: console, options: options, node: node, engine: engine, friendLinks: friendLinks)
             SpanningTreeConsoleCommands.register(on: console, engine: engine, settings: spanningTreeSettings)
             SwitchConsoleCommands.register(
                 on: console,
@@ -82,8 +113,8 @@ final class SwitchApplication {
         for url in options.plugs {
             try addPlug(url)
         }
-        for peer in options.peers.compactMap(TCPAddress.init(parsing:)) {
-            dialer.add(peer)
+        for line in options.peers.compactMap(PeerLine.init(parsing:)) {
+            dialer.add(line.address, pinnedID: line.pinnedID?.description)
         }
         // Liveness is checked every 50 ms: a dead link is noticed within 50 ms of the interval.
         loop.scheduleRepeating(every: .milliseconds(50)) { [unowned self] in node.tick() }
@@ -121,6 +152,7 @@ final class SwitchApplication {
 
             """
         if let path = options.managementPath { text += "  console:  vdeterm \(path)\n" }
+        if let friendLinks { text += "  F2F id:   \(friendLinks.identity.id)  (friends admit it with --friend)\n" }
         // Straight to the descriptor: stdout may be a pipe, and this must show up before any log line.
         _ = text.utf8CString.withUnsafeBufferPointer { write(STDOUT_FILENO, $0.baseAddress, $0.count - 1) }
     }
@@ -132,6 +164,7 @@ final class SwitchApplication {
 
     private func shutdown() {
         listener?.close()
+        friendLinks?.closeAll()
         for entry in dialer.entries { dialer.remove(id: entry.id) }
         for peer in Array(node.peers.values) { peer.close(reason: "switch shutting down") }
         engine.detachAll(reason: "switch shutting down")

@@ -1,5 +1,6 @@
 import ArgumentParser
 import EthernetSwitch
+import F2FSecure
 import F2FTransportTCP
 import Glibc
 import VDEServer
@@ -39,8 +40,35 @@ struct SwitchOptions: ParsableArguments {
     @Option(name: .customLong("listen"), help: "Accept F2F peers on [HOST:]PORT.")
     var listen: String?
 
-    @Option(name: .customLong("peer"), help: "Keep a link to the F2F peer at HOST:PORT (repeatable).")
+    @Option(name: .customLong("peer"), help: "Keep a link to the F2F peer at [ID@]HOST:PORT (repeatable); an ID pins who must answer there and makes it a friend.")
     var peers: [String] = []
+
+    @Option(name: .customLong("friend"), help: "Admit the node with this id (repeatable; see `f2f-switch id`).")
+    var friends: [String] = []
+
+    @Option(name: .customLong("friends"), help: "File of friend ids, one per line, # comments (default: 'friends' next to the identity, if it exists).")
+    var friendsFile: String?
+
+    @Option(name: .customLong("identity"), help: "This node's private key file, created on first start (default: $XDG_CONFIG_HOME/f2f-switch/identity).")
+    var identityPath: String?
+
+    @Flag(name: .customLong("plaintext"), help: "Peer links without authentication or encryption: anyone who reaches --listen joins. Benchmarks and closed test networks only.")
+    var plaintext = false
+
+    @Option(name: .customLong("max-peers"), help: "Most peer links; connections beyond are closed at once.")
+    var maxPeers: Int = 64
+
+    @Option(name: .customLong("max-pending"), help: "Most unauthenticated incoming connections at a time.")
+    var maxPending: Int = 16
+
+    @Option(name: .customLong("handshake-timeout"), help: "Seconds a peer connection may take to authenticate and say hello.")
+    var handshakeTimeout: Double = 5
+
+    @Option(name: .customLong("port-macs"), help: "Most MAC addresses one client or --plug port may hold in the table.")
+    var clientMACLimit: Int = 1024
+
+    @Option(name: .customLong("peer-macs"), help: "Most MAC addresses one peer link may hold in the table.")
+    var peerMACLimit: Int = 4096
 
     @Option(name: .customLong("name"), help: "Name this node shows its peers (default: host name).")
     var nodeName: String?
@@ -90,9 +118,19 @@ struct SwitchOptions: ParsableArguments {
         guard hashExpire > 0 else { throw ValidationError("--hash-expire must be positive") }
         guard (64...65535).contains(maxFrame) else { throw ValidationError("--max-frame must be 64…65535") }
         if let listen, TCPAddress(parsing: listen) == nil { throw ValidationError("--listen: expected [HOST:]PORT, got '\(listen)'") }
-        for peer in peers where TCPAddress(parsing: peer)?.host == nil {
-            throw ValidationError("--peer: expected HOST:PORT, got '\(peer)'")
+        for peer in peers where PeerLine(parsing: peer) == nil {
+            throw ValidationError("--peer: expected [ID@]HOST:PORT, got '\(peer)'")
         }
+        for friend in friends where PeerID(parsing: friend) == nil {
+            throw ValidationError("--friend: '\(friend)' is not an id (52 base32 characters, as `f2f-switch id` prints)")
+        }
+        if plaintext, !friends.isEmpty || friendsFile != nil || peers.contains(where: { $0.contains("@") }) {
+            throw ValidationError("--plaintext links are not authenticated: --friend, --friends and ID@ pins need encryption")
+        }
+        guard (1...4096).contains(maxPeers) else { throw ValidationError("--max-peers must be 1…4096") }
+        guard (1...4096).contains(maxPending) else { throw ValidationError("--max-pending must be 1…4096") }
+        guard handshakeTimeout >= 0.1, handshakeTimeout <= 600 else { throw ValidationError("--handshake-timeout must be 0.1…600 seconds") }
+        guard clientMACLimit >= 1, peerMACLimit >= 1 else { throw ValidationError("--port-macs and --peer-macs must be positive") }
         guard (0...61440).contains(priority), priority % 4096 == 0 else { throw ValidationError("--priority must be a multiple of 4096 in 0…61440") }
         guard (0...4096).contains(portQueue) else { throw ValidationError("--port-queue must be 0…4096") }
         guard (4096...(64 << 20)).contains(socketBuffer) else { throw ValidationError("--sndbuf must be 4096…67108864") }
@@ -104,6 +142,10 @@ struct SwitchOptions: ParsableArguments {
         if let socketDirectory, socketDirectory.utf8.count > 90 {
             throw ValidationError("socket directory path too long for unix sockets (max 90 bytes)")
         }
+    }
+
+    var resolvedIdentityPath: String {
+        identityPath ?? IdentityStore.defaultPath(socketDirectory: resolvedSocketDirectory)
     }
 
     var resolvedSocketDirectory: String {
@@ -121,7 +163,8 @@ struct SwitchOptions: ParsableArguments {
     var switchConfiguration: SwitchConfiguration {
         SwitchConfiguration(
             portCount: numports, maxFrameSize: maxFrame, macTableCapacity: hashSize,
-            macAgingTime: .seconds(hashExpire), clientPathCost: clientCost, peerPathCost: peerCost)
+            macAgingTime: .seconds(hashExpire), clientPathCost: clientCost, peerPathCost: peerCost,
+            clientMACLimit: clientMACLimit, peerMACLimit: peerMACLimit)
     }
 
     private func resolveGroup(_ name: String) -> gid_t? {
@@ -151,6 +194,23 @@ struct MACAddressArgument: ExpressibleByArgument {
 
     init?(argument: String) {
         guard let address = MACAddress(parsing: argument), !address.isMulticast else { return nil }
+        self.address = address
+    }
+}
+
+/// A `--peer` or `peer/add` argument: `HOST:PORT`, or `ID@HOST:PORT` to pin who answers there.
+struct PeerLine: Equatable {
+    var address: TCPAddress
+    var pinnedID: PeerID?
+
+    init?(parsing text: String) {
+        var rest = Substring(text)
+        if let at = text.firstIndex(of: "@") {
+            guard let id = PeerID(parsing: String(text[..<at])) else { return nil }
+            pinnedID = id
+            rest = text[text.index(after: at)...]
+        }
+        guard let address = TCPAddress(parsing: String(rest)), address.host != nil else { return nil }
         self.address = address
     }
 }

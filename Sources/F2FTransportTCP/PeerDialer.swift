@@ -16,6 +16,8 @@ public final class PeerDialer: CoreListener {
     public struct Entry {
         public let id: Int
         public let address: TCPAddress
+        /// The id this address must present (`ID@HOST:PORT`), as the security layer spells it.
+        public let pinnedID: String?
         public fileprivate(set) var state: LinkState = .dialing
         /// Dials after the first one.
         public fileprivate(set) var reconnects = 0
@@ -30,6 +32,8 @@ public final class PeerDialer: CoreListener {
     private let logger: Logger
     public private(set) var entries: [Entry] = []
     private var nextID = 1
+    /// Layers a provider over each new TCP connection (the Noise layer); plain TCP by default.
+    public var secure: (TCPConnection, Entry) -> any Connection = { connection, _ in connection }
 
     public init(node: F2FNode, loop: EventLoop, logger: Logger) {
         self.node = node
@@ -44,10 +48,10 @@ public final class PeerDialer: CoreListener {
     }
 
     @discardableResult
-    public func add(_ address: TCPAddress) -> Int {
+    public func add(_ address: TCPAddress, pinnedID: String? = nil) -> Int {
         let id = nextID
         nextID += 1
-        entries.append(Entry(id: id, address: address, backoff: ReconnectBackoff(seed: UInt64(id) &* 0x9E37_79B9 ^ UInt64(address.port))))
+        entries.append(Entry(id: id, address: address, pinnedID: pinnedID, backoff: ReconnectBackoff(seed: UInt64(id) &* 0x9E37_79B9 ^ UInt64(address.port))))
         dial(id)
         return id
     }
@@ -72,7 +76,7 @@ public final class PeerDialer: CoreListener {
         entries[index].state = .dialing
         do {
             let connection = try TCPConnection.connect(to: entries[index].address, loop: loop)
-            entries[index].peer = node.addOutbound(connection)
+            entries[index].peer = node.addOutbound(secure(connection, entries[index]))
         } catch {
             entries[index].lastError = error.description
             scheduleRedial(index)

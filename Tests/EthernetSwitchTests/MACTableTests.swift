@@ -60,6 +60,26 @@ import Testing
         #expect(table.learn(a, vlanID: 0, port: 4, now: start) == .moved(from: 1))
     }
 
+    @Test func aPortAtItsLimitLearnsNoMoreWhileOthersStillDo() {
+        var table = MACTable(capacity: 100, agingTime: .seconds(300))
+        let flood = (1...10).map { MACAddress(rawValue: 0x0200_0000_1000 + UInt64($0)) }
+        let outcomes = flood.map { table.learn($0, vlanID: 0, port: 1, now: start, portLimit: 4) }
+        #expect(outcomes.filter { $0 == .learned }.count == 4)
+        #expect(outcomes.filter { $0 == .refusedPortFull }.count == 6)
+        #expect(table.portLimitRefusedCount == 6)
+        #expect(table.stations(onPort: 1) == 4)
+        #expect(table.learn(a, vlanID: 0, port: 2, now: start, portLimit: 4) == .learned)
+        // A known station still refreshes at the limit; one moving onto a full port is forgotten.
+        #expect(table.learn(flood[0], vlanID: 0, port: 1, now: start, portLimit: 4) == .refreshed)
+        #expect(table.learn(a, vlanID: 0, port: 1, now: start, portLimit: 4) == .refusedPortFull)
+        #expect(table.lookup(a, vlanID: 0, now: start) == nil)
+        #expect(table.stations(onPort: 2) == 0)
+        // Aging frees the port's share.
+        #expect(table.expire(now: start + .seconds(301)) == 4)
+        #expect(table.stations(onPort: 1) == 0)
+        #expect(table.learn(flood[9], vlanID: 0, port: 1, now: start + .seconds(301), portLimit: 4) == .learned)
+    }
+
     @Test func removingAPortTakesOnlyItsEntries() {
         var table = MACTable(capacity: 8, agingTime: .seconds(300))
         table.learn(a, vlanID: 0, port: 1, now: start)

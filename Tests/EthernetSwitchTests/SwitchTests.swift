@@ -121,6 +121,20 @@ import Testing
         #expect(core.receive(frame: toB.span, on: 1, now: now) == .flood)
     }
 
+    @Test func aMACFloodingClientCannotEvictOrCrowdOutOtherStations() {
+        var core = makeSwitch(configuration: SwitchConfiguration(macTableCapacity: 64, clientMACLimit: 16))
+        _ = core.receive(frame: Self.frame(to: "ff:ff:ff:ff:ff:ff", from: "02:00:00:00:00:0b").span, on: 2, now: now)
+        for index in 0..<1000 {
+            let source = MACAddress(rawValue: 0x0200_0001_0000 + UInt64(index))
+            _ = core.receive(frame: Self.frame(to: "ff:ff:ff:ff:ff:ff", from: "\(source)").span, on: 1, now: now)
+        }
+        #expect(core.ports[1].counters.macLimitRefusals == 984)
+        #expect(core.macTable.count == 17)
+        // The honest station is still known, and a newcomer on another port still learns.
+        #expect(core.receive(frame: Self.frame(to: "02:00:00:00:00:0b", from: "02:00:00:00:00:0c").span, on: 3, now: now) == .unicast(port: 2))
+        #expect(core.receive(frame: Self.frame(to: "02:00:00:00:00:0c", from: "02:00:00:00:00:0b").span, on: 2, now: now) == .unicast(port: 3))
+    }
+
     @Test func egressAccountingAndReset() {
         var core = makeSwitch()
         core.recordSent(port: 2, byteCount: 100)

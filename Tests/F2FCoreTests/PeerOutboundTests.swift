@@ -45,6 +45,20 @@ import Testing
         #expect(!link.pair.a.interest.contains(.writable))
     }
 
+    @Test func packetsWrittenWithoutFlushAreFlushedByTheNextPump() {
+        let link = LinkedNodes()
+        let flushes = link.pair.a.flushCount
+        // A switch batch: the frame goes into the slot and out without a flush ...
+        [UInt8(7)].withUnsafeBytes { link.alphaPeer.slot.load(.ethernetFrame, payload: $0) }
+        link.alphaPeer.pumpOutbound(flush: false)
+        #expect(link.pair.a.flushCount == flushes)
+        // ... and the batch's closing pump has nothing new to write, but must still flush.
+        link.alphaPeer.pumpOutbound()
+        #expect(link.pair.a.flushCount == flushes + 1)
+        link.alphaPeer.pumpOutbound()
+        #expect(link.pair.a.flushCount == flushes + 1, "nothing left to flush")
+    }
+
     @Test func writableIsAnnouncedAfterEachPacket() {
         let link = LinkedNodes()
         link.alphaListener.recordsWritable = true

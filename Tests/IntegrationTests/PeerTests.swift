@@ -8,8 +8,9 @@ import Testing
 @Suite(.serialized) struct PeerTests {
     @Test func twoSwitchesShareOneEthernetSegment() throws {
         let port = try TCPPorts.free()
-        let a = try SwitchProcess(arguments: ["--listen", "127.0.0.1:\(port)", "--name", "alpha"])
-        let b = try SwitchProcess(arguments: ["--peer", "127.0.0.1:\(port)", "--name", "beta"])
+        let friends = try FriendGroup(count: 2)
+        let a = try SwitchProcess(arguments: ["--listen", "127.0.0.1:\(port)", "--name", "alpha"] + friends.member(0))
+        let b = try SwitchProcess(arguments: ["--peer", friends.pinned(0, port: port), "--name", "beta"] + friends.member(1))
         try a.waitForPeers(1)
         try b.waitForPeers(1)
         #expect(try b.command("peer/print").data.contains { $0.contains("ESTABLISHED alpha@127.0.0.1:\(port) outbound port 0001") })
@@ -40,9 +41,10 @@ import Testing
     @Test func broadcastCrossesALineOfThreeSwitchesExactlyOnce() throws {
         let portA = try TCPPorts.free()
         let portB = try TCPPorts.free()
-        let a = try SwitchProcess(arguments: ["--listen", "127.0.0.1:\(portA)"])
-        let b = try SwitchProcess(arguments: ["--listen", "127.0.0.1:\(portB)", "--peer", "127.0.0.1:\(portA)"])
-        let c = try SwitchProcess(arguments: ["--peer", "127.0.0.1:\(portB)"])
+        let friends = try FriendGroup(count: 3)
+        let a = try SwitchProcess(arguments: ["--listen", "127.0.0.1:\(portA)"] + friends.member(0))
+        let b = try SwitchProcess(arguments: ["--listen", "127.0.0.1:\(portB)", "--peer", "127.0.0.1:\(portA)"] + friends.member(1))
+        let c = try SwitchProcess(arguments: ["--peer", "127.0.0.1:\(portB)"] + friends.member(2))
         try b.waitForPeers(2)
         try c.waitForPeers(1)
         let onA = try TestClient(a.socketDirectory, mac: "02:00:00:00:0a:01")
@@ -65,12 +67,13 @@ import Testing
 
     @Test func aRestartedPeerIsRedialledAndTrafficResumes() throws {
         let port = try TCPPorts.free()
-        var a = try SwitchProcess(arguments: ["--listen", "127.0.0.1:\(port)"], socketName: "a")
-        let b = try SwitchProcess(arguments: ["--peer", "127.0.0.1:\(port)"])
+        let friends = try FriendGroup(count: 2)
+        var a = try SwitchProcess(arguments: ["--listen", "127.0.0.1:\(port)"] + friends.member(0), socketName: "a")
+        let b = try SwitchProcess(arguments: ["--peer", "127.0.0.1:\(port)"] + friends.member(1))
         try b.waitForPeers(1)
         try a.stop()
         try b.waitForPeers(0)
-        a = try SwitchProcess(arguments: ["--listen", "127.0.0.1:\(port)"], socketName: "a")
+        a = try SwitchProcess(arguments: ["--listen", "127.0.0.1:\(port)"] + friends.member(0), socketName: "a")
         try b.waitForPeers(1)
         #expect(try b.command("peer/print").data.contains { $0.hasPrefix("Dial 0001 127.0.0.1:\(port) CONNECTED") && !$0.contains("reconnects 0") })
         let onA = try TestClient(a.socketDirectory, mac: "02:00:00:00:0a:01")
@@ -84,8 +87,9 @@ import Testing
 
     @Test func aFrozenPeerIsDeclaredDeadWithinTheLivenessInterval() throws {
         let port = try TCPPorts.free()
-        let a = try SwitchProcess(arguments: ["--listen", "127.0.0.1:\(port)"])
-        let b = try SwitchProcess(arguments: ["--peer", "127.0.0.1:\(port)", "--liveness", "1"])
+        let friends = try FriendGroup(count: 2)
+        let a = try SwitchProcess(arguments: ["--listen", "127.0.0.1:\(port)"] + friends.member(0))
+        let b = try SwitchProcess(arguments: ["--peer", "127.0.0.1:\(port)", "--liveness", "1"] + friends.member(1))
         try b.waitForPeers(1)
         a.signal(SIGSTOP)
         defer { a.signal(SIGCONT) }
@@ -100,10 +104,11 @@ import Testing
         try a.stop()
     }
 
-    @Test func hostileInputOnTheListenPortClosesOnlyThatConnection() throws {
+    /// The F2F packet layer's own defences, seen without the encryption layer in front of them.
+    @Test func hostileInputOnAPlaintextListenPortClosesOnlyThatConnection() throws {
         let port = try TCPPorts.free()
-        let a = try SwitchProcess(arguments: ["--listen", "127.0.0.1:\(port)"])
-        let b = try SwitchProcess(arguments: ["--peer", "127.0.0.1:\(port)"])
+        let a = try SwitchProcess(arguments: ["--listen", "127.0.0.1:\(port)", "--plaintext"])
+        let b = try SwitchProcess(arguments: ["--peer", "127.0.0.1:\(port)", "--plaintext"])
         try a.waitForPeers(1)
         let onA = try TestClient(a.socketDirectory, mac: "02:00:00:00:0a:01")
         let onB = try TestClient(b.socketDirectory, mac: "02:00:00:00:0b:01")

@@ -16,9 +16,10 @@ import Testing
         init(liveness: String = "3") throws {
             portA = try TCPPorts.free()
             portB = try TCPPorts.free()
-            a = try SwitchProcess(arguments: ["--listen", "127.0.0.1:\(portA)", "--priority", "4096", "--liveness", liveness])
-            b = try SwitchProcess(arguments: ["--listen", "127.0.0.1:\(portB)", "--peer", "127.0.0.1:\(portA)", "--liveness", liveness])
-            c = try SwitchProcess(arguments: ["--peer", "127.0.0.1:\(portA)", "--peer", "127.0.0.1:\(portB)", "--liveness", liveness])
+            let friends = try FriendGroup(count: 3)
+            a = try SwitchProcess(arguments: ["--listen", "127.0.0.1:\(portA)", "--priority", "4096", "--liveness", liveness] + friends.member(0))
+            b = try SwitchProcess(arguments: ["--listen", "127.0.0.1:\(portB)", "--peer", "127.0.0.1:\(portA)", "--liveness", liveness] + friends.member(1))
+            c = try SwitchProcess(arguments: ["--peer", "127.0.0.1:\(portA)", "--peer", "127.0.0.1:\(portB)", "--liveness", liveness] + friends.member(2))
             for sw in [a, b, c] { try sw.waitForPeers(2) }
             let linked = ContinuousClock.now
             try waitForOneAlternate()

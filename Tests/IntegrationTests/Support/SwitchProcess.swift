@@ -30,7 +30,9 @@ final class SwitchProcess {
         socketDirectory = workDirectory + "/" + socketName
         managementPath = workDirectory + "/mgmt"
         process.executableURL = URL(fileURLWithPath: Self.binaryPath)
-        process.arguments = ["-s", socketDirectory, "-M", managementPath] + extra
+        // Never the user's own key: each switch without one gets a fresh key in its directory.
+        let identity = extra.contains("--identity") || extra.contains("--plaintext") ? [] : ["--identity", workDirectory + "/identity"]
+        process.arguments = ["-s", socketDirectory, "-M", managementPath] + identity + extra
         process.standardError = errorPipe
         process.standardOutput = FileHandle.nullDevice
         process.standardInput = FileHandle.nullDevice

@@ -1,0 +1,77 @@
+import Crypto
+import Foundation
+
+/// Noise `CipherState` (spec rev. 34, §5.1) for ChaChaPoly: a key and a counter nonce. The
+/// nonce is implicit, so a replayed, dropped or reordered message fails authentication.
+public struct NoiseCipherState: Sendable {
+    static let tagCount = 16
+    private var key: SymmetricKey?
+    public private(set) var nonce: UInt64 = 0
+
+    init(key: SymmetricKey? = nil) {
+        self.key = key
+    }
+
+    var hasKey: Bool { key != nil }
+
+    mutating func initializeKey(_ key: SymmetricKey) {
+        self.key = key
+        nonce = 0
+    }
+
+    /// Plaintext in, ciphertext and tag appended to `output`. Without a key the plaintext
+    /// passes through, as the spec says for the first handshake messages.
+    mutating func encrypt(
+        _ plaintext: some DataProtocol, associatedData: some DataProtocol, appendingTo output: inout [UInt8]
+    ) throws(NoiseError) {
+        guard let key else {
+            output.append(contentsOf: plaintext)
+            return
+        }
+        let nonce = try nextNonce()
+        do {
+            let box = try ChaChaPoly.seal(plaintext, using: key, nonce: nonce, authenticating: associatedData)
+            output.append(contentsOf: box.ciphertext)
+            output.append(contentsOf: box.tag)
+        } catch {
+            throw .decryptionFailed
+        }
+    }
+
+    /// Ciphertext (with its tag) in, plaintext appended to `output`. The nonce advances only on
+    /// success, as §5.1 requires.
+    mutating func decrypt<Sealed: DataProtocol>(
+        _ ciphertext: Sealed, associatedData: some DataProtocol, appendingTo output: inout [UInt8]
+    ) throws(NoiseError) {
+        guard let key else {
+            output.append(contentsOf: ciphertext)
+            return
+        }
+        guard ciphertext.count >= Self.tagCount else { throw .malformedMessage("shorter than its tag") }
+        guard self.nonce != .max else { throw .nonceExhausted }
+        do {
+            let split = ciphertext.index(ciphertext.endIndex, offsetBy: -Self.tagCount)
+            let box = try ChaChaPoly.SealedBox(
+                nonce: Self.nonce(self.nonce), ciphertext: ciphertext[..<split], tag: ciphertext[split...])
+            let plaintext = try ChaChaPoly.open(box, using: key, authenticating: associatedData)
+            output.append(contentsOf: plaintext)
+        } catch {
+            throw .decryptionFailed
+        }
+        self.nonce += 1
+    }
+
+    private mutating func nextNonce() throws(NoiseError) -> ChaChaPoly.Nonce {
+        guard nonce != .max else { throw .nonceExhausted }
+        let value = Self.nonce(nonce)
+        nonce += 1
+        return value
+    }
+
+    /// 32 bits of zeros, then the counter little-endian (§12.3).
+    private static func nonce(_ counter: UInt64) -> ChaChaPoly.Nonce {
+        var bytes = [UInt8](repeating: 0, count: 12)
+        for index in 0..<8 { bytes[4 + index] = UInt8(truncatingIfNeeded: counter >> (8 * UInt64(index))) }
+        return try! ChaChaPoly.Nonce(data: bytes)  // 12 bytes: always valid
+    }
+}

@@ -1,0 +1,50 @@
+import Crypto
+import Foundation
+
+/// A node's public id: its long-term X25519 public key, shown as 52 base32 characters. The
+/// Noise handshake proves the other side holds the matching private key.
+public struct PeerID: Hashable, Sendable, CustomStringConvertible {
+    public let bytes: [UInt8]
+
+    public init?(publicKeyBytes: [UInt8]) {
+        guard publicKeyBytes.count == NoiseHandshake.keyCount else { return nil }
+        bytes = publicKeyBytes
+    }
+
+    public init?(parsing text: String) {
+        guard text.utf8.count == 52, let bytes = Base32.decode(text) else { return nil }
+        self.init(publicKeyBytes: bytes)
+    }
+
+    public var description: String { Base32.encode(bytes) }
+
+    var publicKey: Curve25519.KeyAgreement.PublicKey? {
+        try? Curve25519.KeyAgreement.PublicKey(rawRepresentation: bytes)
+    }
+}
+
+/// This node's long-term key pair. Stored by the command line (0600 file); pure here.
+public struct IdentityKey: Sendable {
+    public let privateKey: Curve25519.KeyAgreement.PrivateKey
+
+    public init() {
+        privateKey = Curve25519.KeyAgreement.PrivateKey()
+    }
+
+    public init?(privateKeyBytes: [UInt8]) {
+        guard privateKeyBytes.count == NoiseHandshake.keyCount,
+            let key = try? Curve25519.KeyAgreement.PrivateKey(rawRepresentation: privateKeyBytes)
+        else { return nil }
+        privateKey = key
+    }
+
+    /// The private key as it is stored: base32 like the ids, so the file is plain text.
+    public init?(encoded text: String) {
+        guard let bytes = Base32.decode(text) else { return nil }
+        self.init(privateKeyBytes: bytes)
+    }
+
+    public var encoded: String { Base32.encode(Array(privateKey.rawRepresentation)) }
+
+    public var id: PeerID { PeerID(publicKeyBytes: Array(privateKey.publicKey.rawRepresentation))! }
+}

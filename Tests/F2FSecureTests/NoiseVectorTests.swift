@@ -1,0 +1,146 @@
+import Crypto
+import F2FTesting
+import Foundation
+import Testing
+
+@testable import F2FSecure
+
+/// The cacophony test vector (Fixtures/noise): our XX handshake and transport must produce
+/// these bytes exactly, from the same keys.
+@Suite struct NoiseVectorTests {
+    struct Vector {
+        var prologue: [UInt8]
+        var initiatorStatic: [UInt8]
+        var initiatorEphemeral: [UInt8]
+        var responderStatic: [UInt8]
+        var responderEphemeral: [UInt8]
+        var handshakeHash: [UInt8]
+        var messages: [(payload: [UInt8], ciphertext: [UInt8])]
+
+        static func load() throws -> Vector {
+            let text = Fixture.text("noise/cacophony-XX_25519_ChaChaPoly_SHA256.json")
+            let json = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
+            #expect(json["protocol_name"] as? String == NoiseHandshake.protocolName)
+            func hex(_ key: String) throws -> [UInt8] { Fixture.parseHex(spaced(try #require(json[key] as? String))) }
+            let messages = try #require(json["messages"] as? [[String: String]]).map { message in
+                (Fixture.parseHex(spaced(message["payload"] ?? "")), Fixture.parseHex(spaced(message["ciphertext"] ?? "")))
+            }
+            return Vector(
+                prologue: try hex("init_prologue"), initiatorStatic: try hex("init_static"),
+                initiatorEphemeral: try hex("init_ephemeral"), responderStatic: try hex("resp_static"),
+                responderEphemeral: try hex("resp_ephemeral"), handshakeHash: try hex("handshake_hash"),
+                messages: messages)
+        }
+
+        private static func spaced(_ hex: String) -> String {
+            var output = ""
+            for (index, character) in hex.enumerated() {
+                if index > 0, index % 2 == 0 { output.append(" ") }
+                output.append(character)
+            }
+            return output
+        }
+    }
+
+    private func key(_ bytes: [UInt8]) throws -> Curve25519.KeyAgreement.PrivateKey {
+        try Curve25519.KeyAgreement.PrivateKey(rawRepresentation: bytes)
+    }
+
+    @Test func handshakeAndTransportMatchTheVectorByteForByte() throws {
+        let vector = try Vector.load()
+        #expect(vector.messages.count == 6)
+        var initiator = NoiseHandshake(
+            role: .initiator, localStatic: try key(vector.initiatorStatic), presenting: nil,
+            ephemeral: try key(vector.initiatorEphemeral), prologue: vector.prologue)
+        var responder = NoiseHandshake(
+            role: .responder, localStatic: try key(vector.responderStatic), presenting: nil,
+            ephemeral: try key(vector.responderEphemeral), prologue: vector.prologue)
+
+        for (index, message) in vector.messages.prefix(3).enumerated() {
+            let initiatorWrites = index % 2 == 0
+            let written = initiatorWrites
+                ? try initiator.writeMessage(payload: message.payload)
+                : try responder.writeMessage(payload: message.payload)
+            #expect(written == message.ciphertext, "handshake message \(index)")
+            let read = initiatorWrites ? try responder.readMessage(written) : try initiator.readMessage(written)
+            #expect(read == message.payload, "handshake payload \(index)")
+        }
+        #expect(initiator.isComplete && responder.isComplete)
+        #expect(initiator.handshakeHash == vector.handshakeHash)
+        #expect(responder.handshakeHash == vector.handshakeHash)
+        #expect(initiator.remoteStatic == IdentityKey(privateKeyBytes: vector.responderStatic)?.id)
+        #expect(responder.remoteStatic == IdentityKey(privateKeyBytes: vector.initiatorStatic)?.id)
+
+        var initiatorCiphers = initiator.transportCiphers()
+        var responderCiphers = responder.transportCiphers()
+        for (index, message) in vector.messages.enumerated().dropFirst(3) {
+            // The pattern's next turn continues the alternation: message 3 is the responder's.
+            let initiatorSends = index % 2 == 0
+            var sealed: [UInt8] = []
+            var opened: [UInt8] = []
+            if initiatorSends {
+                try initiatorCiphers.send.encrypt(message.payload, associatedData: [UInt8](), appendingTo: &sealed)
+                try responderCiphers.receive.decrypt(sealed, associatedData: [UInt8](), appendingTo: &opened)
+            } else {
+                try responderCiphers.send.encrypt(message.payload, associatedData: [UInt8](), appendingTo: &sealed)
+                try initiatorCiphers.receive.decrypt(sealed, associatedData: [UInt8](), appendingTo: &opened)
+            }
+            #expect(sealed == message.ciphertext, "transport message \(index)")
+            #expect(opened == message.payload)
+        }
+    }
+
+    @Test func aReplayedOrReorderedTransportMessageFailsAuthentication() throws {
+        var (initiator, responder) = try handshakenPair()
+        var first: [UInt8] = []
+        var second: [UInt8] = []
+        try initiator.send.encrypt([1, 2, 3], associatedData: [UInt8](), appendingTo: &first)
+        try initiator.send.encrypt([4, 5, 6], associatedData: [UInt8](), appendingTo: &second)
+        var opened: [UInt8] = []
+        #expect(throws: NoiseError.decryptionFailed) {
+            try responder.receive.decrypt(second, associatedData: [UInt8](), appendingTo: &opened)
+        }
+        try responder.receive.decrypt(first, associatedData: [UInt8](), appendingTo: &opened)
+        #expect(throws: NoiseError.decryptionFailed) {
+            try responder.receive.decrypt(first, associatedData: [UInt8](), appendingTo: &opened)
+        }
+        try responder.receive.decrypt(second, associatedData: [UInt8](), appendingTo: &opened)
+        #expect(opened == [1, 2, 3, 4, 5, 6])
+    }
+
+    @Test func messagesOutOfTurnAndTruncatedMessagesAreRefused() throws {
+        var initiator = NoiseHandshake(role: .initiator, localStatic: IdentityKey().privateKey, prologue: [])
+        var responder = NoiseHandshake(role: .responder, localStatic: IdentityKey().privateKey, prologue: [])
+        #expect(throws: NoiseError.outOfOrder) { try responder.writeMessage() }
+        #expect(throws: NoiseError.outOfOrder) { try initiator.readMessage([UInt8](repeating: 9, count: 32)) }
+        let first = try initiator.writeMessage()
+        #expect(throws: NoiseError.self) { try responder.readMessage(Array(first.prefix(31))) }
+        var fresh = NoiseHandshake(role: .responder, localStatic: IdentityKey().privateKey, prologue: [])
+        _ = try fresh.readMessage(first)
+        let second = try fresh.writeMessage()
+        // Every truncation of message 2 fails cleanly, and so does any flipped bit in its sealed part.
+        for length in 0..<second.count {
+            var copy = initiator
+            #expect(throws: NoiseError.self) { try copy.readMessage(Array(second.prefix(length))) }
+        }
+        var flipped = second
+        flipped[40] ^= 0x01
+        #expect(throws: NoiseError.decryptionFailed) { try initiator.readMessage(flipped) }
+    }
+
+    @Test func aDifferentPrologueBreaksTheHandshake() throws {
+        var initiator = NoiseHandshake(role: .initiator, localStatic: IdentityKey().privateKey, prologue: [1])
+        var responder = NoiseHandshake(role: .responder, localStatic: IdentityKey().privateKey, prologue: [2])
+        _ = try responder.readMessage(try initiator.writeMessage())
+        #expect(throws: NoiseError.decryptionFailed) { try initiator.readMessage(try responder.writeMessage()) }
+    }
+
+    private func handshakenPair() throws -> (NoiseHandshake.Ciphers, NoiseHandshake.Ciphers) {
+        var initiator = NoiseHandshake(role: .initiator, localStatic: IdentityKey().privateKey, prologue: [])
+        var responder = NoiseHandshake(role: .responder, localStatic: IdentityKey().privateKey, prologue: [])
+        _ = try responder.readMessage(try initiator.writeMessage())
+        _ = try initiator.readMessage(try responder.writeMessage())
+        _ = try responder.readMessage(try initiator.writeMessage())
+        return (initiator.transportCiphers(), responder.transportCiphers())
+    }
+}

@@ -1,0 +1,114 @@
+import F2FCore
+import F2FTesting
+import Logging
+
+@testable import F2FSecure
+
+/// What sits above a `SecureConnection` in these tests: records what it is told and moves bytes.
+final class Endpoint: ConnectionEvents {
+    var established = false
+    var closedError: CommError??
+    var readError: CommError?
+    var received: [UInt8] = []
+    var outgoing: [UInt8] = []
+    var authorizedIDs: [PeerID] = []
+
+    func connectionEstablished(_ connection: any Connection) {
+        established = true
+        connection.reconfigure(outgoing.isEmpty ? .readable : [.readable, .writable])
+    }
+
+    func connectionIsReady(_ connection: any Connection, readable: Bool, writable: Bool) {
+        if readable { drain(connection) }
+        if writable { send(on: connection) }
+    }
+
+    func connectionClosed(_ connection: any Connection, error: CommError?) {
+        closedError = .some(error)
+    }
+
+    func send(_ bytes: [UInt8], on connection: any Connection) {
+        outgoing += bytes
+        send(on: connection)
+    }
+
+    private func send(on connection: any Connection) {
+        do {
+            let count = try outgoing.withUnsafeBytes { (bytes) throws(CommError) in try connection.write(bytes) }
+            outgoing.removeFirst(count)
+            connection.flush()
+            connection.reconfigure(outgoing.isEmpty ? .readable : [.readable, .writable])
+        } catch {
+            readError = error as? CommError
+        }
+    }
+
+    private func drain(_ connection: any Connection) {
+        var buffer = [UInt8](repeating: 0, count: 1000)
+        while true {
+            do {
+                let result = try buffer.withUnsafeMutableBytes { (raw) throws(CommError) in try connection.read(into: raw) }
+                guard case .bytes(let count) = result else { return }
+                received += buffer[..<count]
+            } catch {
+                readError = error as? CommError
+                return
+            }
+        }
+    }
+}
+
+/// Two `SecureConnection`s over an in-memory pair; `pump()` plays the event loop.
+final class SecureLinkHarness {
+    let pair = ConnectionPair(aDescription: "bob", bDescription: "alice")
+    let alice = IdentityKey()
+    let bob = IdentityKey()
+    let aliceEnd = Endpoint()
+    let bobEnd = Endpoint()
+    private(set) var initiator: SecureConnection!
+    private(set) var responder: SecureConnection!
+    private var posted: [() -> Void] = []
+
+    /// Alice dials Bob. Each side admits exactly the ids in its friend list.
+    init(aliceFriends: [PeerID]? = nil, bobFriends: [PeerID]? = nil, dialNow: Bool = true) {
+        let aliceFriends = aliceFriends ?? [bob.id]
+        let bobFriends = bobFriends ?? [alice.id]
+        let logger = Logger(label: "test.secure")
+        initiator = SecureConnection(
+            over: pair.a, role: .initiator, identity: alice, isConnected: false,
+            authorize: { [aliceEnd] id in
+                aliceEnd.authorizedIDs.append(id)
+                return aliceFriends.contains(id) ? nil : "not a friend"
+            },
+            logger: logger, post: { [unowned self] in posted.append($0) })
+        initiator.events = aliceEnd
+        if dialNow { acceptOnBob(bobFriends: bobFriends, logger: logger) }
+    }
+
+    func acceptOnBob(bobFriends: [PeerID], logger: Logger = Logger(label: "test.secure")) {
+        responder = SecureConnection(
+            over: pair.b, role: .responder, identity: bob, isConnected: true,
+            authorize: { [bobEnd] id in
+                bobEnd.authorizedIDs.append(id)
+                return bobFriends.contains(id) ? nil : "not a friend"
+            },
+            logger: logger, post: { [unowned self] in posted.append($0) })
+        responder.events = bobEnd
+    }
+
+    /// Delivers readiness and posted work until nothing more happens.
+    func pump() {
+        while true {
+            let delivered = pair.pump()
+            let work = posted
+            posted.removeAll()
+            work.forEach { $0() }
+            if delivered == 0, work.isEmpty { return }
+        }
+    }
+
+    func connect() {
+        pair.a.establish()
+        pump()
+    }
+}

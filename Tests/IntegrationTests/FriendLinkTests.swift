@@ -1,0 +1,208 @@
+import EthernetSwitch
+import Foundation
+import Glibc
+import Testing
+
+/// Friends only, on real processes: Noise-authenticated links over real TCP, strangers and
+/// impostors refused, tampering detected, nothing readable on the wire, limits enforced.
+@Suite(.serialized) struct FriendLinkTests {
+    @Test func aStrangerIsRefusedAndItsIDLogged() throws {
+        let port = try TCPPorts.free()
+        let friends = try FriendGroup(count: 3)
+        // Only member 1 is a's friend; member 2 knows a's id but is unknown to a.
+        let a = try SwitchProcess(arguments: ["--listen", "127.0.0.1:\(port)", "--identity", friends.keyPaths[0], "--friend", friends.ids[1]])
+        let stranger = try SwitchProcess(arguments: ["--peer", friends.pinned(0, port: port)] + friends.member(2))
+        let friend = try SwitchProcess(arguments: ["--peer", friends.pinned(0, port: port)] + friends.member(1))
+        try friend.waitForPeers(1)
+        try waitUntil(timeout: .seconds(10), "the stranger's dial to be refused") {
+            try stranger.command("peer/print").data.contains { $0.contains("last:") }
+        }
+        #expect(try a.establishedPeerCount() == 1)
+        #expect(try stranger.establishedPeerCount() == 0)
+        #expect(try a.command("friend/print").data.contains("Friend \(friends.ids[1]) LINKED peer 1") ||
+            a.command("friend/print").data.contains { $0.hasPrefix("Friend \(friends.ids[1]) LINKED") })
+        #expect(try a.command("limits/print").data.contains { $0.hasPrefix("strangers-refused") && !$0.hasPrefix("strangers-refused 0 ") })
+        let log = try a.stop().log
+        #expect(log.contains("refused peer") && log.contains(friends.ids[2]) && log.contains("not a friend"), "\(log)")
+        try friend.stop()
+        try stranger.stop()
+    }
+
+    @Test func aPeerLinePinsWhoMustAnswer() throws {
+        let port = try TCPPorts.free()
+        let friends = try FriendGroup(count: 3)
+        let a = try SwitchProcess(arguments: ["--listen", "127.0.0.1:\(port)"] + friends.member(0))
+        // b expects member 2 at a's address: a is a friend of b, but not who b pinned there.
+        let b = try SwitchProcess(arguments: ["--peer", friends.pinned(2, port: port)] + friends.member(1))
+        try waitUntil(timeout: .seconds(10), "b to refuse the wrong id") {
+            try b.command("peer/print").data.contains { $0.contains("last:") && $0.contains("expected \(friends.ids[2])") }
+        }
+        #expect(try b.establishedPeerCount() == 0)
+        #expect(try a.establishedPeerCount() == 0)
+        try b.stop()
+        try a.stop()
+    }
+
+    @Test func removingAFriendClosesItsLinkAndAddingItBackRestoresIt() throws {
+        let port = try TCPPorts.free()
+        let friends = try FriendGroup(count: 2)
+        let a = try SwitchProcess(arguments: ["--listen", "127.0.0.1:\(port)"] + friends.member(0))
+        let b = try SwitchProcess(arguments: ["--peer", friends.pinned(0, port: port)] + friends.member(1))
+        try a.waitForPeers(1)
+        #expect(try a.command("friend/add not-an-id").status == "1022 Invalid argument")
+        #expect(try a.command("friend/del \(friends.ids[1])").status == "1000 Success")
+        try a.waitForPeers(0)
+        #expect(try a.command("friend/print").data == ["Self \(friends.ids[0])"])
+        #expect(try a.command("friend/add \(friends.ids[1])").status == "1000 Success")
+        try a.waitForPeers(1, timeout: .seconds(15))  // b redials with backoff
+        let onA = try TestClient(a.socketDirectory, mac: "02:00:00:00:0a:01")
+        let onB = try TestClient(b.socketDirectory, mac: "02:00:00:00:0b:01")
+        let frame = onB.frame(to: .broadcast, size: 300, tag: 5)
+        try onB.send(frame)
+        #expect(try onA.receive() == frame)
+        try b.stop()
+        try a.stop()
+    }
+
+    @Test func capturedLinkTrafficHoldsNoPlaintextOfAFrame() throws {
+        let marker = Array("f2f-secret-payload-7b1e4c".utf8)
+        for plaintext in [false, true] {
+            let port = try TCPPorts.free()
+            let friends = try FriendGroup(count: 2)
+            let mode = plaintext ? ["--plaintext"] : []
+            let a = try SwitchProcess(arguments: ["--listen", "127.0.0.1:\(port)"] + (plaintext ? mode : friends.member(0)))
+            let b = try SwitchProcess(arguments: ["--peer", "127.0.0.1:\(port)"] + (plaintext ? mode : friends.member(1)))
+            try a.waitForPeers(1)
+            let capturePath = a.workDirectory + "/link.pcap"
+            let capture = try PacketCapture(interface: "lo", filter: "tcp port \(port)", path: capturePath)
+            let onA = try TestClient(a.socketDirectory, mac: "02:00:00:00:0a:01")
+            let onB = try TestClient(b.socketDirectory, mac: "02:00:00:00:0b:01")
+            var frame: [UInt8] = []
+            EthernetHeader(destination: .broadcast, source: onA.mac, etherType: 0x88B5).encode(into: &frame)
+            for _ in 0..<20 { frame += marker }
+            for _ in 0..<5 {
+                try onA.send(frame)
+                #expect(try onB.receive() == frame)
+            }
+            let captured = try capture.finish(minimumCount: 5 * frame.count)
+            #expect(captured.count > 5 * frame.count, "the capture saw the link's traffic (\(captured.count) bytes)")
+            let found = contains(captured, marker)
+            #expect(found == plaintext, plaintext ? "a plaintext link shows the payload (the capture works)" : "an encrypted link must not show it")
+            try b.stop()
+            try a.stop()
+        }
+    }
+
+    @Test func tamperedCiphertextClosesTheLink() throws {
+        let port = try TCPPorts.free()
+        let friends = try FriendGroup(count: 2)
+        let a = try SwitchProcess(arguments: ["--listen", "127.0.0.1:\(port)"] + friends.member(0))
+        let relay = try TamperingRelay(targetPort: port)
+        let b = try SwitchProcess(arguments: ["--peer", friends.pinned(0, port: relay.port)] + friends.member(1))
+        try a.waitForPeers(1)
+        let onA = try TestClient(a.socketDirectory, mac: "02:00:00:00:0a:01")
+        let onB = try TestClient(b.socketDirectory, mac: "02:00:00:00:0b:01")
+        let before = onB.frame(to: .broadcast, size: 500, tag: 1)
+        try onB.send(before)
+        #expect(try onA.receive() == before)
+        relay.tamperWithNextBytes()
+        try onB.send(onB.frame(to: .broadcast, size: 500, tag: 2))
+        try a.waitForPeers(0)
+        #expect(try onA.receive(timeout: .milliseconds(300)) == nil, "nothing of the tampered record is delivered")
+        relay.stop()
+        let log = try a.stop().log
+        #expect(log.contains("failed authentication"), "\(log)")
+        try b.stop()
+    }
+
+    @Test func unauthenticatedConnectionsAreCappedAndTimedOut() throws {
+        let port = try TCPPorts.free()
+        let a = try SwitchProcess(arguments: ["--listen", "127.0.0.1:\(port)", "--max-pending", "2", "--handshake-timeout", "1"])
+        let idle = try (0..<2).map { _ in try TCPPorts.connect(port: port) }
+        defer { idle.forEach { close($0) } }
+        try waitUntil(timeout: .seconds(5), "two pending connections") {
+            try a.command("limits/print").data.contains("max-pending 2 now 2 refused 0")
+        }
+        let third = try TCPPorts.connect(port: port)
+        defer { close(third) }
+        let (reply, closed) = TCPPorts.readUntilClosed(third, timeout: 2000)
+        #expect(closed && reply.isEmpty, "over the pending limit: closed at once, nothing said")
+
+        let started = ContinuousClock.now
+        for fd in idle {
+            let (bytes, idleClosed) = TCPPorts.readUntilClosed(fd, timeout: 4000)
+            #expect(idleClosed && bytes.isEmpty, "a silent connection is closed at the handshake timeout")
+        }
+        #expect(ContinuousClock.now - started < .seconds(3))
+
+        // Garbage instead of a Noise message: closed without a word.
+        let garbage = try TCPPorts.connect(port: port)
+        defer { close(garbage) }
+        _ = Array("GET / HTTP/1.0\r\n\r\n".utf8).withUnsafeBytes { send(garbage, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        let (answer, garbageClosed) = TCPPorts.readUntilClosed(garbage, timeout: 2000)
+        #expect(garbageClosed && answer.isEmpty)
+        let lines = try a.command("limits/print").data
+        #expect(lines.contains("max-pending 2 now 0 refused 1"), "\(lines)")
+        #expect(lines.contains { $0.hasPrefix("handshake-timeout 1.0 s timed-out 2") }, "\(lines)")
+        #expect(lines.contains("strangers-refused 0 handshake-failures 1"), "\(lines)")
+        try a.stop()
+    }
+
+    @Test func peersBeyondTheLimitAreRefused() throws {
+        let port = try TCPPorts.free()
+        let friends = try FriendGroup(count: 3)
+        let a = try SwitchProcess(arguments: ["--listen", "127.0.0.1:\(port)", "--max-peers", "1"] + friends.member(0))
+        let b = try SwitchProcess(arguments: ["--peer", friends.pinned(0, port: port)] + friends.member(1))
+        try a.waitForPeers(1)
+        let c = try SwitchProcess(arguments: ["--peer", friends.pinned(0, port: port)] + friends.member(2))
+        try waitUntil(timeout: .seconds(10), "a to refuse a second peer") {
+            try a.command("limits/print").data.contains { $0.hasPrefix("max-peers 1 now 1 refused ") && !$0.hasSuffix("refused 0") }
+        }
+        #expect(try c.establishedPeerCount() == 0)
+        #expect(try b.establishedPeerCount() == 1)
+        for sw in [c, b, a] { try sw.stop() }
+    }
+
+    private func contains(_ haystack: [UInt8], _ needle: [UInt8]) -> Bool {
+        guard needle.count <= haystack.count else { return false }
+        return (0...(haystack.count - needle.count)).contains { haystack[$0..<($0 + needle.count)].elementsEqual(needle) }
+    }
+}
+
+/// `tcpdump -w` on a real interface, started and stopped by the test.
+final class PacketCapture {
+    private let child: ChildProcess
+    private let path: String
+
+    init(interface: String, filter: String, path: String) throws {
+        self.path = path
+        child = try ChildProcess("tcpdump", ["-i", interface, "--immediate-mode", "-U", "-s", "0", "-w", path, filter])
+        // tcpdump says "listening on" once the capture runs; before that packets are missed.
+        let errors = child.errors.fileHandleForReading.fileDescriptor
+        var said = ""
+        try waitUntil(timeout: .seconds(10), "tcpdump to start capturing") {
+            var poller = pollfd(fd: errors, events: Int16(POLLIN), revents: 0)
+            if poll(&poller, 1, 50) > 0 {
+                var buffer = [UInt8](repeating: 0, count: 1024)
+                let count = read(errors, &buffer, buffer.count)
+                if count > 0 { said += String(decoding: buffer[..<count], as: UTF8.self) }
+            }
+            guard child.process.isRunning else { throw TestFailure("tcpdump exited: \(said)") }
+            return said.contains("listening on")
+        }
+    }
+
+    /// Waits until the file holds `minimumCount` bytes (or 5 s pass), stops the capture and
+    /// returns the file's bytes.
+    func finish(minimumCount: Int) throws -> [UInt8] {
+        try? waitUntil(timeout: .seconds(5), "the capture to reach \(minimumCount) bytes") {
+            ((try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0) >= minimumCount
+        }
+        // SIGKILL: children of the test runner inherit its blocked SIGTERM/SIGINT, and with -U
+        // every packet is in the file already.
+        kill(child.process.processIdentifier, SIGKILL)
+        child.process.waitUntilExit()
+        guard let data = FileManager.default.contents(atPath: path) else { throw TestFailure("no capture file \(path)") }
+        return Array(data)
+    }
+}
