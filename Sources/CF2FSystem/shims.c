@@ -1,4 +1,5 @@
 #define _GNU_SOURCE
+#include <malloc.h>
 #include <stddef.h>
 #include <sys/socket.h>
 #include "CF2FSystem.h"
@@ -16,4 +17,9 @@ int cf2f_sendmmsg(int fd, struct cf2f_mmsghdr *messages, unsigned int count, int
 
 int cf2f_accept4(int fd, int flags) {
     return accept4(fd, NULL, NULL, flags);
+}
+
+void cf2f_keep_large_blocks_on_heap(int mmap_threshold, int trim_threshold) {
+    mallopt(M_MMAP_THRESHOLD, mmap_threshold);
+    mallopt(M_TRIM_THRESHOLD, trim_threshold);
 }

@@ -15,6 +15,9 @@ struct F2FBenchCommand: ParsableCommand {
     @Option(name: [.short, .customLong("sock")], help: "Socket directory of the switch under test.")
     var socketDirectory: String
 
+    @Option(name: .customLong("receiver-sock"), help: "Attach the receiving client here instead (a second switch linked to the first: measures the link).")
+    var receiverDirectory: String?
+
     @Option(help: "Comma-separated frame sizes in bytes.")
     var sizes: String = "64,512,1514"
 
@@ -38,7 +41,7 @@ struct F2FBenchCommand: ParsableCommand {
 
     func run() throws {
         let sender = try BenchClient(directory: socketDirectory, address: MACAddress(parsing: "02:be:00:00:00:0a")!, name: "sender")
-        let receiver = try BenchClient(directory: socketDirectory, address: MACAddress(parsing: "02:be:00:00:00:0b")!, name: "receiver")
+        let receiver = try BenchClient(directory: receiverDirectory ?? socketDirectory, address: MACAddress(parsing: "02:be:00:00:00:0b")!, name: "receiver")
         try introduce(sender, receiver)
         for size in frameSizes {
             let result = try Throughput.measure(from: sender, to: receiver, size: size, seconds: seconds, switchPID: switchPid)

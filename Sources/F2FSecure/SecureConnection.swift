@@ -1,4 +1,5 @@
 import F2FCore
+import Foundation
 import Glibc
 import Logging
 
@@ -50,7 +51,8 @@ public final class SecureConnection: Connection, ConnectionEvents {
     private let cipherIn: UnsafeMutableRawBufferPointer
     private var cipherInStart = 0
     private var cipherInEnd = 0
-    private var plainIn: [UInt8] = []
+    /// The last record's plaintext, as the library returned it; read from `plainInStart`.
+    private var plainIn = Data()
     private var plainInStart = 0
     /// Plaintext written since the last seal.
     private let plainOut: UnsafeMutableRawBufferPointer
@@ -76,7 +78,6 @@ public final class SecureConnection: Connection, ConnectionEvents {
         handshake = NoiseHandshake(role: role, localStatic: identity.privateKey, prologue: Self.prologue)
         cipherIn = .allocate(byteCount: 2 * (2 + Self.maximumRecordCount), alignment: 16)
         plainOut = .allocate(byteCount: Self.maximumPlaintextCount, alignment: 16)
-        plainIn.reserveCapacity(Self.maximumPlaintextCount)
         cipherOut.reserveCapacity(2 + Self.maximumRecordCount)
         phase = .awaitingTransport
         inner.events = self
@@ -104,7 +105,7 @@ public final class SecureConnection: Connection, ConnectionEvents {
         case .awaitingTransport, .handshaking: return .wouldBlock
         case .established: break
         }
-        while plainInStart == plainIn.count {
+        while plainInStart == plainIn.endIndex {
             if let record = nextRecord() {
                 try open(record)
                 continue
@@ -116,9 +117,9 @@ public final class SecureConnection: Connection, ConnectionEvents {
             case .endOfStream: return .endOfStream
             }
         }
-        let count = min(buffer.count, plainIn.count - plainInStart)
+        let count = min(buffer.count, plainIn.endIndex - plainInStart)
         plainIn.withUnsafeBytes { source in
-            buffer.baseAddress!.copyMemory(from: source.baseAddress! + plainInStart, byteCount: count)
+            buffer.baseAddress!.copyMemory(from: source.baseAddress! + (plainInStart - plainIn.startIndex), byteCount: count)
         }
         plainInStart += count
         return .bytes(count)
@@ -331,10 +332,9 @@ public final class SecureConnection: Connection, ConnectionEvents {
     }
 
     private func open(_ record: UnsafeRawBufferPointer) throws(CommError) {
-        plainIn.removeAll(keepingCapacity: true)
-        plainInStart = 0
         do {
-            try receiveCipher.decrypt(record, associatedData: UnsafeRawBufferPointer(start: nil, count: 0), appendingTo: &plainIn)
+            plainIn = try receiveCipher.open(record, associatedData: UnsafeRawBufferPointer(start: nil, count: 0))
+            plainInStart = plainIn.startIndex
         } catch {
             counters.authenticationFailures &+= 1
             logger.warning("dropping link: a record failed authentication", metadata: ["id": "\(remoteID.map(String.init(describing:)) ?? "?")", "address": "\(remoteDescription)"])
@@ -343,26 +343,42 @@ public final class SecureConnection: Connection, ConnectionEvents {
         counters.recordsIn &+= 1
     }
 
-    /// Seals the pending plaintext into a record once the previous record has gone out.
+    /// Seals the pending plaintext into a record once the previous record has gone out, and
+    /// hands it to the inner connection straight from the library's buffers; only what the
+    /// inner connection cannot take now is staged in `cipherOut`.
     private func sealPlaintext() throws(CommError) {
         try drainCipherOut()
         guard cipherOutStart == cipherOut.count, plainOutCount > 0 else { return }
-        cipherOut.removeAll(keepingCapacity: true)
-        cipherOutStart = 0
-        cipherOut.append(contentsOf: [0, 0])
+        let sealed: (ciphertext: Data, tag: Data)
         do {
-            try sendCipher.encrypt(
-                UnsafeRawBufferPointer(rebasing: plainOut[..<plainOutCount]),
-                associatedData: UnsafeRawBufferPointer(start: nil, count: 0), appendingTo: &cipherOut)
+            sealed = try sendCipher.seal(
+                UnsafeRawBufferPointer(rebasing: plainOut[..<plainOutCount]), associatedData: UnsafeRawBufferPointer(start: nil, count: 0))
         } catch {
             throw CommError(errno: EOVERFLOW, message: "cannot seal a record for \(remoteDescription): \(error)")
         }
-        let length = cipherOut.count - 2
-        cipherOut[0] = UInt8(length >> 8)
-        cipherOut[1] = UInt8(length & 0xFF)
         plainOutCount = 0
         counters.recordsOut &+= 1
-        try drainCipherOut()
+        let length = sealed.ciphertext.count + sealed.tag.count
+        try writeOrStage([UInt8(length >> 8), UInt8(length & 0xFF)])
+        try writeOrStage(sealed.ciphertext)
+        try writeOrStage(sealed.tag)
+    }
+
+    private func writeOrStage(_ bytes: some ContiguousBytes) throws(CommError) {
+        let result = bytes.withUnsafeBytes { raw in
+            Result { () throws(CommError) -> Void in
+                var written = 0
+                if cipherOutStart == cipherOut.count {
+                    while written < raw.count {
+                        let count = try inner.write(UnsafeRawBufferPointer(rebasing: raw[written...]))
+                        if count == 0 { break }
+                        written += count
+                    }
+                }
+                if written < raw.count { cipherOut.append(contentsOf: raw[written...]) }
+            }
+        }
+        try result.get()
     }
 
     private func appendRecord(_ message: [UInt8]) {
@@ -430,7 +446,7 @@ public final class SecureConnection: Connection, ConnectionEvents {
     }
 
     private var hasBufferedInput: Bool {
-        if plainInStart < plainIn.count || innerEnded { return true }
+        if plainInStart < plainIn.endIndex || innerEnded { return true }
         let available = cipherInEnd - cipherInStart
         guard available >= 2 else { return false }
         let base = cipherIn.baseAddress! + cipherInStart

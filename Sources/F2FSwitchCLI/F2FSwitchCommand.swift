@@ -19,6 +19,7 @@ struct F2FSwitchCommand: ParsableCommand {
 
     func run() throws {
         if options.daemon { try Daemon.detach() }
+        HeapTuning.keepLargeBlocksOnHeap()
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = options.quiet ? .warning : [.info, .debug, .trace][min(options.verbosity, 2)]

@@ -18,5 +18,7 @@ struct cf2f_mmsghdr {
 int cf2f_recvmmsg(int fd, struct cf2f_mmsghdr *messages, unsigned int count, int flags);
 int cf2f_sendmmsg(int fd, struct cf2f_mmsghdr *messages, unsigned int count, int flags);
 int cf2f_accept4(int fd, int flags);
+/* Heap tuning for a long-running process that reuses large buffers (mallopt). */
+void cf2f_keep_large_blocks_on_heap(int mmap_threshold, int trim_threshold);
 
 #endif

@@ -24,15 +24,22 @@ public struct NoiseCipherState: Sendable {
     mutating func encrypt(
         _ plaintext: some DataProtocol, associatedData: some DataProtocol, appendingTo output: inout [UInt8]
     ) throws(NoiseError) {
-        guard let key else {
+        guard key != nil else {
             output.append(contentsOf: plaintext)
             return
         }
+        let sealed = try seal(plaintext, associatedData: associatedData)
+        output.append(contentsOf: sealed.ciphertext)
+        output.append(contentsOf: sealed.tag)
+    }
+
+    /// The transport path: ciphertext and tag as the library returns them, not copied again.
+    mutating func seal(_ plaintext: some DataProtocol, associatedData: some DataProtocol) throws(NoiseError) -> (ciphertext: Data, tag: Data) {
+        guard let key else { preconditionFailure("sealing needs a key") }
         let nonce = try nextNonce()
         do {
             let box = try ChaChaPoly.seal(plaintext, using: key, nonce: nonce, authenticating: associatedData)
-            output.append(contentsOf: box.ciphertext)
-            output.append(contentsOf: box.tag)
+            return (box.ciphertext, box.tag)
         } catch {
             throw .decryptionFailed
         }
@@ -40,13 +47,19 @@ public struct NoiseCipherState: Sendable {
 
     /// Ciphertext (with its tag) in, plaintext appended to `output`. The nonce advances only on
     /// success, as §5.1 requires.
-    mutating func decrypt<Sealed: DataProtocol>(
-        _ ciphertext: Sealed, associatedData: some DataProtocol, appendingTo output: inout [UInt8]
+    mutating func decrypt(
+        _ ciphertext: some DataProtocol, associatedData: some DataProtocol, appendingTo output: inout [UInt8]
     ) throws(NoiseError) {
-        guard let key else {
+        guard key != nil else {
             output.append(contentsOf: ciphertext)
             return
         }
+        output.append(contentsOf: try open(ciphertext, associatedData: associatedData))
+    }
+
+    /// The transport path: the plaintext as the library returns it, not copied again.
+    mutating func open<Sealed: DataProtocol>(_ ciphertext: Sealed, associatedData: some DataProtocol) throws(NoiseError) -> Data {
+        guard let key else { preconditionFailure("opening needs a key") }
         guard ciphertext.count >= Self.tagCount else { throw .malformedMessage("shorter than its tag") }
         guard self.nonce != .max else { throw .nonceExhausted }
         do {
@@ -54,11 +67,11 @@ public struct NoiseCipherState: Sendable {
             let box = try ChaChaPoly.SealedBox(
                 nonce: Self.nonce(self.nonce), ciphertext: ciphertext[..<split], tag: ciphertext[split...])
             let plaintext = try ChaChaPoly.open(box, using: key, authenticating: associatedData)
-            output.append(contentsOf: plaintext)
+            self.nonce += 1
+            return plaintext
         } catch {
             throw .decryptionFailed
         }
-        self.nonce += 1
     }
 
     private mutating func nextNonce() throws(NoiseError) -> ChaChaPoly.Nonce {
