@@ -74,7 +74,7 @@ let package = Package(
         .testTarget(name: "VDEServerTests", dependencies: ["VDEServer", "EthernetSwitch", "F2FBase", "F2FPosix", "F2FTesting"], swiftSettings: strict),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["VDEPlug", "VDEServer", "F2FCore", "F2FPosix", "EthernetSwitch", "F2FBase", "F2FTesting"],
+            dependencies: ["VDEPlug", "VDEServer", "F2FCore", "F2FPosix", "F2FSecure", "EthernetSwitch", "F2FBase", "F2FTesting"],
             swiftSettings: strict
         ),
     ],

@@ -1,4 +1,5 @@
 import EthernetSwitch
+@testable import F2FSecure
 import Foundation
 import Glibc
 import Testing
@@ -26,6 +27,49 @@ import Testing
         #expect(log.contains("refused peer") && log.contains(friends.ids[2]) && log.contains("not a friend"), "\(log)")
         try friend.stop()
         try stranger.stop()
+    }
+
+    @Test func anImpostorWithAFriendsIDButNotItsKeyIsRefused() throws {
+        let port = try TCPPorts.free()
+        let friends = try FriendGroup(count: 2)
+        let a = try SwitchProcess(arguments: ["--listen", "127.0.0.1:\(port)"] + friends.member(0))
+        let friendID = try #require(PeerID(parsing: friends.ids[1]))
+        // A real Noise initiator over a real socket, presenting the friend's public key while
+        // holding a different private key.
+        var impostor = NoiseHandshake(
+            role: .initiator, localStatic: IdentityKey().privateKey, presenting: friendID.bytes,
+            ephemeral: nil, prologue: SecureConnection.prologue)
+        let fd = try TCPPorts.connect(port: port)
+        defer { close(fd) }
+        try sendRecord(try impostor.writeMessage(), on: fd)
+        _ = try impostor.readMessage(try receiveRecord(from: fd))
+        try sendRecord(try impostor.writeMessage(), on: fd)
+        let (after, closed) = TCPPorts.readUntilClosed(fd, timeout: 3000)
+        #expect(closed && after.isEmpty, "the switch closes the link without a word")
+        #expect(try a.establishedPeerCount() == 0)
+        let log = try a.stop().log
+        #expect(log.contains("Noise handshake failed") && log.contains("failed authentication"), "\(log)")
+        #expect(!log.contains("peer connected"))
+    }
+
+    @Test func aPortAtItsMACLimitLearnsNoMoreStations() throws {
+        let sw = try SwitchProcess(arguments: ["--port-macs", "4"])
+        let flooder = try TestClient(sw.socketDirectory, mac: "02:00:00:00:0f:00")
+        let honest = try TestClient(sw.socketDirectory, mac: "02:00:00:00:0a:01")
+        try honest.send(honest.frame(to: .broadcast))
+        for index in 1...10 {
+            var frame = flooder.frame(to: .broadcast)
+            frame[11] = UInt8(index)  // a new source address each time
+            try flooder.send(frame)
+        }
+        #expect(try honest.receive() != nil)
+        try waitUntil(timeout: .seconds(5), "the flood to be counted") {
+            try sw.command("limits/print").data.contains("port-macs 4 peer-macs 4096 refused 6")
+        }
+        let stations = try sw.command("hash/print").data.filter { $0.contains("to port") }
+        #expect(stations.count == 5, "4 of the flooder's addresses and the honest client's: \(stations)")
+        #expect(stations.contains { $0.contains("02:00:00:00:0a:01") })
+        try sw.stop()
     }
 
     @Test func aPeerLinePinsWhoMustAnswer() throws {
@@ -161,6 +205,32 @@ import Testing
         #expect(try c.establishedPeerCount() == 0)
         #expect(try b.establishedPeerCount() == 1)
         for sw in [c, b, a] { try sw.stop() }
+    }
+
+    private func sendRecord(_ message: [UInt8], on fd: Int32) throws {
+        let framed = [UInt8(message.count >> 8), UInt8(message.count & 0xFF)] + message
+        guard framed.withUnsafeBytes({ send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }) == framed.count else {
+            throw TestFailure("short send")
+        }
+    }
+
+    private func receiveRecord(from fd: Int32) throws -> [UInt8] {
+        var bytes: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 2048)
+        let deadline = ContinuousClock.now + .seconds(5)
+        while ContinuousClock.now < deadline {
+            if bytes.count >= 2, bytes.count >= 2 + (Int(bytes[0]) << 8 | Int(bytes[1])) {
+                return Array(bytes[2..<(2 + (Int(bytes[0]) << 8 | Int(bytes[1])))])
+            }
+            var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            guard poll(&poller, 1, 100) >= 0 else { break }
+            if poller.revents != 0 {
+                let count = recv(fd, &buffer, buffer.count, 0)
+                guard count > 0 else { break }
+                bytes += buffer[..<count]
+            }
+        }
+        throw TestFailure("no handshake message from the switch")
     }
 
     private func contains(_ haystack: [UInt8], _ needle: [UInt8]) -> Bool {
