@@ -77,6 +77,17 @@ let package = Package(
             dependencies: ["VDEPlug", "VDEServer", "F2FCore", "F2FPosix", "F2FSecure", "EthernetSwitch", "F2FBase", "F2FTesting"],
             swiftSettings: strict
         ),
+
+        // Fuzzing (Scripts/fuzz.sh): one pure harness per parser, a libFuzzer entry point
+        // (built with -DFUZZING -sanitize=fuzzer; otherwise a replayer of input files), and the
+        // found inputs replayed as regression tests.
+        .target(
+            name: "F2FFuzzHarness",
+            dependencies: ["F2FBase", "EthernetSwitch", "F2FCore", "F2FPosix", "F2FSecure", "VDEServer", logging],
+            swiftSettings: strict
+        ),
+        .executableTarget(name: "F2FFuzz", dependencies: ["F2FFuzzHarness"], swiftSettings: strict),
+        .testTarget(name: "FuzzRegressionTests", dependencies: ["F2FFuzzHarness", "F2FTesting"], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
 )

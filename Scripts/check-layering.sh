@@ -13,6 +13,8 @@ declare -A allowed=(
     [F2FSecure]="F2FCore Crypto Foundation Glibc Logging"
     [F2FTransportTCP]="F2FBase F2FCore F2FPosix Glibc Logging"
     [F2FBench]="EthernetSwitch F2FPosix VDEPlug ArgumentParser Glibc"
+    [F2FFuzzHarness]="F2FBase EthernetSwitch F2FCore F2FPosix F2FSecure VDEServer Logging"
+    [F2FFuzz]="F2FFuzzHarness Glibc"
     [F2FTesting]="F2FBase EthernetSwitch F2FCore Foundation"
     [F2FSwitchCLI]="F2FBase EthernetSwitch F2FCore F2FPosix F2FSecure VDEPlug VDEServer F2FTransportTCP ArgumentParser Logging Glibc"
 )

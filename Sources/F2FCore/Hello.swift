@@ -41,7 +41,9 @@ public struct Hello: Equatable, Sendable {
         guard bytes.count - Field.name <= Self.maximumNameCount else { throw .malformed("name longer than \(Self.maximumNameCount) bytes") }
         var nameBytes: [UInt8] = []
         for index in Field.name..<bytes.count { nameBytes.append(bytes[index]) }
-        name = String(decoding: nameBytes, as: UTF8.self)
+        // Invalid UTF-8 is refused, not repaired: a repaired name could grow past the limit.
+        guard let name = String(validating: nameBytes, as: UTF8.self) else { throw .malformed("name is not UTF-8") }
+        self.name = name
     }
 
     public func encode(into bytes: inout [UInt8]) {

@@ -7,7 +7,7 @@ import Logging
 enum StreamListener {
     static func make(
         at address: UnixSocketAddress, backlog: Int32, logger: Logger,
-        beforeListening prepare: () throws(VDEServerError) -> Void
+        thenPrepare prepare: () throws(VDEServerError) -> Void
     ) throws(VDEServerError) -> Descriptor {
         let socket: Descriptor
         do {
@@ -15,13 +15,17 @@ enum StreamListener {
         } catch {
             throw .system(error)
         }
+        // Listen before the file gets its final mode and owner, so a client that sees the file
+        // can connect; until `prepare` widens it, the owner-only mode keeps everyone else out.
+        let previousMask = umask(0o177)
+        defer { umask(previousMask) }
         try bindReplacingStale(socket.rawValue, to: address, logger: logger)
-        try prepare()
         do {
             try UnixSocket.listen(socket.rawValue, backlog: backlog)
         } catch {
             throw .system(error)
         }
+        try prepare()
         return socket
     }
 

@@ -152,7 +152,8 @@ public struct SpanningTree: Sendable {
                 return
             }
             // 17.21.23 updtRcvdInfoWhile: 3 × hello unless the message is about to age out.
-            let remaining = times.maxAge.rawValue > times.messageAge.rawValue + 256
+            // In Int: a hostile message age near 0xFFFF must not overflow (fuzzing found it).
+            let remaining = Int(times.maxAge.rawValue) > Int(times.messageAge.rawValue) + 256
             port.rcvdInfoWhile = remaining ? now + times.helloTime.duration * 3 : now
             // 17.21.12 recordProposal
             if info.flags.contains(.proposal), port.sendRSTP { port.proposed = true }
@@ -250,7 +251,9 @@ public struct SpanningTree: Sendable {
             }
         }
         if newRootPort != nil {
-            bestTimes.messageAge = BPDUTime(rawValue: bestTimes.messageAge.rawValue &+ 256)
+            // Saturating: a wrapped age would pass very old information on as fresh.
+            let (aged, overflowed) = bestTimes.messageAge.rawValue.addingReportingOverflow(256)
+            bestTimes.messageAge = BPDUTime(rawValue: overflowed ? .max : aged)
         }
         rootPriority = best
         rootTimes = bestTimes
