@@ -146,15 +146,20 @@ public final class SecureConnection: Connection, ConnectionEvents {
     }
 
     public func flush() {
-        guard phase == .established else { return }
+        guard phase == .established, sealAndFlush() else { return }
+        updateInnerInterest()
+    }
+
+    /// Seals what was written and pushes it out; false if the link failed doing so.
+    private func sealAndFlush() -> Bool {
         do {
             try sealPlaintext()
         } catch {
             fail(error)
-            return
+            return false
         }
         inner.flush()
-        updateInnerInterest()
+        return true
     }
 
     public func reconfigure(_ interest: CommInterest) {
@@ -184,15 +189,7 @@ public final class SecureConnection: Connection, ConnectionEvents {
             if writable { drainOrFail() }
             if readable { advanceHandshake() }
         case .established:
-            if writable {
-                do {
-                    try sealPlaintext()
-                } catch {
-                    fail(error)
-                    return
-                }
-                inner.flush()
-            }
+            if writable, !sealAndFlush() { return }
             let outerReadable = readable && outerInterest.contains(.readable)
             let outerWritable = writable && outerInterest.contains(.writable) && plainOutCount < plainOut.count
             if outerReadable || outerWritable {

@@ -59,6 +59,7 @@ final class FriendLinks: ConnectionAcceptor, ConnectionEvents {
     /// The reason `id` may not link with us, or nil for a friend.
     private func refusal(for id: PeerID, pinned: PeerID?, inbound: Bool) -> String? {
         if let pinned, pinned != id { return "expected \(pinned) at this address" }
+        if id == identity.id { return "it has our own identity: give each switch its own --identity file" }
         guard friends.contains(id) else {
             counters.strangersRefused &+= 1
             return "not a friend"

@@ -70,30 +70,24 @@ final class SecureLinkHarness {
     private var posted: [() -> Void] = []
 
     /// Alice dials Bob. Each side admits exactly the ids in its friend list.
-    init(aliceFriends: [PeerID]? = nil, bobFriends: [PeerID]? = nil, dialNow: Bool = true) {
-        let aliceFriends = aliceFriends ?? [bob.id]
-        let bobFriends = bobFriends ?? [alice.id]
-        let logger = Logger(label: "test.secure")
-        initiator = SecureConnection(
-            over: pair.a, role: .initiator, identity: alice, isConnected: false,
-            authorize: { [aliceEnd] id in
-                aliceEnd.authorizedIDs.append(id)
-                return aliceFriends.contains(id) ? nil : "not a friend"
-            },
-            logger: logger, post: { [unowned self] in posted.append($0) })
-        initiator.events = aliceEnd
-        if dialNow { acceptOnBob(bobFriends: bobFriends, logger: logger) }
+    init(aliceFriends: [PeerID]? = nil, bobFriends: [PeerID]? = nil) {
+        initiator = makeEnd(over: pair.a, role: .initiator, identity: alice, friends: aliceFriends ?? [bob.id], endpoint: aliceEnd)
+        responder = makeEnd(over: pair.b, role: .responder, identity: bob, friends: bobFriends ?? [alice.id], endpoint: bobEnd)
     }
 
-    func acceptOnBob(bobFriends: [PeerID], logger: Logger = Logger(label: "test.secure")) {
-        responder = SecureConnection(
-            over: pair.b, role: .responder, identity: bob, isConnected: true,
-            authorize: { [bobEnd] id in
-                bobEnd.authorizedIDs.append(id)
-                return bobFriends.contains(id) ? nil : "not a friend"
+    /// One side: admits exactly `friends`, records every id it was asked about in `endpoint`.
+    private func makeEnd(
+        over connection: PairedConnection, role: NoiseHandshake.Role, identity: IdentityKey, friends: [PeerID], endpoint: Endpoint
+    ) -> SecureConnection {
+        let end = SecureConnection(
+            over: connection, role: role, identity: identity, isConnected: role == .responder,
+            authorize: { [endpoint] id in
+                endpoint.authorizedIDs.append(id)
+                return friends.contains(id) ? nil : "not a friend"
             },
-            logger: logger, post: { [unowned self] in posted.append($0) })
-        responder.events = bobEnd
+            logger: Logger(label: "test.secure"), post: { [unowned self] in posted.append($0) })
+        end.events = endpoint
+        return end
     }
 
     /// Delivers readiness and posted work until nothing more happens.
