@@ -55,6 +55,14 @@ public final class F2FNode: ConnectionAcceptor {
         listeners.removeAll { $0.token == token }
     }
 
+    /// Forgets every listener, producer and the close callback: at shutdown, components that
+    /// hold the node and are held by it are freed.
+    public func removeAllComponents() {
+        listeners.removeAll()
+        producers.removeAll()
+        onPeerClosed = nil
+    }
+
     public func addProducer(_ producer: any OutboundProducer, priority: ProducerPriority) {
         let index = producers.firstIndex { $0.priority > priority } ?? producers.endIndex
         producers.insert((priority, producer), at: index)

@@ -171,6 +171,7 @@ final class SwitchApplication {
         consoleServer?.stop()
         server.stop()
         if let pidFile = options.pidFile { unlink(pidFile) }
+        node.removeAllComponents()
         loop.releaseAll()
         logger.info("switch stopped")
     }
