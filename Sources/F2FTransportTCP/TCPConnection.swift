@@ -20,6 +20,9 @@ public final class TCPConnection: Connection, IOHandler {
     private let output: UnsafeMutableRawBufferPointer
     private var outputStart = 0
     private var outputEnd = 0
+    /// The kernel refused part of the output (EAGAIN): wait for writability to send the rest.
+    /// Output merely waiting for `flush()` needs no event, so a batch costs no epoll_ctl calls.
+    private var sendBlocked = false
     private var readabilityPosted = false
 
     static let bufferSize = 256 * 1024
@@ -204,7 +207,10 @@ public final class TCPConnection: Connection, IOHandler {
         while outputStart < outputEnd {
             let count = Glibc.send(descriptor, output.baseAddress! + outputStart, outputEnd - outputStart, Int32(MSG_DONTWAIT | MSG_NOSIGNAL))
             if count < 0 {
-                if errno == EAGAIN { return }
+                if errno == EAGAIN {
+                    sendBlocked = true
+                    return
+                }
                 if errno == EINTR { continue }
                 throw CommError(errno: errno, operation: "send to \(remoteDescription)")
             }
@@ -212,6 +218,7 @@ public final class TCPConnection: Connection, IOHandler {
         }
         outputStart = 0
         outputEnd = 0
+        sendBlocked = false
     }
 
     private func compactOutput() {
@@ -225,7 +232,7 @@ public final class TCPConnection: Connection, IOHandler {
         guard !isClosed else { return }
         var wanted: IOInterest = []
         if interest.contains(.readable) { wanted.insert(.readable) }
-        if interest.contains(.writable) || outputStart < outputEnd || isConnecting { wanted.insert(.writable) }
+        if interest.contains(.writable) || sendBlocked || isConnecting { wanted.insert(.writable) }
         guard wanted != registeredInterest else { return }
         registeredInterest = wanted
         loop.setInterest(wanted, for: descriptor)
