@@ -1,6 +1,5 @@
 import F2FCore
 import Foundation
-import Glibc
 import Logging
 
 /// The encrypted provider: a `Connection` layered over any other (TCP in production). It runs
@@ -94,14 +93,14 @@ public final class SecureConnection: Connection, ConnectionEvents {
 
     /// Ends the link from outside (handshake timeout, friend removed); reported as closed.
     public func abort(_ reason: String) {
-        fail(CommError(errno: ETIMEDOUT, message: reason))
+        fail(CommError(errno: POSIXErrorCode.ETIMEDOUT.rawValue, message: reason))
     }
 
     // MARK: Connection
 
     public func read(into buffer: UnsafeMutableRawBufferPointer) throws(CommError) -> CommReadResult {
         switch phase {
-        case .closed: throw CommError(errno: EBADF, operation: "read on closed connection")
+        case .closed: throw CommError(errno: POSIXErrorCode.EBADF.rawValue, operation: "read on closed connection")
         case .awaitingTransport, .handshaking: return .wouldBlock
         case .established: break
         }
@@ -127,7 +126,7 @@ public final class SecureConnection: Connection, ConnectionEvents {
 
     public func write(_ bytes: UnsafeRawBufferPointer) throws(CommError) -> Int {
         switch phase {
-        case .closed: throw CommError(errno: EBADF, operation: "write on closed connection")
+        case .closed: throw CommError(errno: POSIXErrorCode.EBADF.rawValue, operation: "write on closed connection")
         case .awaitingTransport, .handshaking: return 0
         case .established: break
         }
@@ -230,7 +229,7 @@ public final class SecureConnection: Connection, ConnectionEvents {
             failHandshake(error)
             return
         } catch {
-            fail(error as? CommError ?? CommError(errno: EIO, operation: "handshake"))
+            fail(error as? CommError ?? CommError(errno: POSIXErrorCode.EIO.rawValue, operation: "handshake"))
             return
         }
         inner.flush()
@@ -246,7 +245,7 @@ public final class SecureConnection: Connection, ConnectionEvents {
                     case .bytes: continue
                     case .wouldBlock: return
                     case .endOfStream:
-                        fail(CommError(errno: ECONNRESET, message: "closed by \(remoteDescription) during the Noise handshake"))
+                        fail(CommError(errno: POSIXErrorCode.ECONNRESET.rawValue, message: "closed by \(remoteDescription) during the Noise handshake"))
                         return
                     }
                 } catch {
@@ -265,7 +264,7 @@ public final class SecureConnection: Connection, ConnectionEvents {
                 remoteID = id
                 if let refusal = authorize(id) {
                     logger.warning("refused peer", metadata: ["id": "\(id)", "address": "\(remoteDescription)", "reason": "\(refusal)"])
-                    fail(CommError(errno: EACCES, message: "refused \(id): \(refusal)"))
+                    fail(CommError(errno: POSIXErrorCode.EACCES.rawValue, message: "refused \(id): \(refusal)"))
                     return
                 }
             }
@@ -290,25 +289,30 @@ public final class SecureConnection: Connection, ConnectionEvents {
 
     private func failHandshake(_ error: NoiseError) {
         logger.warning("Noise handshake failed", metadata: ["address": "\(remoteDescription)", "error": "\(error)"])
-        fail(CommError(errno: EPROTO, message: "Noise handshake with \(remoteDescription) failed: \(error)"))
+        fail(CommError(errno: POSIXErrorCode.EPROTO.rawValue, message: "Noise handshake with \(remoteDescription) failed: \(error)"))
     }
 
     // MARK: Records
 
     /// The next complete record in `cipherIn`, consumed; nil if it has not all arrived.
     private func nextRecord(limit: Int = maximumRecordCount) -> UnsafeRawBufferPointer? {
-        let available = cipherInEnd - cipherInStart
-        guard available >= 2 else { return nil }
-        let base = cipherIn.baseAddress! + cipherInStart
-        let length = Int(base.load(as: UInt8.self)) << 8 | Int(base.load(fromByteOffset: 1, as: UInt8.self))
+        guard let length = nextRecordLength else { return nil }
         if length > limit {
             // Only the handshake sets a lower limit; a record this long there is hostile.
             failHandshake(.malformedMessage("\(length)-byte handshake message"))
             return nil
         }
-        guard available >= 2 + length else { return nil }
+        guard cipherInEnd - cipherInStart >= 2 + length else { return nil }
+        let start = cipherIn.baseAddress! + cipherInStart + 2
         cipherInStart += 2 + length
-        return UnsafeRawBufferPointer(start: base + 2, count: length)
+        return UnsafeRawBufferPointer(start: start, count: length)
+    }
+
+    /// The length field of the next record, once its two bytes are in.
+    private var nextRecordLength: Int? {
+        guard cipherInEnd - cipherInStart >= 2 else { return nil }
+        let base = cipherIn.baseAddress! + cipherInStart
+        return Int(base.load(as: UInt8.self)) << 8 | Int(base.load(fromByteOffset: 1, as: UInt8.self))
     }
 
     private func fillCipherIn() throws(CommError) -> CommReadResult {
@@ -335,7 +339,7 @@ public final class SecureConnection: Connection, ConnectionEvents {
         } catch {
             counters.authenticationFailures &+= 1
             logger.warning("dropping link: a record failed authentication", metadata: ["id": "\(remoteID.map(String.init(describing:)) ?? "?")", "address": "\(remoteDescription)"])
-            throw CommError(errno: EBADMSG, message: "record from \(remoteDescription) failed authentication: \(error)")
+            throw CommError(errno: POSIXErrorCode.EBADMSG.rawValue, message: "record from \(remoteDescription) failed authentication: \(error)")
         }
         counters.recordsIn &+= 1
     }
@@ -351,7 +355,7 @@ public final class SecureConnection: Connection, ConnectionEvents {
             sealed = try sendCipher.seal(
                 UnsafeRawBufferPointer(rebasing: plainOut[..<plainOutCount]), associatedData: UnsafeRawBufferPointer(start: nil, count: 0))
         } catch {
-            throw CommError(errno: EOVERFLOW, message: "cannot seal a record for \(remoteDescription): \(error)")
+            throw CommError(errno: POSIXErrorCode.EOVERFLOW.rawValue, message: "cannot seal a record for \(remoteDescription): \(error)")
         }
         plainOutCount = 0
         counters.recordsOut &+= 1
@@ -424,8 +428,9 @@ public final class SecureConnection: Connection, ConnectionEvents {
         case .awaitingTransport, .closed:
             return
         }
-        // Like TCP's coalescing: unflushed plaintext goes out at the next writable event at the latest.
-        if cipherOutStart < cipherOut.count || plainOutCount > 0 { interest.insert(.writable) }
+        // Only a record the inner connection could not take waits for writability; written
+        // plaintext leaves at `flush()`, which the packet layer calls after every burst.
+        if cipherOutStart < cipherOut.count { interest.insert(.writable) }
         inner.reconfigure(interest)
     }
 
@@ -444,11 +449,8 @@ public final class SecureConnection: Connection, ConnectionEvents {
 
     private var hasBufferedInput: Bool {
         if plainInStart < plainIn.endIndex || innerEnded { return true }
-        let available = cipherInEnd - cipherInStart
-        guard available >= 2 else { return false }
-        let base = cipherIn.baseAddress! + cipherInStart
-        let length = Int(base.load(as: UInt8.self)) << 8 | Int(base.load(fromByteOffset: 1, as: UInt8.self))
-        return available >= 2 + length
+        guard let length = nextRecordLength else { return false }
+        return cipherInEnd - cipherInStart >= 2 + length
     }
 
     private func fail(_ error: CommError) {
@@ -456,4 +458,11 @@ public final class SecureConnection: Connection, ConnectionEvents {
         close()
         events?.connectionClosed(self, error: error)
     }
+}
+
+extension CommError {
+    /// The link was refused by `authorize` (not a friend, or not the pinned id).
+    public var isRefusal: Bool { errno == POSIXErrorCode.EACCES.rawValue }
+    /// The link was aborted for taking too long (`abort`).
+    public var isTimeout: Bool { errno == POSIXErrorCode.ETIMEDOUT.rawValue }
 }

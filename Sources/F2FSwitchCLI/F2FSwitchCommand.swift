@@ -2,7 +2,6 @@ import ArgumentParser
 import EthernetSwitch
 import F2FBase
 import F2FPosix
-import Glibc
 import Logging
 import VDEServer
 
@@ -18,7 +17,7 @@ struct F2FSwitchCommand: ParsableCommand {
     @OptionGroup var options: SwitchOptions
 
     func run() throws {
-        if options.daemon { try Daemon.detach() }
+        if options.daemon { try ProcessEnvironment.detachAsDaemon() }
         HeapTuning.keepLargeBlocksOnHeap()
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)

@@ -3,7 +3,6 @@ import F2FCore
 import F2FPosix
 import F2FSecure
 import F2FTransportTCP
-import Glibc
 import Logging
 
 /// Friends only: every peer link is a `SecureConnection`, and nobody outside the friend list
@@ -125,7 +124,7 @@ final class FriendLinks: ConnectionAcceptor, ConnectionEvents {
     func connectionClosed(_ connection: any Connection, error: CommError?) {
         guard let entry = pending.removeValue(forKey: ObjectIdentifier(connection)) else { return }
         loop.cancelTimer(entry.deadline)
-        if error?.errno != EACCES, error?.errno != ETIMEDOUT { counters.handshakeFailures &+= 1 }
+        if let error, !error.isRefusal, !error.isTimeout { counters.handshakeFailures &+= 1 }
         logger.debug("unauthenticated connection ended", metadata: ["address": "\(connection.remoteDescription)", "reason": "\(error.map(String.init(describing:)) ?? "closed")"])
     }
 

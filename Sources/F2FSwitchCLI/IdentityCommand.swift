@@ -1,5 +1,5 @@
 import ArgumentParser
-import Glibc
+import F2FPosix
 
 /// `f2f-switch id`: prints this node's public id (creating the key on first use), the string
 /// friends pass to `--friend` or pin with `--peer ID@HOST:PORT`.
@@ -14,20 +14,13 @@ struct IdentityCommand: ParsableCommand {
         let path = switchCommand.options.resolvedIdentityPath
         do {
             let (key, created) = try IdentityStore.loadOrCreate(at: path)
-            if created { printError("created identity \(path)") }
+            if created { ProcessEnvironment.writeToStandardError("created identity \(path)\n") }
             print(key.id)
         } catch {
-            printError("f2f-switch: \(error)")
+            ProcessEnvironment.writeToStandardError("f2f-switch: \(error)\n")
             throw ExitCode.failure
         }
     }
 }
 
-func printError(_ text: String) {
-    var line = text + "\n"
-    line.withUTF8 { _ = fwriteToStandardError($0) }
-}
 
-private func fwriteToStandardError(_ bytes: UnsafeBufferPointer<UInt8>) -> Int {
-    Glibc.write(2, bytes.baseAddress, bytes.count)
-}

@@ -4,7 +4,6 @@ import F2FCore
 import F2FSecure
 import F2FTransportTCP
 import F2FPosix
-import Glibc
 import Logging
 import VDEServer
 
@@ -48,7 +47,7 @@ final class SwitchApplication {
         nodeConfiguration.handshakeTimeout = .milliseconds(Int64(options.handshakeTimeout * 1000))
         let loop = loop
         node = F2FNode(
-            nodeID: UInt64.random(in: 1...UInt64.max), name: options.nodeName ?? Self.hostName(),
+            nodeID: UInt64.random(in: 1...UInt64.max), name: options.nodeName ?? ProcessEnvironment.hostName ?? "f2f-switch",
             configuration: nodeConfiguration, logger: Logger(label: "f2f.core")
         ) { loop.now }
         peerPorts = PeerPorts(engine: engine, node: node)
@@ -68,7 +67,7 @@ final class SwitchApplication {
         var friends = options.friends.compactMap(PeerID.init(parsing:))
         friends += options.peers.compactMap { PeerLine(parsing: $0)?.pinnedID }
         let defaultFriendsFile = IdentityStore.defaultFriendsPath(identityPath: identityPath)
-        if let path = options.friendsFile ?? (access(defaultFriendsFile, R_OK) == 0 ? defaultFriendsFile : nil) {
+        if let path = options.friendsFile ?? (FileSystem.isReadable(defaultFriendsFile) ? defaultFriendsFile : nil) {
             friends += try FriendsFile.load(path)
         }
         let limits = FriendLinks.Limits(
@@ -81,11 +80,11 @@ final class SwitchApplication {
     }
 
     func start() throws {
-        try loop.handleSignals([SIGINT, SIGTERM, SIGHUP]) { [unowned self] signal in
+        try loop.handleSignals(ProcessEnvironment.stopSignals) { [unowned self] signal in
             logger.info("signal \(signal): shutting down")
             loop.stop()
         }
-        signal(SIGPIPE, SIG_IGN)
+        ProcessEnvironment.ignoreBrokenPipes()
         // The listen port first: if it is taken, nothing has been created yet.
         if let listen = options.listen.flatMap(TCPAddress.init(parsing:)) {
             let acceptor: any ConnectionAcceptor = friendLinks ?? node
@@ -120,13 +119,10 @@ final class SwitchApplication {
         loop.scheduleRepeating(every: .milliseconds(50)) { [unowned self] in node.tick() }
         loop.scheduleRepeating(every: .milliseconds(50)) { [unowned self] in engine.tick() }
         if let pidFile = options.pidFile {
-            let text = "\(getpid())\n"
-            let file = fopen(pidFile, "w")
-            if let file {
-                fputs(text, file)
-                fclose(file)
-            } else {
-                logger.warning("cannot write pid file", metadata: ["path": "\(pidFile)"])
+            do {
+                try FileSystem.writeText(pidFile, contents: "\(ProcessEnvironment.processID)\n")
+            } catch {
+                logger.warning("cannot write pid file", metadata: ["error": "\(error)"])
             }
         }
         logger.info("switch ready", metadata: ["dir": "\(server.directory.path)", "ports": "\(options.numports)", "mac": "\(bridgeAddress)"])
@@ -136,7 +132,7 @@ final class SwitchApplication {
         let port: Int
         switch engine.allocatePort(requested: nil) {
         case .success(let allocated): port = allocated
-        case .failure(let error): throw VDEServerError.system(SystemError(errno: ENOSPC, operation: "--plug \(url): \(error)"))
+        case .failure(let error): throw VDEServerError.noPort("--plug \(url): \(error)")
         }
         let plug = try PlugPort(url: url, port: port, engine: engine, description: "f2f-switch \(server.directory.path)")
         try plug.activate()
@@ -154,7 +150,7 @@ final class SwitchApplication {
         if let path = options.managementPath { text += "  console:  vdeterm \(path)\n" }
         if let friendLinks { text += "  F2F id:   \(friendLinks.identity.id)  (friends admit it with --friend)\n" }
         // Straight to the descriptor: stdout may be a pipe, and this must show up before any log line.
-        _ = text.utf8CString.withUnsafeBufferPointer { write(STDOUT_FILENO, $0.baseAddress, $0.count - 1) }
+        ProcessEnvironment.writeToStandardOutput(text)
     }
 
     func run() {
@@ -170,16 +166,10 @@ final class SwitchApplication {
         engine.detachAll(reason: "switch shutting down")
         consoleServer?.stop()
         server.stop()
-        if let pidFile = options.pidFile { unlink(pidFile) }
+        if let pidFile = options.pidFile { FileSystem.remove(pidFile) }
         node.removeAllComponents()
         loop.releaseAll()
         logger.info("switch stopped")
-    }
-
-    private static func hostName() -> String {
-        var buffer = [CChar](repeating: 0, count: 256)
-        guard gethostname(&buffer, buffer.count) == 0 else { return "f2f-switch" }
-        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     /// A locally administered unicast address that stays the same for the same directory.

@@ -1,8 +1,8 @@
 import ArgumentParser
 import EthernetSwitch
+import F2FPosix
 import F2FSecure
 import F2FTransportTCP
-import Glibc
 import VDEServer
 
 /// Command-line options, drop-in where vde_switch has the same option.
@@ -138,7 +138,7 @@ struct SwitchOptions: ParsableArguments {
             throw ValidationError("--peer-cost and --client-cost must be 1…200000000")
         }
         guard liveness >= 0.2, liveness <= 3600 else { throw ValidationError("--liveness must be 0.2…3600 seconds") }
-        if let group, resolveGroup(group) == nil { throw ValidationError("unknown group '\(group)'") }
+        if let group, ProcessEnvironment.groupID(named: group) == nil { throw ValidationError("unknown group '\(group)'") }
         if let socketDirectory, socketDirectory.utf8.count > 90 {
             throw ValidationError("socket directory path too long for unix sockets (max 90 bytes)")
         }
@@ -150,14 +150,14 @@ struct SwitchOptions: ParsableArguments {
 
     var resolvedSocketDirectory: String {
         if let socketDirectory { return socketDirectory }
-        if let runtime = getenv("XDG_RUNTIME_DIR").map({ String(cString: $0) }), !runtime.isEmpty {
+        if let runtime = ProcessEnvironment.variable("XDG_RUNTIME_DIR") {
             return runtime + "/f2f-switch"
         }
-        return "/tmp/f2f-switch-\(getuid())"
+        return "/tmp/f2f-switch-\(ProcessEnvironment.userID)"
     }
 
     var permissions: SocketPermissions {
-        SocketPermissions(socketMode: mode?.value, directoryMode: directoryMode?.value, groupID: group.flatMap(resolveGroup))
+        SocketPermissions(socketMode: mode?.value, directoryMode: directoryMode?.value, groupID: group.flatMap(ProcessEnvironment.groupID(named:)))
     }
 
     var switchConfiguration: SwitchConfiguration {
@@ -166,18 +166,12 @@ struct SwitchOptions: ParsableArguments {
             macAgingTime: .seconds(hashExpire), clientPathCost: clientCost, peerPathCost: peerCost,
             clientMACLimit: clientMACLimit, peerMACLimit: peerMACLimit)
     }
-
-    private func resolveGroup(_ name: String) -> gid_t? {
-        if let number = gid_t(name) { return number }
-        guard let entry = getgrnam(name) else { return nil }
-        return entry.pointee.gr_gid
-    }
 }
 
 struct OctalMode: ExpressibleByArgument {
-    var value: mode_t
+    var value: UInt32
 
-    init(value: mode_t) {
+    init(value: UInt32) {
         self.value = value
     }
 

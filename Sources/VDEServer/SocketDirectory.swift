@@ -79,6 +79,7 @@ public enum VDEServerError: Error, CustomStringConvertible {
     case pathTooLong(String)
     case notADirectory(String)
     case inUse(String)
+    case noPort(String)
     case system(SystemError)
 
     public var description: String {
@@ -86,6 +87,7 @@ public enum VDEServerError: Error, CustomStringConvertible {
         case .pathTooLong(let path): "socket path too long (max 107 bytes): \(path)"
         case .notADirectory(let path): "\(path) exists and is not a directory"
         case .inUse(let path): "another switch is serving \(path) (it answers on its control socket)"
+        case .noPort(let what): what
         case .system(let error): error.description
         }
     }

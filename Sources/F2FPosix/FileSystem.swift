@@ -1,0 +1,86 @@
+import Glibc
+
+/// Small text files the executable owns: the pid file, the identity key, the friends list.
+public enum FileSystem {
+    /// A file that must be readable by its owner only (a private key) and is not.
+    public struct ExposedFile: Error, CustomStringConvertible {
+        public let path: String
+        public let mode: UInt32
+        public var description: String {
+            "\(path) is accessible by others (mode 0\(String(mode, radix: 8))); run: chmod 600 \(path)"
+        }
+    }
+
+    public static func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
+    public static func isReadable(_ path: String) -> Bool { access(path, R_OK) == 0 }
+
+    /// The first `limit` bytes of a text file.
+    public static func readText(_ path: String, limit: Int = 1 << 20) throws(SystemError) -> String {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { throw SystemError(errno: errno, operation: "open \(path)") }
+        defer { close(descriptor) }
+        return try read(descriptor, path: path, limit: limit)
+    }
+
+    /// Like `readText`, but refuses a file that its group or others may access (ssh's rule for
+    /// private keys).
+    public static func readOwnerOnlyText(_ path: String, limit: Int = 1 << 16) throws(any Error) -> String {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { throw SystemError(errno: errno, operation: "open \(path)") }
+        defer { close(descriptor) }
+        var status = stat()
+        guard fstat(descriptor, &status) == 0 else { throw SystemError(errno: errno, operation: "stat \(path)") }
+        guard status.st_mode & 0o077 == 0 else { throw ExposedFile(path: path, mode: status.st_mode & 0o777) }
+        return try read(descriptor, path: path, limit: limit)
+    }
+
+    /// Creates `path` (never replacing an existing file) readable by its owner only, in
+    /// owner-only parent directories it creates as needed, and syncs it to disk.
+    public static func createOwnerOnlyFile(_ path: String, contents: String) throws(SystemError) {
+        try makeParentDirectories(of: path, mode: 0o700)
+        let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else { throw SystemError(errno: errno, operation: "create \(path)") }
+        defer { close(descriptor) }
+        let written = contents.utf8CString.withUnsafeBufferPointer { write(descriptor, $0.baseAddress, $0.count - 1) }
+        guard written == contents.utf8.count, fsync(descriptor) == 0 else {
+            let error = SystemError(errno: errno, operation: "write \(path)")
+            unlink(path)
+            throw error
+        }
+    }
+
+    /// Replaces `path` with `contents` (the pid file).
+    public static func writeText(_ path: String, contents: String) throws(SystemError) {
+        let descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard descriptor >= 0 else { throw SystemError(errno: errno, operation: "create \(path)") }
+        defer { close(descriptor) }
+        let written = contents.utf8CString.withUnsafeBufferPointer { write(descriptor, $0.baseAddress, $0.count - 1) }
+        guard written == contents.utf8.count else { throw SystemError(errno: errno, operation: "write \(path)") }
+    }
+
+    public static func remove(_ path: String) {
+        unlink(path)
+    }
+
+    private static func read(_ descriptor: Int32, path: String, limit: Int) throws(SystemError) -> String {
+        var bytes = [UInt8](repeating: 0, count: limit)
+        var count = 0
+        while count < limit {
+            let got = bytes.withUnsafeMutableBytes { Glibc.read(descriptor, $0.baseAddress! + count, limit - count) }
+            if got < 0, errno == EINTR { continue }
+            guard got >= 0 else { throw SystemError(errno: errno, operation: "read \(path)") }
+            if got == 0 { break }
+            count += got
+        }
+        return String(decoding: bytes[..<count], as: UTF8.self)
+    }
+
+    private static func makeParentDirectories(of path: String, mode: mode_t) throws(SystemError) {
+        var prefix = ""
+        for (index, component) in path.split(separator: "/", omittingEmptySubsequences: false).dropLast().enumerated() {
+            prefix += (index == 0 ? "" : "/") + component
+            guard !prefix.isEmpty, access(prefix, F_OK) != 0 else { continue }
+            guard mkdir(prefix, mode) == 0 || errno == EEXIST else { throw SystemError(errno: errno, operation: "mkdir \(prefix)") }
+        }
+    }
+}

@@ -1,0 +1,68 @@
+import Glibc
+
+/// What the executable needs from its process and user: environment, ids, host name, the
+/// standard streams, signals, daemonisation. Here so that the command line stays free of libc.
+public enum ProcessEnvironment {
+    /// The signals that stop the switch cleanly.
+    public static let stopSignals: [Int32] = [SIGINT, SIGTERM, SIGHUP]
+
+    /// An environment variable, nil when unset or empty.
+    public static func variable(_ name: String) -> String? {
+        guard let value = getenv(name) else { return nil }
+        let text = String(cString: value)
+        return text.isEmpty ? nil : text
+    }
+
+    public static var userID: UInt32 { getuid() }
+    public static var processID: Int32 { getpid() }
+
+    public static var hostName: String? {
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buffer, buffer.count) == 0 else { return nil }
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// A group by name or number.
+    public static func groupID(named name: String) -> UInt32? {
+        if let number = UInt32(name) { return number }
+        return getgrnam(name).map { $0.pointee.gr_gid }
+    }
+
+    /// A peer that goes away mid-send is an error return, not a signal that ends the process.
+    public static func ignoreBrokenPipes() {
+        signal(SIGPIPE, SIG_IGN)
+    }
+
+    /// Straight to the descriptor: unbuffered, so it shows up before any later log line.
+    public static func writeToStandardOutput(_ text: String) {
+        write(text, to: STDOUT_FILENO)
+    }
+
+    public static func writeToStandardError(_ text: String) {
+        write(text, to: STDERR_FILENO)
+    }
+
+    private static func write(_ text: String, to descriptor: Int32) {
+        _ = text.utf8CString.withUnsafeBufferPointer { Glibc.write(descriptor, $0.baseAddress, $0.count - 1) }
+    }
+
+    /// Classic daemonisation, done before the loop or any thread exists: the parent exits, the
+    /// child starts a session with its standard streams on /dev/null.
+    public static func detachAsDaemon() throws(SystemError) {
+        switch fork() {
+        case -1:
+            throw SystemError(errno: errno, operation: "fork")
+        case 0:
+            setsid()
+            let null = open("/dev/null", O_RDWR)
+            if null >= 0 {
+                dup2(null, 0)
+                dup2(null, 1)
+                dup2(null, 2)
+                if null > 2 { close(null) }
+            }
+        default:
+            exit(0)
+        }
+    }
+}
