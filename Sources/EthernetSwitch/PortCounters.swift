@@ -37,6 +37,8 @@ public struct PortCounters: Equatable, Sendable {
     public var bytesOut: UInt64 = 0
     /// New source addresses not learned because the port held its MAC limit.
     public var macLimitRefusals: UInt64 = 0
+    /// Times reading from this port stopped because a port it sent to was backed up.
+    public var pauses: UInt64 = 0
     private var drops = [UInt64](repeating: 0, count: DropReason.allCases.count)
 
     public init() {}

@@ -184,6 +184,10 @@ public struct Switch: Sendable {
         ports[port].counters[dropped: reason] &+= 1
     }
 
+    public mutating func recordPause(port: Int) {
+        ports[port].counters.pauses &+= 1
+    }
+
     /// Frames to the Bridge Group Address go to the spanning tree, valid or not, and are never
     /// forwarded; a malformed BPDU is counted and dropped, never trusted partially.
     private mutating func receiveBPDU(_ frame: Span<UInt8>, on port: Int, now: Instant) -> ForwardingDecision {

@@ -35,6 +35,11 @@ public final class EventLoop {
     /// The time of the current wake-up; read once per iteration so the data path never calls the clock.
     public private(set) var now: Instant
 
+    /// How long the loop naps before its next wait after a handler reported dense input
+    /// (`noteDenseInput()`); zero turns moderation off.
+    public var moderationInterval: Duration = .zero
+    private var hasDenseInput = false
+
     private static let mailboxToken: UInt64 = .max
     private static let signalToken: UInt64 = .max - 1
 
@@ -152,6 +157,27 @@ public final class EventLoop {
         runAfterDispatch()
         runDueTimers()
         runAfterDispatch()
+        if hasDenseInput {
+            hasDenseInput = false
+            nap()
+        }
+    }
+
+    /// A handler's read found many items waiting and still emptied its source: traffic is
+    /// dense and the loop keeps up with it. The loop then naps before its next wait, as a NIC
+    /// moderates interrupts, so dense traffic costs one wake-up per sizeable batch instead of
+    /// one per handful of frames. Light traffic (a ping) never reports this and never waits;
+    /// a handler that is behind (a full read) should not report it either, there is no point.
+    @inline(__always)
+    public func noteDenseInput() {
+        hasDenseInput = true
+    }
+
+    private func nap() {
+        guard moderationInterval > .zero else { return }
+        let nanoseconds = moderationInterval.nanoseconds
+        var interval = timespec(tv_sec: Int(nanoseconds / 1_000_000_000), tv_nsec: Int(nanoseconds % 1_000_000_000))
+        _ = clock_nanosleep(CLOCK_MONOTONIC, 0, &interval, nil)
     }
 
     /// Runs `work` once this wake-up's events (or timers) have all been handled: the place to

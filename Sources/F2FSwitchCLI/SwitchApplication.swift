@@ -29,6 +29,7 @@ final class SwitchApplication {
         self.options = options
         self.logger = logger
         loop = try EventLoop()
+        loop.moderationInterval = .microseconds(Int64(options.moderation))
         let directory = SocketDirectory(path: options.resolvedSocketDirectory, permissions: options.permissions)
         let bridgeAddress = options.macAddress?.address ?? Self.derivedAddress(from: directory.path)
         var treeConfiguration = SpanningTreeConfiguration()

@@ -104,7 +104,10 @@ struct SwitchOptions: ParsableArguments {
     var portQueue: Int = 256
 
     @Option(name: .customLong("sndbuf"), help: "Send and receive buffer of each client data socket, in bytes.")
-    var socketBuffer: Int32 = 4 << 20
+    var socketBuffer: Int32 = 256 << 10
+
+    @Option(name: .customLong("moderation"), help: "Microseconds the switch lets frames gather before its next look once a client's socket backs up (0 = off); light traffic never waits.")
+    var moderation: Int = 100
 
     @Flag(name: [.short, .customLong("verbose")], help: "More log output (repeat for trace).")
     var verbosity: Int
@@ -134,6 +137,7 @@ struct SwitchOptions: ParsableArguments {
         guard (0...61440).contains(priority), priority % 4096 == 0 else { throw ValidationError("--priority must be a multiple of 4096 in 0…61440") }
         guard (0...4096).contains(portQueue) else { throw ValidationError("--port-queue must be 0…4096") }
         guard (4096...(64 << 20)).contains(socketBuffer) else { throw ValidationError("--sndbuf must be 4096…67108864") }
+        guard (0...10_000).contains(moderation) else { throw ValidationError("--moderation must be 0…10000 microseconds") }
         guard (1...200_000_000).contains(peerCost), (1...200_000_000).contains(clientCost) else {
             throw ValidationError("--peer-cost and --client-cost must be 1…200000000")
         }

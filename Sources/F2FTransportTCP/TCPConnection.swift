@@ -27,6 +27,8 @@ public final class TCPConnection: Connection, IOHandler {
 
     static let bufferSize = 256 * 1024
     static let directReadCount = 32 * 1024
+    /// About eight full-size frames.
+    static let denseReadCount = 12 * 1024
 
     private init(descriptor: Int32, remote: String, connecting: Bool, loop: EventLoop) {
         self.descriptor = descriptor
@@ -96,6 +98,7 @@ public final class TCPConnection: Connection, IOHandler {
                 if errno == EAGAIN || errno == EINTR { return .wouldBlock }
                 throw CommError(errno: errno, operation: "recv from \(remoteDescription)")
             }
+            noteDensity(of: count, room: buffer.count)
             return .bytes(count)
         }
         if inputStart == inputEnd {
@@ -108,11 +111,18 @@ public final class TCPConnection: Connection, IOHandler {
                 throw CommError(errno: errno, operation: "recv from \(remoteDescription)")
             }
             inputEnd = count
+            noteDensity(of: count, room: input.count)
         }
         let count = min(buffer.count, inputEnd - inputStart)
         buffer.baseAddress!.copyMemory(from: input.baseAddress! + inputStart, byteCount: count)
         inputStart += count
         return .bytes(count)
+    }
+
+    /// A read that emptied the socket yet brought many bytes: a dense stream the loop keeps up
+    /// with, so it may let more gather before its next look (`EventLoop.noteDenseInput`).
+    private func noteDensity(of count: Int, room: Int) {
+        if count >= Self.denseReadCount, count < room { loop.noteDenseInput() }
     }
 
     public func write(_ bytes: UnsafeRawBufferPointer) throws(CommError) -> Int {

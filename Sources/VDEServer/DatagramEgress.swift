@@ -4,7 +4,7 @@ import Glibc
 
 /// The sending half of a port on a connected datagram socket: frames staged in a batch go
 /// out with one `sendmmsg`; what the socket cannot take yet waits in the bounded burst queue
-/// and leaves when the socket turns writable.
+/// and leaves when the socket turns writable, and the engine holds the senders meanwhile.
 final class DatagramEgress {
     private let descriptor: Int32
     private let port: Int
@@ -78,6 +78,7 @@ final class DatagramEgress {
             if sent < count { break }
         }
         updateWritableInterest()
+        if queue.isEmpty { engine.egressDrained(port: port) }
     }
 
     private func enqueue(_ frame: UnsafeRawBufferPointer) {

@@ -112,8 +112,11 @@ public final class PeerLink: PortLink {
         slot.load(.ethernetFrame, payload: frame)
         engine.recordSent(port: port, byteCount: frame.count)
         queue.removeFirst(1)
+        if queue.isEmpty { engine.egressDrained(port: port) }
         return true
     }
+
+    public var isBackedUp: Bool { !queue.isEmpty }
 
     public func close() {
         guard isOpen else { return }

@@ -18,6 +18,13 @@ public protocol PortLink: AnyObject {
     func close()
     /// Sends a control frame (a BPDU) now, ahead of bulk frames where the link can.
     func sendControl(_ frame: UnsafeRawBufferPointer)
+
+    /// True while frames wait in the link's queue because the other end refused them.
+    var isBackedUp: Bool { get }
+    /// Stops (and restarts) reading from this link: what its client sends waits in the
+    /// kernel, which slows the client down instead of making the switch drop its frames.
+    func pauseReceiving()
+    func resumeReceiving()
 }
 
 extension PortLink {
@@ -26,4 +33,8 @@ extension PortLink {
         stage(frame)
         flush()
     }
+
+    public var isBackedUp: Bool { false }
+    public func pauseReceiving() {}
+    public func resumeReceiving() {}
 }

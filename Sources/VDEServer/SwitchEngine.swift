@@ -6,6 +6,12 @@ import Logging
 /// Runs the pure switch over real ports: reads frames in batches, asks the core where each
 /// goes, stages it on the egress links and flushes every touched link once per batch, so a
 /// burst costs one `recvmmsg` and one `sendmmsg` per port instead of a call per frame.
+///
+/// When an egress link backs up, the client that fed it is paused until the link drains:
+/// its frames wait in its own socket and slow it down, rather than being read, switched and
+/// then dropped (work the whole machine pays for). A link that stays backed up longer than
+/// `stallTimeout` is taken as stalled — a stopped guest must not freeze its senders — and
+/// from then on frames for it are dropped, until it drains again.
 public final class SwitchEngine {
     public private(set) var core: Switch
     public let loop: EventLoop
@@ -21,8 +27,17 @@ public final class SwitchEngine {
     private var scheduledHoldEnd: Instant?
     /// Batches taken from one socket per wake-up before others get a turn.
     private let batchesPerWakeup = 4
+    /// Frames in one read that emptied the socket that mark the traffic as dense
+    /// (`EventLoop.noteDenseInput`).
+    private let denseBatchSize = 8
     /// Burst-queue slots per port.
     public let burstQueueCapacity: Int
+    /// How long senders wait for a backed-up link before it counts as stalled.
+    public let stallTimeout: Duration = .milliseconds(100)
+    /// Ingress ports paused behind each egress port.
+    private var pausedBehind: [[Int]]
+    private var stallTimers: [EventLoop.TimerID?]
+    private var isStalled: [Bool]
 
     public init(configuration: SwitchConfiguration, spanningTree: SpanningTree? = nil, loop: EventLoop, logger: Logger, burstQueueCapacity: Int = 256) {
         core = Switch(configuration: configuration, spanningTree: spanningTree)
@@ -31,6 +46,9 @@ public final class SwitchEngine {
         self.burstQueueCapacity = burstQueueCapacity
         links = Array(repeating: nil, count: configuration.portCount)
         isTouched = Array(repeating: false, count: configuration.portCount)
+        pausedBehind = Array(repeating: [], count: configuration.portCount)
+        stallTimers = Array(repeating: nil, count: configuration.portCount)
+        isStalled = Array(repeating: false, count: configuration.portCount)
         receiveBatch = ReceiveBatch(capacity: 64, bufferSize: configuration.maxFrameSize + 1)
         touchedPorts.reserveCapacity(configuration.portCount)
     }
@@ -68,6 +86,7 @@ public final class SwitchEngine {
         links[port] = nil
         core.deactivatePort(port, now: loop.now)
         link.close()
+        egressDrained(port: port)
         sendPendingBPDUs()
         logger.info("port down", metadata: ["port": "\(port)", "reason": "\(reason)"])
     }
@@ -95,14 +114,23 @@ public final class SwitchEngine {
                 logger.debug("receive failed", metadata: ["port": "\(port)", "error": "\(error)"])
                 return
             }
+            // A batch that emptied the socket yet held several frames: traffic is dense but
+            // the switch keeps up, so the next look can wait for more. A full batch means it
+            // is behind: no nap then.
+            if count >= denseBatchSize, count < receiveBatch.capacity { loop.noteDenseInput() }
             let now = loop.now
             for index in 0..<count {
                 forward(receiveBatch.datagram(index), from: port, now: now)
             }
-            flushTouchedPorts()
+            let backedUp = flushTouchedPorts()
             if !core.pendingBPDUs.isEmpty { sendPendingBPDUs() }
             // The link may have been detached by a send error while flushing.
-            guard count == receiveBatch.capacity, links[port] != nil else { return }
+            guard links[port] != nil else { return }
+            if let backedUp {
+                pause(port, behind: backedUp)
+                return
+            }
+            guard count == receiveBatch.capacity else { return }
         }
     }
 
@@ -129,7 +157,9 @@ public final class SwitchEngine {
         isCopiedBatchScheduled = false
         guard copiedCount > 0 else { return }
         copiedCount = 0
-        flushTouchedPorts()
+        // Peers and plugs deliver one frame per call and are not paused: a backed-up link
+        // drops their frames at its queue.
+        _ = flushTouchedPorts()
         if !core.pendingBPDUs.isEmpty { sendPendingBPDUs() }
     }
 
@@ -174,13 +204,56 @@ public final class SwitchEngine {
         }
     }
 
-    private func flushTouchedPorts() {
-        guard !touchedPorts.isEmpty else { return }
+    /// Flushes every link the batch touched; returns one of them that is now backed up (and
+    /// not stalled), if any.
+    private func flushTouchedPorts() -> Int? {
+        guard !touchedPorts.isEmpty else { return nil }
+        var backedUp: Int?
         for port in touchedPorts {
             isTouched[port] = false
-            links[port]?.flush()
+            guard let link = links[port] else { continue }
+            link.flush()
+            if link.isBackedUp, !isStalled[port] { backedUp = port }
         }
         touchedPorts.removeAll(keepingCapacity: true)
+        return backedUp
+    }
+
+    // MARK: Back-pressure
+
+    private func pause(_ ingress: Int, behind egress: Int) {
+        links[ingress]?.pauseReceiving()
+        pausedBehind[egress].append(ingress)
+        core.recordPause(port: ingress)
+        if stallTimers[egress] == nil {
+            stallTimers[egress] = loop.schedule(after: stallTimeout) { [weak self] in self?.egressStalled(egress) }
+        }
+    }
+
+    /// The link sent everything it held (or went away): its senders may go on.
+    public func egressDrained(port: Int) {
+        isStalled[port] = false
+        if let timer = stallTimers[port] {
+            loop.cancelTimer(timer)
+            stallTimers[port] = nil
+        }
+        resumeSenders(behind: port)
+    }
+
+    private func egressStalled(_ port: Int) {
+        stallTimers[port] = nil
+        guard !pausedBehind[port].isEmpty else { return }
+        isStalled[port] = true
+        logger.debug("port stalled: frames for it are dropped until it drains", metadata: ["port": "\(port)"])
+        resumeSenders(behind: port)
+    }
+
+    private func resumeSenders(behind egress: Int) {
+        guard !pausedBehind[egress].isEmpty else { return }
+        for ingress in pausedBehind[egress] {
+            links[ingress]?.resumeReceiving()
+        }
+        pausedBehind[egress].removeAll(keepingCapacity: true)
     }
 
     // MARK: Egress accounting (called by links)

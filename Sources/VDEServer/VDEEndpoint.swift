@@ -17,6 +17,8 @@ final class VDEEndpoint: PortLink {
     private let dataDescriptor: Int32
     private unowned let engine: SwitchEngine
     private var egress: DatagramEgress!
+    private var isReceiving = true
+    private var wantsWritable = false
 
     init(
         port: Int, control: consuming Descriptor, data: consuming Descriptor, dataPath: String,
@@ -32,11 +34,16 @@ final class VDEEndpoint: PortLink {
         self.linkDescription = description
         self.userName = userName
         self.engine = engine
-        let loop = engine.loop
-        let dataDescriptor = self.dataDescriptor
-        egress = DatagramEgress(descriptor: dataDescriptor, port: port, engine: engine) { wantsWritable in
-            loop.setInterest(wantsWritable ? [.readable, .writable] : .readable, for: dataDescriptor)
+        egress = DatagramEgress(descriptor: dataDescriptor, port: port, engine: engine) { [unowned self] wantsWritable in
+            self.wantsWritable = wantsWritable
+            updateInterest()
         }
+    }
+
+    private func updateInterest() {
+        var interest: IOInterest = isReceiving ? .readable : .none
+        if wantsWritable { interest.insert(.writable) }
+        engine.loop.setInterest(interest, for: dataDescriptor)
     }
 
     /// Starts watching both descriptors.
@@ -83,6 +90,20 @@ final class VDEEndpoint: PortLink {
 
     func flush() {
         egress.flush()
+    }
+
+    var isBackedUp: Bool { egress.queuedCount > 0 }
+
+    func pauseReceiving() {
+        guard isReceiving, control != nil else { return }
+        isReceiving = false
+        updateInterest()
+    }
+
+    func resumeReceiving() {
+        guard !isReceiving, control != nil else { return }
+        isReceiving = true
+        updateInterest()
     }
 
     func close() {

@@ -13,8 +13,9 @@ public final class VDEServer {
     /// A client must finish its request within this time (a silent client cannot pin a socket).
     public var requestTimeout: Duration = .seconds(5)
     public var maximumPendingHandshakes = 64
-    /// Socket buffer for the switch side of each data socket: big enough for bursts.
-    public var dataSocketBufferBytes: Int32 = 4 << 20
+    /// Socket buffer for the switch side of each data socket: room for a burst of full-size
+    /// frames; more only lets a receiver fall further behind (back-pressure handles the rest).
+    public var dataSocketBufferBytes: Int32 = 256 << 10
 
     public init(directory: SocketDirectory, engine: SwitchEngine, logger: Logger) {
         self.directory = directory

@@ -147,6 +147,7 @@ public enum SwitchConsoleCommands {
             " IN:  pkts \(TextFormat.rightAligned(counters.framesIn, width: 10))          bytes \(TextFormat.rightAligned(counters.bytesIn, width: 20))",
             " OUT: pkts \(TextFormat.rightAligned(counters.framesOut, width: 10))          bytes \(TextFormat.rightAligned(counters.bytesOut, width: 20))",
             " DROP:" + DropReason.allCases.map { " \($0) \(counters[dropped: $0])" }.joined(),
+            " PAUSED: \(counters.pauses) times (a port it sent to was backed up)",
         ]
         if let link {
             lines.append("  -- endpoint ID \(TextFormat.zeroPadded(link.endpointID, width: 4)) module \(TextFormat.leftAligned(link.kind, width: 12)): \(link.linkDescription)")

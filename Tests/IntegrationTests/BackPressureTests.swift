@@ -1,0 +1,104 @@
+import EthernetSwitch
+import Glibc
+import Testing
+
+/// A client whose receiver lags is slowed down (its frames wait in its own socket) instead
+/// of having frames dropped inside the switch; a receiver that stops reading for good is
+/// given up on, so nobody else waits for it.
+@Suite(.serialized) struct BackPressureTests {
+    /// Tiny data-socket buffers make the receiver's socket refuse frames almost at once.
+    private let arguments = ["--sndbuf", "4096"]
+
+    @Test func slowReceiverLosesNothing() throws {
+        let sw = try SwitchProcess(arguments: arguments)
+        let a = try TestClient(sw.socketDirectory, mac: "02:00:00:00:00:0a")
+        let b = try TestClient(sw.socketDirectory, mac: "02:00:00:00:00:0b")
+        try learn(b, by: a)
+        a.connection.setNonBlocking()
+
+        let frames = (0..<3000).map { numbered(a.frame(to: b.mac, size: 1000), $0) }
+        var sent = 0
+        var received: [[UInt8]] = []
+        while received.count < frames.count {
+            while sent < frames.count, try a.trySend(frames[sent]) { sent += 1 }
+            // B reads a few frames per round: slower than A can send, but never stopped.
+            for _ in 0..<8 {
+                guard let frame = try b.receive(timeout: .seconds(5)) else {
+                    throw TestFailure("B got \(received.count) of \(frames.count) frames, then nothing")
+                }
+                received.append(frame)
+                if received.count == frames.count { break }
+            }
+        }
+        #expect(received == frames)
+        let toB = try sw.command("port/print 2").data
+        #expect(toB.contains { $0.hasPrefix(" DROP:") && $0.contains("queue-full 0 ") })
+        #expect(pauses(try sw.command("port/print 1").data) > 0)
+        try sw.stop()
+    }
+
+    @Test func stalledReceiverDoesNotHoldUpOthers() throws {
+        let sw = try SwitchProcess(arguments: arguments)
+        let a = try TestClient(sw.socketDirectory, mac: "02:00:00:00:00:0a")
+        let b = try TestClient(sw.socketDirectory, mac: "02:00:00:00:00:0b")
+        let c = try TestClient(sw.socketDirectory, mac: "02:00:00:00:00:0c")
+        try learn(b, by: a)
+        try learn(c, by: a)
+        a.connection.setNonBlocking()
+
+        // B never reads: A fills B's socket and the switch's queue for B, then gets paused.
+        var index = 0
+        while try a.trySend(numbered(a.frame(to: b.mac, size: 1000), index)) { index += 1 }
+        #expect(index > 0)
+
+        // Once B counts as stalled, A is read again and its frame for C gets through.
+        let toC = a.frame(to: c.mac, size: 100, tag: 0xC0)
+        try a.sendWhenWritable(toC, timeout: .seconds(5))
+        var arrived = false
+        while let frame = try c.receive(timeout: .seconds(5)) {
+            if frame == toC { arrived = true; break }
+        }
+        #expect(arrived)
+        #expect(pauses(try sw.command("port/print 1").data) > 0)
+        try sw.stop()
+    }
+
+    /// `learner` sends a frame to `peer`, so the switch knows its port; `peer` consumes it.
+    private func learn(_ learner: TestClient, by peer: TestClient) throws {
+        let hello = learner.frame(to: peer.mac, size: 60, tag: 0xEE)
+        try learner.send(hello)
+        guard try peer.receive() == hello else { throw TestFailure("learning frame lost") }
+    }
+
+    /// The frame with its sequence number in the first two payload bytes.
+    private func numbered(_ frame: [UInt8], _ number: Int) -> [UInt8] {
+        var frame = frame
+        frame[14] = UInt8(truncatingIfNeeded: number >> 8)
+        frame[15] = UInt8(truncatingIfNeeded: number)
+        return frame
+    }
+
+    private func pauses(_ portLines: [String]) -> Int {
+        guard let line = portLines.first(where: { $0.hasPrefix(" PAUSED:") }) else { return -1 }
+        return Int(line.split(separator: " ")[1]) ?? -1
+    }
+}
+
+extension TestClient {
+    /// Sends on a non-blocking connection; false when the socket is full.
+    func trySend(_ frame: [UInt8]) throws -> Bool {
+        switch try connection.send(frame) {
+        case .wouldBlock: return false
+        case .processed(let count) where count == frame.count: return true
+        case .processed: throw TestFailure("short send")
+        }
+    }
+
+    func sendWhenWritable(_ frame: [UInt8], timeout: Duration) throws {
+        var poller = pollfd(fd: connection.dataDescriptor, events: Int16(POLLOUT), revents: 0)
+        let milliseconds = Int32(timeout.components.seconds * 1000)
+        guard poll(&poller, 1, milliseconds) > 0, try trySend(frame) else {
+            throw TestFailure("the switch did not read from this client again within \(timeout)")
+        }
+    }
+}
