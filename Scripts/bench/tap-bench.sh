@@ -5,8 +5,8 @@
 #   Two network namespaces (f2fb-a-PID, f2fb-b-PID), each with one interface,
 #   addresses 10.77.0.1/24 and 10.77.0.2/24 living only inside the namespaces.
 #   For every configuration ("row") and every repetition it measures, from A to B:
-#     rtt_1450_ms   ping -A -s 1450 -c 200, average RTT
-#     rtt_56_ms     ping -A -s 56   -c 200, average RTT
+#     rtt_1450_ms   ping -A -s 1450 -c 200, median RTT
+#     rtt_56_ms     ping -A -s 56   -c 200, median RTT
 #     tcp_gbps      iperf3, one TCP stream, BENCH_SECONDS long (default 10)
 #     udp64_kfps    iperf3 -u -l 64 -b 0: thousands of frames/s received by the server
 #     udp64_loss_pct  loss of that UDP run (sent by client vs received by server)
@@ -515,12 +515,13 @@ record() {  # record REP ROW METRIC VALUE
     printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "${4:-NA}" >>"$RAW"
 }
 
-# ping -A (adaptive: next request as soon as the reply is back) → average RTT in ms.
+# ping -A (next request as soon as the reply is back) → the median of the replies' RTTs in ms:
+# on a VM a few wake-ups take a millisecond and would dominate an average of 200 samples.
 measure_ping() {  # measure_ping SIZE
-    local out
-    out=$(ip netns exec "$NS_A" timeout $((PING_COUNT / 5 + 20)) \
-          ping -A -q -s "$1" -c "$PING_COUNT" -W 1 "$IP_B" 2>&1)
-    awk -F' = ' '/min\/avg\/max/ { split($2, v, "/"); print v[2] }' <<<"$out"
+    ip netns exec "$NS_A" timeout $((PING_COUNT / 5 + 20)) \
+        ping -A -s "$1" -c "$PING_COUNT" -W 1 "$IP_B" 2>/dev/null |
+        sed -n 's/.* time=\([0-9.]*\) ms.*/\1/p' | sort -g |
+        awk '{ v[NR] = $1 } END { if (NR == 0) print "NA"; else printf "%.4g\n", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
 iperf_port_open() { ip netns exec "$NS_B" ss -Hltn 'sport = :5201' 2>/dev/null | grep -q .; }

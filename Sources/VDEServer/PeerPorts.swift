@@ -34,6 +34,9 @@ public final class PeerPorts: CoreListener, OutboundProducer {
             return .ignored
         case .packet(.ethernetFrame), .packet(.bpdu):
             guard let link = links[peer.id] else { return .ignored }
+            // Held while a port this peer feeds is backed up: the peer stops reading, and TCP
+            // slows the other switch down, which in turn pauses its sending client.
+            if link.isPaused { return .deferred }
             engine.forwardCopy(payload, from: link.port)
             return .claimed
         case .packet, .writable:
@@ -83,6 +86,26 @@ public final class PeerLink: PortLink {
         guard isOpen, peer.state == .established else { return }
         control.add(Array(frame), for: peer.id)
         peer.pumpOutbound()
+    }
+
+    /// True while a port this peer's frames went to is backed up.
+    public private(set) var isPaused = false
+
+    public func pauseReceiving() -> Bool {
+        guard isOpen, !isPaused else { return false }
+        isPaused = true
+        return true
+    }
+
+    public func resumeReceiving() {
+        guard isPaused else { return }
+        isPaused = false
+        // Not from inside whatever drained the port (possibly another peer's outbound pump):
+        // the held frame is forwarded once the current dispatch is done.
+        engine.loop.afterCurrentDispatch { [weak self] in
+            guard let self, isOpen, !isPaused else { return }
+            peer.resumeReading()
+        }
     }
 
     public var linkDescription: String { peer.displayName }

@@ -23,7 +23,8 @@ public protocol PortLink: AnyObject {
     var isBackedUp: Bool { get }
     /// Stops (and restarts) reading from this link: what its client sends waits in the
     /// kernel, which slows the client down instead of making the switch drop its frames.
-    func pauseReceiving()
+    /// False when the link was already paused or cannot be (a `--plug` port).
+    func pauseReceiving() -> Bool
     func resumeReceiving()
 }
 
@@ -35,6 +36,6 @@ extension PortLink {
     }
 
     public var isBackedUp: Bool { false }
-    public func pauseReceiving() {}
+    public func pauseReceiving() -> Bool { false }
     public func resumeReceiving() {}
 }

@@ -21,8 +21,10 @@ public final class SwitchEngine {
     private var isTouched: [Bool]
     private let receiveBatch: ReceiveBatch
     private var bpduFrame: [UInt8] = []
-    /// Frames copied into the batch buffers by `forwardCopy` and not yet flushed.
+    /// Frames copied into the batch buffers by `forwardCopy` and not yet flushed, and the
+    /// ports they came from.
     private var copiedCount = 0
+    private var copiedFrom: [Int] = []
     private var isCopiedBatchScheduled = false
     private var scheduledHoldEnd: Instant?
     /// Batches taken from one socket per wake-up before others get a turn.
@@ -146,6 +148,7 @@ public final class SwitchEngine {
             slot.baseAddress!.copyMemory(from: source, byteCount: count)
         }
         copiedCount += 1
+        if copiedFrom.last != port, !copiedFrom.contains(port) { copiedFrom.append(port) }
         forward(UnsafeRawBufferPointer(rebasing: slot[..<count]), from: port, now: loop.now)
         if !isCopiedBatchScheduled {
             isCopiedBatchScheduled = true
@@ -157,9 +160,10 @@ public final class SwitchEngine {
         isCopiedBatchScheduled = false
         guard copiedCount > 0 else { return }
         copiedCount = 0
-        // Peers and plugs deliver one frame per call and are not paused: a backed-up link
-        // drops their frames at its queue.
-        _ = flushTouchedPorts()
+        if let backedUp = flushTouchedPorts() {
+            for port in copiedFrom { pause(port, behind: backedUp) }
+        }
+        copiedFrom.removeAll(keepingCapacity: true)
         if !core.pendingBPDUs.isEmpty { sendPendingBPDUs() }
     }
 
@@ -222,7 +226,7 @@ public final class SwitchEngine {
     // MARK: Back-pressure
 
     private func pause(_ ingress: Int, behind egress: Int) {
-        links[ingress]?.pauseReceiving()
+        guard links[ingress]?.pauseReceiving() == true else { return }
         pausedBehind[egress].append(ingress)
         core.recordPause(port: ingress)
         if stallTimers[egress] == nil {
@@ -250,10 +254,11 @@ public final class SwitchEngine {
 
     private func resumeSenders(behind egress: Int) {
         guard !pausedBehind[egress].isEmpty else { return }
-        for ingress in pausedBehind[egress] {
+        let senders = pausedBehind[egress]
+        pausedBehind[egress].removeAll(keepingCapacity: true)
+        for ingress in senders {
             links[ingress]?.resumeReceiving()
         }
-        pausedBehind[egress].removeAll(keepingCapacity: true)
     }
 
     // MARK: Egress accounting (called by links)

@@ -94,10 +94,11 @@ final class VDEEndpoint: PortLink {
 
     var isBackedUp: Bool { egress.queuedCount > 0 }
 
-    func pauseReceiving() {
-        guard isReceiving, control != nil else { return }
+    func pauseReceiving() -> Bool {
+        guard isReceiving, control != nil else { return false }
         isReceiving = false
         updateInterest()
+        return true
     }
 
     func resumeReceiving() {

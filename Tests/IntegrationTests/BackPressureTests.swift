@@ -63,6 +63,42 @@ import Testing
         try sw.stop()
     }
 
+    @Test func slowReceiverBehindAPeerLinkLosesNothing() throws {
+        let port = try TCPPorts.free()
+        let friends = try FriendGroup(count: 2)
+        let near = try SwitchProcess(arguments: arguments + ["--listen", "127.0.0.1:\(port)"] + friends.member(0))
+        let far = try SwitchProcess(arguments: arguments + ["--peer", friends.pinned(0, port: port)] + friends.member(1))
+        try near.waitForPeers(1)
+        try far.waitForPeers(1)
+        let a = try TestClient(near.socketDirectory, mac: "02:00:00:00:00:0a")
+        let b = try TestClient(far.socketDirectory, mac: "02:00:00:00:00:0b")
+        try learn(b, by: a)
+        a.connection.setNonBlocking()
+
+        // The far switch cannot hand B the frames as fast as they come over the link: it stops
+        // reading the link, TCP backs up (more than its buffers hold: 17 MB), and the near
+        // switch pauses A.
+        let frames = (0..<12_000).map { numbered(a.frame(to: b.mac, size: 1400), $0) }
+        var sent = 0
+        var received: [[UInt8]] = []
+        while received.count < frames.count {
+            while sent < frames.count, try a.trySend(frames[sent]) { sent += 1 }
+            for _ in 0..<8 {
+                guard let frame = try b.receive(timeout: .seconds(5)) else {
+                    throw TestFailure("B got \(received.count) of \(frames.count) frames, then nothing")
+                }
+                received.append(frame)
+                if received.count == frames.count { break }
+            }
+        }
+        #expect(received == frames)
+        // Port 1 of the far switch is the link: it was paused, as was A on the near switch.
+        #expect(pauses(try far.command("port/print 1").data) > 0)
+        #expect(pauses(try near.command("port/print 2").data) > 0)
+        try far.stop()
+        try near.stop()
+    }
+
     /// `learner` sends a frame to `peer`, so the switch knows its port; `peer` consumes it.
     private func learn(_ learner: TestClient, by peer: TestClient) throws {
         let hello = learner.frame(to: peer.mac, size: 60, tag: 0xEE)
@@ -72,6 +108,7 @@ import Testing
 
     /// The frame with its sequence number in the first two payload bytes.
     private func numbered(_ frame: [UInt8], _ number: Int) -> [UInt8] {
+        precondition(number < 1 << 16, "two bytes of sequence number")
         var frame = frame
         frame[14] = UInt8(truncatingIfNeeded: number >> 8)
         frame[15] = UInt8(truncatingIfNeeded: number)
