@@ -15,7 +15,7 @@ enum LimitsConsoleCommands {
                 "handshake-timeout \(options.handshakeTimeout) s timed-out \(friendLinks?.counters.handshakeTimeouts ?? 0)",
                 "hash-size \(table.capacity) now \(table.count) refused \(table.refusedCount)",
                 "port-macs \(options.clientMACLimit) peer-macs \(options.peerMACLimit) refused \(portRefusals)",
-                "port-queue \(options.portQueue) frames per port",
+                "port-queue \(options.portQueue) frames per port; senders paused \(core.ports.reduce(UInt64(0)) { $0 &+ $1.counters.pauses }) times, stall-timeout \(options.stallTimeout) s",
                 "max-frame \(options.maxFrame) bytes; peer packets 65535 bytes; encrypted records 65535 bytes",
             ]
             if let friendLinks {

@@ -38,6 +38,7 @@ final class SwitchApplication {
         engine = SwitchEngine(
             configuration: options.switchConfiguration, spanningTree: options.noSpanningTree ? nil : tree,
             loop: loop, logger: Logger(label: "f2f.switch"), burstQueueCapacity: options.portQueue)
+        engine.stallTimeout = .milliseconds(Int64(options.stallTimeout * 1000))
         self.bridgeAddress = bridgeAddress
         spanningTreeSettings = tree
         server = VDEServer(directory: directory, engine: engine, logger: Logger(label: "f2f.vde"))

@@ -109,6 +109,9 @@ struct SwitchOptions: ParsableArguments {
     @Option(name: .customLong("moderation"), help: "Microseconds the switch lets frames gather before its next look once a client's socket backs up (0 = off); light traffic never waits.")
     var moderation: Int = 100
 
+    @Option(name: .customLong("stall-timeout"), help: "Seconds a client or peer may keep a port backed up (its senders paused) before frames for it are dropped instead.")
+    var stallTimeout: Double = 0.1
+
     @Flag(name: [.short, .customLong("verbose")], help: "More log output (repeat for trace).")
     var verbosity: Int
 
@@ -138,6 +141,7 @@ struct SwitchOptions: ParsableArguments {
         guard (0...4096).contains(portQueue) else { throw ValidationError("--port-queue must be 0…4096") }
         guard (4096...(64 << 20)).contains(socketBuffer) else { throw ValidationError("--sndbuf must be 4096…67108864") }
         guard (0...10_000).contains(moderation) else { throw ValidationError("--moderation must be 0…10000 microseconds") }
+        guard stallTimeout >= 0.001, stallTimeout <= 60 else { throw ValidationError("--stall-timeout must be 0.001…60 seconds") }
         guard (1...200_000_000).contains(peerCost), (1...200_000_000).contains(clientCost) else {
             throw ValidationError("--peer-cost and --client-cost must be 1…200000000")
         }

@@ -35,7 +35,7 @@ public final class SwitchEngine {
     /// Burst-queue slots per port.
     public let burstQueueCapacity: Int
     /// How long senders wait for a backed-up link before it counts as stalled.
-    public let stallTimeout: Duration = .milliseconds(100)
+    public var stallTimeout: Duration = .milliseconds(100)
     /// Ingress ports paused behind each egress port.
     private var pausedBehind: [[Int]]
     private var stallTimers: [EventLoop.TimerID?]

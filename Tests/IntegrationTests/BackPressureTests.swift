@@ -6,8 +6,9 @@ import Testing
 /// of having frames dropped inside the switch; a receiver that stops reading for good is
 /// given up on, so nobody else waits for it.
 @Suite(.serialized) struct BackPressureTests {
-    /// Tiny data-socket buffers make the receiver's socket refuse frames almost at once.
-    private let arguments = ["--sndbuf", "4096"]
+    /// Tiny data-socket buffers make the receiver's socket refuse frames almost at once; a
+    /// generous stall timeout keeps a slow test machine from counting the reader as stalled.
+    private let arguments = ["--sndbuf", "4096", "--stall-timeout", "2"]
 
     @Test func slowReceiverLosesNothing() throws {
         let sw = try SwitchProcess(arguments: arguments)
@@ -17,20 +18,7 @@ import Testing
         a.connection.setNonBlocking()
 
         let frames = (0..<3000).map { numbered(a.frame(to: b.mac, size: 1000), $0) }
-        var sent = 0
-        var received: [[UInt8]] = []
-        while received.count < frames.count {
-            while sent < frames.count, try a.trySend(frames[sent]) { sent += 1 }
-            // B reads a few frames per round: slower than A can send, but never stopped.
-            for _ in 0..<8 {
-                guard let frame = try b.receive(timeout: .seconds(5)) else {
-                    throw TestFailure("B got \(received.count) of \(frames.count) frames, then nothing")
-                }
-                received.append(frame)
-                if received.count == frames.count { break }
-            }
-        }
-        #expect(received == frames)
+        #expect(try deliver(frames, from: a, toSlowReader: b) == frames)
         let toB = try sw.command("port/print 2").data
         #expect(toB.contains { $0.hasPrefix(" DROP:") && $0.contains("queue-full 0 ") })
         #expect(pauses(try sw.command("port/print 1").data) > 0)
@@ -38,7 +26,7 @@ import Testing
     }
 
     @Test func stalledReceiverDoesNotHoldUpOthers() throws {
-        let sw = try SwitchProcess(arguments: arguments)
+        let sw = try SwitchProcess(arguments: ["--sndbuf", "4096"])  // the default 0.1 s stall timeout
         let a = try TestClient(sw.socketDirectory, mac: "02:00:00:00:00:0a")
         let b = try TestClient(sw.socketDirectory, mac: "02:00:00:00:00:0b")
         let c = try TestClient(sw.socketDirectory, mac: "02:00:00:00:00:0c")
@@ -76,9 +64,20 @@ import Testing
         a.connection.setNonBlocking()
 
         // The far switch cannot hand B the frames as fast as they come over the link: it stops
-        // reading the link, TCP backs up (more than its buffers hold: 17 MB), and the near
-        // switch pauses A.
-        let frames = (0..<12_000).map { numbered(a.frame(to: b.mac, size: 1400), $0) }
+        // reading the link, TCP backs up (56 MB: far more than the socket buffers on both
+        // ends hold, even autotuned), and the near switch pauses A.
+        let frames = (0..<40_000).map { numbered(a.frame(to: b.mac, size: 1400), $0) }
+        #expect(try deliver(frames, from: a, toSlowReader: b) == frames)
+        // Port 1 of the far switch is the link: it was paused, as was A on the near switch.
+        #expect(pauses(try far.command("port/print 1").data) > 0)
+        #expect(pauses(try near.command("port/print 2").data) > 0)
+        try far.stop()
+        try near.stop()
+    }
+
+    /// A sends as fast as the switch takes its frames; B reads a few per round: slower than A
+    /// sends, but never stopped. Returns what B got.
+    private func deliver(_ frames: [[UInt8]], from a: TestClient, toSlowReader b: TestClient) throws -> [[UInt8]] {
         var sent = 0
         var received: [[UInt8]] = []
         while received.count < frames.count {
@@ -91,12 +90,7 @@ import Testing
                 if received.count == frames.count { break }
             }
         }
-        #expect(received == frames)
-        // Port 1 of the far switch is the link: it was paused, as was A on the near switch.
-        #expect(pauses(try far.command("port/print 1").data) > 0)
-        #expect(pauses(try near.command("port/print 2").data) > 0)
-        try far.stop()
-        try near.stop()
+        return received
     }
 
     /// `learner` sends a frame to `peer`, so the switch knows its port; `peer` consumes it.

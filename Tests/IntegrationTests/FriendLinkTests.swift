@@ -116,6 +116,7 @@ import Testing
             let a = try SwitchProcess(arguments: ["--listen", "127.0.0.1:\(port)"] + (plaintext ? mode : friends.member(0)))
             let b = try SwitchProcess(arguments: ["--peer", "127.0.0.1:\(port)"] + (plaintext ? mode : friends.member(1)))
             try a.waitForPeers(1)
+            try b.waitForPeers(1)
             let capturePath = a.workDirectory + "/link.pcap"
             let capture = try PacketCapture(interface: "lo", filter: "tcp port \(port)", path: capturePath)
             let onA = try TestClient(a.socketDirectory, mac: "02:00:00:00:0a:01")
@@ -143,6 +144,7 @@ import Testing
         let relay = try TamperingRelay(targetPort: port)
         let b = try SwitchProcess(arguments: ["--peer", friends.pinned(0, port: relay.port)] + friends.member(1))
         try a.waitForPeers(1)
+        try b.waitForPeers(1)
         let onA = try TestClient(a.socketDirectory, mac: "02:00:00:00:0a:01")
         let onB = try TestClient(b.socketDirectory, mac: "02:00:00:00:0b:01")
         let before = onB.frame(to: .broadcast, size: 500, tag: 1)
