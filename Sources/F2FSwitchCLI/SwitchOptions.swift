@@ -100,13 +100,13 @@ struct SwitchOptions: ParsableArguments {
     @Option(name: .customLong("max-frame"), help: "Largest frame forwarded, in bytes; longer frames are dropped.")
     var maxFrame: Int = SwitchConfiguration.defaultMaxFrameSize
 
-    @Option(name: .customLong("port-queue"), help: "Frames a port may hold while its client or peer is busy (drop-tail beyond).")
+    @Option(name: .customLong("port-queue"), help: "Frames a port may hold while its client or peer is busy; meanwhile the senders filling it are paused (0 = no queue and no pausing: drop when busy).")
     var portQueue: Int = 256
 
     @Option(name: .customLong("sndbuf"), help: "Send and receive buffer of each client data socket, in bytes.")
     var socketBuffer: Int32 = 256 << 10
 
-    @Option(name: .customLong("moderation"), help: "Microseconds the switch lets frames gather before its next look once a client's socket backs up (0 = off); light traffic never waits.")
+    @Option(name: .customLong("moderation"), help: "Microseconds the switch lets frames gather before its next look under dense traffic (0 = off); light traffic never waits.")
     var moderation: Int = 100
 
     @Option(name: .customLong("stall-timeout"), help: "Seconds a client or peer may keep a port backed up (its senders paused) before frames for it are dropped instead.")

@@ -9,43 +9,43 @@ enum StreamListener {
         at address: UnixSocketAddress, backlog: Int32, logger: Logger,
         thenPrepare prepare: () throws(VDEServerError) -> Void
     ) throws(VDEServerError) -> Descriptor {
+        let path = address.description
+        // Bound and listening under a staging name first, then renamed into place: a client
+        // that finds the file always finds a listener behind it (between bind and listen it
+        // would get ECONNREFUSED: QEMU and vde_plug give up on that). The owner-only mode keeps
+        // everyone else out until `prepare` sets the final mode and owner.
+        guard let staging = UnixSocketAddress(path: path + "~"), let stagingPath = staging.path else {
+            throw .pathTooLong(path + "~")
+        }
         let socket: Descriptor
         do {
             socket = try UnixSocket.makeStream()
         } catch {
             throw .system(error)
         }
-        // Listen before the file gets its final mode and owner, so a client that sees the file
-        // can connect; until `prepare` widens it, the owner-only mode keeps everyone else out.
         let previousMask = umask(0o177)
         defer { umask(previousMask) }
-        try bindReplacingStale(socket.rawValue, to: address, logger: logger)
+        unlink(stagingPath)  // left by a switch that crashed right here
         do {
+            try UnixSocket.bind(socket.rawValue, to: staging)
             try UnixSocket.listen(socket.rawValue, backlog: backlog)
         } catch {
+            unlink(stagingPath)
+            throw .system(error)
+        }
+        if UnixSocket.isListening(at: address) {
+            unlink(stagingPath)
+            throw .inUse(path)
+        }
+        if access(path, F_OK) == 0 {
+            logger.info("replacing stale socket", metadata: ["path": "\(path)"])
+        }
+        guard rename(stagingPath, path) == 0 else {
+            let error = SystemError(errno: errno, operation: "rename \(stagingPath) to \(path)")
+            unlink(stagingPath)
             throw .system(error)
         }
         try prepare()
         return socket
-    }
-
-    private static func bindReplacingStale(_ socket: Int32, to address: UnixSocketAddress, logger: Logger) throws(VDEServerError) {
-        do {
-            try UnixSocket.bind(socket, to: address)
-            return
-        } catch {
-            guard error.errno == EADDRINUSE else { throw .system(error) }
-        }
-        let path = address.description
-        if UnixSocket.isListening(at: address) {
-            throw .inUse(path)
-        }
-        logger.info("removing stale socket", metadata: ["path": "\(path)"])
-        unlink(path)
-        do {
-            try UnixSocket.bind(socket, to: address)
-        } catch {
-            throw .system(error)
-        }
     }
 }
