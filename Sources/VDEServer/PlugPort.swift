@@ -5,7 +5,7 @@ import VDEPlug
 
 /// A switch port whose other end is any vdeplug4 URL (`--plug vde:///other/switch`,
 /// `vxvde://…`): frames cross through libvdeplug, one call per frame, with the same
-/// bounded burst queue as a local client.
+/// bounded burst queue as a local client (senders pause while it holds frames).
 public final class PlugPort: PortLink {
     public let port: Int
     public let kind = "vdeplug"
@@ -109,8 +109,13 @@ public final class PlugPort: PortLink {
         while !queue.isEmpty, trySend(queue.frame(at: 0)) {
             queue.removeFirst(1)
         }
-        if queue.isEmpty { engine.loop.setInterest(.readable, for: dataDescriptor) }
+        if queue.isEmpty {
+            engine.loop.setInterest(.readable, for: dataDescriptor)
+            engine.egressDrained(port: port)
+        }
     }
+
+    public var isBackedUp: Bool { !queue.isEmpty }
 
     public func close() {
         guard isOpen else { return }

@@ -9,9 +9,9 @@ import Logging
 ///
 /// When an egress link backs up, the client that fed it is paused until the link drains:
 /// its frames wait in its own socket and slow it down, rather than being read, switched and
-/// then dropped (work the whole machine pays for). A link that stays backed up longer than
-/// `stallTimeout` is taken as stalled — a stopped guest must not freeze its senders — and
-/// from then on frames for it are dropped, until it drains again.
+/// then dropped (work the whole machine pays for). A link its senders have waited on for
+/// `stallTimeout` (checked every `tick`) counts as stalled — a stopped guest must not freeze
+/// its senders — and from then on frames for it are dropped, until it drains again.
 public final class SwitchEngine {
     public private(set) var core: Switch
     public let loop: EventLoop
@@ -36,9 +36,9 @@ public final class SwitchEngine {
     public let burstQueueCapacity: Int
     /// How long senders wait for a backed-up link before it counts as stalled.
     public var stallTimeout: Duration = .milliseconds(100)
-    /// Ingress ports paused behind each egress port.
+    /// Ingress ports paused behind each egress port, and since when the first of them waits.
     private var pausedBehind: [[Int]]
-    private var stallTimers: [EventLoop.TimerID?]
+    private var pausedSince: [Instant?]
     private var isStalled: [Bool]
 
     public init(configuration: SwitchConfiguration, spanningTree: SpanningTree? = nil, loop: EventLoop, logger: Logger, burstQueueCapacity: Int = 256) {
@@ -49,7 +49,7 @@ public final class SwitchEngine {
         links = Array(repeating: nil, count: configuration.portCount)
         isTouched = Array(repeating: false, count: configuration.portCount)
         pausedBehind = Array(repeating: [], count: configuration.portCount)
-        stallTimers = Array(repeating: nil, count: configuration.portCount)
+        pausedSince = Array(repeating: nil, count: configuration.portCount)
         isStalled = Array(repeating: false, count: configuration.portCount)
         receiveBatch = ReceiveBatch(capacity: 64, bufferSize: configuration.maxFrameSize + 1)
         touchedPorts.reserveCapacity(configuration.portCount)
@@ -227,38 +227,36 @@ public final class SwitchEngine {
 
     private func pause(_ ingress: Int, behind egress: Int) {
         guard links[ingress]?.pauseReceiving() == true else { return }
+        if pausedBehind[egress].isEmpty { pausedSince[egress] = loop.now }
         pausedBehind[egress].append(ingress)
         core.recordPause(port: ingress)
-        if stallTimers[egress] == nil {
-            stallTimers[egress] = loop.schedule(after: stallTimeout) { [weak self] in self?.egressStalled(egress) }
-        }
     }
 
     /// The link sent everything it held (or went away): its senders may go on.
     public func egressDrained(port: Int) {
         isStalled[port] = false
-        if let timer = stallTimers[port] {
-            loop.cancelTimer(timer)
-            stallTimers[port] = nil
+        resumeSenders(behind: port)
+    }
+
+    /// From the periodic tick: a link its senders have waited on for `stallTimeout` is stalled.
+    private func releaseStalledPorts() {
+        for port in pausedSince.indices {
+            guard let since = pausedSince[port], loop.now - since >= stallTimeout else { continue }
+            isStalled[port] = true
+            logger.debug("port stalled: frames for it are dropped until it drains", metadata: ["port": "\(port)"])
+            resumeSenders(behind: port)
         }
-        resumeSenders(behind: port)
     }
 
-    private func egressStalled(_ port: Int) {
-        stallTimers[port] = nil
-        guard !pausedBehind[port].isEmpty else { return }
-        isStalled[port] = true
-        logger.debug("port stalled: frames for it are dropped until it drains", metadata: ["port": "\(port)"])
-        resumeSenders(behind: port)
-    }
-
+    /// Resuming only changes what the loop watches (peers defer their reading to after this
+    /// dispatch), so nothing here re-enters the engine.
     private func resumeSenders(behind egress: Int) {
         guard !pausedBehind[egress].isEmpty else { return }
-        let senders = pausedBehind[egress]
-        pausedBehind[egress].removeAll(keepingCapacity: true)
-        for ingress in senders {
+        for ingress in pausedBehind[egress] {
             links[ingress]?.resumeReceiving()
         }
+        pausedBehind[egress].removeAll(keepingCapacity: true)
+        pausedSince[egress] = nil
     }
 
     // MARK: Egress accounting (called by links)
@@ -283,6 +281,7 @@ public final class SwitchEngine {
     /// Timers: spanning tree (call several times a second) and MAC aging.
     public func tick() {
         core.tick(now: loop.now)
+        releaseStalledPorts()
         sendPendingBPDUs()
     }
 

@@ -12,10 +12,7 @@ import Testing
 
     @Test func slowReceiverLosesNothing() throws {
         let sw = try SwitchProcess(arguments: arguments)
-        let a = try TestClient(sw.socketDirectory, mac: "02:00:00:00:00:0a")
-        let b = try TestClient(sw.socketDirectory, mac: "02:00:00:00:00:0b")
-        try learn(b, by: a)
-        a.connection.setNonBlocking()
+        let (a, b) = try senderAndReader(sw.socketDirectory, sw.socketDirectory)
 
         let frames = (0..<3000).map { numbered(a.frame(to: b.mac, size: 1000), $0) }
         #expect(try deliver(frames, from: a, toSlowReader: b) == frames)
@@ -27,12 +24,9 @@ import Testing
 
     @Test func stalledReceiverDoesNotHoldUpOthers() throws {
         let sw = try SwitchProcess(arguments: ["--sndbuf", "4096"])  // the default 0.1 s stall timeout
-        let a = try TestClient(sw.socketDirectory, mac: "02:00:00:00:00:0a")
-        let b = try TestClient(sw.socketDirectory, mac: "02:00:00:00:00:0b")
+        let (a, b) = try senderAndReader(sw.socketDirectory, sw.socketDirectory)
         let c = try TestClient(sw.socketDirectory, mac: "02:00:00:00:00:0c")
-        try learn(b, by: a)
         try learn(c, by: a)
-        a.connection.setNonBlocking()
 
         // B never reads: A fills B's socket and the switch's queue for B, then gets paused.
         var index = 0
@@ -58,10 +52,7 @@ import Testing
         let far = try SwitchProcess(arguments: arguments + ["--peer", friends.pinned(0, port: port)] + friends.member(1))
         try near.waitForPeers(1)
         try far.waitForPeers(1)
-        let a = try TestClient(near.socketDirectory, mac: "02:00:00:00:00:0a")
-        let b = try TestClient(far.socketDirectory, mac: "02:00:00:00:00:0b")
-        try learn(b, by: a)
-        a.connection.setNonBlocking()
+        let (a, b) = try senderAndReader(near.socketDirectory, far.socketDirectory)
 
         // The far switch cannot hand B the frames as fast as they come over the link: it stops
         // reading the link, TCP backs up (56 MB: far more than the socket buffers on both
@@ -91,6 +82,15 @@ import Testing
             }
         }
         return received
+    }
+
+    /// A non-blocking sender A and a reader B whose address the switches have learned.
+    private func senderAndReader(_ senderDirectory: String, _ readerDirectory: String) throws -> (TestClient, TestClient) {
+        let a = try TestClient(senderDirectory, mac: "02:00:00:00:00:0a")
+        let b = try TestClient(readerDirectory, mac: "02:00:00:00:00:0b")
+        try learn(b, by: a)
+        a.connection.setNonBlocking()
+        return (a, b)
     }
 
     /// `learner` sends a frame to `peer`, so the switch knows its port; `peer` consumes it.
