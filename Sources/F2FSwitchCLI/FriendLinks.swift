@@ -46,11 +46,17 @@ final class FriendLinks: ConnectionAcceptor, ConnectionEvents {
 
     /// The encrypted layer for a connection the dialer opened.
     func secureOutbound(_ connection: TCPConnection, pinned: PeerID?) -> SecureConnection {
-        SecureConnection(
-            over: connection, role: .initiator, identity: identity, isConnected: false,
+        secure(connection, role: .initiator, pinned: pinned)
+    }
+
+    /// Outbound connections are still connecting; incoming ones are connected already.
+    private func secure(_ connection: any Connection, role: NoiseHandshake.Role, pinned: PeerID?) -> SecureConnection {
+        let inbound = role == .responder
+        return SecureConnection(
+            over: connection, role: role, identity: identity, isConnected: inbound,
             authorize: { [weak self] id in
                 guard let self else { return "switch shutting down" }
-                return refusal(for: id, pinned: pinned, inbound: false)
+                return refusal(for: id, pinned: pinned, inbound: inbound)
             },
             logger: logger, post: { [loop] work in loop.afterCurrentDispatch(work) })
     }
@@ -93,13 +99,7 @@ final class FriendLinks: ConnectionAcceptor, ConnectionEvents {
             connection.close()
             return
         }
-        let secure = SecureConnection(
-            over: connection, role: .responder, identity: identity, isConnected: true,
-            authorize: { [weak self] id in
-                guard let self else { return "switch shutting down" }
-                return refusal(for: id, pinned: nil, inbound: true)
-            },
-            logger: logger, post: { [loop] work in loop.afterCurrentDispatch(work) })
+        let secure = secure(connection, role: .responder, pinned: nil)
         secure.events = self
         let timeout = limits.handshakeTimeout
         let deadline = loop.schedule(after: timeout) { [weak self, weak secure] in

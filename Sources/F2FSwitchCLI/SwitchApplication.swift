@@ -38,15 +38,15 @@ final class SwitchApplication {
         engine = SwitchEngine(
             configuration: options.switchConfiguration, spanningTree: options.noSpanningTree ? nil : tree,
             loop: loop, logger: Logger(label: "f2f.switch"), burstQueueCapacity: options.portQueue)
-        engine.stallTimeout = .milliseconds(Int64(options.stallTimeout * 1000))
+        engine.stallTimeout = .seconds(options.stallTimeout)
         self.bridgeAddress = bridgeAddress
         spanningTreeSettings = tree
         server = VDEServer(directory: directory, engine: engine, logger: Logger(label: "f2f.vde"))
         server.dataSocketBufferBytes = options.socketBuffer
         var nodeConfiguration = F2FNode.Configuration()
-        nodeConfiguration.livenessInterval = .milliseconds(Int64(options.liveness * 1000))
+        nodeConfiguration.livenessInterval = .seconds(options.liveness)
         nodeConfiguration.keepaliveInterval = nodeConfiguration.livenessInterval / 6
-        nodeConfiguration.handshakeTimeout = .milliseconds(Int64(options.handshakeTimeout * 1000))
+        nodeConfiguration.handshakeTimeout = .seconds(options.handshakeTimeout)
         let loop = loop
         node = F2FNode(
             nodeID: UInt64.random(in: 1...UInt64.max), name: options.nodeName ?? ProcessEnvironment.hostName ?? "f2f-switch",
@@ -74,7 +74,7 @@ final class SwitchApplication {
         }
         let limits = FriendLinks.Limits(
             maxPeers: options.maxPeers, maxPending: options.maxPending,
-            handshakeTimeout: .milliseconds(Int64(options.handshakeTimeout * 1000)))
+            handshakeTimeout: .seconds(options.handshakeTimeout))
         logger.info("F2F identity", metadata: ["id": "\(identity.id)", "friends": "\(Set(friends).count)"])
         return FriendLinks(
             identity: identity, friends: FriendList(friends), limits: limits, node: node, loop: loop,
