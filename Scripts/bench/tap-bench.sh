@@ -10,12 +10,18 @@
 #     tcp_gbps      iperf3, one TCP stream, BENCH_SECONDS long (default 10)
 #     udp64_kfps    iperf3 -u -l 64 -b 0: thousands of frames/s received by the server
 #     udp64_loss_pct  loss of that UDP run (sent by client vs received by server)
+#     udp64_path_kfps thousands of frames/s that came out of B's interface during that run:
+#                   what the switch (plugs included) delivered, before the receiving stack
+#                   and a CPU-starved iperf3 server drop their share
+#     udp64_path_loss_pct  frames the path lost: 1 - (into B's interface) / (out of A's,
+#                   i.e. taken from A's tap by its plug), from the interfaces' counters
 #     tcp_retransmits TCP retransmissions of the iperf3 sender (from its JSON)
 #   and, for switch rows, the switch process's CPU time (utime+stime from
 #   /proc/PID/stat, summed over its descendants) during the iperf3 runs; for the
 #   two-switch rows (f2f-pair, vde-pair) the sum over both switches:
 #     sw_tcp_cpu_s_per_GB   switch CPU-seconds per GB (1e9 bytes) received by the server
 #     sw_udp_us_per_frame   switch CPU microseconds per UDP frame received by the server
+#     sw_udp_us_per_path_frame  the same per frame that came out of B's interface
 #     swN_tcp_cores, swN_udp_cores   CPU of switch N alone during that run, in cores
 #                           (1.0 = one core saturated): shows which switch is the bottleneck
 #     relay_*               the same for the TCP relays of vde-pair (socat + its vde_plug)
@@ -566,15 +572,22 @@ measure_tcp() {  # measure_tcp REP ROW
     record_cpu "$rep" "$row" tcp "$secs" "$bytes" "$scale" cpu_s_per_GB
 }
 
+# Packets counter of the namespace's interface: link_packets NS tx|rx
+link_packets() {
+    ip -n "$1" -s -j link show "$IF_NAME" 2>/dev/null | jq -r ".[0].stats64.$2.packets // \"NA\""
+}
+
 measure_udp() {  # measure_udp REP ROW
     local rep=$1 row=$2 json="$TMPD/udp-$2-$1.json" sent lost rx secs scale
-    local C0=() C1=()
+    local C0=() C1=() out_a0 out_a1 in_b0 in_b1 path=NA
+    out_a0=$(link_packets "$NS_A" tx) in_b0=$(link_packets "$NS_B" rx)
     cpu_sample C0
     if ! run_iperf "$json" -u -l 64 -b 0; then
         log "$row rep $rep: UDP iperf3 failed: $(tail -c 300 "$json" | tr '\n' ' ')"
         record "$rep" "$row" udp64_kfps NA; return
     fi
     cpu_sample C1
+    out_a1=$(link_packets "$NS_A" tx) in_b1=$(link_packets "$NS_B" rx)
     sent=$(jq '.end.sum_received.packets' "$json")       # highest sequence seen = sent
     lost=$(jq '.end.sum_received.lost_packets' "$json")
     secs=$(jq '.end.sum_received.seconds' "$json")
@@ -583,6 +596,11 @@ measure_udp() {  # measure_udp REP ROW
     record "$rep" "$row" udp64_sent_kfps "$(div "$sent" "$(jq '.end.sum_sent.seconds' "$json")" 1e-3)"
     record "$rep" "$row" udp64_loss_pct "$(div "$lost" "$sent" 100)"
     record "$rep" "$row" udp64_rx_frames "$rx"
+    if [[ "$out_a0$out_a1$in_b0$in_b1" =~ ^[0-9]+$ ]]; then
+        path=$((in_b1 - in_b0))
+        record "$rep" "$row" udp64_path_kfps "$(div "$path" "$secs" 1e-3)"
+        record "$rep" "$row" udp64_path_loss_pct "$(div $((out_a1 - out_a0 - in_b1 + in_b0)) $((out_a1 - out_a0)) 100)"
+    fi
     # ticks → µs: 1e6 / CLK_TCK
     scale=$(awk -v t="$CLK_TCK" 'BEGIN { printf "%.6g", 1e6 / t }')
     record_cpu "$rep" "$row" udp "$secs" "$rx" "$scale" us_per_frame
@@ -590,6 +608,7 @@ measure_udp() {  # measure_udp REP ROW
         local i sw=0
         for ((i = 0; i < ${#SW_PIDS[@]}; i++)); do sw=$((sw + C1[i] - C0[i])); done
         record "$rep" "$row" sw_udp_us_per_sent_frame "$(div "$sw" "$sent" "$scale")"
+        record "$rep" "$row" sw_udp_us_per_path_frame "$(div "$sw" "$path" "$scale")"
     fi
 }
 
@@ -679,7 +698,7 @@ header_lines() {
 # Median/min/max per (metric, row) and the ratio of medians against vde_switch.
 # mawk has no sort, so values arrive pre-sorted from sort(1).
 summarize() {
-    local metrics="bg_other_cores bg_busy_cores rtt_1450_ms rtt_56_ms tcp_gbps tcp_retransmits udp64_kfps udp64_sent_kfps udp64_loss_pct sw_tcp_cpu_s_per_GB sw_udp_us_per_frame fabric_tcp_cpu_s_per_GB fabric_udp_us_per_frame relay_tcp_cpu_s_per_GB relay_udp_us_per_frame sw1_tcp_cores sw2_tcp_cores relay_tcp_cores sw1_udp_cores sw2_udp_cores relay_udp_cores sw_udp_us_per_sent_frame sw_syscalls_per_frame plug_tcp_cpu_s_per_GB plug_udp_us_per_frame sw_tcp_cpu_s sw_udp_cpu_s"
+    local metrics="bg_other_cores bg_busy_cores rtt_1450_ms rtt_56_ms tcp_gbps tcp_retransmits udp64_kfps udp64_sent_kfps udp64_loss_pct udp64_path_kfps udp64_path_loss_pct sw_tcp_cpu_s_per_GB sw_udp_us_per_frame fabric_tcp_cpu_s_per_GB fabric_udp_us_per_frame relay_tcp_cpu_s_per_GB relay_udp_us_per_frame sw1_tcp_cores sw2_tcp_cores relay_tcp_cores sw1_udp_cores sw2_udp_cores relay_udp_cores sw_udp_us_per_sent_frame sw_udp_us_per_path_frame sw_syscalls_per_frame plug_tcp_cpu_s_per_GB plug_udp_us_per_frame sw_tcp_cpu_s sw_udp_cpu_s"
     grep -v '^#' "$RAW" | awk -F'\t' '$4 != "NA"' | sort -t$'\t' -k2,2 -k3,3 -k4,4g |
     awk -F'\t' -v rows="$(IFS=' '; echo "${ROW_NAMES[*]}")" -v metrics="$metrics" '
         { key = $3 SUBSEP $2; n[key]++; v[key, n[key]] = $4 }
@@ -701,7 +720,8 @@ print_table() {
     awk -F'\t' '
         BEGIN {
             show["rtt_1450_ms"]; show["rtt_56_ms"]; show["tcp_gbps"]; show["tcp_retransmits"]
-            show["udp64_kfps"]; show["udp64_loss_pct"]; show["sw_tcp_cpu_s_per_GB"]; show["sw_udp_us_per_frame"]
+            show["udp64_kfps"]; show["udp64_loss_pct"]; show["udp64_path_kfps"]; show["udp64_path_loss_pct"]
+            show["sw_tcp_cpu_s_per_GB"]; show["sw_udp_us_per_path_frame"]; show["sw_udp_us_per_frame"]
             show["fabric_tcp_cpu_s_per_GB"]; show["fabric_udp_us_per_frame"]
             show["relay_tcp_cpu_s_per_GB"]; show["relay_udp_us_per_frame"]
             show["sw1_tcp_cores"]; show["sw2_tcp_cores"]; show["relay_tcp_cores"]

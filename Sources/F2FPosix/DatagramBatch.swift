@@ -45,6 +45,21 @@ public final class ReceiveBatch {
         }
     }
 
+    /// Receives one datagram without blocking, with `recv`: for a socket that most likely holds
+    /// just one, this skips `recvmmsg`'s own overhead and its failed try for a second datagram
+    /// (together ~0.5 µs, on the path of every lone frame).
+    public func receiveOne(from descriptor: Int32) throws(SystemError) -> IOResult<Int> {
+        count = 0
+        switch try syscall("recv", { recv(descriptor, storage, bufferSize, Int32(MSG_DONTWAIT)) }) {
+        case .processed(let length):
+            messages[0].msg_len = UInt32(length)
+            count = 1
+            return .processed(1)
+        case .wouldBlock:
+            return .wouldBlock
+        }
+    }
+
     /// Datagram `index` of the last receive; valid until the next one.
     @inline(__always)
     public func datagram(_ index: Int) -> UnsafeRawBufferPointer {
@@ -101,9 +116,17 @@ public final class SendBatch {
     }
 
     /// Sends the staged frames from `start`; returns how many the socket took (0 if it would
-    /// block at once). The caller keeps or drops the rest.
+    /// block at once). The caller keeps or drops the rest. A single frame goes with `send`,
+    /// which costs less than a one-message `sendmmsg`.
     public func send(on descriptor: Int32, from start: Int = 0) throws(SystemError) -> Int {
         guard start < count else { return 0 }
+        if start == count - 1 {
+            let flags = Int32(MSG_DONTWAIT | MSG_NOSIGNAL)
+            switch try syscall("send", { Glibc.send(descriptor, vectors[start].iov_base, vectors[start].iov_len, flags) }) {
+            case .processed: return 1
+            case .wouldBlock: return 0
+            }
+        }
         let remaining = UInt32(count - start)
         switch try syscall("sendmmsg", { cf2f_sendmmsg(descriptor, messages + start, remaining, Int32(MSG_DONTWAIT | MSG_NOSIGNAL)) }) {
         case .processed(let sent): return Int(sent)

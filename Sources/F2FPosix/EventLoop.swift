@@ -35,6 +35,10 @@ public final class EventLoop {
     /// The time of the current wake-up; read once per iteration so the data path never calls the clock.
     public private(set) var now: Instant
 
+    /// Counts the loop's iterations: a source that is ready again in the very next one had
+    /// more waiting than its handler took.
+    public private(set) var iteration: UInt64 = 0
+
     /// How long the loop naps before its next wait after a handler reported dense input
     /// (`noteDenseInput()`); zero turns moderation off.
     public var moderationInterval: Duration = .zero
@@ -145,6 +149,7 @@ public final class EventLoop {
 
     /// One wake-up: wait for I/O or the nearest deadline, dispatch, run due timers.
     public func runOnce(maximumWait: Duration? = nil) {
+        iteration &+= 1
         now = MonotonicClock.now()
         let timeout = waitTimeout(maximumWait: maximumWait)
         let count = epoll_wait(epoll.rawValue, events.baseAddress, Int32(events.count), timeout)

@@ -32,6 +32,9 @@ public final class SwitchEngine {
     /// Frames in one read that emptied the socket that mark the traffic as dense
     /// (`EventLoop.noteDenseInput`).
     private let denseBatchSize = 8
+    /// In which loop iteration each port's socket was last read, and how many frames that read found.
+    private var lastReadIteration: [UInt64]
+    private var lastReadCount: [Int]
     /// Burst-queue slots per port.
     public let burstQueueCapacity: Int
     /// How long senders wait for a backed-up link before it counts as stalled.
@@ -51,6 +54,8 @@ public final class SwitchEngine {
         pausedBehind = Array(repeating: [], count: configuration.portCount)
         pausedSince = Array(repeating: nil, count: configuration.portCount)
         isStalled = Array(repeating: false, count: configuration.portCount)
+        lastReadIteration = Array(repeating: 0, count: configuration.portCount)
+        lastReadCount = Array(repeating: 0, count: configuration.portCount)
         receiveBatch = ReceiveBatch(capacity: 64, bufferSize: configuration.maxFrameSize + 1)
         touchedPorts.reserveCapacity(configuration.portCount)
     }
@@ -102,13 +107,22 @@ public final class SwitchEngine {
     // MARK: Data path
 
     /// Drains a readable datagram socket that feeds `port`.
+    ///
+    /// A socket whose last read found one frame, not in the previous loop iteration, most
+    /// likely holds one frame now too (a ping, a request): it is read with a single `recv`,
+    /// which spares that frame the cost of a batch read and its failed try for a second
+    /// datagram. Frames queued behind it leave the socket readable in the very next
+    /// iteration, and that read takes a batch.
     public func receiveDatagrams(from descriptor: Int32, port: Int) {
         // The batch buffers are about to be overwritten: send what was copied into them first.
         finishCopiedBatch()
-        for _ in 0..<batchesPerWakeup {
+        let now = loop.now
+        let expectsLoneFrame = lastReadCount[port] <= 1 && loop.iteration &- lastReadIteration[port] > 1
+        lastReadIteration[port] = loop.iteration
+        for _ in 0..<(expectsLoneFrame ? 1 : batchesPerWakeup) {
             let count: Int
             do {
-                switch try receiveBatch.receive(from: descriptor) {
+                switch try expectsLoneFrame ? receiveBatch.receiveOne(from: descriptor) : receiveBatch.receive(from: descriptor) {
                 case .processed(let received): count = received
                 case .wouldBlock: return
                 }
@@ -116,11 +130,11 @@ public final class SwitchEngine {
                 logger.debug("receive failed", metadata: ["port": "\(port)", "error": "\(error)"])
                 return
             }
+            lastReadCount[port] = count
             // A batch that emptied the socket yet held several frames: traffic is dense but
             // the switch keeps up, so the next look can wait for more. A full batch means it
             // is behind: no nap then.
             if count >= denseBatchSize, count < receiveBatch.capacity { loop.noteDenseInput() }
-            let now = loop.now
             for index in 0..<count {
                 forward(receiveBatch.datagram(index), from: port, now: now)
             }

@@ -1,0 +1,67 @@
+import F2FPosix
+import Glibc
+import Testing
+
+/// The batch buffers over a real unix datagram socket pair: single-frame and batched paths
+/// must deliver the same datagrams, in order, whole or cut the same way.
+@Suite struct DatagramBatchTests {
+    @Test func oneDatagramIsTakenAloneAndTheRestFollowInOrder() throws {
+        let (sender, receiver) = try datagramPair()
+        defer { close(sender); close(receiver) }
+        let batch = SendBatch(capacity: 8)
+        let frames = (0..<5).map { index in [UInt8](repeating: UInt8(index), count: 60 + index) }
+        try send(frames, with: batch, on: sender)
+
+        let received = ReceiveBatch(capacity: 8, bufferSize: 1519)
+        #expect(try received.receiveOne(from: receiver) == .processed(1))
+        #expect(Array(received.datagram(0)) == frames[0])
+        #expect(try received.receive(from: receiver) == .processed(4))
+        #expect((0..<4).map { Array(received.datagram($0)) } == Array(frames[1...]))
+        #expect(try received.receiveOne(from: receiver) == .wouldBlock)
+    }
+
+    @Test func aLoneOversizeDatagramIsCutToTheBufferSize() throws {
+        let (sender, receiver) = try datagramPair()
+        defer { close(sender); close(receiver) }
+        try send([[UInt8](repeating: 7, count: 3000)], with: SendBatch(capacity: 1), on: sender)
+
+        let received = ReceiveBatch(capacity: 4, bufferSize: 1519)
+        #expect(try received.receiveOne(from: receiver) == .processed(1))
+        #expect(received.datagram(0).count == 1519)
+    }
+
+    @Test func aSingleStagedFrameAndABatchBothArrive() throws {
+        let (sender, receiver) = try datagramPair()
+        defer { close(sender); close(receiver) }
+        let batch = SendBatch(capacity: 4)
+        let single: [[UInt8]] = [[1, 2, 3]]
+        let several: [[UInt8]] = [[4], [5, 6], [7, 8, 9]]
+        #expect(try send(single, with: batch, on: sender) == 1)
+        #expect(try send(several, with: batch, on: sender) == 3)
+
+        let received = ReceiveBatch(capacity: 8, bufferSize: 64)
+        #expect(try received.receive(from: receiver) == .processed(4))
+        #expect((0..<4).map { Array(received.datagram($0)) } == single + several)
+    }
+
+    @discardableResult
+    private func send(_ frames: [[UInt8]], with batch: SendBatch, on descriptor: Int32) throws -> Int {
+        // The batch holds pointers only: the bytes must live until `send` returns.
+        let storage = frames.map { frame in
+            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: frame.count, alignment: 1)
+            buffer.copyBytes(from: frame)
+            return buffer
+        }
+        defer { storage.forEach { $0.deallocate() } }
+        for buffer in storage { batch.append(UnsafeRawBufferPointer(buffer)) }
+        defer { batch.removeAll() }
+        return try batch.send(on: descriptor)
+    }
+
+    private func datagramPair() throws -> (Int32, Int32) {
+        var descriptors: [Int32] = [-1, -1]
+        let result = socketpair(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0, &descriptors)
+        try #require(result == 0)
+        return (descriptors[0], descriptors[1])
+    }
+}
