@@ -75,6 +75,8 @@ public final class ReceiveBatch {
 /// Frames staged for one connected datagram socket and sent with one `sendmmsg`.
 /// Holds pointers only: the bytes must stay valid until `send` returns.
 public final class SendBatch {
+    /// Never block the loop; a vanished receiver is an error return, not SIGPIPE.
+    private static let flags = Int32(MSG_DONTWAIT | MSG_NOSIGNAL)
     public let capacity: Int
     private let vectors: UnsafeMutablePointer<iovec>
     private let messages: UnsafeMutablePointer<cf2f_mmsghdr>
@@ -121,14 +123,13 @@ public final class SendBatch {
     public func send(on descriptor: Int32, from start: Int = 0) throws(SystemError) -> Int {
         guard start < count else { return 0 }
         if start == count - 1 {
-            let flags = Int32(MSG_DONTWAIT | MSG_NOSIGNAL)
-            switch try syscall("send", { Glibc.send(descriptor, vectors[start].iov_base, vectors[start].iov_len, flags) }) {
+            switch try syscall("send", { Glibc.send(descriptor, vectors[start].iov_base, vectors[start].iov_len, Self.flags) }) {
             case .processed: return 1
             case .wouldBlock: return 0
             }
         }
         let remaining = UInt32(count - start)
-        switch try syscall("sendmmsg", { cf2f_sendmmsg(descriptor, messages + start, remaining, Int32(MSG_DONTWAIT | MSG_NOSIGNAL)) }) {
+        switch try syscall("sendmmsg", { cf2f_sendmmsg(descriptor, messages + start, remaining, Self.flags) }) {
         case .processed(let sent): return Int(sent)
         case .wouldBlock: return 0
         }

@@ -1,6 +1,7 @@
 import Glibc
 
-/// Small text files the executable owns: the pid file, the identity key, the friends list.
+/// Files the executable owns: the pid file, the identity key, the friends list, and the
+/// socket files it publishes.
 public enum FileSystem {
     /// A file that must be readable by its owner only (a private key) and is not.
     public struct ExposedFile: Error, CustomStringConvertible {
@@ -16,8 +17,7 @@ public enum FileSystem {
 
     /// The first `limit` bytes of a text file.
     public static func readText(_ path: String, limit: Int = 1 << 20) throws(SystemError) -> String {
-        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
-        guard descriptor >= 0 else { throw SystemError(errno: errno, operation: "open \(path)") }
+        let descriptor = try openForReading(path)
         defer { close(descriptor) }
         return try read(descriptor, path: path, limit: limit)
     }
@@ -25,8 +25,7 @@ public enum FileSystem {
     /// Like `readText`, but refuses a file that its group or others may access (ssh's rule for
     /// private keys).
     public static func readOwnerOnlyText(_ path: String, limit: Int = 1 << 16) throws(any Error) -> String {
-        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
-        guard descriptor >= 0 else { throw SystemError(errno: errno, operation: "open \(path)") }
+        let descriptor = try openForReading(path)
         defer { close(descriptor) }
         var status = stat()
         guard fstat(descriptor, &status) == 0 else { throw SystemError(errno: errno, operation: "stat \(path)") }
@@ -41,8 +40,7 @@ public enum FileSystem {
         let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else { throw SystemError(errno: errno, operation: "create \(path)") }
         defer { close(descriptor) }
-        let written = contents.utf8CString.withUnsafeBufferPointer { write(descriptor, $0.baseAddress, $0.count - 1) }
-        guard written == contents.utf8.count, fsync(descriptor) == 0 else {
+        guard writeAll(contents, to: descriptor), fsync(descriptor) == 0 else {
             let error = SystemError(errno: errno, operation: "write \(path)")
             unlink(path)
             throw error
@@ -54,32 +52,70 @@ public enum FileSystem {
         let descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard descriptor >= 0 else { throw SystemError(errno: errno, operation: "create \(path)") }
         defer { close(descriptor) }
-        let written = contents.utf8CString.withUnsafeBufferPointer { write(descriptor, $0.baseAddress, $0.count - 1) }
-        guard written == contents.utf8.count else { throw SystemError(errno: errno, operation: "write \(path)") }
+        guard writeAll(contents, to: descriptor) else { throw SystemError(errno: errno, operation: "write \(path)") }
     }
 
     public static func remove(_ path: String) {
         unlink(path)
     }
 
+    /// Moves `source` over `destination` in one step: whoever opens `destination` sees the old
+    /// file or the new one, never none.
+    public static func rename(_ source: String, over destination: String) throws(SystemError) {
+        guard Glibc.rename(source, destination) == 0 else {
+            throw SystemError(errno: errno, operation: "rename \(source) to \(destination)")
+        }
+    }
+
+    /// Runs `body` with the process's file-creation mask set to `mask` (files and sockets it
+    /// creates get at most `0o777 & ~mask`), then restores the previous mask.
+    public static func withCreationMask<T, E: Error>(_ mask: UInt32, _ body: () throws(E) -> T) throws(E) -> T {
+        let previous = umask(mask)
+        defer { umask(previous) }
+        return try body()
+    }
+
+    /// Writes all of `text` to `descriptor`, retrying short writes; false on an error (errno).
+    static func writeAll(_ text: String, to descriptor: Int32) -> Bool {
+        var text = text
+        return text.withUTF8 { bytes in
+            var offset = 0
+            while offset < bytes.count {
+                let written = write(descriptor, bytes.baseAddress! + offset, bytes.count - offset)
+                if written < 0, errno == EINTR { continue }
+                guard written > 0 else { return false }
+                offset += written
+            }
+            return true
+        }
+    }
+
+    private static func openForReading(_ path: String) throws(SystemError) -> Int32 {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { throw SystemError(errno: errno, operation: "open \(path)") }
+        return descriptor
+    }
+
+    /// Reads in page-sized steps, so a small file costs a small buffer whatever the limit.
     private static func read(_ descriptor: Int32, path: String, limit: Int) throws(SystemError) -> String {
-        var bytes = [UInt8](repeating: 0, count: limit)
-        var count = 0
-        while count < limit {
-            let got = bytes.withUnsafeMutableBytes { Glibc.read(descriptor, $0.baseAddress! + count, limit - count) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while bytes.count < limit {
+            let wanted = min(chunk.count, limit - bytes.count)
+            let got = chunk.withUnsafeMutableBytes { Glibc.read(descriptor, $0.baseAddress!, wanted) }
             if got < 0, errno == EINTR { continue }
             guard got >= 0 else { throw SystemError(errno: errno, operation: "read \(path)") }
             if got == 0 { break }
-            count += got
+            bytes += chunk[..<got]
         }
-        return String(decoding: bytes[..<count], as: UTF8.self)
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     private static func makeParentDirectories(of path: String, mode: mode_t) throws(SystemError) {
         var prefix = ""
         for (index, component) in path.split(separator: "/", omittingEmptySubsequences: false).dropLast().enumerated() {
             prefix += (index == 0 ? "" : "/") + component
-            guard !prefix.isEmpty, access(prefix, F_OK) != 0 else { continue }
+            guard !prefix.isEmpty, !exists(prefix) else { continue }
             guard mkdir(prefix, mode) == 0 || errno == EEXIST else { throw SystemError(errno: errno, operation: "mkdir \(prefix)") }
         }
     }

@@ -35,15 +35,11 @@ public enum ProcessEnvironment {
 
     /// Straight to the descriptor: unbuffered, so it shows up before any later log line.
     public static func writeToStandardOutput(_ text: String) {
-        write(text, to: STDOUT_FILENO)
+        _ = FileSystem.writeAll(text, to: STDOUT_FILENO)
     }
 
     public static func writeToStandardError(_ text: String) {
-        write(text, to: STDERR_FILENO)
-    }
-
-    private static func write(_ text: String, to descriptor: Int32) {
-        _ = text.utf8CString.withUnsafeBufferPointer { Glibc.write(descriptor, $0.baseAddress, $0.count - 1) }
+        _ = FileSystem.writeAll(text, to: STDERR_FILENO)
     }
 
     /// Classic daemonisation, done before the loop or any thread exists: the parent exits, the

@@ -14,7 +14,7 @@ enum FriendsFile {
         var ids: [PeerID] = []
         for (index, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let content = line.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
-            guard let token = content.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\r" }).first else { continue }
+            guard let token = content.firstWord else { continue }
             guard let id = PeerID(parsing: String(token)) else {
                 throw IdentityStore.Failure(description: "\(path):\(index + 1): '\(token)' is not an id")
             }

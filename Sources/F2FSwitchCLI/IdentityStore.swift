@@ -48,8 +48,7 @@ enum IdentityStore {
             throw Failure(description: "identity: \(error)")
         }
         for line in text.split(separator: "\n") where line.hasPrefix(keyField) {
-            let value = line.dropFirst(keyField.count).split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\r" }).first
-            if let value, let key = IdentityKey(encoded: String(value)) { return key }
+            if let value = line.dropFirst(keyField.count).firstWord, let key = IdentityKey(encoded: String(value)) { return key }
         }
         throw Failure(description: "identity \(path) holds no valid '\(keyField)' line")
     }
@@ -57,5 +56,13 @@ enum IdentityStore {
     private static func directory(of path: String) -> String {
         let parent = path.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
         return parent.isEmpty ? "." : parent
+    }
+}
+
+extension Substring {
+    /// The first run of characters up to a space, tab or carriage return (key and friends
+    /// files may come with CRLF line ends).
+    var firstWord: Substring? {
+        split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\r" }).first
     }
 }

@@ -35,7 +35,7 @@ extension PortLink {
         flush()
     }
 
-    public var isBackedUp: Bool { false }
+    /// Links that cannot stop reading (a `--plug` port) are never paused.
     public func pauseReceiving() -> Bool { false }
     public func resumeReceiving() {}
 }

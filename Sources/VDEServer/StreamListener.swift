@@ -1,5 +1,4 @@
 import F2FPosix
-import Glibc
 import Logging
 
 /// Listening unix stream sockets (`ctl`, the console) with vde_switch's stale-socket rule:
@@ -23,28 +22,28 @@ enum StreamListener {
         } catch {
             throw .system(error)
         }
-        let previousMask = umask(0o177)
-        defer { umask(previousMask) }
-        unlink(stagingPath)  // left by a switch that crashed right here
+        FileSystem.remove(stagingPath)  // left by a switch that crashed right here
+        var isPublished = false
+        defer { if !isPublished { FileSystem.remove(stagingPath) } }
+        let descriptor = socket.rawValue
         do {
-            try UnixSocket.bind(socket.rawValue, to: staging)
-            try UnixSocket.listen(socket.rawValue, backlog: backlog)
+            try FileSystem.withCreationMask(0o177) { () throws(SystemError) in
+                try UnixSocket.bind(descriptor, to: staging)
+            }
+            try UnixSocket.listen(descriptor, backlog: backlog)
         } catch {
-            unlink(stagingPath)
             throw .system(error)
         }
-        if UnixSocket.isListening(at: address) {
-            unlink(stagingPath)
-            throw .inUse(path)
-        }
-        if access(path, F_OK) == 0 {
+        if UnixSocket.isListening(at: address) { throw .inUse(path) }
+        if FileSystem.exists(path) {
             logger.info("replacing stale socket", metadata: ["path": "\(path)"])
         }
-        guard rename(stagingPath, path) == 0 else {
-            let error = SystemError(errno: errno, operation: "rename \(stagingPath) to \(path)")
-            unlink(stagingPath)
+        do {
+            try FileSystem.rename(stagingPath, over: path)
+        } catch {
             throw .system(error)
         }
+        isPublished = true
         try prepare()
         return socket
     }

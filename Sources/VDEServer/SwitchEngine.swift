@@ -119,7 +119,7 @@ public final class SwitchEngine {
         let now = loop.now
         let expectsLoneFrame = lastReadCount[port] <= 1 && loop.iteration &- lastReadIteration[port] > 1
         lastReadIteration[port] = loop.iteration
-        for _ in 0..<(expectsLoneFrame ? 1 : batchesPerWakeup) {
+        for _ in 0..<batchesPerWakeup {
             let count: Int
             do {
                 switch try expectsLoneFrame ? receiveBatch.receiveOne(from: descriptor) : receiveBatch.receive(from: descriptor) {

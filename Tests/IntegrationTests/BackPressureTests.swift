@@ -19,6 +19,29 @@ import Testing
         let toB = try sw.command("port/print 2").data
         #expect(toB.contains { $0.hasPrefix(" DROP:") && $0.contains("queue-full 0 ") })
         #expect(pauses(try sw.command("port/print 1").data) > 0)
+        #expect(try sw.command("limits/print").data.contains { $0.contains("senders paused") && !$0.contains("senders paused 0 ") })
+        try sw.stop()
+    }
+
+    /// `--port-queue 0` is vde_switch's behaviour: nothing waits, nobody is paused, frames a
+    /// busy receiver cannot take are dropped and counted.
+    @Test func withoutAPortQueueFramesAreDroppedAndNobodyIsPaused() throws {
+        let sw = try SwitchProcess(arguments: ["--sndbuf", "4096", "--port-queue", "0"])
+        let (a, b) = try senderAndReader(sw.socketDirectory, sw.socketDirectory)
+        let c = try TestClient(sw.socketDirectory, mac: "02:00:00:00:00:0c")
+        try learn(c, by: a)
+
+        // B never reads; the switch still takes every frame A sends.
+        for index in 0..<2000 {
+            try a.sendWhenWritable(numbered(a.frame(to: b.mac, size: 1000), index), timeout: .seconds(5))
+        }
+        // A frame for C, sent last, arrives: everything before it was switched.
+        let toC = a.frame(to: c.mac, size: 100, tag: 0xC0)
+        try a.sendWhenWritable(toC, timeout: .seconds(5))
+        #expect(try c.receive(timeout: .seconds(5)) == toC)
+        let dropLine = try sw.command("port/print 2").data.first { $0.hasPrefix(" DROP:") } ?? ""
+        #expect(!dropLine.contains("queue-full 0 ") && dropLine.contains("queue-full "), "\(dropLine)")
+        #expect(pauses(try sw.command("port/print 1").data) == 0)
         try sw.stop()
     }
 
