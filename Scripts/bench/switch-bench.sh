@@ -523,6 +523,9 @@ main() {
     trap cleanup EXIT
     trap 'exit 130' INT TERM
     TMPD=$(mktemp -d /tmp/f2fsb-$$.XXXXXX)
+    # f2f-switch creates its identity key on first start ($XDG_CONFIG_HOME/f2f-switch): keep
+    # the benchmark's keys in its temp directory, not in the user's home.
+    export XDG_CONFIG_HOME="$TMPD/config"
     # Debian's vde_switch quits on stdin EOF: every child reads a FIFO we hold open.
     mkfifo "$TMPD/stdin" && exec {HOLD_FD}<>"$TMPD/stdin"
     snapshot_binaries

@@ -792,6 +792,9 @@ main() {
     trap cleanup EXIT
     trap 'exit 130' INT TERM
     TMPD=$(mktemp -d /tmp/f2fb-$$.XXXXXX)
+    # f2f-switch creates its identity key on first start ($XDG_CONFIG_HOME/f2f-switch): keep
+    # the benchmark's keys in its temp directory, not in the user's home.
+    export XDG_CONFIG_HOME="$TMPD/config"
     # Switches run in the foreground and Debian's vde_switch quits on stdin EOF, so every
     # background child reads from a FIFO that we hold open (and never write to).
     mkfifo "$TMPD/stdin" && exec {HOLD_FD}<>"$TMPD/stdin"
