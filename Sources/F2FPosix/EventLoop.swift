@@ -25,6 +25,9 @@ public final class EventLoop {
     private var registrations: [Registration?] = []
     private var nextGeneration: UInt32 = 1
     private var timers: [Timer] = []
+    /// The nearest timer deadline in nanoseconds (`.max` with no timers): every wake-up asks
+    /// for it, so it is kept up to date rather than searched for.
+    private var earliestDeadline: Int64 = .max
     private var nextTimerID: TimerID = 1
     private var signalDescriptor: Int32 = -1
     private var signalAction: ((Int32) -> Void)?
@@ -41,7 +44,10 @@ public final class EventLoop {
 
     /// How long the loop naps before its next wait after a handler reported dense input
     /// (`noteDenseInput()`); zero turns moderation off.
-    public var moderationInterval: Duration = .zero
+    public var moderationInterval: Duration = .zero {
+        didSet { moderationNanoseconds = max(0, moderationInterval.nanoseconds) }
+    }
+    private var moderationNanoseconds: Int64 = 0
     private var hasDenseInput = false
 
     private static let mailboxToken: UInt64 = .max
@@ -66,6 +72,7 @@ public final class EventLoop {
     public func releaseAll() {
         registrations.removeAll()
         timers.removeAll()
+        updateEarliestDeadline()
         signalAction = nil
         afterDispatch.removeAll()
     }
@@ -115,6 +122,7 @@ public final class EventLoop {
 
     public func cancelTimer(_ id: TimerID) {
         timers.removeAll { $0.id == id }
+        updateEarliestDeadline()
     }
 
     // MARK: Signals
@@ -179,8 +187,8 @@ public final class EventLoop {
     }
 
     private func nap() {
-        guard moderationInterval > .zero else { return }
-        let nanoseconds = moderationInterval.nanoseconds
+        guard moderationNanoseconds > 0 else { return }
+        let nanoseconds = moderationNanoseconds
         var interval = timespec(tv_sec: Int(nanoseconds / 1_000_000_000), tv_nsec: Int(nanoseconds % 1_000_000_000))
         _ = clock_nanosleep(CLOCK_MONOTONIC, 0, &interval, nil)
     }
@@ -224,19 +232,30 @@ public final class EventLoop {
         }
     }
 
+    /// In plain nanoseconds: this runs on every wake-up, and `Duration` arithmetic goes through
+    /// 128-bit multiplications.
     private func waitTimeout(maximumWait: Duration?) -> Int32 {
-        var deadline = timers.lazy.map(\.deadline).min()
+        var deadline = earliestDeadline
         if let maximumWait {
-            deadline = min(deadline ?? now + maximumWait, now + maximumWait)
+            let (limit, overflow) = now.nanoseconds.addingReportingOverflow(max(0, maximumWait.nanoseconds))
+            if !overflow { deadline = min(deadline, limit) }
         }
-        guard let deadline else { return -1 }
-        let nanoseconds = max(0, (deadline - now).nanoseconds)
+        guard deadline != .max else { return -1 }
+        let nanoseconds = max(0, deadline &- now.nanoseconds)
         // Round up so a timer is never polled a hair early and spun on.
-        return Int32(clamping: (nanoseconds + 999_999) / 1_000_000)
+        return Int32(clamping: nanoseconds / 1_000_000 + (nanoseconds % 1_000_000 == 0 ? 0 : 1))
+    }
+
+    private func updateEarliestDeadline() {
+        earliestDeadline = .max
+        for index in timers.indices {
+            earliestDeadline = min(earliestDeadline, timers[index].deadline.nanoseconds)
+        }
     }
 
     private func runDueTimers() {
-        guard timers.contains(where: { $0.deadline <= now }) else { return }
+        guard earliestDeadline <= now.nanoseconds else { return }
+        defer { updateEarliestDeadline() }
         let due = timers.filter { $0.deadline <= now }
         for timer in due {
             // A previous action in this batch may have cancelled it.
@@ -254,6 +273,7 @@ public final class EventLoop {
         let id = nextTimerID
         nextTimerID += 1
         timers.append(Timer(id: id, deadline: deadline, interval: interval, action: action))
+        earliestDeadline = min(earliestDeadline, deadline.nanoseconds)
         return id
     }
 
