@@ -44,10 +44,7 @@ public final class EventLoop {
 
     /// How long the loop naps before its next wait after a handler reported dense input
     /// (`noteDenseInput()`); zero turns moderation off.
-    public var moderationInterval: Duration = .zero {
-        didSet { moderationNanoseconds = max(0, moderationInterval.nanoseconds) }
-    }
-    private var moderationNanoseconds: Int64 = 0
+    public var moderationInterval: Duration = .zero
     private var hasDenseInput = false
 
     private static let mailboxToken: UInt64 = .max
@@ -187,8 +184,8 @@ public final class EventLoop {
     }
 
     private func nap() {
-        guard moderationNanoseconds > 0 else { return }
-        let nanoseconds = moderationNanoseconds
+        guard moderationInterval > .zero else { return }
+        let nanoseconds = moderationInterval.nanoseconds
         var interval = timespec(tv_sec: Int(nanoseconds / 1_000_000_000), tv_nsec: Int(nanoseconds % 1_000_000_000))
         _ = clock_nanosleep(CLOCK_MONOTONIC, 0, &interval, nil)
     }

@@ -12,6 +12,12 @@ public struct IOInterest: OptionSet, Sendable {
     public static let writable = IOInterest(rawValue: 2)
     public static let none: IOInterest = []
 
+    public init(readable: Bool, writable: Bool) {
+        self = []
+        if readable { insert(.readable) }
+        if writable { insert(.writable) }
+    }
+
     var epollEvents: UInt32 {
         var events: UInt32 = 0
         if contains(.readable) { events |= EPOLLIN.rawValue }

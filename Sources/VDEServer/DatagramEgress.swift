@@ -11,16 +11,17 @@ final class DatagramEgress {
     private unowned let engine: SwitchEngine
     private let batch = SendBatch(capacity: 64)
     private let queue: FrameQueue
-    /// Called with true when the socket must be watched for writability, false when not.
-    private let setWantsWritable: (Bool) -> Void
+    /// Called when the socket starts or stops needing a watch for writability: exactly while
+    /// frames wait in the queue.
+    private let writableInterestChanged: () -> Void
     private var wantsWritable = false
 
-    init(descriptor: Int32, port: Int, engine: SwitchEngine, setWantsWritable: @escaping (Bool) -> Void) {
+    init(descriptor: Int32, port: Int, engine: SwitchEngine, writableInterestChanged: @escaping () -> Void) {
         self.descriptor = descriptor
         self.port = port
         self.engine = engine
         self.queue = FrameQueue(capacity: engine.burstQueueCapacity, slotSize: engine.maxFrameSize)
-        self.setWantsWritable = setWantsWritable
+        self.writableInterestChanged = writableInterestChanged
     }
 
     var queuedCount: Int { queue.count }
@@ -93,6 +94,6 @@ final class DatagramEgress {
         let wanted = !queue.isEmpty
         guard wanted != wantsWritable else { return }
         wantsWritable = wanted
-        setWantsWritable(wanted)
+        writableInterestChanged()
     }
 }

@@ -5,7 +5,7 @@ import VDEPlug
 
 /// A switch port whose other end is any vdeplug4 URL (`--plug vde:///other/switch`,
 /// `vxvde://…`): frames cross through libvdeplug, one call per frame, with the same
-/// bounded burst queue as a local client (senders pause while it holds frames).
+/// bounded burst queue and the same pausing as a local client.
 public final class PlugPort: PortLink {
     public let port: Int
     public let kind = "vdeplug"
@@ -19,6 +19,7 @@ public final class PlugPort: PortLink {
     private let dataDescriptor: Int32
     private let controlDescriptor: Int32
     private var isOpen = true
+    private var isReceiving = true
     /// libvdeplug copies each frame here; a frame longer than the switch accepts shows as one
     /// byte too many and is dropped as oversize.
     private let receiveBuffer: UnsafeMutableRawBufferPointer
@@ -69,7 +70,7 @@ public final class PlugPort: PortLink {
                 return
             }
             engine.forwardCopy(UnsafeRawBufferPointer(rebasing: buffer[..<count]), from: port)
-            guard isOpen else { return }
+            guard isOpen, isReceiving else { return }
         }
     }
 
@@ -102,7 +103,7 @@ public final class PlugPort: PortLink {
             engine.recordDrop(port: port, reason: .queueFull)
             return
         }
-        if queue.count == 1 { engine.loop.setInterest([.readable, .writable], for: dataDescriptor) }
+        if queue.count == 1 { updateInterest() }
     }
 
     private func sendQueued() {
@@ -110,12 +111,32 @@ public final class PlugPort: PortLink {
             queue.removeFirst(1)
         }
         if queue.isEmpty {
-            engine.loop.setInterest(.readable, for: dataDescriptor)
+            updateInterest()
             engine.egressDrained(port: port)
         }
     }
 
     public var isBackedUp: Bool { !queue.isEmpty }
+
+    /// Paused, the plug's frames wait in its socket: the switch or program at the other end
+    /// (a client of its own switch) finds it full and slows down in turn.
+    public func pauseReceiving() -> Bool {
+        guard isOpen, isReceiving else { return false }
+        isReceiving = false
+        updateInterest()
+        return true
+    }
+
+    public func resumeReceiving() {
+        guard isOpen, !isReceiving else { return }
+        isReceiving = true
+        updateInterest()
+    }
+
+    /// Readable unless paused; writable while frames wait for the socket.
+    private func updateInterest() {
+        engine.loop.setInterest(IOInterest(readable: isReceiving, writable: isBackedUp), for: dataDescriptor)
+    }
 
     public func close() {
         guard isOpen else { return }

@@ -19,11 +19,13 @@ public protocol PortLink: AnyObject {
     /// Sends a control frame (a BPDU) now, ahead of bulk frames where the link can.
     func sendControl(_ frame: UnsafeRawBufferPointer)
 
-    /// True while frames wait in the link's queue because the other end refused them.
+    /// True while frames wait in the link's queue because the other end refused them. When
+    /// the queue empties, the link calls `SwitchEngine.egressDrained(port:)`, which resumes
+    /// the senders paused behind it.
     var isBackedUp: Bool { get }
     /// Stops (and restarts) reading from this link: what its client sends waits in the
     /// kernel, which slows the client down instead of making the switch drop its frames.
-    /// False when the link was already paused or cannot be (a `--plug` port).
+    /// False when the link was already paused or has closed.
     func pauseReceiving() -> Bool
     func resumeReceiving()
 }
@@ -34,8 +36,4 @@ extension PortLink {
         stage(frame)
         flush()
     }
-
-    /// Links that cannot stop reading (a `--plug` port) are never paused.
-    public func pauseReceiving() -> Bool { false }
-    public func resumeReceiving() {}
 }

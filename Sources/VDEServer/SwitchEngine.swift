@@ -162,7 +162,7 @@ public final class SwitchEngine {
             slot.baseAddress!.copyMemory(from: source, byteCount: count)
         }
         copiedCount += 1
-        if copiedFrom.last != port, !copiedFrom.contains(port) { copiedFrom.append(port) }
+        if !copiedFrom.contains(port) { copiedFrom.append(port) }
         forward(UnsafeRawBufferPointer(rebasing: slot[..<count]), from: port, now: loop.now)
         if !isCopiedBatchScheduled {
             isCopiedBatchScheduled = true

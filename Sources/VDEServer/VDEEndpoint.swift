@@ -18,7 +18,6 @@ final class VDEEndpoint: PortLink {
     private unowned let engine: SwitchEngine
     private var egress: DatagramEgress!
     private var isReceiving = true
-    private var wantsWritable = false
 
     init(
         port: Int, control: consuming Descriptor, data: consuming Descriptor, dataPath: String,
@@ -34,16 +33,14 @@ final class VDEEndpoint: PortLink {
         self.linkDescription = description
         self.userName = userName
         self.engine = engine
-        egress = DatagramEgress(descriptor: dataDescriptor, port: port, engine: engine) { [unowned self] wantsWritable in
-            self.wantsWritable = wantsWritable
+        egress = DatagramEgress(descriptor: dataDescriptor, port: port, engine: engine) { [unowned self] in
             updateInterest()
         }
     }
 
+    /// Readable unless paused; writable while frames wait for the socket.
     private func updateInterest() {
-        var interest: IOInterest = isReceiving ? .readable : .none
-        if wantsWritable { interest.insert(.writable) }
-        engine.loop.setInterest(interest, for: dataDescriptor)
+        engine.loop.setInterest(IOInterest(readable: isReceiving, writable: isBackedUp), for: dataDescriptor)
     }
 
     /// Starts watching both descriptors.

@@ -89,6 +89,21 @@ import Testing
         try near.stop()
     }
 
+    @Test func slowReceiverBehindAPlugPortLosesNothing() throws {
+        let far = try SwitchProcess(arguments: arguments)
+        let near = try SwitchProcess(arguments: arguments + ["--plug", "vde://" + far.socketDirectory])
+        let (a, b) = try senderAndReader(far.socketDirectory, near.socketDirectory)
+
+        // The near switch stops reading its plug (port 1): the frames wait in the plug's
+        // socket, the far switch's port for the plug (its port 1) backs up and A is paused.
+        let frames = (0..<3000).map { numbered(a.frame(to: b.mac, size: 1000), $0) }
+        #expect(try deliver(frames, from: a, toSlowReader: b) == frames)
+        #expect(pauses(try near.command("port/print 1").data) > 0)
+        #expect(pauses(try far.command("port/print 2").data) > 0)
+        try near.stop()
+        try far.stop()
+    }
+
     /// A sends as fast as the switch takes its frames; B reads a few per round: slower than A
     /// sends, but never stopped. Returns what B got.
     private func deliver(_ frames: [[UInt8]], from a: TestClient, toSlowReader b: TestClient) throws -> [[UInt8]] {

@@ -153,7 +153,11 @@ import Testing
     }
 
     @Test func badArgumentsGetAClearErrorAndNoSwitch() throws {
-        for arguments in [["--numports", "0"], ["--mode", "999"], ["--macaddr", "01:00:00:00:00:01"], ["--bogus"], ["--max-frame", "10"]] {
+        let invalid = [
+            ["--numports", "0"], ["--mode", "999"], ["--macaddr", "01:00:00:00:00:01"], ["--bogus"], ["--max-frame", "10"],
+            ["--port-queue", "5000"], ["--moderation", "20000"], ["--stall-timeout", "0"], ["--stall-timeout", "nan"],
+        ]
+        for arguments in invalid {
             let child = try ChildProcess(SwitchProcess.binaryPath, arguments + ["-s", "/tmp/f2ft-never-\(getpid())"])
             let (status, _) = try child.finish()
             let message = String(decoding: child.errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
