@@ -122,8 +122,9 @@ import Testing
 
     @Test func staleControlSocketIsReplacedButALiveSwitchIsNot() throws {
         let sw = try SwitchProcess()
+        let ownKey = SwitchProcess.identityArguments(in: sw.workDirectory)
         // A second switch on the same directory must refuse and leave the first intact.
-        let second = try ChildProcess(SwitchProcess.binaryPath, ["-s", sw.socketDirectory])
+        let second = try ChildProcess(SwitchProcess.binaryPath, ["-s", sw.socketDirectory] + ownKey)
         let (status, _) = try second.finish()
         let message = String(decoding: second.errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         #expect(status != 0)
@@ -135,7 +136,7 @@ import Testing
         sw.signal(SIGKILL)
         try waitUntil(timeout: .seconds(5), "switch to die") { !sw.isRunning }
         #expect(FileManager.default.fileExists(atPath: sw.socketDirectory + "/ctl"))
-        let successor = try ChildProcess(SwitchProcess.binaryPath, ["-s", sw.socketDirectory])
+        let successor = try ChildProcess(SwitchProcess.binaryPath, ["-s", sw.socketDirectory] + ownKey)
         try waitUntil(timeout: .seconds(5), "successor to serve") {
             (try? TestClient(sw.socketDirectory, mac: "02:00:00:00:00:0b")) != nil
         }
@@ -177,10 +178,10 @@ import Testing
         let pidFile = work + "/pid"
         // system() returns when the parent exits; the daemon keeps no pipe of ours (Foundation's
         // Process never sees such a parent exit).
-        let command = [
+        let command = ([
             SwitchProcess.binaryPath, "-s", directory, "-M", management, "--mgmtmode", "660", "-m", "660",
             "-g", "daemon", "-d", "-p", pidFile,
-        ].joined(separator: " ")
+        ] + SwitchProcess.identityArguments(in: work)).joined(separator: " ")
         #expect(system(command + " </dev/null >/dev/null 2>&1") == 0)
         var pid: Int32 = 0
         try waitUntil(timeout: .seconds(5), "the daemon's pid file and sockets") {

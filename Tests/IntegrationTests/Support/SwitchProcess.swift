@@ -25,13 +25,18 @@ final class SwitchProcess {
         return "f2f-switch"
     }()
 
+    /// Never the user's own key: a switch a test starts gets a fresh one in `directory`
+    /// (without `--identity` it would create `~/.config/f2f-switch/identity`).
+    static func identityArguments(in directory: String) -> [String] {
+        ["--identity", directory + "/identity"]
+    }
+
     init(arguments extra: [String] = [], socketName: String = "sw", startTimeout: Duration = .seconds(10)) throws {
         workDirectory = try TemporaryDirectory.make()
         socketDirectory = workDirectory + "/" + socketName
         managementPath = workDirectory + "/mgmt"
         process.executableURL = URL(fileURLWithPath: Self.binaryPath)
-        // Never the user's own key: each switch without one gets a fresh key in its directory.
-        let identity = extra.contains("--identity") || extra.contains("--plaintext") ? [] : ["--identity", workDirectory + "/identity"]
+        let identity = extra.contains("--identity") || extra.contains("--plaintext") ? [] : Self.identityArguments(in: workDirectory)
         process.arguments = ["-s", socketDirectory, "-M", managementPath] + identity + extra
         process.standardError = errorPipe
         process.standardOutput = FileHandle.nullDevice
