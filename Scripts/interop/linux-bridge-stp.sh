@@ -451,15 +451,16 @@ setup_scenario() {
     ip -n "$NS" link set br0 up || return 1
 
     # The two f2f-switches, linked over TCP on the loopback (sw2 dials sw1), each with its own
-    # identity in the scenario's directory, friends of each other.
+    # identity in the scenario's directory, friends of each other. The taps are VDE clients
+    # cabled to another bridge that may be the root: --client-root lifts the clients' root guard.
     TCP_PORT=$(timeout 5 python3 "$HELPER" freeport) || return 1
     local id1 id2
     id1=$("$SWITCH" id --identity "$d/sw1.key" 2>/dev/null) && id2=$("$SWITCH" id --identity "$d/sw2.key" 2>/dev/null) || return 1
     start sw1 "$d/sw1.log" "$SWITCH" -s "$DIR1" -M "$MGMT1" --listen "127.0.0.1:$TCP_PORT" --priority "$sw1_prio" \
-        --identity "$d/sw1.key" --friend "$id2"
+        --client-root --identity "$d/sw1.key" --friend "$id2"
     SW1_PID=$LAST_PID
     wait_or_log 10 "sw1 console" test -S "$MGMT1" || return 1
-    start sw2 "$d/sw2.log" "$SWITCH" -s "$DIR2" -M "$MGMT2" --peer "$id1@127.0.0.1:$TCP_PORT" --identity "$d/sw2.key"
+    start sw2 "$d/sw2.log" "$SWITCH" -s "$DIR2" -M "$MGMT2" --peer "$id1@127.0.0.1:$TCP_PORT" --client-root --identity "$d/sw2.key"
     SW2_PID=$LAST_PID
     wait_or_log 10 "sw2 console" test -S "$MGMT2" || return 1
     wait_or_log 15 "the sw1-sw2 peer link" peer_established "$MGMT1" || return 1

@@ -12,6 +12,8 @@ public struct Switch: Sendable {
         public var state: STPPortState = .forwarding
         public var kind: PortKind = .edge
         public var pathCost: UInt32 = 20_000
+        /// Spanning tree guards, kept while the tree is turned off and on.
+        public var guards = STPPortGuards()
     }
 
     /// How a port is cabled, which decides its spanning tree defaults.
@@ -33,6 +35,8 @@ public struct Switch: Sendable {
     public private(set) var spanningTree: SpanningTree?
     /// BPDUs the spanning tree wants sent; the I/O layer takes them after each call.
     public private(set) var pendingBPDUs: [(port: Int, bpdu: BPDU)] = []
+    /// What the spanning tree's guards did, for the I/O layer to log and act on.
+    public private(set) var pendingNotices: [STPNotice] = []
     private var stpActions: [STPAction] = []
     private var lastSweep = Instant.zero
     /// Frames that flooded because the table had no room for their source.
@@ -58,17 +62,29 @@ public struct Switch: Sendable {
         (max(lowest, 0)..<ports.count).first { !ports[$0].isActive }
     }
 
-    public mutating func activatePort(_ port: Int, kind: PortKind = .edge, now: Instant = .zero) {
+    public mutating func activatePort(_ port: Int, kind: PortKind = .edge, guards: STPPortGuards = STPPortGuards(), now: Instant = .zero) {
         precondition(ports.indices.contains(port) && !ports[port].isActive, "port \(port) not free")
         ports[port].isActive = true
         ports[port].kind = kind
+        ports[port].guards = guards
         ports[port].pathCost = kind == .edge ? configuration.clientPathCost : configuration.peerPathCost
         ports[port].state = spanningTree == nil ? .forwarding : .discarding
         if ports[port].state == .forwarding { addToFlood(port) }
-        let cost = ports[port].pathCost
+        enableInSpanningTree(port, now: now)
+    }
+
+    private mutating func enableInSpanningTree(_ port: Int, now: Instant) {
+        let (kind, cost, guards) = (ports[port].kind, ports[port].pathCost, ports[port].guards)
         withSpanningTree(now: now) { tree, actions in
-            tree.enablePort(port, pathCost: cost, edge: kind == .edge, pointToPoint: kind == .pointToPoint, now: now, actions: &actions)
+            tree.enablePort(
+                port, pathCost: cost, edge: kind == .edge, pointToPoint: kind == .pointToPoint, guards: guards, now: now, actions: &actions)
         }
+    }
+
+    public mutating func setGuards(_ guards: STPPortGuards, port: Int, now: Instant) {
+        guard isActive(port) else { return }
+        ports[port].guards = guards
+        withSpanningTree(now: now) { tree, actions in tree.setGuards(guards, port: port, now: now, actions: &actions) }
     }
 
     /// The port goes away and takes its stations with it; the spanning tree reacts at once.
@@ -89,11 +105,7 @@ public struct Switch: Sendable {
         floodPorts = ports.indices.filter { ports[$0].isActive && ports[$0].state.forwards }
         guard tree != nil else { return }
         for port in ports.indices where ports[port].isActive {
-            let kind = ports[port].kind
-            let cost = ports[port].pathCost
-            withSpanningTree(now: now) { tree, actions in
-                tree.enablePort(port, pathCost: cost, edge: kind == .edge, pointToPoint: kind == .pointToPoint, now: now, actions: &actions)
-            }
+            enableInSpanningTree(port, now: now)
         }
     }
 
@@ -114,8 +126,15 @@ public struct Switch: Sendable {
                 ports[port].state = state
                 floodPorts.removeAll { $0 == port }
                 if state.forwards { addToFlood(port) }
+            case .notice(let notice):
+                pendingNotices.append(notice)
             }
         }
+    }
+
+    public mutating func takePendingNotices() -> [STPNotice] {
+        defer { pendingNotices.removeAll(keepingCapacity: true) }
+        return pendingNotices
     }
 
     public mutating func takePendingBPDUs() -> [(port: Int, bpdu: BPDU)] {

@@ -41,6 +41,38 @@ enum SpanningTreeConsoleCommands {
             engine.withSpanningTree { tree, actions in tree.setAdminEdge(words[1] == "1", port: port, now: engine.loop.now, actions: &actions) }
             return []
         })
+        addGuardCommand(
+            "stp/setrootguard", help: "root guard: the port never leads to the root; a better root heard there makes it discard",
+            guardPath: \.rootGuard, on: console, engine: engine)
+        addGuardCommand(
+            "stp/settcnguard", help: "topology-change guard: changes heard on the port flush nothing and go no further",
+            guardPath: \.topologyChangeGuard, on: console, engine: engine)
+        addGuardCommand(
+            "stp/setbpduguard", help: "BPDU guard: a BPDU heard on the port takes it down", guardPath: \.bpduGuard, on: console, engine: engine)
+        addGuardCommand(
+            "stp/setbpdufilter", help: "send no BPDUs on the port and ignore those heard (loops through it go unseen)",
+            guardPath: \.bpduFilter, on: console, engine: engine)
+        console.add(ConsoleCommand("stp/settcinterval", syntax: "MS", help: "act on at most one topology change per port per MS milliseconds (100…60000)") {
+            argument throws(ConsoleError) in
+            guard let milliseconds = Int64(argument), (100...60_000).contains(milliseconds) else { throw .invalidArgument }
+            guard engine.core.spanningTree != nil else { throw .noSuchDevice }
+            engine.withSpanningTree { tree, _ in tree.setTopologyChangeInterval(.milliseconds(milliseconds)) }
+            return []
+        })
+    }
+
+    private static func addGuardCommand(
+        _ path: String, help: String, guardPath: WritableKeyPath<STPPortGuards, Bool>, on console: Console, engine: SwitchEngine
+    ) {
+        console.add(ConsoleCommand(path, syntax: "PORT 0/1", help: help) { argument throws(ConsoleError) in
+            let words = argument.split(separator: " ")
+            guard words.count == 2, let port = Int(words[0]), words[1] == "0" || words[1] == "1" else { throw .invalidArgument }
+            guard engine.core.isActive(port) else { throw .noSuchDeviceOrAddress }
+            var guards = engine.core.ports[port].guards
+            guards[keyPath: guardPath] = words[1] == "1"
+            engine.setGuards(guards, port: port)
+            return []
+        })
     }
 
     private static func lines(_ engine: SwitchEngine) -> [String] {
@@ -51,7 +83,7 @@ enum SpanningTreeConsoleCommands {
             "bridge \(tree.bridgeID)" + (tree.isRoot ? " ROOT" : ""),
             "root \(tree.designatedRoot) cost \(tree.rootPriority.rootPathCost) rootport \(tree.rootPort.map(pad) ?? "none")",
             "max-age \(times.maxAge) hello \(times.helloTime) forward-delay \(times.forwardDelay)",
-            "topology changes \(tree.topologyChangeCount)",
+            "topology changes \(tree.topologyChangeCount) (at most one acted on per port every \(tree.configuration.topologyChangeInterval))",
         ]
         for number in tree.ports.keys.sorted() {
             let port = tree.ports[number]!
@@ -59,7 +91,10 @@ enum SpanningTreeConsoleCommands {
             output.append(
                 "Port \(pad(number)) role=\(port.role.rawValue) state=\(port.state.rawValue) cost=\(port.pathCost)"
                     + " edge=\(port.operEdge ? 1 : 0) p2p=\(port.pointToPoint ? 1 : 0) protocol=\(port.sendRSTP ? "rstp" : "stp")"
-                    + " bpdu-in=\(port.bpdusReceived) bpdu-out=\(port.bpdusSent) frames-in=\(counters.framesIn) frames-out=\(counters.framesOut)")
+                    + " guards=\(port.guards.names.isEmpty ? "none" : port.guards.names.joined(separator: ","))"
+                    + (port.isRootInconsistent ? " ROOT-INCONSISTENT" : "")
+                    + " bpdu-in=\(port.bpdusReceived) bpdu-out=\(port.bpdusSent) bpdu-filtered=\(port.bpdusFiltered)"
+                    + " tc-ignored=\(port.topologyChangesIgnored) frames-in=\(counters.framesIn) frames-out=\(counters.framesOut)")
         }
         return output
     }

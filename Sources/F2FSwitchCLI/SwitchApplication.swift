@@ -53,12 +53,27 @@ final class SwitchApplication {
             configuration: nodeConfiguration, logger: Logger(label: "f2f.core")
         ) { loop.now }
         peerPorts = PeerPorts(engine: engine, node: node)
+        server.clientGuards.rootGuard = !options.clientRoot
+        peerPorts.guardsForPeer = Self.peerGuards(options: options)
         dialer = PeerDialer(node: node, loop: loop, logger: Logger(label: "f2f.tcp"))
         friendLinks = options.plaintext ? nil : try Self.makeFriendLinks(options: options, node: node, loop: loop, logger: logger)
         if let friendLinks {
             dialer.secure = { connection, entry in
                 friendLinks.secureOutbound(connection, pinned: entry.pinnedID.flatMap(PeerID.init(parsing:)))
             }
+        }
+    }
+
+    /// Root guard on the links of friends who may not lead to the root. By default none: a mesh
+    /// of switches started with defaults must form one tree, and root guard on every link
+    /// would split it into one tree per switch.
+    private static func peerGuards(options: SwitchOptions) -> (Peer) -> STPPortGuards {
+        let noRemoteRoot = options.noRemoteRoot
+        let rootFriends = Set(options.rootFriends.compactMap(PeerID.init(parsing:)))
+        return { peer in
+            guard noRemoteRoot || !rootFriends.isEmpty else { return STPPortGuards() }
+            let id = (peer.connection as? SecureConnection)?.remoteID
+            return STPPortGuards(rootGuard: noRemoteRoot || !(id.map(rootFriends.contains) ?? false))
         }
     }
 

@@ -88,6 +88,15 @@ struct SwitchOptions: ParsableArguments {
     @Option(name: .customLong("client-cost"), help: "Spanning tree path cost of client and --plug ports (1…200000000).")
     var clientCost: UInt32 = 20_000
 
+    @Option(name: .customLong("root-friends"), help: "Only these friends (ids, repeatable) may become the spanning tree root through their links: root guard on every other peer link.")
+    var rootFriends: [String] = []
+
+    @Flag(name: .customLong("no-remote-root"), help: "No friend may become the spanning tree root through its link: root guard on every peer link.")
+    var noRemoteRoot = false
+
+    @Flag(name: .customLong("client-root"), help: "Let VDE clients lead to the spanning tree root (a VDE cable to another switch); by default a client port that hears a better root stops forwarding.")
+    var clientRoot = false
+
     @Option(name: .customLong("macaddr"), help: "Switch MAC address (default derived from the socket directory).")
     var macAddress: MACAddressArgument?
 
@@ -145,6 +154,11 @@ struct SwitchOptions: ParsableArguments {
         guard (1...200_000_000).contains(peerCost), (1...200_000_000).contains(clientCost) else {
             throw ValidationError("--peer-cost and --client-cost must be 1…200000000")
         }
+        for friend in rootFriends where PeerID(parsing: friend) == nil {
+            throw ValidationError("--root-friends: '\(friend)' is not an id (52 base32 characters, as `f2f-switch id` prints)")
+        }
+        if noRemoteRoot, !rootFriends.isEmpty { throw ValidationError("--no-remote-root and --root-friends exclude each other") }
+        if plaintext, !rootFriends.isEmpty { throw ValidationError("--root-friends needs authenticated links (not --plaintext)") }
         guard liveness >= 0.2, liveness <= 3600 else { throw ValidationError("--liveness must be 0.2…3600 seconds") }
         if let group, ProcessEnvironment.groupID(named: group) == nil { throw ValidationError("unknown group '\(group)'") }
         if let socketDirectory, socketDirectory.utf8.count > 90 {

@@ -17,6 +17,10 @@ public final class STPSimulator {
     public private(set) var now = Instant(nanoseconds: 1_000_000_000)
     public let step: Duration
     private var inFlight: [(bridge: Int, port: Int, bpdu: BPDU)] = []
+    private var silenced: Set<Link> = []
+    /// Every action each bridge took that was not a transmission (flushes, state changes,
+    /// notices), in order.
+    public private(set) var effects: [(bridge: Int, action: STPAction)] = []
     /// Set when a step ever saw a forwarding loop.
     public private(set) var loopSeenAt: Instant?
     public private(set) var transmittedBPDUs = 0
@@ -33,18 +37,48 @@ public final class STPSimulator {
         }
     }
 
-    /// Cables two bridges; each gets the next free port number.
+    /// Cables two bridges; each gets the next free port number. A peer link by default; with
+    /// `cable`, a VDE cable between two client ports (edge, not point-to-point), as
+    /// `dpipe vde_plug = vde_plug` or `wirefilter` make.
     @discardableResult
-    public func connect(_ a: Int, _ b: Int, cost: UInt32 = 20_000) -> Link {
-        let link = Link(a: a, portA: nextPort(a), b: b, portB: nextPort(b))
+    public func connect(
+        _ a: Int, _ b: Int, cost: UInt32 = 20_000, cable: Bool = false,
+        guardsA: STPPortGuards = STPPortGuards(), guardsB: STPPortGuards = STPPortGuards()
+    ) -> Link {
+        let portA = nextPort(a)
+        // A bridge cabled to itself gets two ports.
+        let link = Link(a: a, portA: portA, b: b, portB: a == b ? portA + 1 : nextPort(b))
         links.append(link)
         var actions: [STPAction] = []
-        bridges[a].enablePort(link.portA, pathCost: cost, edge: false, pointToPoint: true, now: now, actions: &actions)
+        bridges[a].enablePort(link.portA, pathCost: cost, edge: cable, pointToPoint: !cable, guards: guardsA, now: now, actions: &actions)
         apply(actions, from: a)
         actions.removeAll()
-        bridges[b].enablePort(link.portB, pathCost: cost, edge: false, pointToPoint: true, now: now, actions: &actions)
+        bridges[b].enablePort(link.portB, pathCost: cost, edge: cable, pointToPoint: !cable, guards: guardsB, now: now, actions: &actions)
         apply(actions, from: b)
         return link
+    }
+
+    /// The link stays up at both ends but carries nothing (wirefilter's `loss 100`).
+    public func silence(_ link: Link) {
+        silenced.insert(link)
+        inFlight.removeAll { ($0.bridge == link.a && $0.port == link.portA) || ($0.bridge == link.b && $0.port == link.portB) }
+    }
+
+    public func unsilence(_ link: Link) {
+        silenced.remove(link)
+    }
+
+    /// Delivers a BPDU as if sent by a bridge that is not simulated (a client, a friend).
+    public func inject(_ bpdu: BPDU, to bridge: Int, port: Int) {
+        var actions: [STPAction] = []
+        bridges[bridge].receive(bpdu, on: port, now: now, actions: &actions)
+        apply(actions, from: bridge)
+    }
+
+    public func setGuards(_ guards: STPPortGuards, of bridge: Int, port: Int) {
+        var actions: [STPAction] = []
+        bridges[bridge].setGuards(guards, port: port, now: now, actions: &actions)
+        apply(actions, from: bridge)
     }
 
     /// Cuts a link: both ends see the port go down at once (a closed F2F link).
@@ -111,14 +145,17 @@ public final class STPSimulator {
 
     private func apply(_ actions: [STPAction], from bridge: Int) {
         for action in actions {
-            guard case .transmit(let port, let bpdu) = action else { continue }
+            guard case .transmit(let port, let bpdu) = action else {
+                effects.append((bridge, action))
+                continue
+            }
             transmittedBPDUs += 1
             // Encode and parse, as on the wire.
             var frame: [UInt8] = []
             bpdu.encodeFrame(source: bridges[bridge].bridgeAddress, into: &frame)
             guard let parsed = try? BPDU(frame: frame.span) else { preconditionFailure("unparseable BPDU") }
             trace?(bridge, port, parsed)
-            for link in links {
+            for link in links where !silenced.contains(link) {
                 if link.a == bridge, link.portA == port { inFlight.append((link.b, link.portB, parsed)) }
                 if link.b == bridge, link.portB == port { inFlight.append((link.a, link.portA, parsed)) }
             }
@@ -129,9 +166,9 @@ public final class STPSimulator {
         (bridges[bridge].ports.keys.max() ?? 0) + 1
     }
 
-    /// Links on which both ends forward.
+    /// Links on which both ends forward (a silenced link carries nothing, so it is none).
     public var forwardingLinks: [Link] {
-        links.filter { bridges[$0.a].state(of: $0.portA).forwards && bridges[$0.b].state(of: $0.portB).forwards }
+        links.filter { !silenced.contains($0) && bridges[$0.a].state(of: $0.portA).forwards && bridges[$0.b].state(of: $0.portB).forwards }
     }
 
     /// A cycle among forwarding links (union-find).
@@ -152,7 +189,7 @@ public final class STPSimulator {
 
     /// Every pair of bridges connected by cables is connected by forwarding links, without a loop.
     public var isSpanningForest: Bool {
-        !hasForwardingLoop && components(of: links) == components(of: forwardingLinks)
+        !hasForwardingLoop && components(of: links.filter { !silenced.contains($0) }) == components(of: forwardingLinks)
     }
 
     private func components(of links: [Link]) -> [Int] {

@@ -10,6 +10,8 @@ public final class PeerPorts: CoreListener, OutboundProducer {
     private var links: [Int: PeerLink] = [:]
 
     private let control = ControlFrames()
+    /// The spanning tree guards of a peer's port (root guard for friends who may not be root).
+    public var guardsForPeer: (Peer) -> STPPortGuards = { _ in STPPortGuards() }
 
     public init(engine: SwitchEngine, node: F2FNode) {
         self.engine = engine
@@ -52,7 +54,7 @@ public final class PeerPorts: CoreListener, OutboundProducer {
         let link = PeerLink(peer: peer, port: port, engine: engine, control: control)
         links[peer.id] = link
         peer.attachment = port
-        engine.attach(link, port: port, kind: .pointToPoint)
+        engine.attach(link, port: port, kind: .pointToPoint, guards: guardsForPeer(peer))
     }
 
     public func produce(for peer: Peer, into slot: OutboundSlot) -> Bool {

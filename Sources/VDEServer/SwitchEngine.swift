@@ -79,10 +79,10 @@ public final class SwitchEngine {
         return .success(port)
     }
 
-    public func attach(_ link: any PortLink, port: Int, kind: Switch.PortKind = .edge) {
+    public func attach(_ link: any PortLink, port: Int, kind: Switch.PortKind = .edge, guards: STPPortGuards = STPPortGuards()) {
         precondition(links[port] == nil, "port \(port) already has a link")
         links[port] = link
-        core.activatePort(port, kind: kind, now: loop.now)
+        core.activatePort(port, kind: kind, guards: guards, now: loop.now)
         sendPendingBPDUs()
         logger.info("port up", metadata: ["port": "\(port)", "kind": "\(link.kind)", "client": "\(link.linkDescription)"])
     }
@@ -198,6 +198,7 @@ public final class SwitchEngine {
 
     /// Sends what the spanning tree decided, ahead of bulk traffic where the link allows it.
     private func sendPendingBPDUs() {
+        if !core.pendingNotices.isEmpty { reportSpanningTreeNotices() }
         scheduleHoldEndTick()
         guard let bridgeAddress = core.spanningTree?.bridgeAddress else {
             _ = core.takePendingBPDUs()
@@ -209,6 +210,30 @@ public final class SwitchEngine {
             bpdu.encodeFrame(source: bridgeAddress, into: &bpduFrame)
             bpduFrame.withUnsafeBytes { link.sendControl($0) }
             core.recordSent(port: port, byteCount: bpduFrame.count)
+        }
+    }
+
+    /// What the guards did: each notice is a change of state (or a summary), never per frame.
+    private func reportSpanningTreeNotices() {
+        for notice in core.takePendingNotices() {
+            switch notice {
+            case .rootInconsistent(let port, let root):
+                logger.warning(
+                    "root guard: port discarding (root-inconsistent), its neighbour announces a better root",
+                    metadata: ["port": "\(port)", "root": "\(root)", "client": "\(links[port]?.linkDescription ?? "")"])
+            case .rootConsistent(let port):
+                logger.notice("root guard: port no longer root-inconsistent", metadata: ["port": "\(port)"])
+            case .topologyChangesIgnored(let port, let count):
+                logger.info("topology changes ignored (guard or rate limit)", metadata: ["port": "\(port)", "count": "\(count)"])
+            case .bpduGuardTripped(let port):
+                logger.warning("BPDU guard: a BPDU arrived, taking the port down", metadata: ["port": "\(port)"])
+                // Not while the port's own frames are being forwarded: after this dispatch.
+                let link = links[port]
+                loop.afterCurrentDispatch { [weak self] in
+                    guard let self, let link, links[port] === link else { return }
+                    detach(port: port, reason: "BPDU guard")
+                }
+            }
         }
     }
 
@@ -307,6 +332,11 @@ public final class SwitchEngine {
 
     public func withSpanningTree(_ body: (inout SpanningTree, inout [STPAction]) -> Void) {
         core.withSpanningTree(now: loop.now, body)
+        sendPendingBPDUs()
+    }
+
+    public func setGuards(_ guards: STPPortGuards, port: Int) {
+        core.setGuards(guards, port: port, now: loop.now)
         sendPendingBPDUs()
     }
 

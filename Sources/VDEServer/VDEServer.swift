@@ -16,6 +16,10 @@ public final class VDEServer {
     /// Socket buffer for the switch side of each data socket: room for a burst of full-size
     /// frames; more only lets a receiver fall further behind (back-pressure handles the rest).
     public var dataSocketBufferBytes: Int32 = 256 << 10
+    /// The spanning tree guards of a client's port. Root guard by default: anyone who may open
+    /// the socket directory must not take the root with one BPDU; a VDE cable to another
+    /// switch that must be able to lead to the root is an operator's choice (`--client-root`).
+    public var clientGuards = STPPortGuards(rootGuard: true)
 
     public init(directory: SocketDirectory, engine: SwitchEngine, logger: Logger) {
         self.directory = directory
@@ -178,7 +182,7 @@ public final class VDEServer {
             logger.error("cannot watch endpoint", metadata: ["port": "\(port)", "error": "\(error)"])
             return
         }
-        engine.attach(endpoint, port: port)
+        engine.attach(endpoint, port: port, guards: clientGuards)
     }
 
     private static func userName(_ userID: uid_t?) -> String {

@@ -152,13 +152,18 @@ import Testing
         #expect(sim.bridges[2].ports[2]?.sendRSTP == true)
     }
 
-    @Test func edgePortsForwardImmediatelyAndSendNoBPDUs() {
+    @Test func edgePortsForwardImmediatelyAndSendHellos() {
         var tree = SpanningTree(bridgeAddress: MACAddress(rawValue: 0x0200_0000_0001))
         var actions: [STPAction] = []
         let now = Instant(nanoseconds: 0)
         tree.enablePort(1, pathCost: 2000, edge: true, pointToPoint: false, now: now, actions: &actions)
         #expect(tree.state(of: 1) == .forwarding)
-        #expect(!actions.contains { if case .transmit = $0 { true } else { false } })
+        // At once (a bridge behind the port learns of us within a round trip), then every hello.
+        #expect(actions.filter { if case .transmit(1, _) = $0 { true } else { false } }.count == 1)
+        actions.removeAll()
+        tree.tick(now: now + .seconds(2), actions: &actions)
+        #expect(actions.filter { if case .transmit(1, _) = $0 { true } else { false } }.count == 1)
+        #expect(tree.ports[1]?.operEdge == true)
         // Auto-edge: a BPDU on the port means a bridge is behind it.
         var info = BPDUInfo(
             flags: [], rootID: BridgeID(priority: 0x1000, address: MACAddress(rawValue: 9)), rootPathCost: 0,

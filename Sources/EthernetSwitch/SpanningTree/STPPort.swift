@@ -12,7 +12,9 @@ public struct STPPort: Sendable {
     public internal(set) var portID: UInt16
     public internal(set) var pathCost: UInt32
     public internal(set) var adminEdge: Bool
-    /// 17.19.17: an edge port forwards at once and sends no BPDUs; hearing one ends it.
+    /// 17.19.17: an edge port forwards at once; hearing a BPDU ends it (17.25 bridge detection).
+    /// It sends hellos like any designated port, so that a cable to another bridge is found
+    /// from both ends.
     public internal(set) var operEdge: Bool
     public internal(set) var pointToPoint: Bool
     public internal(set) var role: STPPortRole = .disabled
@@ -21,6 +23,13 @@ public struct STPPort: Sendable {
     public internal(set) var sendRSTP = true
     public internal(set) var bpdusReceived: UInt64 = 0
     public internal(set) var bpdusSent: UInt64 = 0
+    public internal(set) var guards: STPPortGuards
+    /// Root guard holds the port discarding: its neighbour announces a better root than ours.
+    public internal(set) var isRootInconsistent = false
+    /// Topology changes heard here and not acted on (guard or rate limit).
+    public internal(set) var topologyChangesIgnored: UInt64 = 0
+    /// BPDUs dropped unread because of the BPDU filter.
+    public internal(set) var bpdusFiltered: UInt64 = 0
 
     var infoIs: InfoOrigin = .disabled
     var portPriority: PriorityVector
@@ -46,14 +55,20 @@ public struct STPPort: Sendable {
     var lastAnnounced: PriorityVector?
     var transmitWindowStart = Instant.zero
     var transmittedInWindow = 0
+    /// When a topology change heard here was last acted on (rate limit).
+    var lastAcceptedTopologyChange: Instant?
+    /// Ignored topology changes not yet reported, and when the last report went out.
+    var unreportedIgnoredChanges: UInt64 = 0
+    var lastIgnoredReport: Instant?
 
-    init(number: Int, portID: UInt16, pathCost: UInt32, edge: Bool, pointToPoint: Bool, placeholder: PriorityVector) {
+    init(number: Int, portID: UInt16, pathCost: UInt32, edge: Bool, pointToPoint: Bool, guards: STPPortGuards, placeholder: PriorityVector) {
         self.number = number
         self.portID = portID
         self.pathCost = pathCost
         adminEdge = edge
         operEdge = edge
         self.pointToPoint = pointToPoint
+        self.guards = guards
         portPriority = placeholder
         designatedPriority = placeholder
     }

@@ -23,6 +23,8 @@ public enum STPAction: Equatable, Sendable {
     case flush(port: Int)
     /// The port's forwarding state changed.
     case stateChanged(port: Int, STPPortState)
+    /// Something the operator should hear of (a guard acted).
+    case notice(STPNotice)
 }
 
 /// Bridge-wide settings (17.13, 17.14).
@@ -39,6 +41,9 @@ public struct SpanningTreeConfiguration: Equatable, Sendable {
     /// How long news of a root we just lost is ignored: longer than a BPDU takes to cross a
     /// link, so that ones sent before the loss have arrived (see SpanningTree).
     public var staleInformationHold: Duration = .milliseconds(40)
+    /// At most one topology change heard on a port is acted on per this interval, whatever the
+    /// guards say: each one flushes MAC tables, and flooding hands the sender others' unicast.
+    public var topologyChangeInterval: Duration = .seconds(1)
 
     public init() {}
 

@@ -37,10 +37,16 @@ public struct SpanningTree: Sendable {
 
     // MARK: Configuration and ports
 
-    /// 17.21: a port comes up. Edge ports forward at once; others start discarding.
-    public mutating func enablePort(_ number: Int, pathCost: UInt32, edge: Bool, pointToPoint: Bool, now: Instant, actions: inout [STPAction]) {
+    /// 17.21: a port comes up. Edge ports forward at once; others start discarding. Every port
+    /// announces itself at once, so a bridge at the other end is detected within a round trip.
+    public mutating func enablePort(
+        _ number: Int, pathCost: UInt32, edge: Bool, pointToPoint: Bool, guards: STPPortGuards = STPPortGuards(),
+        now: Instant, actions: inout [STPAction]
+    ) {
         let placeholder = bridgePriorityVector
-        var port = STPPort(number: number, portID: 0x8000 | UInt16(number & 0x0FFF), pathCost: pathCost, edge: edge, pointToPoint: pointToPoint, placeholder: placeholder)
+        var port = STPPort(
+            number: number, portID: 0x8000 | UInt16(number & 0x0FFF), pathCost: pathCost, edge: edge, pointToPoint: pointToPoint,
+            guards: guards, placeholder: placeholder)
         port.infoIs = .aged
         port.sendRSTP = configuration.forceProtocolVersion >= 2
         port.helloWhen = now
@@ -72,6 +78,18 @@ public struct SpanningTree: Sendable {
         update(now: now, actions: &actions)
     }
 
+    /// Root guard taking effect or ending re-runs role selection at once.
+    public mutating func setGuards(_ guards: STPPortGuards, port number: Int, now: Instant, actions: inout [STPAction]) {
+        guard ports[number] != nil else { return }
+        ports[number]!.guards = guards
+        reselect = true
+        update(now: now, actions: &actions)
+    }
+
+    public mutating func setTopologyChangeInterval(_ interval: Duration) {
+        configuration.topologyChangeInterval = interval
+    }
+
     public mutating func setPriority(_ priority: UInt16, now: Instant, actions: inout [STPAction]) {
         configuration.priority = priority & 0xF000
         for number in ports.keys where ports[number]!.infoIs == .mine { ports[number]!.infoIs = .aged }
@@ -83,7 +101,22 @@ public struct SpanningTree: Sendable {
 
     public mutating func receive(_ bpdu: BPDU, on number: Int, now: Instant, actions: inout [STPAction]) {
         guard var port = ports[number] else { return }
+        if port.guards.bpduFilter {
+            ports[number]!.bpdusFiltered &+= 1
+            return
+        }
         port.bpdusReceived &+= 1
+        if port.guards.bpduGuard {
+            // Taken out of the tree here, and down by the switch's owner on the notice.
+            guard port.infoIs != .disabled else { return }
+            port.infoIs = .disabled
+            port.rcvdInfoWhile = nil
+            ports[number] = port
+            actions.append(.notice(.bpduGuardTripped(port: number)))
+            reselect = true
+            update(now: now, actions: &actions)
+            return
+        }
         // 17.25 Bridge Detection: a BPDU means a bridge is there, so the port is no edge.
         port.operEdge = false
         // 17.24 Port Protocol Migration.
@@ -108,7 +141,9 @@ public struct SpanningTree: Sendable {
             if port.role == .designated, port.state != .discarding {
                 ports[number]!.tcAck = true
                 ports[number]!.newInfo = true
-                propagateTopologyChange(from: number, now: now, actions: &actions)
+                if acceptTopologyChange(on: number, now: now) {
+                    propagateTopologyChange(from: number, now: now, actions: &actions)
+                }
             }
         case .configuration(let info):
             receiveInfo(info, role: .designated, on: number, now: now, actions: &actions)
@@ -171,9 +206,24 @@ public struct SpanningTree: Sendable {
         // designated port in the active topology; an alternate or backup port ignores it (else
         // a blocked port would feed the change back round the loop for ever).
         let partOfActiveTopology = (port.role == .root || port.role == .designated) && port.state != .discarding
-        if info.flags.contains(.topologyChange), partOfActiveTopology {
+        if info.flags.contains(.topologyChange), partOfActiveTopology, acceptTopologyChange(on: number, now: now) {
             propagateTopologyChange(from: number, now: now, actions: &actions)
         }
+    }
+
+    /// A topology change heard on a port is acted on unless the port's topology-change guard is
+    /// on, or it comes within `topologyChangeInterval` of the last one acted on there. RSTP
+    /// repeats a change in every BPDU for a few seconds, so this loses nothing but a flood.
+    private mutating func acceptTopologyChange(on number: Int, now: Instant) -> Bool {
+        let port = ports[number]!
+        let tooSoon = port.lastAcceptedTopologyChange.map { now - $0 < configuration.topologyChangeInterval } ?? false
+        if !port.guards.topologyChangeGuard, !tooSoon {
+            ports[number]!.lastAcceptedTopologyChange = now
+            return true
+        }
+        ports[number]!.topologyChangesIgnored &+= 1
+        ports[number]!.unreportedIgnoredChanges &+= 1
+        return false
     }
 
     // MARK: Time
@@ -187,7 +237,15 @@ public struct SpanningTree: Sendable {
                 port.rcvdInfoWhile = nil
                 // The legacy bridge is gone: try RSTP again (17.24 mcheck).
                 if !port.sendRSTP, configuration.forceProtocolVersion >= 2 { port.sendRSTP = true }
+                // Stations learned behind a silent neighbour are most likely gone with it, or
+                // reached another way now: they are learned again wherever they speak next.
+                if !port.operEdge { actions.append(.flush(port: number)) }
                 reselect = true
+            }
+            if port.unreportedIgnoredChanges > 0, port.lastIgnoredReport.map({ now - $0 >= .seconds(10) }) ?? true {
+                actions.append(.notice(.topologyChangesIgnored(port: number, count: port.unreportedIgnoredChanges)))
+                port.unreportedIgnoredChanges = 0
+                port.lastIgnoredReport = now
             }
             if let deadline = port.tcWhile, now >= deadline { port.tcWhile = nil }
             if let lost = lostRoot, now >= lost.until, port.role == .designated {
@@ -220,7 +278,7 @@ public struct SpanningTree: Sendable {
         for _ in 0..<8 {
             if reselect {
                 reselect = false
-                updtRolesTree()
+                updtRolesTree(actions: &actions)
             }
             var changed = false
             for number in ports.keys.sorted() {
@@ -233,17 +291,15 @@ public struct SpanningTree: Sendable {
 
     /// 17.21.25 updtRolesTree: the best of our own vector and every root path vector wins;
     /// each port's role follows from comparing its designated vector with what it received.
-    private mutating func updtRolesTree() {
+    private mutating func updtRolesTree(actions: inout [STPAction]) {
         forgetPossiblyStaleInformation()
         var best = bridgePriorityVector
         var bestTimes = configuration.times
         var newRootPort: Int?
         for number in ports.keys.sorted() {
             let port = ports[number]!
-            guard port.infoIs == .received, port.portPriority.designatedBridgeID.address != bridgeAddress else { continue }
-            var candidate = port.portPriority
-            candidate.rootPathCost &+= port.pathCost
-            candidate.bridgePortID = port.portID
+            // Root guard (802.1Q 13.27.64 restrictedRole): never the root port.
+            guard let candidate = rootPathVector(port), !port.guards.rootGuard else { continue }
             if candidate < best {
                 best = candidate
                 bestTimes = port.portTimes
@@ -284,6 +340,13 @@ public struct SpanningTree: Sendable {
                     newRole = .alternate
                 }
             }
+            // Information better than our root path, heard where root guard forbids using it:
+            // the comparison above made the port alternate (discarding); say why.
+            let inconsistent = port.guards.rootGuard && rootPathVector(port).map { $0 < best } ?? false
+            if inconsistent != port.isRootInconsistent {
+                port.isRootInconsistent = inconsistent
+                actions.append(.notice(inconsistent ? .rootInconsistent(port: number, root: port.portPriority.rootID) : .rootConsistent(port: number)))
+            }
             if newRole != port.role {
                 // A port that was root and is now designated must not forward until it has
                 // been agreed again (17.29 reRoot / rrWhile).
@@ -296,6 +359,15 @@ public struct SpanningTree: Sendable {
             }
             ports[number] = port
         }
+    }
+
+    /// 17.21.25: the root path priority vector through a port, if it heard another bridge.
+    private func rootPathVector(_ port: STPPort) -> PriorityVector? {
+        guard port.infoIs == .received, port.portPriority.designatedBridgeID.address != bridgeAddress else { return nil }
+        var vector = port.portPriority
+        vector.rootPathCost &+= port.pathCost
+        vector.bridgePortID = port.portID
+        return vector
     }
 
     /// When our root port is gone or now brings worse information, whatever the other ports
@@ -425,6 +497,9 @@ public struct SpanningTree: Sendable {
         guard port.state != .discarding else { return }
         port.state = .discarding
         actions.append(.stateChanged(port: port.number, .discarding))
+        // 17.31 TC machine INACTIVE (fdbFlush): stations behind a port that left the active
+        // topology are reached another way now.
+        if !port.operEdge { actions.append(.flush(port: port.number)) }
     }
 
     private mutating func makeForwarding(_ port: inout STPPort, now: Instant, actions: inout [STPAction]) {
@@ -479,7 +554,8 @@ public struct SpanningTree: Sendable {
         let hello = configuration.times.helloTime.duration
         for number in ports.keys.sorted() {
             var port = ports[number]!
-            guard port.role != .disabled, !port.operEdge else {
+            // Edge ports send hellos too: a cable to another bridge is then found from both ends.
+            guard port.role != .disabled, !port.guards.bpduFilter else {
                 port.newInfo = false
                 ports[number] = port
                 continue

@@ -26,9 +26,19 @@ final class ChildProcess {
         return (process.terminationStatus, String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
     }
 
+    /// SIGTERM to the process and its children (dpipe blocks SIGTERM and waits for the two
+    /// programs it joined), SIGKILL for whatever is still there after two seconds.
     func terminate() {
         guard process.isRunning else { return }
-        kill(process.processIdentifier, SIGTERM)
+        let pid = process.processIdentifier
+        let children = (try? String(contentsOfFile: "/proc/\(pid)/task/\(pid)/children", encoding: .utf8))?
+            .split(separator: " ").compactMap { Int32($0) } ?? []
+        for child in children { kill(child, SIGTERM) }
+        kill(pid, SIGTERM)
+        if (try? waitUntil(timeout: .seconds(2), "\(pid) to exit", { !process.isRunning })) == nil {
+            for child in children { kill(child, SIGKILL) }
+            kill(pid, SIGKILL)
+        }
         process.waitUntilExit()
     }
 

@@ -32,14 +32,24 @@ final class TestClient {
         return bytes
     }
 
-    /// The next frame, or nil if none arrives before the timeout.
-    func receive(timeout: Duration = .seconds(5)) throws -> [UInt8]? {
-        var poller = pollfd(fd: connection.dataDescriptor, events: Int16(POLLIN), revents: 0)
-        let milliseconds = Int32(timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
-        guard poll(&poller, 1, milliseconds) > 0 else { return nil }
-        let result = try buffer.withUnsafeMutableBytes { raw in try connection.receive(into: raw) }
-        guard case .processed(let count) = result else { return nil }
-        return Array(buffer[..<count])
+    /// The next frame, or nil if none arrives before the timeout. The switch's spanning tree
+    /// hellos (every edge port gets them) are passed over unless `bpdus` asks for them.
+    func receive(timeout: Duration = .seconds(5), bpdus: Bool = false) throws -> [UInt8]? {
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            let left = deadline - ContinuousClock.now
+            let milliseconds = max(0, Int32(left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000))
+            var poller = pollfd(fd: connection.dataDescriptor, events: Int16(POLLIN), revents: 0)
+            guard poll(&poller, 1, milliseconds) > 0 else { return nil }
+            let result = try buffer.withUnsafeMutableBytes { raw in try connection.receive(into: raw) }
+            guard case .processed(let count) = result else { return nil }
+            let frame = Array(buffer[..<count])
+            if bpdus || !Self.isBPDU(frame) { return frame }
+        }
+    }
+
+    static func isBPDU(_ frame: [UInt8]) -> Bool {
+        frame.count >= 6 && frame[..<6].elementsEqual([0x01, 0x80, 0xC2, 0x00, 0x00, 0x00])
     }
 
     /// Frames that arrive before `marker`; fails if the marker does not come.
