@@ -70,18 +70,19 @@ public final class SecureConnection: Connection, ConnectionEvents {
     /// - Parameters:
     ///   - isConnected: false for an outgoing connection still connecting; the handshake then
     ///     starts at its `connectionEstablished`.
+    ///   - networkKey: the network's pre-shared key (XXpsk0), if it has one; both ends must agree.
     ///   - authorize: nil to accept the authenticated id, or the reason it is refused.
     ///   - post: runs work after the current dispatch (the event loop's), to announce input that
     ///     is already decrypted and so raises no readiness of its own.
     public init(
-        over inner: any Connection, role: NoiseHandshake.Role, identity: IdentityKey, isConnected: Bool,
+        over inner: any Connection, role: NoiseHandshake.Role, identity: IdentityKey, networkKey: NetworkKey? = nil, isConnected: Bool,
         authorize: @escaping (PeerID) -> String?, logger: Logger, post: @escaping (@escaping () -> Void) -> Void
     ) {
         self.inner = inner
         self.authorize = authorize
         self.logger = logger
         self.post = post
-        handshake = NoiseHandshake(role: role, localStatic: identity.privateKey, prologue: Self.prologue)
+        handshake = NoiseHandshake(role: role, localStatic: identity.privateKey, prologue: Self.prologue, networkKey: networkKey)
         cipherIn = .allocate(byteCount: 2 * (2 + Self.maximumRecordCount), alignment: 16)
         plainOut = .allocate(byteCount: Self.maximumPlaintextCount, alignment: 16)
         cipherOut.reserveCapacity(2 + Self.maximumRecordCount)
