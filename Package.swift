@@ -72,7 +72,7 @@ let package = Package(
             name: "F2FSecureTests", dependencies: ["F2FSecure", "F2FBase", "F2FCore", "F2FTesting", logging, crypto],
             swiftSettings: strict),
         .testTarget(name: "EthernetSwitchTests", dependencies: ["EthernetSwitch", "F2FBase", "F2FTesting"], swiftSettings: strict),
-        .testTarget(name: "VDEServerTests", dependencies: ["VDEServer", "EthernetSwitch", "F2FBase", "F2FPosix", "F2FTesting"], swiftSettings: strict),
+        .testTarget(name: "VDEServerTests", dependencies: ["VDEServer", "EthernetSwitch", "F2FBase", "F2FPosix", "F2FTesting", logging], swiftSettings: strict),
         .testTarget(
             name: "IntegrationTests",
             dependencies: ["VDEPlug", "VDEServer", "F2FCore", "F2FPosix", "F2FSecure", "EthernetSwitch", "F2FBase", "F2FTesting"],

@@ -27,6 +27,8 @@ final class FriendLinks: ConnectionAcceptor, ConnectionEvents {
     let identity: IdentityKey
     let friends: FriendList
     let limits: Limits
+    /// The network's pre-shared key (`--network-key`): every link's handshake is then XXpsk0.
+    var networkKey: NetworkKey?
     private(set) var counters = Counters()
     private let node: F2FNode
     private let loop: EventLoop
@@ -53,7 +55,7 @@ final class FriendLinks: ConnectionAcceptor, ConnectionEvents {
     private func secure(_ connection: any Connection, role: NoiseHandshake.Role, pinned: PeerID?) -> SecureConnection {
         let inbound = role == .responder
         return SecureConnection(
-            over: connection, role: role, identity: identity, isConnected: inbound,
+            over: connection, role: role, identity: identity, networkKey: networkKey, isConnected: inbound,
             authorize: { [weak self] id in
                 guard let self else { return "switch shutting down" }
                 return refusal(for: id, pinned: pinned, inbound: inbound)

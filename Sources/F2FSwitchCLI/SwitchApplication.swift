@@ -90,10 +90,13 @@ final class SwitchApplication {
         let limits = FriendLinks.Limits(
             maxPeers: options.maxPeers, maxPending: options.maxPending,
             handshakeTimeout: .seconds(options.handshakeTimeout))
-        logger.info("F2F identity", metadata: ["id": "\(identity.id)", "friends": "\(Set(friends).count)"])
-        return FriendLinks(
+        let networkKey = try options.networkKeyPath.map { (path) throws(IdentityStore.Failure) in try NetworkKeyFile.load(path) }
+        logger.info("F2F identity", metadata: ["id": "\(identity.id)", "friends": "\(Set(friends).count)", "network-key": "\(networkKey != nil)"])
+        let links = FriendLinks(
             identity: identity, friends: FriendList(friends), limits: limits, node: node, loop: loop,
             logger: Logger(label: "f2f.secure"))
+        links.networkKey = networkKey
+        return links
     }
 
     func start() throws {

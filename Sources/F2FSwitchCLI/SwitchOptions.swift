@@ -121,6 +121,10 @@ struct SwitchOptions: ParsableArguments {
     @Option(name: .customLong("stall-timeout"), help: "Seconds a client or peer may keep a port backed up (its senders paused) before frames for it are dropped instead.")
     var stallTimeout: Double = 0.1
 
+    // Issue 19 item 9 (console and Noise hardening).
+    @Option(name: .customLong("network-key"), help: "Pre-shared key file of this network (`f2f-switch network-key FILE` makes one): peer links then need it on both ends, and a node without it learns nothing, not even this node's id.")
+    var networkKeyPath: String?
+
     @Flag(name: [.short, .customLong("verbose")], help: "More log output (repeat for trace).")
     var verbosity: Int
 
@@ -142,6 +146,7 @@ struct SwitchOptions: ParsableArguments {
         if plaintext, !friends.isEmpty || friendsFile != nil || peers.contains(where: { $0.contains("@") }) {
             throw ValidationError("--plaintext links are not authenticated: --friend, --friends and ID@ pins need encryption")
         }
+        if plaintext, networkKeyPath != nil { throw ValidationError("--network-key needs encrypted links, not --plaintext") }
         guard (1...4096).contains(maxPeers) else { throw ValidationError("--max-peers must be 1…4096") }
         guard (1...4096).contains(maxPending) else { throw ValidationError("--max-pending must be 1…4096") }
         guard handshakeTimeout >= 0.1, handshakeTimeout <= 600 else { throw ValidationError("--handshake-timeout must be 0.1…600 seconds") }

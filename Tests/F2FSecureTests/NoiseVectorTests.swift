@@ -14,13 +14,15 @@ import Testing
         var initiatorEphemeral: [UInt8]
         var responderStatic: [UInt8]
         var responderEphemeral: [UInt8]
-        var handshakeHash: [UInt8]
+        var handshakeHash: [UInt8]?
+        var presharedKeys: [[UInt8]]
         var messages: [(payload: [UInt8], ciphertext: [UInt8])]
 
-        static func load() throws -> Vector {
-            let text = Fixture.text("noise/cacophony-XX_25519_ChaChaPoly_SHA256.json")
+        static func load(_ name: String = "cacophony-XX_25519_ChaChaPoly_SHA256", protocolName: String = NoiseHandshake.protocolName) throws -> Vector {
+            let text = Fixture.text("noise/\(name).json")
             let json = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
-            #expect(json["protocol_name"] as? String == NoiseHandshake.protocolName)
+            #expect(json["protocol_name"] as? String == protocolName)
+            #expect(json["init_psks"] as? [String] == json["resp_psks"] as? [String])
             func hex(_ key: String) throws -> [UInt8] { Fixture.parseHex(spaced(try #require(json[key] as? String))) }
             let messages = try #require(json["messages"] as? [[String: String]]).map { message in
                 (Fixture.parseHex(spaced(message["payload"] ?? "")), Fixture.parseHex(spaced(message["ciphertext"] ?? "")))
@@ -28,11 +30,11 @@ import Testing
             return Vector(
                 prologue: try hex("init_prologue"), initiatorStatic: try hex("init_static"),
                 initiatorEphemeral: try hex("init_ephemeral"), responderStatic: try hex("resp_static"),
-                responderEphemeral: try hex("resp_ephemeral"), handshakeHash: try hex("handshake_hash"),
-                messages: messages)
+                responderEphemeral: try hex("resp_ephemeral"), handshakeHash: json["handshake_hash"] == nil ? nil : try hex("handshake_hash"),
+                presharedKeys: (json["init_psks"] as? [String] ?? []).map { Fixture.parseHex(spaced($0)) }, messages: messages)
         }
 
-        private static func spaced(_ hex: String) -> String {
+        fileprivate static func spaced(_ hex: String) -> String {
             var output = ""
             for (index, character) in hex.enumerated() {
                 if index > 0, index % 2 == 0 { output.append(" ") }
@@ -49,12 +51,36 @@ import Testing
     @Test func handshakeAndTransportMatchTheVectorByteForByte() throws {
         let vector = try Vector.load()
         #expect(vector.messages.count == 6)
+        try check(vector, pskPositions: [])
+    }
+
+    /// The psk token and the psk rule for `e` (§9), at the spec's position for XX (psk3).
+    @Test func thePSK3VectorMatchesByteForByte() throws {
+        let vector = try Vector.load("cacophony-XXpsk3_25519_ChaChaPoly_SHA256", protocolName: NoiseHandshake.protocolName(pskPositions: [3]))
+        #expect(vector.presharedKeys.count == 1)
+        try check(vector, pskPositions: [3])
+    }
+
+    /// psk0, the position `--network-key` uses: no vector has XXpsk0 alone, snow's XXpsk0+psk3
+    /// covers it (the key before the first message, then a second one at the end).
+    @Test func thePSK0AndPSK3VectorMatchesByteForByte() throws {
+        let vector = try Vector.load("snow-XXpsk0+psk3_25519_ChaChaPoly_SHA256", protocolName: NoiseHandshake.protocolName(pskPositions: [0, 3]))
+        #expect(vector.presharedKeys.count == 2)
+        try check(vector, pskPositions: [0, 3])
+    }
+
+    @Test func theNetworkKeyHandshakeIsXXpsk0() {
+        #expect(NoiseHandshake.networkKeyProtocolName == "Noise_XXpsk0_25519_ChaChaPoly_SHA256")
+    }
+
+    private func check(_ vector: Vector, pskPositions: [Int]) throws {
+        let presharedKeys = zip(pskPositions, vector.presharedKeys).map { (position: $0, key: $1) }
         var initiator = NoiseHandshake(
             role: .initiator, localStatic: try key(vector.initiatorStatic), presenting: nil,
-            ephemeral: try key(vector.initiatorEphemeral), prologue: vector.prologue)
+            ephemeral: try key(vector.initiatorEphemeral), prologue: vector.prologue, presharedKeys: presharedKeys)
         var responder = NoiseHandshake(
             role: .responder, localStatic: try key(vector.responderStatic), presenting: nil,
-            ephemeral: try key(vector.responderEphemeral), prologue: vector.prologue)
+            ephemeral: try key(vector.responderEphemeral), prologue: vector.prologue, presharedKeys: presharedKeys)
 
         for (index, message) in vector.messages.prefix(3).enumerated() {
             let initiatorWrites = index % 2 == 0
@@ -66,8 +92,10 @@ import Testing
             #expect(read == message.payload, "handshake payload \(index)")
         }
         #expect(initiator.isComplete && responder.isComplete)
-        #expect(initiator.handshakeHash == vector.handshakeHash)
-        #expect(responder.handshakeHash == vector.handshakeHash)
+        #expect(initiator.handshakeHash == responder.handshakeHash)
+        if let handshakeHash = vector.handshakeHash {
+            #expect(initiator.handshakeHash == handshakeHash)
+        }
         #expect(initiator.remoteStatic == IdentityKey(privateKeyBytes: vector.responderStatic)?.id)
         #expect(responder.remoteStatic == IdentityKey(privateKeyBytes: vector.initiatorStatic)?.id)
 

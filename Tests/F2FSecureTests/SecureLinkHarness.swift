@@ -70,17 +70,20 @@ final class SecureLinkHarness {
     private var posted: [() -> Void] = []
 
     /// Alice dials Bob. Each side admits exactly the ids in its friend list.
-    init(aliceFriends: [PeerID]? = nil, bobFriends: [PeerID]? = nil) {
-        initiator = makeEnd(over: pair.a, role: .initiator, identity: alice, friends: aliceFriends ?? [bob.id], endpoint: aliceEnd)
-        responder = makeEnd(over: pair.b, role: .responder, identity: bob, friends: bobFriends ?? [alice.id], endpoint: bobEnd)
+    init(aliceFriends: [PeerID]? = nil, bobFriends: [PeerID]? = nil, aliceNetworkKey: NetworkKey? = nil, bobNetworkKey: NetworkKey? = nil) {
+        initiator = makeEnd(
+            over: pair.a, role: .initiator, identity: alice, networkKey: aliceNetworkKey, friends: aliceFriends ?? [bob.id], endpoint: aliceEnd)
+        responder = makeEnd(
+            over: pair.b, role: .responder, identity: bob, networkKey: bobNetworkKey, friends: bobFriends ?? [alice.id], endpoint: bobEnd)
     }
 
     /// One side: admits exactly `friends`, records every id it was asked about in `endpoint`.
     private func makeEnd(
-        over connection: PairedConnection, role: NoiseHandshake.Role, identity: IdentityKey, friends: [PeerID], endpoint: Endpoint
+        over connection: PairedConnection, role: NoiseHandshake.Role, identity: IdentityKey, networkKey: NetworkKey?, friends: [PeerID],
+        endpoint: Endpoint
     ) -> SecureConnection {
         let end = SecureConnection(
-            over: connection, role: role, identity: identity, isConnected: role == .responder,
+            over: connection, role: role, identity: identity, networkKey: networkKey, isConnected: role == .responder,
             authorize: { [endpoint] id in
                 endpoint.authorizedIDs.append(id)
                 return friends.contains(id) ? nil : "not a friend"

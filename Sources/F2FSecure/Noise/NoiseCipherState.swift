@@ -7,6 +7,11 @@ public struct NoiseCipherState: Sendable {
     static let tagCount = 16
     private var key: SymmetricKey?
     public private(set) var nonce: UInt64 = 0
+    /// Transport ciphers replace their key after every this many messages (§11.3), so a
+    /// long-lived link never has more than that much traffic under one key. Both ends count
+    /// the same messages in the same order (records travel over TCP), so no signal is needed;
+    /// nil (handshake ciphers) never rekeys.
+    var rekeyInterval: UInt64?
 
     init(key: SymmetricKey? = nil) {
         self.key = key
@@ -39,6 +44,7 @@ public struct NoiseCipherState: Sendable {
         let nonce = try nextNonce()
         // Sealing fails only on a key or nonce of the wrong size; ours are 32 and 12 bytes.
         let box = try! ChaChaPoly.seal(plaintext, using: key, nonce: nonce, authenticating: associatedData)
+        rekeyIfDue()
         return (box.ciphertext, box.tag)
     }
 
@@ -65,10 +71,26 @@ public struct NoiseCipherState: Sendable {
                 nonce: Self.nonce(self.nonce), ciphertext: ciphertext[..<split], tag: ciphertext[split...])
             let plaintext = try ChaChaPoly.open(box, using: key, authenticating: associatedData)
             self.nonce += 1
+            rekeyIfDue()
             return plaintext
         } catch {
             throw .decryptionFailed
         }
+    }
+
+    /// `Rekey()` (§11.3): the new key is the first 32 bytes of ENCRYPT(k, 2^64 − 1, empty,
+    /// 32 zeros), which no message can be sealed with since that nonce is reserved. The nonce
+    /// keeps counting, so one nonce is never used twice with related keys either.
+    mutating func rekey() {
+        guard let key else { preconditionFailure("rekeying needs a key") }
+        let zeros = [UInt8](repeating: 0, count: 32)
+        let box = try! ChaChaPoly.seal(zeros, using: key, nonce: Self.nonce(.max), authenticating: [UInt8]())  // sizes valid
+        self.key = SymmetricKey(data: box.ciphertext.prefix(32))
+    }
+
+    private mutating func rekeyIfDue() {
+        guard let interval = rekeyInterval, interval > 0, nonce % interval == 0 else { return }
+        rekey()
     }
 
     private mutating func nextNonce() throws(NoiseError) -> ChaChaPoly.Nonce {

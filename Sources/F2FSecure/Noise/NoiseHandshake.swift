@@ -10,11 +10,28 @@ import Foundation
 /// Both sides learn and prove each other's static key — our long-term identity — and get
 /// forward-secret transport keys. XX sends each static key encrypted, so a listener learns no
 /// ids, and an initiator reveals its own only after it has checked the responder's.
+///
+/// XX still lets anyone who sends a first message learn the responder's id from the second
+/// (it is encrypted only under a key the prober shares). With a network key the handshake is
+/// `Noise_XXpsk0_25519_ChaChaPoly_SHA256` (§9): the key is mixed in before the first
+/// message, whose (empty) payload then carries a tag only a holder of the key can produce. A
+/// responder checks it before it does any Diffie-Hellman work or writes anything, so a node
+/// without the key gets no second message at all. psk3 (the spec's XXpsk3) and psk2 mix the
+/// key in after the responder's static key went out, and so would not hide it.
 public struct NoiseHandshake {
     public enum Role: Sendable { case initiator, responder }
     public typealias Ciphers = (send: NoiseCipherState, receive: NoiseCipherState)
 
     public static let protocolName = "Noise_XX_25519_ChaChaPoly_SHA256"
+    /// The handshake of nodes configured with a network key.
+    public static let networkKeyProtocolName = protocolName(pskPositions: [0])
+
+    /// `Noise_XX`, the psk modifiers in order (`psk0+psk3`), then the primitives (§8, §9.2).
+    static func protocolName(pskPositions: [Int]) -> String {
+        let modifiers = pskPositions.map { "psk\($0)" }.joined(separator: "+")
+        return "Noise_XX\(modifiers)_25519_ChaChaPoly_SHA256"
+    }
+
     static let keyCount = 32
     /// Handshake messages we accept: ours carry empty payloads (at most 96 bytes).
     public static let maximumMessageCount = 1024
@@ -31,21 +48,31 @@ public struct NoiseHandshake {
     public private(set) var remoteStatic: PeerID?
     /// Messages processed so far (0…3).
     private var step = 0
+    /// Where pre-shared keys enter (0: before the first message; n: after message n's tokens).
+    private let pskPositions: [Int]
+    /// The pre-shared keys not mixed in yet, in the order of `pskPositions`.
+    private var presharedKeys: ArraySlice<[UInt8]>
 
-    public init(role: Role, localStatic: Curve25519.KeyAgreement.PrivateKey, prologue: [UInt8]) {
-        self.init(role: role, localStatic: localStatic, presenting: nil, ephemeral: nil, prologue: prologue)
+    public init(role: Role, localStatic: Curve25519.KeyAgreement.PrivateKey, prologue: [UInt8], networkKey: NetworkKey? = nil) {
+        self.init(
+            role: role, localStatic: localStatic, presenting: nil, ephemeral: nil, prologue: prologue,
+            presharedKeys: networkKey.map { [(position: 0, key: $0.bytes)] } ?? [])
     }
 
-    /// `presenting` and `ephemeral` exist for test vectors and impostor tests only.
+    /// `presenting` and `ephemeral` exist for test vectors and impostor tests only, and so do
+    /// pre-shared keys at positions other than 0.
     init(
         role: Role, localStatic: Curve25519.KeyAgreement.PrivateKey, presenting: [UInt8]?,
-        ephemeral: Curve25519.KeyAgreement.PrivateKey?, prologue: [UInt8]
+        ephemeral: Curve25519.KeyAgreement.PrivateKey?, prologue: [UInt8], presharedKeys: [(position: Int, key: [UInt8])] = []
     ) {
+        precondition(presharedKeys.allSatisfy { (0...3).contains($0.position) && $0.key.count == Self.keyCount }, "bad pre-shared key")
         self.role = role
         self.localStatic = localStatic
         localStaticPublic = presenting ?? Array(localStatic.publicKey.rawRepresentation)
         presetEphemeral = ephemeral
-        symmetric = NoiseSymmetricState(protocolName: Self.protocolName)
+        pskPositions = presharedKeys.map(\.position)
+        self.presharedKeys = presharedKeys.map(\.key)[...]
+        symmetric = NoiseSymmetricState(protocolName: Self.protocolName(pskPositions: pskPositions))
         symmetric.mixHash(prologue)
     }
 
@@ -62,6 +89,7 @@ public struct NoiseHandshake {
     public mutating func writeMessage(payload: [UInt8] = []) throws(NoiseError) -> [UInt8] {
         guard isOurTurn else { throw .outOfOrder }
         var message: [UInt8] = []
+        mixPresharedKeys(at: step == 0 ? [0] : [])
         switch step {
         case 0:
             writeEphemeral(into: &message)
@@ -74,6 +102,7 @@ public struct NoiseHandshake {
             try symmetric.encryptAndHash(localStaticPublic, appendingTo: &message)  // s
             try mixDH(localStatic, remoteEphemeral)  // se (initiator side)
         }
+        mixPresharedKeys(at: [step + 1])
         try symmetric.encryptAndHash(payload, appendingTo: &message)
         step += 1
         guard message.count <= Self.maximumMessageCount else { throw .malformedMessage("payload too long") }
@@ -85,6 +114,7 @@ public struct NoiseHandshake {
         guard !isOurTurn, !isComplete else { throw .outOfOrder }
         guard message.count <= Self.maximumMessageCount else { throw .malformedMessage("\(message.count) bytes") }
         var cursor = message[...]
+        mixPresharedKeys(at: step == 0 ? [0] : [])
         switch step {
         case 0:
             try readEphemeral(&cursor)
@@ -97,6 +127,7 @@ public struct NoiseHandshake {
             try readStatic(&cursor)  // s
             try mixDH(localEphemeral, remoteStatic?.publicKey)  // se (responder side)
         }
+        mixPresharedKeys(at: [step + 1])
         let payload = try symmetric.decryptAndHash(cursor)
         step += 1
         return payload
@@ -118,6 +149,9 @@ public struct NoiseHandshake {
         let publicKey = Array(ephemeral.publicKey.rawRepresentation)
         message += publicKey
         symmetric.mixHash(publicKey)
+        // §9.2: with pre-shared keys, `e` also enters the key, so nothing is encrypted under
+        // the pre-shared key alone and a reused key never reuses a nonce.
+        if !pskPositions.isEmpty { symmetric.mixKey(publicKey) }
     }
 
     private mutating func readEphemeral(_ cursor: inout ArraySlice<UInt8>) throws(NoiseError) {
@@ -130,6 +164,15 @@ public struct NoiseHandshake {
             throw .invalidPublicKey
         }
         symmetric.mixHash(bytes)
+        if !pskPositions.isEmpty { symmetric.mixKey(Array(bytes)) }
+    }
+
+    /// The `psk` tokens at these positions, each taking the next pre-shared key.
+    private mutating func mixPresharedKeys(at positions: [Int]) {
+        for position in positions where pskPositions.contains(position) {
+            guard let key = presharedKeys.popFirst() else { preconditionFailure("pre-shared keys out of step") }
+            symmetric.mixKeyAndHash(key)
+        }
     }
 
     private mutating func readStatic(_ cursor: inout ArraySlice<UInt8>) throws(NoiseError) {

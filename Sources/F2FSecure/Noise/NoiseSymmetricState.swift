@@ -32,6 +32,15 @@ struct NoiseSymmetricState {
         cipher.initializeKey(SymmetricKey(data: outputs.1))
     }
 
+    /// `MixKeyAndHash` (§5.2), for a pre-shared key: it enters the chaining key, the
+    /// transcript and the cipher key at once.
+    mutating func mixKeyAndHash(_ inputKeyMaterial: [UInt8]) {
+        let outputs = Self.hkdf3(chainingKey: chainingKey, inputKeyMaterial: inputKeyMaterial)
+        chainingKey = outputs.0
+        mixHash(outputs.1)
+        cipher.initializeKey(SymmetricKey(data: outputs.2))
+    }
+
     mutating func encryptAndHash(_ plaintext: [UInt8], appendingTo output: inout [UInt8]) throws(NoiseError) {
         let start = output.count
         try cipher.encrypt(plaintext, associatedData: handshakeHash, appendingTo: &output)
@@ -57,5 +66,14 @@ struct NoiseSymmetricState {
         let first = Array(HMAC<SHA256>.authenticationCode(for: [0x01], using: tempKey))
         let second = Array(HMAC<SHA256>.authenticationCode(for: first + [0x02], using: tempKey))
         return (first, second)
+    }
+
+    /// The same HKDF with its third output.
+    static func hkdf3(chainingKey: [UInt8], inputKeyMaterial: [UInt8]) -> ([UInt8], [UInt8], [UInt8]) {
+        let tempKey = SymmetricKey(data: HMAC<SHA256>.authenticationCode(for: inputKeyMaterial, using: SymmetricKey(data: chainingKey)))
+        let first = Array(HMAC<SHA256>.authenticationCode(for: [0x01], using: tempKey))
+        let second = Array(HMAC<SHA256>.authenticationCode(for: first + [0x02], using: tempKey))
+        let third = Array(HMAC<SHA256>.authenticationCode(for: second + [0x03], using: tempKey))
+        return (first, second, third)
     }
 }

@@ -73,49 +73,70 @@ public final class ConsoleServer {
         }
     }
 
+    /// Reads only while no complete command waits, and runs the waiting commands only while the
+    /// session's unsent output is small and a few at a time: one write of hundreds of printing
+    /// commands then costs the switch a bounded buffer and a bounded slice of each loop turn,
+    /// and the rest wait in the socket until the client reads its answers.
     private func serviceSession(_ descriptor: Int32, _ readiness: IOReadiness) {
         guard let session = sessions[descriptor] else { return }
-        if readiness.contains(.readable) {
-            switch session.readLines() {
-            case .lines(let lines):
-                for line in lines {
-                    let reply = console.execute(line: line)
-                    session.queue(reply.text)
-                    switch reply.action {
-                    case .none:
-                        continue
-                    case .endSession:
-                        session.closeAfterFlush = true
-                    case .shutdown:
-                        session.closeAfterFlush = true
-                        _ = session.flush()
-                        logger.info("shutdown requested from the console")
-                        onShutdown()
-                    }
-                    break
-                }
+        if readiness.contains(.readable), session.wantsInput {
+            switch session.readInput() {
+            case .received:
+                break
             case .closed:
-                endSession(descriptor)
-                return
+                // A client that sent its commands and shut its side still gets the answers.
+                guard session.pendingOutputCount > 0 else {
+                    endSession(descriptor)
+                    return
+                }
+                session.closeAfterFlush = true
             case .misbehaved(let reason):
                 logger.warning("console session dropped: \(reason)")
                 endSession(descriptor)
                 return
             }
         }
+        runCommands(session)
         flushOrEnd(descriptor, session)
+    }
+
+    /// Runs waiting commands until the turn's share is used, the output is above its bound or
+    /// the session is ending.
+    private func runCommands(_ session: ConsoleSession) {
+        var executed = 0
+        while executed < ConsoleSession.commandsPerTurn, !session.closeAfterFlush,
+            session.pendingOutputCount < ConsoleSession.outputHighWater, let line = session.nextLine()
+        {
+            executed += 1
+            let reply = console.execute(line: line)
+            session.queue(reply.text)
+            switch reply.action {
+            case .none:
+                continue
+            case .endSession:
+                session.closeAfterFlush = true
+            case .shutdown:
+                session.closeAfterFlush = true
+                _ = session.flush()
+                logger.info("shutdown requested from the console")
+                onShutdown()
+                return
+            }
+        }
     }
 
     private func flushOrEnd(_ descriptor: Int32, _ session: ConsoleSession) {
         switch session.flush() {
-        case .done:
-            if session.closeAfterFlush {
-                endSession(descriptor)
-            } else {
-                loop.setInterest(.readable, for: descriptor)
-            }
-        case .pending:
-            loop.setInterest([.readable, .writable], for: descriptor)
+        case .done where session.closeAfterFlush:
+            endSession(descriptor)
+        case .done, .pending:
+            // Commands still waiting with room for their output ask for writability too: the
+            // socket is writable at once, so they resume on the next turn, after other work.
+            let resumes = session.hasWaitingCommand && !session.closeAfterFlush
+                && session.pendingOutputCount < ConsoleSession.outputHighWater
+            var interest: IOInterest = session.wantsInput ? .readable : []
+            if session.pendingOutputCount > 0 || resumes { interest.insert(.writable) }
+            loop.setInterest(interest, for: descriptor)
         case .failed:
             endSession(descriptor)
         }
@@ -130,10 +151,18 @@ public final class ConsoleServer {
 /// One console client: a line assembler and a bounded output buffer.
 final class ConsoleSession {
     static let maximumLineCount = 4096
+    /// Commands run per loop turn; the rest wait for the next turn, so a session never holds
+    /// up forwarding for more than a few commands' worth of work.
+    static let commandsPerTurn = 16
+    /// No further command runs while this much output is unsent: the client must read first.
+    static let outputHighWater = 64 << 10
+    /// Output above the high-water mark can only come from one command's answer; past this
+    /// the session is dropped rather than the switch growing without bound.
     static let maximumPendingOutput = 1 << 20
 
     private let descriptor: Descriptor
     private var input: [UInt8] = []
+    private var inputStart = 0
     private var output: [UInt8] = []
     private var outputOffset = 0
     var closeAfterFlush = false
@@ -143,7 +172,7 @@ final class ConsoleSession {
     }
 
     enum ReadOutcome {
-        case lines([String])
+        case received
         case closed
         case misbehaved(String)
     }
@@ -154,7 +183,19 @@ final class ConsoleSession {
         case failed
     }
 
-    func readLines() -> ReadOutcome {
+    var pendingOutputCount: Int { output.count - outputOffset }
+
+    var hasWaitingCommand: Bool { input[inputStart...].contains(UInt8(ascii: "\n")) }
+
+    /// More input is read only once every complete command has run: unread commands stay in
+    /// the socket, where the client's writes block, instead of in the switch.
+    var wantsInput: Bool { !closeAfterFlush && !hasWaitingCommand }
+
+    func readInput() -> ReadOutcome {
+        if inputStart > 0 {
+            input.removeSubrange(..<inputStart)
+            inputStart = 0
+        }
         var chunk = [UInt8](repeating: 0, count: 4096)
         let raw = descriptor.rawValue
         let result = chunk.withUnsafeMutableBytes { buffer in
@@ -164,19 +205,22 @@ final class ConsoleSession {
         case .failure, .success(.processed(0)):
             return .closed
         case .success(.wouldBlock):
-            return .lines([])
+            return .received
         case .success(.processed(let count)):
             input.append(contentsOf: chunk[..<count])
         }
-        var lines: [String] = []
-        while let newline = input.firstIndex(of: UInt8(ascii: "\n")) {
-            lines.append(String(decoding: input[..<newline], as: UTF8.self))
-            input.removeSubrange(...newline)
-        }
-        if input.count > Self.maximumLineCount {
+        if !hasWaitingCommand, input.count > Self.maximumLineCount {
             return .misbehaved("line longer than \(Self.maximumLineCount) bytes")
         }
-        return .lines(lines)
+        return .received
+    }
+
+    /// The next complete command line, consumed.
+    func nextLine() -> String? {
+        guard let newline = input[inputStart...].firstIndex(of: UInt8(ascii: "\n")) else { return nil }
+        let line = String(decoding: input[inputStart..<newline], as: UTF8.self)
+        inputStart = newline + 1
+        return line
     }
 
     func queue(_ text: String) {
@@ -195,7 +239,8 @@ final class ConsoleSession {
             case .success(.processed(let count)):
                 outputOffset += count
             case .success(.wouldBlock):
-                if output.count - outputOffset > Self.maximumPendingOutput { return .failed }
+                if pendingOutputCount > Self.maximumPendingOutput { return .failed }
+                compactOutput()
                 return .pending
             case .failure:
                 return .failed
@@ -204,5 +249,13 @@ final class ConsoleSession {
         output.removeAll(keepingCapacity: true)
         outputOffset = 0
         return .done
+    }
+
+    /// Sent bytes are dropped once they are most of the buffer, so a client reading slowly
+    /// does not leave the buffer growing by what it already took.
+    private func compactOutput() {
+        guard outputOffset > output.count / 2 else { return }
+        output.removeSubrange(..<outputOffset)
+        outputOffset = 0
     }
 }
