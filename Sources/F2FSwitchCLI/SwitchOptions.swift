@@ -7,7 +7,7 @@ import VDEServer
 
 /// Command-line options, drop-in where vde_switch has the same option.
 struct SwitchOptions: ParsableArguments {
-    @Option(name: [.short, .customLong("sock")], help: "Socket directory (default: $XDG_RUNTIME_DIR/f2f-switch or /tmp/f2f-switch-$UID).")
+    @Option(name: [.short, .customLong("sock")], help: "Socket directory; an existing one must be yours and not writable by others (default: $XDG_RUNTIME_DIR/f2f-switch, /run/user/$UID/f2f-switch, as root /run/f2f-switch, else a new private /tmp/f2f-switch-XXXXXX).")
     var socketDirectory: String?
 
     @Option(name: [.customShort("M"), .customLong("mgmt")], help: "Management console socket (vdeterm/unixterm).")
@@ -49,7 +49,7 @@ struct SwitchOptions: ParsableArguments {
     @Option(name: .customLong("friends"), help: "File of friend ids, one per line, # comments (default: 'friends' next to the identity, if it exists).")
     var friendsFile: String?
 
-    @Option(name: .customLong("identity"), help: "This node's private key file, created on first start (default: $XDG_CONFIG_HOME/f2f-switch/identity).")
+    @Option(name: .customLong("identity"), help: "This node's private key file, created on first start; must be yours and private (default: $XDG_CONFIG_HOME/f2f-switch/identity or ~/.config/f2f-switch/identity).")
     var identityPath: String?
 
     @Flag(name: .customLong("plaintext"), help: "Peer links without authentication or encryption: anyone who reaches --listen joins. Benchmarks and closed test networks only.")
@@ -152,16 +152,21 @@ struct SwitchOptions: ParsableArguments {
         }
     }
 
-    var resolvedIdentityPath: String {
-        identityPath ?? IdentityStore.defaultPath(socketDirectory: resolvedSocketDirectory)
+    /// `--identity`, else the default in the user's configuration directory; without one
+    /// (no HOME, as in a service without `User=`) the switch refuses to guess a place.
+    func resolvedIdentityPath() throws(IdentityStore.Failure) -> String {
+        if let identityPath { return identityPath }
+        if let path = IdentityStore.defaultPath() { return path }
+        throw IdentityStore.Failure(
+            description: "neither HOME nor XDG_CONFIG_HOME is set, so there is no private place for this node's key: "
+                + "pass --identity FILE (and --friends FILE), or set HOME")
     }
 
-    var resolvedSocketDirectory: String {
-        if let socketDirectory { return socketDirectory }
-        if let runtime = ProcessEnvironment.variable("XDG_RUNTIME_DIR") {
-            return runtime + "/f2f-switch"
-        }
-        return "/tmp/f2f-switch-\(ProcessEnvironment.userID)"
+    var socketDirectoryLocation: SocketDirectoryLocation {
+        if let socketDirectory { return .path(socketDirectory) }
+        return SocketDirectoryLocation.choose(
+            runtimeDirectory: ProcessEnvironment.variable("XDG_RUNTIME_DIR"),
+            effectiveUserID: ProcessEnvironment.effectiveUserID, statusOf: FileStatus.following)
     }
 
     var permissions: SocketPermissions {
