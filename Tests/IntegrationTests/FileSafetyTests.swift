@@ -1,3 +1,4 @@
+import F2FPosix
 import Foundation
 import Glibc
 import Testing
@@ -88,6 +89,56 @@ import Testing
         var poller = pollfd(fd: decoy, events: Int16(POLLIN), revents: 0)
         #expect(poll(&poller, 1, 0) == 0, "someone connected to the decoy through the link")
         client.close()
+        try sw.stop()
+    }
+
+    /// The calls the switch makes inside its directory, one by one, against links planted
+    /// under the names it uses.
+    @Test func theDirectoryHandleNeverFollowsALinkInside() throws {
+        let work = try TemporaryDirectory.make()
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        let target = work + "/target"
+        try "target\n".write(toFile: target, atomically: false, encoding: .utf8)
+        chmod(target, 0o644)
+        try makeDirectory(work + "/d", mode: 0o700)
+        try link(work + "/d/link", to: target)
+        let directory = try DirectoryHandle.open(work + "/d")
+        let group = Self.isRoot ? try #require(getgrnam("daemon")).pointee.gr_gid : getegid()
+        #expect(directory.status(of: "link")?.kind == .symbolicLink)
+        #expect(throws: SystemError.self) { try directory.changeOwnerOfSocket(named: "link", owner: nil, group: group) }
+        let socket = try UnixSocket.makeDatagram()
+        #expect(throws: SystemError.self) { try directory.bind(socket.rawValue, name: "link", mode: 0o600) }
+        #expect(throws: SystemError.self) { try directory.connect(socket.rawValue, toSocketNamed: "link") }
+        #expect(try owner(target) == (geteuid(), getegid()) && mode(target) == 0o644)
+        #expect(try String(contentsOfFile: target, encoding: .utf8) == "target\n")
+        // A socket of ours gets its mode from bind and its group through the handle.
+        try directory.bind(socket.rawValue, name: "s", mode: 0o660)
+        try directory.changeOwnerOfSocket(named: "s", owner: nil, group: group)
+        #expect(try kind(work + "/d/s") == S_IFSOCK && mode(work + "/d/s") == 0o660 && owner(work + "/d/s").1 == group)
+        // A directory given as a link is not opened.
+        try link(work + "/dlink", to: work + "/d")
+        #expect(throws: SystemError.self) { _ = try DirectoryHandle.open(work + "/dlink") }
+    }
+
+    /// VDE-PROTOCOL.md 1.8, kept: a root switch hands each data socket to the client's user
+    /// (owner bits of `-m` only), now through a no-follow handle; the client may then set its
+    /// own mode on it.
+    @Test(.enabled(if: isRoot, Comment(rawValue: rootOnly)))
+    func asRootADataSocketGoesToTheClientsUser() throws {
+        let someone = try ThrowawayUser()
+        let sw = try SwitchProcess(arguments: ["--plaintext", "-m", "666"]) { chmod($0, 0o755) }
+        let (executable, arguments) = someone.runAs("/usr/bin/vde_plug", ["-m", "0600", "vde://" + sw.socketDirectory])
+        let plug = try ChildProcess(executable, arguments)
+        defer { plug.terminate() }
+        var dataSocket = ""
+        try waitUntil(timeout: .seconds(5), "the client's data socket") {
+            dataSocket = sw.filesInSocketDirectory().first { $0.hasPrefix("001.") } ?? ""
+            return !dataSocket.isEmpty
+        }
+        let path = sw.socketDirectory + "/" + dataSocket
+        #expect(try kind(path) == S_IFSOCK)
+        #expect(try owner(path).0 == someone.userID)
+        #expect(try mode(path) & 0o077 == 0)
         try sw.stop()
     }
 
