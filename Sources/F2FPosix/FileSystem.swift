@@ -83,6 +83,30 @@ public enum FileSystem {
         return (components.isEmpty ? "." : directory.isEmpty ? "/" : directory, name)
     }
 
+    /// The real path of directory `path` (`realpath`), after checking that nobody but the
+    /// effective user and root can redirect it (`UnsafeFile.checkPath`); nil when it does not
+    /// exist. Open the result with `DirectoryHandle.open` (no link at its end).
+    public static func trustedDirectoryPath(_ path: String) throws(UnsafeFile) -> String? {
+        let links = prefixes(of: path).compactMap { prefix in FileStatus.of(prefix).map { (prefix, $0) } }
+        guard let resolved = realpath(path, nil) else { return nil }
+        defer { free(resolved) }
+        let real = String(cString: resolved)
+        let directories = prefixes(of: real).compactMap { prefix in FileStatus.of(prefix).map { (prefix, $0) } }
+        try UnsafeFile.checkPath(links: links, directories: directories, owner: geteuid())
+        return real
+    }
+
+    /// `/a/b/c` → `/`, `/a`, `/a/b`, `/a/b/c`; `a/b` → `a`, `a/b`.
+    static func prefixes(of path: String) -> [String] {
+        var result: [String] = path.hasPrefix("/") ? ["/"] : []
+        var prefix = path.hasPrefix("/") ? "" : nil as String?
+        for component in path.split(separator: "/") where component != "." {
+            prefix = prefix.map { $0 + "/" + component } ?? String(component)
+            if let prefix { result.append(prefix) }
+        }
+        return result
+    }
+
     public static func remove(_ path: String) {
         unlink(path)
     }

@@ -2,6 +2,8 @@
 /// written it (or, for a private key, read it). Each description says how to fix it.
 public enum UnsafeFile: Error, Equatable, Sendable, CustomStringConvertible {
     case symbolicLink(path: String)
+    /// A link on the way to a directory that someone else made: they chose where it leads.
+    case untrustedLink(path: String, owner: UInt32)
     case notADirectory(path: String)
     case notOwned(path: String, owner: UInt32, expected: UInt32)
     case writableByOthers(path: String, permissions: UInt32)
@@ -11,6 +13,9 @@ public enum UnsafeFile: Error, Equatable, Sendable, CustomStringConvertible {
         switch self {
         case .symbolicLink(let path):
             "\(path) is a symbolic link; give the real path"
+        case .untrustedLink(let path, let owner):
+            "\(path) is a symbolic link that belongs to uid \(owner), who chose where it leads; give a path through links "
+                + "of yours or root's only"
         case .notADirectory(let path):
             "\(path) exists and is not a directory"
         case .notOwned(let path, let owner, let expected):
@@ -57,6 +62,22 @@ public enum UnsafeFile: Error, Equatable, Sendable, CustomStringConvertible {
         guard status.owner == owner || status.owner == 0 else { throw .notOwned(path: path, owner: status.owner, expected: owner) }
         guard !status.isWritableByOthers || status.isSticky else {
             throw .writableByOthers(path: path, permissions: status.permissions)
+        }
+    }
+
+    /// A directory path nobody but `owner` and root can redirect: every symbolic link on the
+    /// way is theirs (`links`, the statuses of the given path's prefixes), and every directory
+    /// of the path it resolves to (`directories`) is theirs and, if others may write it,
+    /// sticky — so no entry on the way can be replaced by someone else later (ssh's rule for
+    /// the directories above its files).
+    public static func checkPath(
+        links: [(path: String, status: FileStatus)], directories: [(path: String, status: FileStatus)], owner: UInt32
+    ) throws(UnsafeFile) {
+        for link in links where link.status.kind == .symbolicLink && link.status.owner != owner && link.status.owner != 0 {
+            throw .untrustedLink(path: link.path, owner: link.status.owner)
+        }
+        for directory in directories {
+            try checkParentDirectory(directory.status, path: directory.path, owner: owner)
         }
     }
 

@@ -10,7 +10,7 @@ struct SwitchOptions: ParsableArguments {
     @Option(name: [.short, .customLong("sock")], help: "Socket directory; an existing one must be yours and not writable by others (default: $XDG_RUNTIME_DIR/f2f-switch, /run/user/$UID/f2f-switch, as root /run/f2f-switch, else a new private /tmp/f2f-switch-XXXXXX).")
     var socketDirectory: String?
 
-    @Option(name: [.customShort("M"), .customLong("mgmt")], help: "Management console socket (vdeterm/unixterm).")
+    @Option(name: [.customShort("M"), .customLong("mgmt")], help: "Management console socket (vdeterm/unixterm); its directory must be yours or root's, sticky if others can write it.")
     var managementPath: String?
 
     @Option(name: .customLong("mgmtmode"), help: "Octal mode of the management socket.")

@@ -59,6 +59,16 @@ public final class SocketDirectory {
     /// Creates the directory owner-only (its final mode is set once it is open and checked),
     /// or opens the existing one, and refuses it unless it is safe to use.
     private func openChecked() throws(VDEServerError) -> DirectoryHandle {
+        // Above it, nobody else may be able to move it away and put theirs in its place (clients
+        // find the switch by path).
+        let parentPath = FileSystem.split(path).directory
+        let realParent: String?
+        do {
+            realParent = try FileSystem.trustedDirectoryPath(parentPath)
+        } catch {
+            throw .unsafe(error)
+        }
+        guard realParent != nil else { throw .system(SystemError(errno: ENOENT, operation: "open \(parentPath)")) }
         if !createdDirectory {
             do {
                 try DirectoryHandle.create(path, mode: 0o700)

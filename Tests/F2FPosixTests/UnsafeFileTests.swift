@@ -68,4 +68,29 @@ import Testing
             try UnsafeFile.checkParentDirectory(status(0o755, kind: .directory, owner: 1001), path: "/theirs", owner: Self.me)
         }
     }
+
+    @Test func aPathIsTrustedWhenOnlyWeAndRootCouldRedirectIt() throws {
+        let root = status(0o755, kind: .directory, owner: 0)
+        let temporary = status(0o1777, kind: .directory, owner: 0)
+        let mine = status(0o700, kind: .directory)
+        let rootsLink = status(0o777, kind: .symbolicLink, owner: 0)
+        try UnsafeFile.checkPath(
+            links: [("/var", root), ("/var/run", rootsLink), ("/var/run/sw", mine)],
+            directories: [("/", root), ("/run", root), ("/run/sw", mine)], owner: Self.me)
+        try UnsafeFile.checkPath(links: [], directories: [("/", root), ("/tmp", temporary), ("/tmp/x", mine)], owner: Self.me)
+        #expect(throws: UnsafeFile.untrustedLink(path: "/tmp/x", owner: 1001)) {
+            try UnsafeFile.checkPath(
+                links: [("/tmp", temporary), ("/tmp/x", status(0o777, kind: .symbolicLink, owner: 1001))],
+                directories: [("/", root), ("/etc", root)], owner: Self.me)
+        }
+        #expect(throws: UnsafeFile.writableByOthers(path: "/srv", permissions: 0o777)) {
+            try UnsafeFile.checkPath(
+                links: [], directories: [("/", root), ("/srv", status(0o777, kind: .directory, owner: 0)), ("/srv/x", mine)],
+                owner: Self.me)
+        }
+        #expect(throws: UnsafeFile.notOwned(path: "/home/them", owner: 1001, expected: Self.me)) {
+            try UnsafeFile.checkPath(
+                links: [], directories: [("/", root), ("/home/them", status(0o755, kind: .directory, owner: 1001))], owner: Self.me)
+        }
+    }
 }

@@ -120,6 +120,33 @@ import Testing
         #expect(throws: SystemError.self) { _ = try DirectoryHandle.open(work + "/dlink") }
     }
 
+    /// `-M /tmp/x/mgmt` or `-s /tmp/x/sw` where /tmp/x is someone's link to a directory of
+    /// root's: following it would let them choose where root creates (and replaces) files.
+    @Test(.enabled(if: isRoot, Comment(rawValue: rootOnly)))
+    func aLinkAnotherUserOwnsOnTheWayIsNotFollowed() throws {
+        let someone = try ThrowawayUser()
+        let work = try TemporaryDirectory.make()
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        let target = work + "/roots"
+        try makeDirectory(target, mode: 0o755)
+        try link(work + "/theirs", to: target)
+        try someone.give(work + "/theirs")
+        for arguments in [["-s", work + "/sw", "-M", work + "/theirs/mgmt"], ["-s", work + "/theirs/sw"]] {
+            let (status, errors) = try runSwitch(arguments, work: work)
+            #expect(status != 0, "\(arguments)")
+            #expect(errors.contains("\(work)/theirs is a symbolic link that belongs to uid \(someone.userID)"), "\(errors)")
+            #expect(try FileManager.default.contentsOfDirectory(atPath: target).isEmpty)
+        }
+        // Root's own links on the way are fine (as /var/run → /run is).
+        #expect(lchown(work + "/theirs", 0, 0) == 0)
+        let sw = try ChildProcess(SwitchProcess.binaryPath, ["--plaintext", "-s", work + "/sw", "-M", work + "/theirs/mgmt"])
+        defer { sw.terminate() }
+        try waitUntil(timeout: .seconds(10), "the console socket through root's link") {
+            guard sw.process.isRunning else { throw TestFailure("switch exited: \(sw.errorText)") }
+            return (try? kind(target + "/mgmt")) == S_IFSOCK
+        }
+    }
+
     /// VDE-PROTOCOL.md 1.8, kept: a root switch hands each data socket to the client's user
     /// (owner bits of `-m` only), now through a no-follow handle; the client may then set its
     /// own mode on it.
@@ -162,12 +189,19 @@ import Testing
         let userID = someone?.userID ?? geteuid()
         let work = try TemporaryDirectory.make()
         defer { try? FileManager.default.removeItem(atPath: work) }
-        if let someone { try someone.give(work) }
+        var binary = SwitchProcess.binaryPath
+        if let someone {
+            // Their own copy: the build directory may be in a home they cannot enter.
+            binary = work + "/f2f-switch"
+            try FileManager.default.copyItem(atPath: SwitchProcess.binaryPath, toPath: binary)
+            chmod(binary, 0o755)
+            try someone.give(work)
+        }
         var environment = ProcessInfo.processInfo.environment
         environment["XDG_RUNTIME_DIR"] = nil
         func start(_ name: String) throws -> (ChildProcess, String) {
             let arguments = ["--plaintext", "-M", work + "/" + name]
-            let (executable, all) = someone?.runAs(SwitchProcess.binaryPath, arguments) ?? (SwitchProcess.binaryPath, arguments)
+            let (executable, all) = someone?.runAs(binary, arguments) ?? (binary, arguments)
             let child = try ChildProcess(executable, all, environment: environment)
             var printed = ""
             try waitUntil(timeout: .seconds(10), "the switch to print its socket directory") {

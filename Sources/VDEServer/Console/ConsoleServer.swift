@@ -45,29 +45,24 @@ public final class ConsoleServer {
         directory = consume parent
     }
 
-    /// The directory the socket goes into (`-M /var/run/sw.mgmt` may reach it through a link):
-    /// it must be ours or root's, and sticky if others may write there, so that nobody can
-    /// swap what the switch creates in it.
+    /// The directory the socket goes into, opened by its real path (`-M /var/run/sw.mgmt`
+    /// reaches /run through root's link) once nobody but us and root can redirect it: links on
+    /// the way are ours or root's, and every directory of the real path is ours or root's and
+    /// sticky if others may write it (like /tmp).
     private static func openParent(of path: String) throws(VDEServerError) -> DirectoryHandle {
         let parentPath = FileSystem.split(path).directory
-        let parent: DirectoryHandle
+        let realPath: String?
         do {
-            parent = try DirectoryHandle.open(parentPath, followingLink: true)
-        } catch {
-            throw .system(error)
-        }
-        let status: FileStatus
-        do {
-            status = try parent.status()
-        } catch {
-            throw .system(error)
-        }
-        do {
-            try UnsafeFile.checkParentDirectory(status, path: parentPath, owner: ProcessEnvironment.effectiveUserID)
+            realPath = try FileSystem.trustedDirectoryPath(parentPath)
         } catch {
             throw .unsafe(error)
         }
-        return parent
+        guard let realPath else { throw .system(SystemError(errno: ENOENT, operation: "open \(parentPath)")) }
+        do {
+            return try DirectoryHandle.open(realPath)
+        } catch {
+            throw .system(error)
+        }
     }
 
     public func stop() {
