@@ -147,6 +147,10 @@ struct SwitchOptions: ParsableArguments {
         }
         guard liveness >= 0.2, liveness <= 3600 else { throw ValidationError("--liveness must be 0.2…3600 seconds") }
         if let group, ProcessEnvironment.groupID(named: group) == nil { throw ValidationError("unknown group '\(group)'") }
+        if daemon, socketDirectoryLocation == .privateTemporary(prefix: SocketDirectoryLocation.temporaryPrefix) {
+            // The random directory's name is printed, but a daemon prints nothing.
+            throw ValidationError("--daemon needs -s DIR here: without XDG_RUNTIME_DIR or /run/user/\(ProcessEnvironment.effectiveUserID) the default is a new directory with a random name")
+        }
         if let socketDirectory, socketDirectory.utf8.count > 90 {
             throw ValidationError("socket directory path too long for unix sockets (max 90 bytes)")
         }

@@ -224,6 +224,11 @@ import Testing
             #expect(secondPath != firstPath && secondPath.hasPrefix("/tmp/f2f-switch-"))
             second.terminate()
             first.terminate()
+            // A daemon prints nothing, so it cannot tell its clients a random name.
+            let (executable, all) = someone?.runAs(binary, ["--plaintext", "-d"]) ?? (binary, ["--plaintext", "-d"])
+            let daemon = try ChildProcess(executable, all, environment: environment)
+            let (status, _) = try daemon.finish()
+            #expect(status != 0 && daemon.errorText.contains("--daemon needs -s DIR"), "\(daemon.errorText)")
             #expect(!FileManager.default.fileExists(atPath: firstPath) && !FileManager.default.fileExists(atPath: secondPath))
         } else {
             #expect(firstPath == (Self.isRoot ? "/run/f2f-switch" : "/run/user/\(userID)/f2f-switch"))
