@@ -3,15 +3,6 @@ import Glibc
 /// Files the executable owns: the pid file, the identity key, the friends list, and the
 /// socket files it publishes.
 public enum FileSystem {
-    /// A file that must be readable by its owner only (a private key) and is not.
-    public struct ExposedFile: Error, CustomStringConvertible {
-        public let path: String
-        public let mode: UInt32
-        public var description: String {
-            "\(path) is accessible by others (mode 0\(String(mode, radix: 8))); run: chmod 600 \(path)"
-        }
-    }
-
     public static func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
     public static func isReadable(_ path: String) -> Bool { access(path, R_OK) == 0 }
 
@@ -22,14 +13,23 @@ public enum FileSystem {
         return try read(descriptor, path: path, limit: limit)
     }
 
-    /// Like `readText`, but refuses a file that its group or others may access (ssh's rule for
-    /// private keys).
-    public static func readOwnerOnlyText(_ path: String, limit: Int = 1 << 16) throws(any Error) -> String {
+    /// Like `readText`, for a private key: refused unless it belongs to the effective user and
+    /// neither its group nor others may access it (ssh's rule). Checked on the open file, so
+    /// what is checked is what is read.
+    public static func readPrivateText(_ path: String, limit: Int = 1 << 16) throws(any Error) -> String {
         let descriptor = try openForReading(path)
         defer { close(descriptor) }
-        var status = stat()
-        guard fstat(descriptor, &status) == 0 else { throw SystemError(errno: errno, operation: "stat \(path)") }
-        guard status.st_mode & 0o077 == 0 else { throw ExposedFile(path: path, mode: status.st_mode & 0o777) }
+        try UnsafeFile.checkPrivate(try FileStatus.of(descriptor: descriptor), path: path, owner: geteuid())
+        return try read(descriptor, path: path, limit: limit)
+    }
+
+    /// Like `readText`, for a file that decides who is trusted (the friends list): refused
+    /// unless it belongs to the effective user or root and neither its group nor others may
+    /// write it.
+    public static func readTrustedText(_ path: String, limit: Int = 1 << 20) throws(any Error) -> String {
+        let descriptor = try openForReading(path)
+        defer { close(descriptor) }
+        try UnsafeFile.checkTrusted(try FileStatus.of(descriptor: descriptor), path: path, owners: [geteuid(), 0])
         return try read(descriptor, path: path, limit: limit)
     }
 
@@ -47,12 +47,64 @@ public enum FileSystem {
         }
     }
 
-    /// Replaces `path` with `contents` (the pid file).
-    public static func writeText(_ path: String, contents: String) throws(SystemError) {
-        let descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard descriptor >= 0 else { throw SystemError(errno: errno, operation: "create \(path)") }
+    /// Replaces `path` with `contents` (the pid file): written to a fresh file next to it,
+    /// created with `O_EXCL | O_NOFOLLOW`, then renamed over `path`. A symbolic link planted
+    /// at `path` is replaced, never written through, and a reader never sees a partial file.
+    public static func replaceFile(_ path: String, contents: String, mode: UInt32 = 0o644) throws(SystemError) {
+        let (descriptor, temporaryPath) = try createUniqueSibling(of: path, mode: mode)
         defer { close(descriptor) }
-        guard writeAll(contents, to: descriptor) else { throw SystemError(errno: errno, operation: "write \(path)") }
+        guard writeAll(contents, to: descriptor), fchmod(descriptor, mode) == 0, Glibc.rename(temporaryPath, path) == 0 else {
+            let error = SystemError(errno: errno, operation: "write \(path)")
+            unlink(temporaryPath)
+            throw error
+        }
+    }
+
+    /// A new file `DIR/.NAME.XXXXXXXX` beside `path`, created exclusively (never an existing
+    /// file or a link's target).
+    private static func createUniqueSibling(of path: String, mode: UInt32) throws(SystemError) -> (Int32, String) {
+        let (directory, name) = split(path)
+        let prefix = (directory == "/" ? "" : directory) + "/." + name + "."
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<16 {
+            let candidate = prefix + String(generator.next() as UInt32, radix: 36)
+            let descriptor = open(candidate, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode)
+            if descriptor >= 0 { return (descriptor, candidate) }
+            guard errno == EEXIST else { throw SystemError(errno: errno, operation: "create \(candidate)") }
+        }
+        throw SystemError(errno: EEXIST, operation: "create \(prefix)…")
+    }
+
+    /// `path` split into the directory that holds it and its last component (`.` for a bare name).
+    public static func split(_ path: String) -> (directory: String, name: String) {
+        var components = path.split(separator: "/", omittingEmptySubsequences: false)
+        let name = String(components.popLast() ?? "")
+        let directory = components.joined(separator: "/")
+        return (components.isEmpty ? "." : directory.isEmpty ? "/" : directory, name)
+    }
+
+    /// The real path of directory `path` (`realpath`), after checking that nobody but the
+    /// effective user and root can redirect it (`UnsafeFile.checkPath`); nil when it does not
+    /// exist. Open the result with `DirectoryHandle.open` (no link at its end).
+    public static func trustedDirectoryPath(_ path: String) throws(UnsafeFile) -> String? {
+        let links = prefixes(of: path).compactMap { prefix in FileStatus.of(prefix).map { (prefix, $0) } }
+        guard let resolved = realpath(path, nil) else { return nil }
+        defer { free(resolved) }
+        let real = String(cString: resolved)
+        let directories = prefixes(of: real).compactMap { prefix in FileStatus.of(prefix).map { (prefix, $0) } }
+        try UnsafeFile.checkPath(links: links, directories: directories, owner: geteuid())
+        return real
+    }
+
+    /// `/a/b/c` → `/`, `/a`, `/a/b`, `/a/b/c`; `a/b` → `a`, `a/b`.
+    static func prefixes(of path: String) -> [String] {
+        var result: [String] = path.hasPrefix("/") ? ["/"] : []
+        var prefix = path.hasPrefix("/") ? "" : nil as String?
+        for component in path.split(separator: "/") where component != "." {
+            prefix = prefix.map { $0 + "/" + component } ?? String(component)
+            if let prefix { result.append(prefix) }
+        }
+        return result
     }
 
     public static func remove(_ path: String) {

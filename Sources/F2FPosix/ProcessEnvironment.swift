@@ -14,6 +14,8 @@ public enum ProcessEnvironment {
     }
 
     public static var userID: UInt32 { getuid() }
+    /// Whose rights the process has: files it creates are this user's, and files it trusts must be.
+    public static var effectiveUserID: UInt32 { geteuid() }
     public static var processID: Int32 { getpid() }
 
     public static var hostName: String? {

@@ -11,8 +11,8 @@ struct IdentityCommand: ParsableCommand {
     @ParentCommand var switchCommand: F2FSwitchCommand
 
     func run() throws {
-        let path = switchCommand.options.resolvedIdentityPath
         do {
+            let path = try switchCommand.options.resolvedIdentityPath()
             let (key, created) = try IdentityStore.loadOrCreate(at: path)
             if created { ProcessEnvironment.writeToStandardError("created identity \(path)\n") }
             print(key.id)

@@ -2,7 +2,8 @@ import F2FPosix
 import F2FSecure
 
 /// The node's long-term key on disk: created on first use, readable by its owner only (0600,
-/// in a 0700 directory), refused when anyone else may read it — as ssh treats its keys.
+/// in a 0700 directory), refused when it belongs to another user or anyone else may read or
+/// write it — as ssh treats its keys.
 enum IdentityStore {
     struct Failure: Error, CustomStringConvertible {
         var description: String
@@ -10,12 +11,12 @@ enum IdentityStore {
 
     private static let keyField = "private-key:"
 
-    /// `$XDG_CONFIG_HOME/f2f-switch/identity`, else `~/.config/f2f-switch/identity`, else next
-    /// to the socket directory.
-    static func defaultPath(socketDirectory: String) -> String {
+    /// `$XDG_CONFIG_HOME/f2f-switch/identity`, else `~/.config/f2f-switch/identity`; nil
+    /// without either: a shared place such as /tmp would let another user plant the key.
+    static func defaultPath() -> String? {
         if let config = ProcessEnvironment.variable("XDG_CONFIG_HOME") { return config + "/f2f-switch/identity" }
         if let home = ProcessEnvironment.variable("HOME") { return home + "/.config/f2f-switch/identity" }
-        return directory(of: socketDirectory) + "/f2f-switch-identity"
+        return nil
     }
 
     /// The friends file that sits next to the identity, used when it exists.
@@ -43,7 +44,7 @@ enum IdentityStore {
     private static func load(_ path: String) throws(Failure) -> IdentityKey {
         let text: String
         do {
-            text = try FileSystem.readOwnerOnlyText(path)
+            text = try FileSystem.readPrivateText(path)
         } catch {
             throw Failure(description: "identity: \(error)")
         }

@@ -30,7 +30,10 @@ final class SwitchApplication {
         self.logger = logger
         loop = try EventLoop()
         loop.moderationInterval = .microseconds(Int64(options.moderation))
-        let directory = SocketDirectory(path: options.resolvedSocketDirectory, permissions: options.permissions)
+        let directory = switch options.socketDirectoryLocation {
+        case .path(let path): SocketDirectory(path: path, permissions: options.permissions)
+        case .privateTemporary(let prefix): try SocketDirectory.makePrivateTemporary(prefix: prefix, permissions: options.permissions)
+        }
         let bridgeAddress = options.macAddress?.address ?? Self.derivedAddress(from: directory.path)
         var treeConfiguration = SpanningTreeConfiguration()
         treeConfiguration.priority = UInt16(options.priority)
@@ -56,7 +59,12 @@ final class SwitchApplication {
         server.clientGuards.rootGuard = !options.clientRoot
         peerPorts.guardsForPeer = Self.peerGuards(options: options)
         dialer = PeerDialer(node: node, loop: loop, logger: Logger(label: "f2f.tcp"))
-        friendLinks = options.plaintext ? nil : try Self.makeFriendLinks(options: options, node: node, loop: loop, logger: logger)
+        do {
+            friendLinks = options.plaintext ? nil : try Self.makeFriendLinks(options: options, node: node, loop: loop, logger: logger)
+        } catch {
+            directory.close()  // a private temporary directory made above
+            throw error
+        }
         if let friendLinks {
             dialer.secure = { connection, entry in
                 friendLinks.secureOutbound(connection, pinned: entry.pinnedID.flatMap(PeerID.init(parsing:)))
@@ -78,7 +86,7 @@ final class SwitchApplication {
     }
 
     private static func makeFriendLinks(options: SwitchOptions, node: F2FNode, loop: EventLoop, logger: Logger) throws(IdentityStore.Failure) -> FriendLinks {
-        let identityPath = options.resolvedIdentityPath
+        let identityPath = try options.resolvedIdentityPath()
         let (identity, created) = try IdentityStore.loadOrCreate(at: identityPath)
         if created { logger.info("created identity", metadata: ["path": "\(identityPath)"]) }
         var friends = options.friends.compactMap(PeerID.init(parsing:))
@@ -100,6 +108,16 @@ final class SwitchApplication {
     }
 
     func start() throws {
+        do {
+            try startComponents()
+        } catch {
+            consoleServer?.stop()
+            server.stop()  // removes what it created: ctl, and the directory if it made it
+            throw error
+        }
+    }
+
+    private func startComponents() throws {
         try loop.handleSignals(ProcessEnvironment.stopSignals) { [unowned self] signal in
             logger.info("signal \(signal): shutting down")
             loop.stop()
@@ -140,7 +158,7 @@ final class SwitchApplication {
         loop.scheduleRepeating(every: .milliseconds(50)) { [unowned self] in engine.tick() }
         if let pidFile = options.pidFile {
             do {
-                try FileSystem.writeText(pidFile, contents: "\(ProcessEnvironment.processID)\n")
+                try FileSystem.replaceFile(pidFile, contents: "\(ProcessEnvironment.processID)\n")
             } catch {
                 logger.warning("cannot write pid file", metadata: ["error": "\(error)"])
             }

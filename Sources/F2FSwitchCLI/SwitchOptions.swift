@@ -7,10 +7,10 @@ import VDEServer
 
 /// Command-line options, drop-in where vde_switch has the same option.
 struct SwitchOptions: ParsableArguments {
-    @Option(name: [.short, .customLong("sock")], help: "Socket directory (default: $XDG_RUNTIME_DIR/f2f-switch or /tmp/f2f-switch-$UID).")
+    @Option(name: [.short, .customLong("sock")], help: "Socket directory; an existing one must be yours and not writable by others (default: $XDG_RUNTIME_DIR/f2f-switch, /run/user/$UID/f2f-switch, as root /run/f2f-switch, else a new private /tmp/f2f-switch-XXXXXX).")
     var socketDirectory: String?
 
-    @Option(name: [.customShort("M"), .customLong("mgmt")], help: "Management console socket (vdeterm/unixterm).")
+    @Option(name: [.customShort("M"), .customLong("mgmt")], help: "Management console socket (vdeterm/unixterm); its directory must be yours or root's, sticky if others can write it.")
     var managementPath: String?
 
     @Option(name: .customLong("mgmtmode"), help: "Octal mode of the management socket.")
@@ -49,7 +49,7 @@ struct SwitchOptions: ParsableArguments {
     @Option(name: .customLong("friends"), help: "File of friend ids, one per line, # comments (default: 'friends' next to the identity, if it exists).")
     var friendsFile: String?
 
-    @Option(name: .customLong("identity"), help: "This node's private key file, created on first start (default: $XDG_CONFIG_HOME/f2f-switch/identity).")
+    @Option(name: .customLong("identity"), help: "This node's private key file, created on first start; must be yours and private (default: $XDG_CONFIG_HOME/f2f-switch/identity or ~/.config/f2f-switch/identity).")
     var identityPath: String?
 
     @Flag(name: .customLong("plaintext"), help: "Peer links without authentication or encryption: anyone who reaches --listen joins. Benchmarks and closed test networks only.")
@@ -166,21 +166,30 @@ struct SwitchOptions: ParsableArguments {
         if plaintext, !rootFriends.isEmpty { throw ValidationError("--root-friends needs authenticated links (not --plaintext)") }
         guard liveness >= 0.2, liveness <= 3600 else { throw ValidationError("--liveness must be 0.2…3600 seconds") }
         if let group, ProcessEnvironment.groupID(named: group) == nil { throw ValidationError("unknown group '\(group)'") }
+        if daemon, socketDirectoryLocation == .privateTemporary(prefix: SocketDirectoryLocation.temporaryPrefix) {
+            // The random directory's name is printed, but a daemon prints nothing.
+            throw ValidationError("--daemon needs -s DIR here: without XDG_RUNTIME_DIR or /run/user/\(ProcessEnvironment.effectiveUserID) the default is a new directory with a random name")
+        }
         if let socketDirectory, socketDirectory.utf8.count > 90 {
             throw ValidationError("socket directory path too long for unix sockets (max 90 bytes)")
         }
     }
 
-    var resolvedIdentityPath: String {
-        identityPath ?? IdentityStore.defaultPath(socketDirectory: resolvedSocketDirectory)
+    /// `--identity`, else the default in the user's configuration directory; without one
+    /// (no HOME, as in a service without `User=`) the switch refuses to guess a place.
+    func resolvedIdentityPath() throws(IdentityStore.Failure) -> String {
+        if let identityPath { return identityPath }
+        if let path = IdentityStore.defaultPath() { return path }
+        throw IdentityStore.Failure(
+            description: "neither HOME nor XDG_CONFIG_HOME is set, so there is no private place for this node's key: "
+                + "pass --identity FILE (and --friends FILE), or set HOME")
     }
 
-    var resolvedSocketDirectory: String {
-        if let socketDirectory { return socketDirectory }
-        if let runtime = ProcessEnvironment.variable("XDG_RUNTIME_DIR") {
-            return runtime + "/f2f-switch"
-        }
-        return "/tmp/f2f-switch-\(ProcessEnvironment.userID)"
+    var socketDirectoryLocation: SocketDirectoryLocation {
+        if let socketDirectory { return .path(socketDirectory) }
+        return SocketDirectoryLocation.choose(
+            runtimeDirectory: ProcessEnvironment.variable("XDG_RUNTIME_DIR"),
+            effectiveUserID: ProcessEnvironment.effectiveUserID, statusOf: FileStatus.following)
     }
 
     var permissions: SocketPermissions {

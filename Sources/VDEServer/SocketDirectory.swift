@@ -5,72 +5,143 @@ import Logging
 /// The switch's directory and its `ctl` listener (VDE-PROTOCOL.md 1.1): created with the
 /// configured modes, a stale `ctl` reused, a live one refused; everything we created is
 /// removed at shutdown.
+///
+/// Root runs this too, so the directory is trusted only when nobody else can have prepared
+/// it: an existing one must be ours and writable by nobody the configured mode leaves out.
+/// It is opened once and every socket is created, handed over and removed by name through
+/// that descriptor, never through a symbolic link.
 public final class SocketDirectory {
     public let path: String
     public let permissions: SocketPermissions
     public var controlPath: String { path + "/ctl" }
-    private var createdDirectory = false
+    private static let controlName = "ctl"
+    private var createdDirectory: Bool
+    private var handle: DirectoryHandle?
     private var listener: Descriptor?
     /// The listening `ctl` socket while open.
     public private(set) var listenerDescriptor: Int32?
     private var nextEndpointSerial = 1
 
-    public init(path: String, permissions: SocketPermissions) {
+    /// `isFresh`: the caller has just made `path` itself (a private temporary directory).
+    public init(path: String, permissions: SocketPermissions, isFresh: Bool = false) {
         self.path = path
         self.permissions = permissions
+        self.createdDirectory = isFresh
     }
 
-    /// Creates the directory (if needed) and binds and listens on `ctl`.
-    public func open(logger: Logger) throws(VDEServerError) {
-        guard let controlAddress = UnixSocketAddress(path: controlPath) else {
-            throw .pathTooLong(controlPath)
+    /// Makes a new private directory with a random name (`prefix` + six characters).
+    public static func makePrivateTemporary(prefix: String, permissions: SocketPermissions) throws(VDEServerError) -> SocketDirectory {
+        do {
+            return SocketDirectory(path: try DirectoryHandle.createPrivateTemporary(prefix: prefix), permissions: permissions, isFresh: true)
+        } catch {
+            throw .system(error)
         }
-        if mkdir(path, 0o777) == 0 {
-            createdDirectory = true
-        } else if errno != EEXIST {
-            throw .system(SystemError(errno: errno, operation: "mkdir \(path)"))
-        }
-        var status = stat()
-        guard stat(path, &status) == 0, status.st_mode & S_IFMT == S_IFDIR else {
-            throw .notADirectory(path)
-        }
-        if createdDirectory || status.st_uid == getuid() {
-            chmod(path, permissions.directoryMode)
-            if let group = permissions.groupID { chown(path, uid_t.max, group) }
-        }
+    }
 
-        let socket = try StreamListener.make(at: controlAddress, backlog: 128, logger: logger) { () throws(VDEServerError) in
-            try applyPermissions(toSocketAt: controlPath, mode: permissions.socketMode)
+    /// Creates the directory (if needed), checks it, and binds and listens on `ctl`.
+    public func open(logger: Logger) throws(VDEServerError) {
+        guard UnixSocketAddress(path: controlPath) != nil else { throw .pathTooLong(controlPath) }
+        let directory = try openChecked()
+        do {
+            try directory.setMode(permissions.directoryMode)
+            if let group = permissions.groupID { try directory.setGroup(group) }
+        } catch {
+            throw .system(error)
         }
+        let socket = try StreamListener.make(
+            in: directory, name: Self.controlName, mode: permissions.socketMode, group: permissions.groupID,
+            backlog: 128, logger: logger)
         listenerDescriptor = socket.rawValue
         listener = consume socket
+        handle = consume directory
     }
 
-    /// A fresh, unique data-socket path: `NNN.S` like vde_switch's `NNN.F` (never a bare number,
+    /// Creates the directory owner-only (its final mode is set once it is open and checked),
+    /// or opens the existing one, and refuses it unless it is safe to use.
+    private func openChecked() throws(VDEServerError) -> DirectoryHandle {
+        // Above it, nobody else may be able to move it away and put theirs in its place (clients
+        // find the switch by path).
+        let parentPath = FileSystem.split(path).directory
+        let realParent: String?
+        do {
+            realParent = try FileSystem.trustedDirectoryPath(parentPath)
+        } catch {
+            throw .unsafe(error)
+        }
+        guard realParent != nil else { throw .system(SystemError(errno: ENOENT, operation: "open \(parentPath)")) }
+        if !createdDirectory {
+            do {
+                try DirectoryHandle.create(path, mode: 0o700)
+                createdDirectory = true
+            } catch where error.errno == EEXIST {
+                // Checked below like any directory we did not make.
+            } catch {
+                throw .system(error)
+            }
+        }
+        let directory: DirectoryHandle
+        do {
+            directory = try DirectoryHandle.open(path)
+        } catch {
+            // O_NOFOLLOW | O_DIRECTORY: a link or a file under the name.
+            if let status = FileStatus.of(path), status.kind != .directory {
+                try Self.check(status, path: path, permissions: permissions)
+            }
+            throw .system(error)
+        }
+        let status: FileStatus
+        do {
+            status = try directory.status()
+        } catch {
+            throw .system(error)
+        }
+        try Self.check(status, path: path, permissions: permissions)
+        return directory
+    }
+
+    private static func check(_ status: FileStatus, path: String, permissions: SocketPermissions) throws(VDEServerError) {
+        do {
+            try UnsafeFile.checkSocketDirectory(
+                status, path: path, owner: ProcessEnvironment.effectiveUserID, allowedMode: permissions.directoryMode)
+        } catch {
+            throw .unsafe(error)
+        }
+    }
+
+    /// A fresh, unique data-socket name: `NNN.S` like vde_switch's `NNN.F` (never a bare number,
     /// which vdeplug4 would take for a port group).
-    public func makeDataSocketPath(port: Int) -> String {
+    public func makeDataSocketName(port: Int) -> String {
         defer { nextEndpointSerial += 1 }
         let number = String(port)
-        return path + "/" + String(repeating: "0", count: max(0, 3 - number.count)) + number + "." + String(nextEndpointSerial)
+        return String(repeating: "0", count: max(0, 3 - number.count)) + number + "." + String(nextEndpointSerial)
     }
 
-    func applyPermissions(toSocketAt socketPath: String, mode: mode_t, ownerID: uid_t? = nil) throws(VDEServerError) {
-        if chmod(socketPath, mode) != 0 {
-            throw .system(SystemError(errno: errno, operation: "chmod \(socketPath)"))
-        }
-        if ownerID != nil || permissions.groupID != nil {
-            chown(socketPath, ownerID ?? uid_t.max, permissions.groupID ?? gid_t.max)
+    /// Binds a client's data socket as `name`, born with its final mode; as root it is handed
+    /// to the client's user with the owner bits of the mode only (VDE-PROTOCOL.md 1.8).
+    func bindDataSocket(_ socket: Int32, name: String, clientUserID: UInt32?) throws(SystemError) {
+        guard listenerDescriptor != nil else { throw SystemError(errno: EBADF, operation: "bind \(path)/\(name): directory closed") }
+        let mode = clientUserID != nil ? permissions.socketMode & 0o700 : permissions.socketMode
+        handle?.remove(name)
+        try handle?.bind(socket, name: name, mode: mode)
+        if clientUserID != nil || permissions.groupID != nil {
+            try handle?.changeOwnerOfSocket(named: name, owner: clientUserID, group: permissions.groupID)
         }
     }
 
-    /// Removes `ctl` and, if we created it and nobody else answers there, the directory.
+    /// Removes entry `name` (a data socket) if the directory is still open.
+    func removeEntry(_ name: String) {
+        handle?.remove(name)
+    }
+
+    /// Removes `ctl` and, if we created it, the directory (only if it is empty).
     public func close() {
-        guard listenerDescriptor != nil else { return }
         listener = nil
         listenerDescriptor = nil
-        unlink(controlPath)
+        handle?.remove(Self.controlName)
+        handle = nil
         if createdDirectory {
-            rmdir(path)
+            DirectoryHandle.removeEmpty(path)
+            createdDirectory = false
         }
     }
 }
@@ -78,6 +149,7 @@ public final class SocketDirectory {
 public enum VDEServerError: Error, CustomStringConvertible {
     case pathTooLong(String)
     case notADirectory(String)
+    case unsafe(UnsafeFile)
     case inUse(String)
     case noPort(String)
     case system(SystemError)
@@ -86,6 +158,7 @@ public enum VDEServerError: Error, CustomStringConvertible {
         switch self {
         case .pathTooLong(let path): "socket path too long (max 107 bytes): \(path)"
         case .notADirectory(let path): "\(path) exists and is not a directory"
+        case .unsafe(let problem): "refused: \(problem)"
         case .inUse(let path): "another switch is serving \(path) (it answers on its control socket)"
         case .noPort(let what): what
         case .system(let error): error.description

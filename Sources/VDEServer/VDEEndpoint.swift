@@ -10,7 +10,9 @@ final class VDEEndpoint: PortLink {
     let linkDescription: String
     let userName: String
     let endpointID: Int
-    let dataPath: String
+    /// The data socket's name in `directory`, removed through it when the client goes.
+    let dataName: String
+    private let directory: SocketDirectory
     private var control: Descriptor?
     private var data: Descriptor?
     private let controlDescriptor: Int32
@@ -20,7 +22,7 @@ final class VDEEndpoint: PortLink {
     private var isReceiving = true
 
     init(
-        port: Int, control: consuming Descriptor, data: consuming Descriptor, dataPath: String,
+        port: Int, control: consuming Descriptor, data: consuming Descriptor, dataName: String, directory: SocketDirectory,
         description: String, userName: String, engine: SwitchEngine
     ) {
         self.port = port
@@ -29,7 +31,8 @@ final class VDEEndpoint: PortLink {
         self.endpointID = Int(control.rawValue)
         self.control = consume control
         self.data = consume data
-        self.dataPath = dataPath
+        self.dataName = dataName
+        self.directory = directory
         self.linkDescription = description
         self.userName = userName
         self.engine = engine
@@ -108,7 +111,7 @@ final class VDEEndpoint: PortLink {
         guard control != nil else { return }
         engine.loop.deregister(dataDescriptor)
         engine.loop.deregister(controlDescriptor)
-        unlink(dataPath)
+        directory.removeEntry(dataName)
         data = nil
         control = nil
     }

@@ -126,7 +126,8 @@ public final class VDEServer {
             return
         }
 
-        let dataPath = directory.makeDataSocketPath(port: port)
+        let dataName = directory.makeDataSocketName(port: port)
+        let dataPath = directory.path + "/" + dataName
         guard let dataAddress = UnixSocketAddress(path: dataPath) else {
             refuse(descriptor, reason: "data socket path too long: \(dataPath)")
             return
@@ -142,17 +143,9 @@ public final class VDEServer {
             UnixSocket.setSendBufferSize(data.rawValue, bytes: dataSocketBufferBytes)
             UnixSocket.setReceiveBufferSize(data.rawValue, bytes: dataSocketBufferBytes)
             try UnixSocket.connect(data.rawValue, to: request.clientAddress)
-            unlink(dataPath)
-            try UnixSocket.bind(data.rawValue, to: dataAddress)
-            let runningAsRoot = geteuid() == 0
-            let mode = runningAsRoot && clientUserID != nil ? directory.permissions.socketMode & 0o700 : directory.permissions.socketMode
-            try directory.applyPermissions(toSocketAt: dataPath, mode: mode, ownerID: runningAsRoot ? clientUserID : nil)
-        } catch let error as SystemError {
-            unlink(dataPath)
-            refuse(descriptor, reason: "cannot set up data socket: \(error)")
-            return
+            try directory.bindDataSocket(data.rawValue, name: dataName, clientUserID: geteuid() == 0 ? clientUserID : nil)
         } catch {
-            unlink(dataPath)
+            directory.removeEntry(dataName)
             refuse(descriptor, reason: "cannot set up data socket: \(error)")
             return
         }
@@ -164,7 +157,7 @@ public final class VDEServer {
             Result { () throws(SystemError) in try UnixSocket.write(descriptor, from: bytes) }
         }
         guard case .success(.processed(UnixSocketAddress.encodedCount)) = written else {
-            unlink(dataPath)
+            directory.removeEntry(dataName)
             refuse(descriptor, reason: "could not write the 110-byte reply")
             return
         }
@@ -173,7 +166,7 @@ public final class VDEServer {
         pending[descriptor] = nil
         guard let control = handshake.takeControl() else { return }
         let endpoint = VDEEndpoint(
-            port: port, control: control, data: data, dataPath: dataPath,
+            port: port, control: control, data: data, dataName: dataName, directory: directory,
             description: request.description, userName: Self.userName(clientUserID), engine: engine)
         do {
             try endpoint.activate()

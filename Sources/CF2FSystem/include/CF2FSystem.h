@@ -8,6 +8,7 @@
 #include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 #include <signal.h>
 
 struct cf2f_mmsghdr {
@@ -20,5 +21,10 @@ int cf2f_sendmmsg(int fd, struct cf2f_mmsghdr *messages, unsigned int count, int
 int cf2f_accept4(int fd, int flags);
 /* Heap tuning for a long-running process that reuses large buffers (mallopt). */
 void cf2f_keep_large_blocks_on_heap(int mmap_threshold, int trim_threshold);
+/* A handle on `name` inside `dirfd` itself, never what a symbolic link there points to
+   (openat with O_PATH | O_NOFOLLOW): works for sockets, which open() refuses. */
+int cf2f_open_entry_nofollow(int dirfd, const char *name);
+/* fchownat(fd, "", owner, group, AT_EMPTY_PATH): changes the very file `fd` refers to. */
+int cf2f_change_owner_of_handle(int fd, uid_t owner, gid_t group);
 
 #endif

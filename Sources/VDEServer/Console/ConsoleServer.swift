@@ -14,6 +14,10 @@ public final class ConsoleServer {
     private let onShutdown: () -> Void
     private var listener: Descriptor?
     private var listenerDescriptor: Int32 = -1
+    /// The directory holding the socket, opened once: the socket is created and removed
+    /// through it.
+    private var directory: DirectoryHandle?
+    private let name: String
     private var sessions: [Int32: ConsoleSession] = [:]
 
     public init(path: String, mode: mode_t, console: Console, loop: EventLoop, logger: Logger, onShutdown: @escaping () -> Void) {
@@ -23,13 +27,13 @@ public final class ConsoleServer {
         self.loop = loop
         self.logger = logger
         self.onShutdown = onShutdown
+        name = FileSystem.split(path).name
     }
 
     public func start() throws(VDEServerError) {
-        guard let address = UnixSocketAddress(path: path) else { throw .pathTooLong(path) }
-        let socket = try StreamListener.make(at: address, backlog: 16, logger: logger) { () throws(VDEServerError) in
-            chmod(path, mode)
-        }
+        guard UnixSocketAddress(path: path) != nil else { throw .pathTooLong(path) }
+        let parent = try Self.openParent(of: path)
+        let socket = try StreamListener.make(in: parent, name: name, mode: mode, group: nil, backlog: 16, logger: logger)
         let raw = socket.rawValue
         do {
             try loop.register(raw, interest: .readable, handler: IOCallback { [unowned self] _ in self.acceptSessions() })
@@ -38,6 +42,27 @@ public final class ConsoleServer {
         }
         listenerDescriptor = socket.rawValue
         listener = consume socket
+        directory = consume parent
+    }
+
+    /// The directory the socket goes into, opened by its real path (`-M /var/run/sw.mgmt`
+    /// reaches /run through root's link) once nobody but us and root can redirect it: links on
+    /// the way are ours or root's, and every directory of the real path is ours or root's and
+    /// sticky if others may write it (like /tmp).
+    private static func openParent(of path: String) throws(VDEServerError) -> DirectoryHandle {
+        let parentPath = FileSystem.split(path).directory
+        let realPath: String?
+        do {
+            realPath = try FileSystem.trustedDirectoryPath(parentPath)
+        } catch {
+            throw .unsafe(error)
+        }
+        guard let realPath else { throw .system(SystemError(errno: ENOENT, operation: "open \(parentPath)")) }
+        do {
+            return try DirectoryHandle.open(realPath)
+        } catch {
+            throw .system(error)
+        }
     }
 
     public func stop() {
@@ -45,7 +70,8 @@ public final class ConsoleServer {
         guard listener != nil else { return }
         loop.deregister(listenerDescriptor)
         listener = nil
-        unlink(path)
+        directory?.remove(name)
+        directory = nil
     }
 
     private func acceptSessions() {

@@ -8,16 +8,23 @@ final class ChildProcess {
     let output = Pipe()
     let errors = Pipe()
 
-    init(_ executable: String, _ arguments: [String]) throws {
+    /// `environment` replaces the test's own (nil inherits it).
+    init(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) throws {
         let candidates = executable.contains("/") ? [executable] : ["/usr/bin/", "/usr/sbin/", "/bin/"].map { $0 + executable }
         let path = candidates.first { FileManager.default.isExecutableFile(atPath: $0) }
         guard let path else { throw TestFailure("\(executable) is not installed (Scripts/test installs it)") }
         process.executableURL = URL(fileURLWithPath: path)
         process.arguments = arguments
+        if let environment { process.environment = environment }
         process.standardInput = input
         process.standardOutput = output
         process.standardError = errors
         try process.run()
+    }
+
+    /// Everything written to stderr (after exit).
+    var errorText: String {
+        String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
     }
 
     /// Waits for exit and returns stdout.

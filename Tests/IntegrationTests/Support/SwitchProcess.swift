@@ -31,8 +31,13 @@ final class SwitchProcess {
         ["--identity", directory + "/identity"]
     }
 
-    init(arguments extra: [String] = [], socketName: String = "sw", startTimeout: Duration = .seconds(10)) throws {
+    /// `prepare` runs on the work directory before the switch starts (files a test plants there).
+    init(
+        arguments extra: [String] = [], socketName: String = "sw", startTimeout: Duration = .seconds(10),
+        prepare: (_ workDirectory: String) throws -> Void = { _ in }
+    ) throws {
         workDirectory = try TemporaryDirectory.make()
+        try prepare(workDirectory)
         socketDirectory = workDirectory + "/" + socketName
         managementPath = workDirectory + "/mgmt"
         process.executableURL = URL(fileURLWithPath: Self.binaryPath)
