@@ -9,13 +9,20 @@ public final class TCPListener: IOHandler {
     private weak var acceptor: (any ConnectionAcceptor)?
     private var descriptors: [Int32] = []
     private let logger: Logger
+    private let warnings: ThrottledLogger
     public let address: TCPAddress
+    /// How long the listener rests when accept fails for want of descriptors or memory.
+    public var pauseInterval: Duration = .milliseconds(100)
+    /// Times accept failed for want of descriptors or memory and the listener rested.
+    public private(set) var acceptPauses: UInt64 = 0
+    private var isPaused = false
 
     public init(address: TCPAddress, loop: EventLoop, acceptor: any ConnectionAcceptor, logger: Logger) throws(CommError) {
         self.address = address
         self.loop = loop
         self.acceptor = acceptor
         self.logger = logger
+        warnings = ThrottledLogger(logger: logger) { [unowned loop] in loop.now }
         for socketAddress in try address.resolve(passive: true) {
             let family = socketAddress.withUnsafeBytes { $0.load(as: sa_family_t.self) }
             let fd = socket(Int32(family), Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
@@ -58,29 +65,67 @@ public final class TCPListener: IOHandler {
     }
 
     public func handle(_ readiness: IOReadiness) {
+        guard !isPaused else { return }
         for fd in descriptors {
-            while true {
+            accepting: while true {
                 var storage = sockaddr_storage()
                 var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
                 let accepted = withUnsafeMutablePointer(to: &storage) {
                     $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { accept(fd, $0, &length) }
                 }
-                guard accepted >= 0 else { break }
+                guard accepted >= 0 else {
+                    let error = errno
+                    switch error {
+                    case EAGAIN:
+                        break accepting
+                    case EINTR, ECONNABORTED, EPROTO, EPERM:
+                        // A signal, or a connection that died in the backlog: the next one may be fine.
+                        continue accepting
+                    default:
+                        // EMFILE, ENFILE, ENOBUFS, ENOMEM: the pending connection stays in the
+                        // backlog and the socket stays readable; trying again at once would spin.
+                        pause(after: error)
+                        return
+                    }
+                }
                 _ = fcntl(accepted, F_SETFL, fcntl(accepted, F_GETFL) | O_NONBLOCK)
                 _ = fcntl(accepted, F_SETFD, FD_CLOEXEC)
                 let remote = Self.describe(storage)
+                let source = withUnsafeBytes(of: storage) { TCPAddress.sourcePrefix(ofSocketAddress: $0) } ?? remote
                 do {
-                    let connection = try TCPConnection.accepted(descriptor: accepted, remote: remote, loop: loop)
+                    let connection = try TCPConnection.accepted(descriptor: accepted, remote: remote, sourcePrefix: source, loop: loop)
                     acceptor?.acceptIncoming(connection)
                 } catch {
-                    logger.warning("cannot accept peer", metadata: ["peer": "\(remote)", "error": "\(error)"])
+                    warnings.warning("accept-failed", "cannot accept peer", metadata: ["peer": "\(remote)", "error": "\(error)"])
                     Glibc.close(accepted)
                 }
             }
         }
     }
 
+    /// Takes the listening sockets out of the loop for `pauseInterval`: connections wait in
+    /// the kernel's backlog until descriptors are free again.
+    private func pause(after error: Int32) {
+        acceptPauses &+= 1
+        isPaused = true
+        for fd in descriptors { loop.setInterest(.none, for: fd) }
+        warnings.warning(
+            "accept-paused", "cannot accept peers; pausing the listener",
+            metadata: ["error": "\(String(cString: strerror(error)))", "errno": "\(error)", "pause": "\(pauseInterval)"])
+        loop.schedule(after: pauseInterval) { [weak self] in
+            guard let self, isPaused else { return }
+            isPaused = false
+            for fd in descriptors { loop.setInterest(.readable, for: fd) }
+        }
+    }
+
+    /// Writes the counts of warnings the throttle dropped; the owner calls it every second.
+    public func reportSuppressedWarnings() {
+        warnings.reportSuppressed()
+    }
+
     public func close() {
+        isPaused = false
         for fd in descriptors {
             loop.deregister(fd)
             Glibc.close(fd)

@@ -1,4 +1,6 @@
 import EthernetSwitch
+import F2FBase
+import F2FCore
 import F2FPosix
 import Glibc
 import Logging
@@ -16,16 +18,27 @@ public final class VDEServer {
     /// Socket buffer for the switch side of each data socket: room for a burst of full-size
     /// frames; more only lets a receiver fall further behind (back-pressure handles the rest).
     public var dataSocketBufferBytes: Int32 = 256 << 10
+    private var rest: ListenerRest?
+    private let warnings: ThrottledLogger
+    /// Times the ctl listener rested because accept found no descriptor free.
+    public var acceptPauses: UInt64 { rest?.count ?? 0 }
 
     public init(directory: SocketDirectory, engine: SwitchEngine, logger: Logger) {
         self.directory = directory
         self.engine = engine
         self.logger = logger
+        warnings = ThrottledLogger(logger: logger) { [unowned loop = engine.loop] in loop.now }
+    }
+
+    /// Writes the counts of warnings the throttle dropped; the owner calls it every second.
+    public func reportSuppressedWarnings() {
+        warnings.reportSuppressed()
     }
 
     public func start() throws(VDEServerError) {
         try directory.open(logger: logger)
         guard let listener = directory.listenerDescriptor else { return }
+        rest = ListenerRest(loop: engine.loop, descriptor: listener)
         do {
             try engine.loop.register(listener, interest: .readable, handler: IOCallback { [unowned self] _ in
                 self.acceptClients(listener: listener)
@@ -38,6 +51,7 @@ public final class VDEServer {
 
     public func stop() {
         for descriptor in Array(pending.keys) { refuse(descriptor, reason: "switch shutting down", level: .debug) }
+        rest?.cancel()
         if let listener = directory.listenerDescriptor { engine.loop.deregister(listener) }
         directory.close()
     }
@@ -48,14 +62,16 @@ public final class VDEServer {
             do {
                 accepted = try UnixSocket.accept(listener)
             } catch {
-                logger.warning("accept failed", metadata: ["error": "\(error)"])
+                if ListenerRest.isTransient(error) { continue }
+                rest?.rest()
+                warnings.warning("ctl-accept", "accept failed; pausing the ctl listener", metadata: ["error": "\(error)"])
                 return
             }
             guard let accepted else { return }
             let handshake = ControlHandshake(control: accepted)
             let descriptor = handshake.descriptor
             if pending.count >= maximumPendingHandshakes {
-                logger.warning("too many clients in handshake; refusing one")
+                warnings.warning("ctl-pending", "too many clients in handshake; refusing one")
                 continue  // handshake (and its descriptor) is released here
             }
             do {
@@ -85,7 +101,13 @@ public final class VDEServer {
     private func refuse(_ descriptor: Int32, reason: String, level: Logger.Level = .warning) {
         engine.loop.deregister(descriptor)
         pending[descriptor] = nil  // closes the control stream
-        logger.log(level: level, "refused VDE client: \(reason)", metadata: ["fd": "\(descriptor)"])
+        // The reason may quote the client's request (its socket path): escaped for the log line.
+        let line: Logger.Message = "refused VDE client: \(LogText.escaped(reason))"
+        if level == .warning {
+            warnings.warning("ctl-refused", line, metadata: ["fd": "\(descriptor)"])
+        } else {
+            logger.log(level: level, line, metadata: ["fd": "\(descriptor)"])
+        }
     }
 
     private func expireStalledHandshakes() {
