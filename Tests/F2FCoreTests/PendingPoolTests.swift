@@ -19,8 +19,8 @@ import Testing
             let admission = pool.admit(member, from: "10.0.0.\(member)", isReservedSource: false, now: Self.at(Int64(member)))
             #expect(admission == .admitted)
         }
-        let outcome2 = pool.admit(3, from: "10.0.0.3", isReservedSource: false, now: Self.at(3)) == .admittedEvicting(0, .poolFull)
-        #expect(outcome2)
+        let fourth = pool.admit(3, from: "10.0.0.3", isReservedSource: false, now: Self.at(3))
+        #expect(fourth == .admittedEvicting(0, .poolFull))
         #expect(pool.members == [1, 2, 3])
     }
 
@@ -28,12 +28,12 @@ import Testing
         var pool = Self.pool(capacity: 3, perSource: 10)
         for member in 0..<3 { _ = pool.admit(member, from: "10.0.0.\(member)", isReservedSource: false, now: Self.at(Int64(member))) }
         pool.markSpoken(0)
-        let outcome3 = pool.admit(3, from: "10.0.0.9", isReservedSource: false, now: Self.at(3)) == .admittedEvicting(1, .poolFull)
-        #expect(outcome3)
+        let fourth = pool.admit(3, from: "10.0.0.9", isReservedSource: false, now: Self.at(3))
+        #expect(fourth == .admittedEvicting(1, .poolFull))
         pool.markSpoken(2)
         pool.markSpoken(3)
-        let outcome4 = pool.admit(4, from: "10.0.0.9", isReservedSource: false, now: Self.at(4)) == .admittedEvicting(0, .poolFull)
-        #expect(outcome4, "all spoke: the oldest")
+        let fifth = pool.admit(4, from: "10.0.0.9", isReservedSource: false, now: Self.at(4))
+        #expect(fifth == .admittedEvicting(0, .poolFull), "all spoke: the oldest")
     }
 
     @Test func oneSourceHoldsAtMostItsShareAndMakesRoomFromItsOwn() {
@@ -44,8 +44,8 @@ import Testing
             #expect(admission == .admitted)
         }
         for member in 4..<40 {
-            let outcome6 = pool.admit(member, from: "203.0.113.7", isReservedSource: false, now: Self.at(Int64(1 + member))) == .admittedEvicting(member - 4, .sourceFull)
-            #expect(outcome6)
+            let admission = pool.admit(member, from: "203.0.113.7", isReservedSource: false, now: Self.at(Int64(1 + member)))
+            #expect(admission == .admittedEvicting(member - 4, .sourceFull))
         }
         #expect(pool.count(from: "203.0.113.7") == 4)
         #expect(pool.contains(100), "another source's connection is never touched")
@@ -72,8 +72,8 @@ import Testing
                 }
                 pool.markSpoken(friend)
                 friendsAdmitted += 1
-                let outcome7 = pool.remove(friend)
-                #expect(outcome7, "the friend's handshake finishes within the same round trip")
+                let wasPending = pool.remove(friend)
+                #expect(wasPending, "the friend's handshake finishes within the same round trip")
             }
         }
         #expect(friendsAdmitted == 20)
@@ -84,24 +84,24 @@ import Testing
         var pool = Self.pool(capacity: 16, perSource: 4)
         for member in 0..<64 { _ = pool.admit(member, from: "10.0.\(member % 8).1", isReservedSource: false, now: Self.at(Int64(member))) }
         #expect(pool.count == 16)
-        let outcome8 = pool.admit(1000, from: "192.0.2.10", isReservedSource: false, now: Self.at(64)) == .admittedEvicting(48, .poolFull)
-        #expect(outcome8)
+        let newcomer = pool.admit(1000, from: "192.0.2.10", isReservedSource: false, now: Self.at(64))
+        #expect(newcomer == .admittedEvicting(48, .poolFull))
         #expect(pool.contains(1000))
     }
 
     @Test func reservedSourcesHaveTheirOwnPlacesThatStrangersNeverTake() {
         var pool = Self.pool(capacity: 2, perSource: 2, reserved: 2)
-        let outcome9 = pool.admit(1, from: "192.0.2.10", isReservedSource: true, now: Self.at(0)) == .admitted
-        #expect(outcome9)
+        let redial = pool.admit(1, from: "192.0.2.10", isReservedSource: true, now: Self.at(0))
+        #expect(redial == .admitted)
         for member in 10..<30 { _ = pool.admit(member, from: "10.0.0.\(member)", isReservedSource: false, now: Self.at(Int64(member))) }
         #expect(pool.contains(1), "strangers filling the pool do not evict a pinned peer's redial")
         #expect(pool.reservedCount == 1)
         #expect(pool.count == 3)
-        let outcome10 = pool.admit(2, from: "192.0.2.10", isReservedSource: true, now: Self.at(40)) == .admitted
-        #expect(outcome10)
+        let secondRedial = pool.admit(2, from: "192.0.2.10", isReservedSource: true, now: Self.at(40))
+        #expect(secondRedial == .admitted)
         // Reserved places full: the third redial competes in the ordinary pool.
-        let outcome11 = pool.admit(3, from: "192.0.2.10", isReservedSource: true, now: Self.at(41)) == .admittedEvicting(28, .poolFull)
-        #expect(outcome11)
+        let thirdRedial = pool.admit(3, from: "192.0.2.10", isReservedSource: true, now: Self.at(41))
+        #expect(thirdRedial == .admittedEvicting(28, .poolFull))
         #expect(pool.reservedCount == 2)
     }
 
@@ -110,14 +110,8 @@ import Testing
         _ = pool.admit(1, from: "a", isReservedSource: false, now: Self.at(0))
         _ = pool.admit(2, from: "b", isReservedSource: false, now: Self.at(0))
         pool.markSpoken(2)
-        let outcome12 = pool.expire(now: Self.at(999)).isEmpty
-        #expect(outcome12)
-        let outcome13 = pool.expire(now: Self.at(1_000)).map(\.member) == [1]
-        #expect(outcome13)
-        let outcome14 = pool.expire(now: Self.at(1_000)).isEmpty
-        #expect(outcome14, "expired once")
-        let outcome15 = pool.expire(now: Self.at(4_999)).isEmpty
-        #expect(outcome15)
+        let expired = [Int64(999), 1_000, 1_000, 4_999].map { pool.expire(now: Self.at($0)).map(\.member) }
+        #expect(expired == [[], [1], [], []], "the silent one at 1 s, once")
         let late = pool.expire(now: Self.at(5_000))
         #expect(late.map(\.member) == [2] && late.map(\.expiry) == [.handshakeTimeout])
         #expect(pool.count == 0)
@@ -133,18 +127,9 @@ import Testing
 
     @Test func removingAndMarkingUnknownMembersIsHarmless() {
         var pool = Self.pool()
-        let outcome16 = !pool.remove(7)
-        #expect(outcome16)
-        let outcome17 = !pool.markSpoken(7)
-        #expect(outcome17)
+        var results = [pool.remove(7), pool.markSpoken(7)]
         _ = pool.admit(7, from: "a", isReservedSource: false, now: Self.at(0))
-        let outcome18 = pool.markSpoken(7)
-        #expect(outcome18)
-        let outcome19 = !pool.markSpoken(7)
-        #expect(outcome19, "once")
-        let outcome20 = pool.remove(7)
-        #expect(outcome20)
-        let outcome21 = !pool.remove(7)
-        #expect(outcome21)
+        results += [pool.markSpoken(7), pool.markSpoken(7), pool.remove(7), pool.remove(7)]
+        #expect(results == [false, false, true, false, true, false])
     }
 }

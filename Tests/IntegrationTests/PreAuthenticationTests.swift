@@ -11,7 +11,11 @@ import Testing
     /// second, each reopened as soon as the switch closes it, at most 6 new ones a second. On
     /// a first-come pool of 16 a friend's dial rarely finds a free place; here the attacker's
     /// address holds at most 4 places and silence ends after a second.
-    @Test func aStrangerHoldingPreAuthConnectionsDoesNotStopAFriendFromLinking() throws {
+    ///
+    /// From 8 source addresses the attacker asks for more than the pool's 16 places: then the
+    /// pool evicts its oldest (silent first) for each newcomer, and the friend still links.
+    @Test(arguments: [1, 8])
+    func aStrangerHoldingPreAuthConnectionsDoesNotStopAFriendFromLinking(sourceCount: Int) throws {
         let port = try TCPPorts.free()
         let friends = try FriendGroup(count: 2)
         let a = try SwitchProcess(arguments: ["--listen", "127.0.0.1:\(port)"] + friends.member(0), logToFile: true)
@@ -20,8 +24,12 @@ import Testing
 
         // A friend relinks a few times a second at most here, within its own address's handshake rate.
         let idle = try (0..<10).map { _ in try link.attempt(spacing: .milliseconds(300)) }
-        let silent = PreAuthAttacker(port: port, holding: 8, rate: 3, trickle: false)
-        let trickling = PreAuthAttacker(port: port, holding: 8, rate: 3, trickle: true)
+        let sources = (2..<(2 + sourceCount)).map { "127.0.0.\($0)" }
+        // From 8 addresses, 3 new connections a second each: more than the pool holds.
+        let holding = sourceCount == 1 ? 8 : 16
+        let rate = sourceCount == 1 ? 3.0 : 12
+        let silent = PreAuthAttacker(port: port, sources: sources, holding: holding, rate: rate, trickle: false)
+        let trickling = PreAuthAttacker(port: port, sources: sources, holding: holding, rate: rate, trickle: true)
         // Until the attack is at full strength: 16 connections opened.
         try waitUntil(timeout: .seconds(15), "the attackers to open 16 connections") {
             silent.connectionsOpened + trickling.connectionsOpened >= 16
@@ -33,7 +41,7 @@ import Testing
         let idleTimes = idle.compactMap { $0 }
         let attackedTimes = attacked.compactMap { $0 }
         print("""
-            pre-auth attack: friend links idle \(idleTimes.count)/10, median \(FriendLinkAttempt.median(idleTimes)); \
+            pre-auth attack from \(sourceCount) address(es): friend links idle \(idleTimes.count)/10, median \(FriendLinkAttempt.median(idleTimes)); \
             under attack \(attackedTimes.count)/20, median \(FriendLinkAttempt.median(attackedTimes)), \
             max \(attackedTimes.max().map(String.init(describing:)) ?? "-"); attacker opened \
             \(silent.connectionsOpened + trickling.connectionsOpened) connections

@@ -2,13 +2,13 @@ import Foundation
 import Glibc
 import Synchronization
 
-/// The pre-authentication attack, from one source address: keep up to `holding`
-/// TCP connections open to a listener, sending nothing (or one byte a second, a handshake
-/// that never completes), and reopen each one the switch closes at once, at most `rate`
-/// new connections a second. Runs on its own thread until `stop()`.
+/// The pre-authentication attack: keep up to `holding` TCP connections open to a
+/// listener, sending nothing (or one byte a second, a handshake that never completes), and
+/// reopen each one the switch closes at once, at most `rate` new connections a second, from
+/// `sources` in turn (loopback addresses). Runs on its own thread until `stop()`.
 final class PreAuthAttacker: @unchecked Sendable {
     let port: UInt16
-    let source: String
+    let sources: [String]
     let holding: Int
     let rate: Double
     let trickle: Bool
@@ -17,9 +17,9 @@ final class PreAuthAttacker: @unchecked Sendable {
     private let closedByServer = Atomic<Int>(0)
     private let done = DispatchSemaphore(value: 0)
 
-    init(port: UInt16, source: String = "127.0.0.2", holding: Int = 16, rate: Double = 5, trickle: Bool) {
+    init(port: UInt16, sources: [String] = ["127.0.0.2"], holding: Int = 16, rate: Double = 5, trickle: Bool) {
         self.port = port
-        self.source = source
+        self.sources = sources
         self.holding = holding
         self.rate = rate
         self.trickle = trickle
@@ -49,7 +49,7 @@ final class PreAuthAttacker: @unchecked Sendable {
             lastRefill = now
             while sockets.count < holding, tokens >= 1 {
                 tokens -= 1
-                guard let fd = connect() else { break }
+                guard let fd = connect(from: sources[opened.load(ordering: .relaxed) % sources.count]) else { break }
                 opened.add(1, ordering: .relaxed)
                 sockets.append(fd)
             }
@@ -81,7 +81,7 @@ final class PreAuthAttacker: @unchecked Sendable {
         done.signal()
     }
 
-    private func connect() -> Int32? {
+    private func connect(from source: String) -> Int32? {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { return nil }
         var local = sockaddr_in()
