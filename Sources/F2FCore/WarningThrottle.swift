@@ -24,7 +24,7 @@ public struct WarningThrottle: Sendable {
     /// One entry per kind, and kinds are constants in the code: the table stays small.
     private var windows: [String: Window] = [:]
 
-    public init(linesPerWindow: Int = 5, window: Duration = .seconds(10)) {
+    public init(linesPerWindow: Int = 10, window: Duration = .seconds(10)) {
         precondition(linesPerWindow > 0 && window > .zero)
         self.linesPerWindow = linesPerWindow
         self.window = window
