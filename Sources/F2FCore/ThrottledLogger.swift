@@ -17,13 +17,17 @@ public final class ThrottledLogger {
 
     /// `kind` names the class of event (`pending-evicted`, `handshake-failed`): lines of one
     /// kind share a budget.
-    public func warning(_ kind: String, _ message: @autoclosure () -> Logger.Message, metadata: @autoclosure () -> Logger.Metadata? = nil) {
+    public func warning(
+        _ kind: String, _ message: @autoclosure () -> Logger.Message, metadata: @autoclosure () -> Logger.Metadata? = nil,
+        file: String = #fileID, function: String = #function, line: UInt = #line
+    ) {
         switch throttle.admit(kind, now: now()) {
         case .suppress:
             return
         case .log(let suppressedBefore):
             if suppressedBefore > 0 { reportLine(kind, suppressedBefore) }
-            logger.warning(message(), metadata: metadata())
+            // The caller's location, so the line names the module that logged it.
+            logger.log(level: .warning, message(), metadata: metadata(), file: file, function: function, line: line)
         }
     }
 

@@ -11,11 +11,9 @@ public final class TCPListener: IOHandler {
     private let logger: Logger
     private let warnings: ThrottledLogger
     public let address: TCPAddress
-    /// How long the listener rests when accept fails for want of descriptors or memory.
-    public var pauseInterval: Duration = .milliseconds(100)
+    private var rest: ListenerRest?
     /// Times accept failed for want of descriptors or memory and the listener rested.
-    public private(set) var acceptPauses: UInt64 = 0
-    private var isPaused = false
+    public var acceptPauses: UInt64 { rest?.count ?? 0 }
 
     public init(address: TCPAddress, loop: EventLoop, acceptor: any ConnectionAcceptor, logger: Logger) throws(CommError) {
         self.address = address
@@ -50,6 +48,7 @@ public final class TCPListener: IOHandler {
             descriptors.append(fd)
         }
         guard !descriptors.isEmpty else { throw CommError(errno: EADDRNOTAVAIL, operation: "listen on \(address)") }
+        rest = ListenerRest(loop: loop, descriptors: descriptors)
     }
 
     /// The port actually bound (useful with port 0).
@@ -65,8 +64,7 @@ public final class TCPListener: IOHandler {
     }
 
     public func handle(_ readiness: IOReadiness) {
-        guard !isPaused else { return }
-        for fd in descriptors {
+        for fd in descriptors where rest?.isResting != true {
             accepting: while true {
                 var storage = sockaddr_storage()
                 var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
@@ -75,19 +73,16 @@ public final class TCPListener: IOHandler {
                 }
                 guard accepted >= 0 else {
                     let error = errno
-                    switch error {
-                    case EAGAIN:
-                        break accepting
-                    case EINTR, ECONNABORTED, EPROTO, EPERM:
-                        // A signal, or a connection that died in the backlog: the next one may be fine.
-                        continue accepting
-                    default:
-                        // EMFILE, ENFILE, ENOBUFS, ENOMEM: the pending connection stays in the
-                        // backlog and the socket stays readable; trying again at once would spin.
-                        pause(after: error)
-                        return
+                    if error == EAGAIN { break accepting }
+                    if ListenerRest.isTransient(errno: error) { continue accepting }
+                    if rest?.rest() == true {
+                        warnings.warning(
+                            "accept-paused", "cannot accept peers; the listener rests until descriptors are free",
+                            metadata: ["error": "\(String(cString: strerror(error)))", "errno": "\(error)"])
                     }
+                    return
                 }
+                rest?.accepted()
                 _ = fcntl(accepted, F_SETFL, fcntl(accepted, F_GETFL) | O_NONBLOCK)
                 _ = fcntl(accepted, F_SETFD, FD_CLOEXEC)
                 let remote = Self.describe(storage)
@@ -103,29 +98,13 @@ public final class TCPListener: IOHandler {
         }
     }
 
-    /// Takes the listening sockets out of the loop for `pauseInterval`: connections wait in
-    /// the kernel's backlog until descriptors are free again.
-    private func pause(after error: Int32) {
-        acceptPauses &+= 1
-        isPaused = true
-        for fd in descriptors { loop.setInterest(.none, for: fd) }
-        warnings.warning(
-            "accept-paused", "cannot accept peers; pausing the listener",
-            metadata: ["error": "\(String(cString: strerror(error)))", "errno": "\(error)", "pause": "\(pauseInterval)"])
-        loop.schedule(after: pauseInterval) { [weak self] in
-            guard let self, isPaused else { return }
-            isPaused = false
-            for fd in descriptors { loop.setInterest(.readable, for: fd) }
-        }
-    }
-
     /// Writes the counts of warnings the throttle dropped; the owner calls it every second.
     public func reportSuppressedWarnings() {
         warnings.reportSuppressed()
     }
 
     public func close() {
-        isPaused = false
+        rest?.cancel()
         for fd in descriptors {
             loop.deregister(fd)
             Glibc.close(fd)

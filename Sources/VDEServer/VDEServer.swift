@@ -38,7 +38,7 @@ public final class VDEServer {
     public func start() throws(VDEServerError) {
         try directory.open(logger: logger)
         guard let listener = directory.listenerDescriptor else { return }
-        rest = ListenerRest(loop: engine.loop, descriptor: listener)
+        rest = ListenerRest(loop: engine.loop, descriptors: [listener])
         do {
             try engine.loop.register(listener, interest: .readable, handler: IOCallback { [unowned self] _ in
                 self.acceptClients(listener: listener)
@@ -62,12 +62,14 @@ public final class VDEServer {
             do {
                 accepted = try UnixSocket.accept(listener)
             } catch {
-                if ListenerRest.isTransient(error) { continue }
-                rest?.rest()
-                warnings.warning("ctl-accept", "accept failed; pausing the ctl listener", metadata: ["error": "\(error)"])
+                if ListenerRest.isTransient(errno: error.errno) { continue }
+                if rest?.rest() == true {
+                    warnings.warning("ctl-accept", "accept failed; the ctl listener rests until descriptors are free", metadata: ["error": "\(error)"])
+                }
                 return
             }
             guard let accepted else { return }
+            rest?.accepted()
             let handshake = ControlHandshake(control: accepted)
             let descriptor = handshake.descriptor
             if pending.count >= maximumPendingHandshakes {

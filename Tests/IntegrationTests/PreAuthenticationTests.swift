@@ -60,21 +60,25 @@ import Testing
     }
 
     /// A stranger that sends whole first messages as fast as it can gets only the per-source
-    /// budget of answers (each answer costs the switch two Diffie-Hellman operations).
+    /// budget of answers (each answer costs the switch two Diffie-Hellman operations): by
+    /// default a burst of 10, then 5 a second.
     @Test func handshakeInitiationsFromOneSourceAreRateLimited() throws {
         let port = try TCPPorts.free()
-        let a = try SwitchProcess(arguments: ["--listen", "127.0.0.1:\(port)", "--handshake-rate-per-source", "1"])
+        let a = try SwitchProcess(arguments: ["--listen", "127.0.0.1:\(port)"])
+        let attempts = 40
         var answered = 0
-        for _ in 0..<8 {
+        let started = ContinuousClock.now
+        for _ in 0..<attempts {
             var stranger = NoiseHandshake(role: .initiator, localStatic: IdentityKey().privateKey, prologue: SecureConnection.prologue)
             let fd = try TCPPorts.connect(port: port)
             defer { close(fd) }
             try sendRecord(try stranger.writeMessage(), on: fd)
             if (try? receiveRecord(from: fd)) != nil { answered += 1 }
         }
-        #expect(answered == 2, "a burst of two seconds' worth at 1/s")
+        let seconds = (ContinuousClock.now - started) / .seconds(1)
+        #expect(answered >= 10 && answered <= 10 + Int(5 * seconds) + 1, "\(answered) of \(attempts) answered in \(seconds) s")
         let limits = try a.command("limits/print").data
-        #expect(limits.contains("handshake-rate 100.0/s per-source 1.0/s refused 6"), "\(limits)")
+        #expect(limits.contains("handshake-rate 100.0/s per-source 5.0/s refused \(attempts - answered)"), "\(limits)")
         try a.stop()
     }
 
@@ -87,11 +91,16 @@ import Testing
             arguments: ["--listen", "127.0.0.1:\(port)"], launcher: ["/usr/bin/prlimit", "--nofile=64:64", "--"], logToFile: true)
         var held: [Int32] = []
         defer { held.forEach { close($0) } }
+        // ctl clients first (each holds a descriptor in the switch for 5 s), then the console
+        // and the peer listener find none left.
         for _ in 0..<100 {
             if let fd = UnixStream.connectWithoutWaiting(a.socketDirectory + "/ctl") { held.append(fd) }
         }
         for _ in 0..<24 {
             if let fd = UnixStream.connectWithoutWaiting(a.managementPath) { held.append(fd) }
+        }
+        for _ in 0..<24 {
+            if let fd = try? TCPPorts.connect(port: port) { held.append(fd) }
         }
         try waitUntil(timeout: .seconds(5), "the switch to run out of descriptors") {
             let log = a.currentLog()
@@ -104,6 +113,7 @@ import Testing
         let lines = a.currentLog().split(separator: "\n").count - linesBefore
         print("descriptor exhaustion: \(cpu) CPU and \(lines) log lines in 3 s")
         #expect(cpu < .milliseconds(600), "the switch must not spin: \(cpu) of CPU in 3 s")
+        // At most 10 lines per kind per 10 s, and one line per shortage for each listener.
         #expect(lines <= 30, "bounded logging: \(lines) lines in 3 s")
         #expect(a.isRunning)
 
@@ -115,23 +125,27 @@ import Testing
         let client = try TestClient(a.socketDirectory, mac: "02:00:00:00:0a:01")
         _ = client
         let limits = try a.command("limits/print").data
-        let paused = limits.first { $0.hasPrefix("accept-paused ") } ?? ""
-        #expect(paused.hasPrefix("accept-paused ") && paused != "accept-paused listen 0 ctl 0 console 0", "\(limits)")
+        let paused = (limits.first { $0.hasPrefix("accept-paused ") } ?? "").split(separator: " ")
+        #expect(paused.count == 7 && !paused.contains("0"), "each listener rested: \(limits)")
         let log = try a.stop().log
         let total = log.split(separator: "\n").count
         #expect(total <= 150, "\(total) log lines in all")
     }
 
     @Test func consoleSessionsAreCapped() throws {
-        let a = try SwitchProcess(arguments: ["--max-console-sessions", "3"])
-        let open = try (0..<3).map { _ in try a.console() }
+        let a = try SwitchProcess()
+        let open = try (0..<16).map { _ in try a.console() }
         let extra = try ConsoleClient(path: a.managementPath)
-        #expect(extra.banner.isEmpty, "the fourth session is closed at once, without a banner")
+        #expect(extra.banner.isEmpty, "the 17th session is closed at once, without a banner")
         extra.close()
         open.forEach { $0.close() }
-        try waitUntil(timeout: .seconds(5), "the sessions to be closed and counted") {
-            try a.command("limits/print").data.contains("console-sessions 3 now 1 refused 1")
+        // A command may race the switch noticing the closed sessions (and be refused itself).
+        var line = ""
+        try waitUntil(timeout: .seconds(5), "the sessions to be closed") {
+            line = (try? a.command("limits/print"))?.data.first { $0.hasPrefix("console-sessions 16 now 1 refused ") } ?? ""
+            return !line.isEmpty
         }
+        #expect(line.split(separator: " ").last.flatMap { Int($0) }.map { $0 >= 1 } == true, "\(line)")
         try a.stop()
     }
 

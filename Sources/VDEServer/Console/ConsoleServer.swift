@@ -53,7 +53,7 @@ public final class ConsoleServer {
             throw .system(error)
         }
         listenerDescriptor = socket.rawValue
-        rest = ListenerRest(loop: loop, descriptor: raw)
+        rest = ListenerRest(loop: loop, descriptors: [raw])
         listener = consume socket
     }
 
@@ -72,12 +72,16 @@ public final class ConsoleServer {
             do {
                 accepted = try UnixSocket.accept(listenerDescriptor)
             } catch {
-                if ListenerRest.isTransient(error) { continue }
-                rest?.rest()
-                warnings.warning("console-accept", "console accept failed; pausing the console listener", metadata: ["error": "\(error)"])
+                if ListenerRest.isTransient(errno: error.errno) { continue }
+                if rest?.rest() == true {
+                    warnings.warning(
+                        "console-accept", "console accept failed; the console listener rests until descriptors are free",
+                        metadata: ["error": "\(error)"])
+                }
                 return
             }
             guard let accepted else { return }
+            rest?.accepted()
             guard sessions.count < maximumSessions else {
                 sessionsRefused &+= 1
                 warnings.warning("console-sessions", "refusing console session: too many sessions", metadata: ["max-console-sessions": "\(maximumSessions)"])
