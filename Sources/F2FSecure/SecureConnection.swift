@@ -47,12 +47,14 @@ public final class SecureConnection: Connection, ConnectionEvents {
     private var outerInterest: CommInterest = []
     private var readabilityPosted = false
     private var innerEnded = false
-    private var hasReadFirstMessage = false
+    /// A responder asks `admitHandshake` before answering the first message; an initiator's
+    /// first message in is the answer to its own.
+    private var awaitsAdmission: Bool
 
-    /// Asked once, when the first handshake message has arrived whole and before any
-    /// Diffie-Hellman work is done for it (a responder's second message costs two): nil lets
-    /// the handshake go on, a reason closes the connection. A listener bounds how much of
-    /// that work strangers can ask for, and learns who has spoken in time.
+    /// Asked once by a responder, when the first handshake message has arrived whole and
+    /// before any Diffie-Hellman work is done for it (the answer costs two): nil lets the
+    /// handshake go on, a reason closes the connection. A listener bounds how much of that
+    /// work strangers can ask for, and learns who has spoken in time.
     public var admitHandshake: (() -> String?)?
 
     /// Records as they arrive: room for one whole record plus the start of the next.
@@ -84,6 +86,7 @@ public final class SecureConnection: Connection, ConnectionEvents {
         self.authorize = authorize
         self.logger = logger
         self.warnings = warnings
+        awaitsAdmission = role == .responder
         self.post = post
         handshake = NoiseHandshake(role: role, localStatic: identity.privateKey, prologue: Self.prologue)
         cipherIn = .allocate(byteCount: 2 * (2 + Self.maximumRecordCount), alignment: 16)
@@ -264,8 +267,8 @@ public final class SecureConnection: Connection, ConnectionEvents {
                     return
                 }
             }
-            if !hasReadFirstMessage {
-                hasReadFirstMessage = true
+            if awaitsAdmission {
+                awaitsAdmission = false
                 if let refusal = admitHandshake?() {
                     fail(CommError(errno: POSIXErrorCode.EBUSY.rawValue, message: "handshake from \(remoteDescription) not admitted: \(refusal)"))
                     return
