@@ -171,6 +171,17 @@ import Testing
         #expect(!log.unicodeScalars.contains("\u{1B}"), "no terminal escape reaches the log")
         #expect(!log.split(separator: "\n").contains { $0.hasPrefix("INFO forged") || $0.hasPrefix("WARNING forged") })
     }
+
+    /// The log handler escapes every line, also text that no code escaped where it entered
+    /// (here a key path given on the command line).
+    @Test func everyLogLineIsEscapedByTheLogHandler() throws {
+        let directory = try TemporaryDirectory.make()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let a = try SwitchProcess(arguments: ["--identity", directory + "/key\nERROR forged\u{1B}[2J"])
+        let log = try a.stop().log
+        #expect(log.contains("key\\x0aERROR forged\\x1b[2J"), "\(log)")
+        #expect(!log.split(separator: "\n").contains { $0.hasPrefix("ERROR forged") })
+    }
 }
 
 /// One friend link on demand: `peer/add` on b, timed until b reports it established, then
