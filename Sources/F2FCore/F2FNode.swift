@@ -26,6 +26,8 @@ public final class F2FNode: ConnectionAcceptor {
     public var configuration: Configuration
     public let now: () -> Instant
     let logger: Logger
+    /// Warnings a misbehaving peer can trigger at will, rate-limited.
+    let warnings: ThrottledLogger
     public private(set) var peers: [Int: Peer] = [:]
     private var listeners: [Listener] = []
     private var producers: [(priority: ProducerPriority, producer: any OutboundProducer)] = []
@@ -38,6 +40,7 @@ public final class F2FNode: ConnectionAcceptor {
         localHello = Hello(nodeID: nodeID, name: name)
         self.configuration = configuration
         self.logger = logger
+        warnings = ThrottledLogger(logger: logger, now: now)
         self.now = now
     }
 
@@ -97,6 +100,7 @@ public final class F2FNode: ConnectionAcceptor {
     /// Liveness, keepalives and handshake deadlines. The loop calls it a few times a second.
     public func tick() {
         let now = now()
+        warnings.reportSuppressed()
         for peer in peers.values.sorted(by: { $0.id < $1.id }) {
             switch peer.state {
             case .established:

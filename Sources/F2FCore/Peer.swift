@@ -54,8 +54,9 @@ public final class Peer: ConnectionEvents {
         assembler.admits = { [unowned self] type, count in admitDuringHandshake(type, count) }
     }
 
+    /// The name the peer chose, escaped: it reaches log lines and the console.
     public var displayName: String {
-        remote.map { "\($0.name)@\(connection.remoteDescription)" } ?? connection.remoteDescription
+        remote.map { "\(LogText.escaped($0.name))@\(connection.remoteDescription)" } ?? connection.remoteDescription
     }
 
     func start() {
@@ -128,7 +129,8 @@ public final class Peer: ConnectionEvents {
             case .keepalive:
                 assembler.release()
             case .reject:
-                let reason = String(decoding: assembler.payload, as: UTF8.self)
+                // The other side's words: they reach log lines and the console.
+                let reason = LogText.escaped(String(decoding: assembler.payload, as: UTF8.self))
                 assembler.release()
                 close(reason: "refused by the other side: \(reason)")
             default:
@@ -267,7 +269,11 @@ public final class Peer: ConnectionEvents {
 
     /// Sends a refusal the other side can log, then closes.
     func refuse(_ reason: String, level: Logger.Level = .warning) {
-        node.logger.log(level: level, "refusing peer", metadata: ["peer": "\(displayName)", "reason": "\(reason)"])
+        if level == .warning {
+            node.warnings.warning("peer-refused", "refusing peer", metadata: ["peer": "\(displayName)", "reason": "\(reason)"])
+        } else {
+            node.logger.log(level: level, "refusing peer", metadata: ["peer": "\(displayName)", "reason": "\(reason)"])
+        }
         pendingReject = reason
         refusing = true
         updateInterest()

@@ -30,6 +30,21 @@ public enum ProcessEnvironment {
         return getgrnam(name).map { $0.pointee.gr_gid }
     }
 
+    /// Raises the soft limit on open descriptors to the hard limit: every client, console
+    /// session and peer holds descriptors, and the distribution's soft default (1024) is far
+    /// below what the hard limit allows. Returns the limit now in force.
+    @discardableResult
+    public static func raiseDescriptorLimit() -> UInt64 {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return 0 }
+        if limit.rlim_cur < limit.rlim_max {
+            var raised = limit
+            raised.rlim_cur = limit.rlim_max
+            if setrlimit(Int32(RLIMIT_NOFILE.rawValue), &raised) == 0 { return UInt64(raised.rlim_cur) }
+        }
+        return UInt64(limit.rlim_cur)
+    }
+
     /// A peer that goes away mid-send is an error return, not a signal that ends the process.
     public static func ignoreBrokenPipes() {
         signal(SIGPIPE, SIG_IGN)

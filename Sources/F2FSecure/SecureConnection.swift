@@ -49,9 +49,20 @@ public final class SecureConnection: Connection, ConnectionEvents {
     private let authorize: (PeerID) -> String?
     private let post: (@escaping () -> Void) -> Void
     private let logger: Logger
+    /// Warnings a stranger can trigger at will go through here when set.
+    private let warnings: ThrottledLogger?
     private var outerInterest: CommInterest = []
     private var readabilityPosted = false
     private var innerEnded = false
+    /// A responder asks `admitHandshake` before answering the first message; an initiator's
+    /// first message in is the answer to its own.
+    private var awaitsAdmission: Bool
+
+    /// Asked once by a responder, when the first handshake message has arrived whole and
+    /// before any Diffie-Hellman work is done for it (the answer costs two): nil lets the
+    /// handshake go on, a reason closes the connection. A listener bounds how much of that
+    /// work strangers can ask for, and learns who has spoken in time.
+    public var admitHandshake: (() -> String?)?
 
     /// Records as they arrive: room for one whole record plus the start of the next.
     private let cipherIn: UnsafeMutableRawBufferPointer
@@ -76,11 +87,14 @@ public final class SecureConnection: Connection, ConnectionEvents {
     ///     is already decrypted and so raises no readiness of its own.
     public init(
         over inner: any Connection, role: NoiseHandshake.Role, identity: IdentityKey, networkKey: NetworkKey? = nil, isConnected: Bool,
-        authorize: @escaping (PeerID) -> String?, logger: Logger, post: @escaping (@escaping () -> Void) -> Void
+        authorize: @escaping (PeerID) -> String?, logger: Logger, warnings: ThrottledLogger? = nil,
+        post: @escaping (@escaping () -> Void) -> Void
     ) {
         self.inner = inner
         self.authorize = authorize
         self.logger = logger
+        self.warnings = warnings
+        awaitsAdmission = role == .responder
         self.post = post
         handshake = NoiseHandshake(role: role, localStatic: identity.privateKey, prologue: Self.prologue, networkKey: networkKey)
         cipherIn = .allocate(byteCount: 2 * (2 + Self.maximumRecordCount), alignment: 16)
@@ -261,6 +275,13 @@ public final class SecureConnection: Connection, ConnectionEvents {
                     return
                 }
             }
+            if awaitsAdmission {
+                awaitsAdmission = false
+                if let refusal = admitHandshake?() {
+                    fail(CommError(errno: POSIXErrorCode.EBUSY.rawValue, message: "handshake from \(remoteDescription) not admitted: \(refusal)"))
+                    return
+                }
+            }
             do {
                 _ = try state.readMessage(Array(record))
             } catch {
@@ -271,7 +292,7 @@ public final class SecureConnection: Connection, ConnectionEvents {
             if let id = state.remoteStatic, remoteID == nil {
                 remoteID = id
                 if let refusal = authorize(id) {
-                    logger.warning("refused peer", metadata: ["id": "\(id)", "address": "\(remoteDescription)", "reason": "\(refusal)"])
+                    warn("refused-peer", "refused peer", metadata: ["id": "\(id)", "address": "\(remoteDescription)", "reason": "\(refusal)"])
                     fail(CommError(errno: POSIXErrorCode.EACCES.rawValue, message: "refused \(id): \(refusal)"))
                     return
                 }
@@ -298,7 +319,7 @@ public final class SecureConnection: Connection, ConnectionEvents {
     }
 
     private func failHandshake(_ error: NoiseError) {
-        logger.warning("Noise handshake failed", metadata: ["address": "\(remoteDescription)", "error": "\(error)"])
+        warn("handshake-failed", "Noise handshake failed", metadata: ["address": "\(remoteDescription)", "error": "\(error)"])
         fail(CommError(errno: POSIXErrorCode.EPROTO.rawValue, message: "Noise handshake with \(remoteDescription) failed: \(error)"))
     }
 
@@ -348,7 +369,7 @@ public final class SecureConnection: Connection, ConnectionEvents {
             plainInStart = plainIn.startIndex
         } catch {
             counters.authenticationFailures &+= 1
-            logger.warning("dropping link: a record failed authentication", metadata: ["id": "\(remoteID.map(String.init(describing:)) ?? "?")", "address": "\(remoteDescription)"])
+            warn("record-failed-authentication", "dropping link: a record failed authentication", metadata: ["id": "\(remoteID.map(String.init(describing:)) ?? "?")", "address": "\(remoteDescription)"])
             throw CommError(errno: POSIXErrorCode.EBADMSG.rawValue, message: "record from \(remoteDescription) failed authentication: \(error)")
         }
         counters.recordsIn &+= 1
@@ -463,6 +484,14 @@ public final class SecureConnection: Connection, ConnectionEvents {
         return cipherInEnd - cipherInStart >= 2 + length
     }
 
+    private func warn(_ kind: String, _ message: Logger.Message, metadata: Logger.Metadata) {
+        if let warnings {
+            warnings.warning(kind, message, metadata: metadata)
+        } else {
+            logger.warning(message, metadata: metadata)
+        }
+    }
+
     private func fail(_ error: CommError) {
         guard phase != .closed else { return }
         close()
@@ -475,4 +504,6 @@ extension CommError {
     public var isRefusal: Bool { errno == POSIXErrorCode.EACCES.rawValue }
     /// The link was aborted for taking too long (`abort`).
     public var isTimeout: Bool { errno == POSIXErrorCode.ETIMEDOUT.rawValue }
+    /// `admitHandshake` turned the first handshake message away (too many handshakes).
+    public var isNotAdmitted: Bool { errno == POSIXErrorCode.EBUSY.rawValue }
 }

@@ -19,8 +19,9 @@ struct F2FSwitchCommand: ParsableCommand {
     func run() throws {
         if options.daemon { try ProcessEnvironment.detachAsDaemon() }
         HeapTuning.keepLargeBlocksOnHeap()
+        ProcessEnvironment.raiseDescriptorLimit()
         LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
+            var handler = EscapingLogHandler(StreamLogHandler.standardError(label: label))
             handler.logLevel = options.quiet ? .warning : [.info, .debug, .trace][min(options.verbosity, 2)]
             return handler
         }

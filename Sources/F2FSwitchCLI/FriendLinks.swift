@@ -7,20 +7,32 @@ import Logging
 
 /// Friends only: every peer link is a `SecureConnection`, and nobody outside the friend list
 /// (or not the id a `--peer ID@HOST:PORT` line pins) gets past the Noise handshake. Incoming
-/// connections wait here, unauthenticated, under a count limit and a deadline; only
-/// authenticated friends reach the F2F core.
+/// connections wait here, unauthenticated, under the rules of a `PendingPool` (per-source
+/// places, eviction of the oldest when full, places reserved for pinned peers' hosts, a short
+/// deadline for the first handshake message) and token buckets on the Diffie-Hellman work a
+/// stranger can ask for; only authenticated friends reach the F2F core. Connections we dial
+/// ourselves never wait in the pool: strangers cannot crowd out our own redials.
 final class FriendLinks: ConnectionAcceptor, ConnectionEvents {
     struct Limits {
         var maxPeers: Int
-        var maxPending: Int
-        var handshakeTimeout: Duration
+        var pool: PendingPool<ObjectIdentifier, String>.Limits
+        /// Handshakes (first messages answered) per second from all strangers together, and burst.
+        var handshakeRate: Double
+        var handshakeBurst: Int
+        /// The same from one source.
+        var handshakeRatePerSource: Double
+        var handshakeBurstPerSource: Int
     }
 
+    /// Every refusal and eviction, by reason (`limits/print`).
     struct Counters {
         var strangersRefused: UInt64 = 0
-        var overPendingLimit: UInt64 = 0
         var overPeerLimit: UInt64 = 0
+        var evictedPoolFull: UInt64 = 0
+        var evictedSourceFull: UInt64 = 0
+        var firstMessageTimeouts: UInt64 = 0
         var handshakeTimeouts: UInt64 = 0
+        var handshakesRateLimited: UInt64 = 0
         var handshakeFailures: UInt64 = 0
     }
 
@@ -33,7 +45,19 @@ final class FriendLinks: ConnectionAcceptor, ConnectionEvents {
     private let node: F2FNode
     private let loop: EventLoop
     private let logger: Logger
-    private var pending: [ObjectIdentifier: (connection: SecureConnection, deadline: EventLoop.TimerID)] = [:]
+    let warnings: ThrottledLogger
+    private var pool: PendingPool<ObjectIdentifier, String>
+    private var pending: [ObjectIdentifier: SecureConnection] = [:]
+    /// Source prefixes of the pinned peers' hosts: their redials get the reserved places.
+    private(set) var reservedSources: Set<String> = []
+    private var handshakeBucket: TokenBucket
+    private var sourceBuckets: [String: TokenBucket] = [:]
+    private var timer: EventLoop.TimerID?
+    private var ticks = 0
+
+    /// Forgotten first once full again; beyond this many, all are (a bucket is only a few seconds of memory).
+    static let maximumSourceBuckets = 4096
+    static let tickInterval: Duration = .milliseconds(100)
 
     init(identity: IdentityKey, friends: FriendList, limits: Limits, node: F2FNode, loop: EventLoop, logger: Logger) {
         self.identity = identity
@@ -42,9 +66,19 @@ final class FriendLinks: ConnectionAcceptor, ConnectionEvents {
         self.node = node
         self.loop = loop
         self.logger = logger
+        warnings = ThrottledLogger(logger: logger) { [unowned loop] in loop.now }
+        pool = PendingPool(limits: limits.pool)
+        handshakeBucket = TokenBucket(ratePerSecond: limits.handshakeRate, burst: limits.handshakeBurst, now: loop.now)
+        timer = loop.scheduleRepeating(every: Self.tickInterval) { [weak self] in self?.tick() }
     }
 
-    var pendingCount: Int { pending.count }
+    var pendingCount: Int { pool.count }
+    var reservedPendingCount: Int { pool.reservedCount }
+
+    /// Connections from `address`'s host get the reserved places (a pinned peer redialling us).
+    func reserve(_ address: TCPAddress) {
+        reservedSources.formUnion(address.sourcePrefixes())
+    }
 
     /// The encrypted layer for a connection the dialer opened.
     func secureOutbound(_ connection: TCPConnection, pinned: PeerID?) -> SecureConnection {
@@ -60,7 +94,7 @@ final class FriendLinks: ConnectionAcceptor, ConnectionEvents {
                 guard let self else { return "switch shutting down" }
                 return refusal(for: id, pinned: pinned, inbound: inbound)
             },
-            logger: logger, post: { [loop] work in loop.afterCurrentDispatch(work) })
+            logger: logger, warnings: warnings, post: { [loop] work in loop.afterCurrentDispatch(work) })
     }
 
     /// The reason `id` may not link with us, or nil for a friend.
@@ -91,50 +125,113 @@ final class FriendLinks: ConnectionAcceptor, ConnectionEvents {
     func acceptIncoming(_ connection: any Connection) {
         guard node.peers.count < limits.maxPeers else {
             counters.overPeerLimit &+= 1
-            logger.warning("refusing connection: peer limit reached", metadata: ["address": "\(connection.remoteDescription)", "max-peers": "\(limits.maxPeers)"])
+            warnings.warning(
+                "peer-limit", "refusing connection: peer limit reached",
+                metadata: ["address": "\(connection.remoteDescription)", "max-peers": "\(limits.maxPeers)"])
             connection.close()
             return
         }
-        guard pending.count < limits.maxPending else {
-            counters.overPendingLimit &+= 1
-            logger.warning("refusing connection: too many unauthenticated connections", metadata: ["address": "\(connection.remoteDescription)", "max-pending": "\(limits.maxPending)"])
-            connection.close()
-            return
-        }
+        let source = (connection as? TCPConnection)?.sourcePrefix ?? connection.remoteDescription
         let secure = secure(connection, role: .responder, pinned: nil)
         secure.events = self
-        let timeout = limits.handshakeTimeout
-        let deadline = loop.schedule(after: timeout) { [weak self, weak secure] in
-            guard let self, let secure else { return }
-            counters.handshakeTimeouts &+= 1
-            logger.warning("closing connection: no Noise handshake in time", metadata: ["address": "\(secure.remoteDescription)", "timeout": "\(timeout)"])
-            secure.abort("no Noise handshake within \(timeout)")
+        secure.admitHandshake = { [weak self, weak secure] in
+            guard let self, let secure else { return "switch shutting down" }
+            return admitHandshake(of: secure, from: source)
         }
-        pending[ObjectIdentifier(secure)] = (secure, deadline)
+        let key = ObjectIdentifier(secure)
+        let admission = pool.admit(key, from: source, isReservedSource: reservedSources.contains(source), now: loop.now)
+        pending[key] = secure
+        guard case .admittedEvicting(let victim, let eviction) = admission, let evicted = pending.removeValue(forKey: victim) else { return }
+        let reason: String
+        switch eviction {
+        case .poolFull:
+            counters.evictedPoolFull &+= 1
+            reason = "unauthenticated connections at the limit (--max-pending \(limits.pool.capacity)): the oldest made room"
+        case .sourceFull:
+            counters.evictedSourceFull &+= 1
+            reason = "\(limits.pool.perSource) unauthenticated connections from \(source) (--max-pending-per-source): the oldest made room"
+        }
+        warnings.warning("pending-evicted", "closing unauthenticated connection", metadata: ["address": "\(evicted.remoteDescription)", "reason": "\(reason)"])
+        evicted.abort(reason)
+    }
+
+    /// The first handshake message is in: it may cost us Diffie-Hellman work now, within the
+    /// strangers' budget (pinned peers' hosts are not charged).
+    private func admitHandshake(of secure: SecureConnection, from source: String) -> String? {
+        pool.markSpoken(ObjectIdentifier(secure))
+        guard !reservedSources.contains(source) else { return nil }
+        let now = loop.now
+        var bucket = sourceBuckets[source]
+            ?? TokenBucket(ratePerSecond: limits.handshakeRatePerSource, burst: limits.handshakeBurstPerSource, now: now)
+        let allowed = bucket.take(now: now)
+        if sourceBuckets[source] == nil, sourceBuckets.count >= Self.maximumSourceBuckets { pruneSourceBuckets(now: now) }
+        sourceBuckets[source] = bucket
+        let refusal: String?
+        if !allowed {
+            refusal = "more than \(limits.handshakeRatePerSource) handshakes per second from \(source) (--handshake-rate-per-source)"
+        } else if !handshakeBucket.take(now: now) {
+            refusal = "more than \(limits.handshakeRate) handshakes per second from strangers (--handshake-rate)"
+        } else {
+            return nil
+        }
+        counters.handshakesRateLimited &+= 1
+        warnings.warning("handshake-rate", "closing unauthenticated connection", metadata: ["address": "\(secure.remoteDescription)", "reason": "\(refusal ?? "")"])
+        return refusal
+    }
+
+    private func pruneSourceBuckets(now: Instant) {
+        sourceBuckets = sourceBuckets.filter { !$0.value.isFull(now: now) }
+        if sourceBuckets.count >= Self.maximumSourceBuckets { sourceBuckets.removeAll() }
+    }
+
+    private func tick() {
+        let now = loop.now
+        for (member, expiry) in pool.expire(now: now) {
+            guard let connection = pending.removeValue(forKey: member) else { continue }
+            let reason: String
+            switch expiry {
+            case .noFirstMessage:
+                counters.firstMessageTimeouts &+= 1
+                reason = "no Noise handshake message within \(limits.pool.firstMessageTimeout) (--first-message-timeout)"
+            case .handshakeTimeout:
+                counters.handshakeTimeouts &+= 1
+                reason = "no Noise handshake within \(limits.pool.handshakeTimeout) (--handshake-timeout)"
+            }
+            warnings.warning("pending-timeout", "closing unauthenticated connection", metadata: ["address": "\(connection.remoteDescription)", "reason": "\(reason)"])
+            connection.abort(reason)
+        }
+        ticks += 1
+        if ticks % 10 == 0 {
+            warnings.reportSuppressed()
+            sourceBuckets = sourceBuckets.filter { !$0.value.isFull(now: now) }
+        }
     }
 
     // MARK: ConnectionEvents (pending connections only)
 
     func connectionEstablished(_ connection: any Connection) {
-        guard let entry = pending.removeValue(forKey: ObjectIdentifier(connection)) else { return }
-        loop.cancelTimer(entry.deadline)
-        node.acceptIncoming(entry.connection)
+        let key = ObjectIdentifier(connection)
+        pool.remove(key)
+        guard let secure = pending.removeValue(forKey: key) else { return }
+        node.acceptIncoming(secure)
     }
 
     func connectionIsReady(_ connection: any Connection, readable: Bool, writable: Bool) {}
 
     func connectionClosed(_ connection: any Connection, error: CommError?) {
-        guard let entry = pending.removeValue(forKey: ObjectIdentifier(connection)) else { return }
-        loop.cancelTimer(entry.deadline)
-        if let error, !error.isRefusal, !error.isTimeout { counters.handshakeFailures &+= 1 }
+        let key = ObjectIdentifier(connection)
+        pool.remove(key)
+        guard pending.removeValue(forKey: key) != nil else { return }
+        if let error, !error.isRefusal, !error.isTimeout, !error.isNotAdmitted { counters.handshakeFailures &+= 1 }
         logger.debug("unauthenticated connection ended", metadata: ["address": "\(connection.remoteDescription)", "reason": "\(error.map(String.init(describing:)) ?? "closed")"])
     }
 
     func closeAll() {
-        for entry in pending.values {
-            loop.cancelTimer(entry.deadline)
-            entry.connection.close()
-        }
+        if let timer { loop.cancelTimer(timer) }
+        timer = nil
+        _ = pool.removeAll()
+        let connections = pending.values
         pending.removeAll()
+        for connection in connections { connection.close() }
     }
 }

@@ -1,18 +1,36 @@
 import F2FCore
 import VDEServer
 
+/// Times each listening socket rested because accept found no descriptor (or memory) free.
+struct AcceptPauses {
+    var listener: UInt64
+    var console: UInt64
+    var control: UInt64
+}
+
 /// `limits/print`: every resource bound, what uses it now and how often it refused something.
 enum LimitsConsoleCommands {
-    static func register(on console: Console, options: SwitchOptions, node: F2FNode, engine: SwitchEngine, friendLinks: FriendLinks?) {
+    static func register(
+        on console: Console, options: SwitchOptions, node: F2FNode, engine: SwitchEngine, friendLinks: FriendLinks?,
+        accept: @escaping () -> AcceptPauses, consoleSessions: @escaping () -> (now: Int, refused: UInt64)
+    ) {
         console.addMenu(ConsoleMenu("limits", title: "LIMITS MENU"))
         console.add(ConsoleCommand("limits/print", help: "print resource limits, current use and refusals", printsData: true) { _ in
             let core = engine.core
             let table = core.macTable
             let portRefusals = core.ports.reduce(UInt64(0)) { $0 &+ $1.counters.macLimitRefusals }
+            let counters = friendLinks?.counters ?? FriendLinks.Counters()
+            let pauses = accept()
+            let sessions = consoleSessions()
             var output = [
-                "max-peers \(options.maxPeers) now \(node.peers.count) refused \(friendLinks?.counters.overPeerLimit ?? 0)",
-                "max-pending \(options.maxPending) now \(friendLinks?.pendingCount ?? 0) refused \(friendLinks?.counters.overPendingLimit ?? 0)",
-                "handshake-timeout \(options.handshakeTimeout) s timed-out \(friendLinks?.counters.handshakeTimeouts ?? 0)",
+                "max-peers \(options.maxPeers) now \(node.peers.count) refused \(counters.overPeerLimit)",
+                "max-pending \(options.maxPending) now \(friendLinks?.pendingCount ?? 0) per-source \(options.maxPendingPerSource) reserved \(friendLinks?.reservedPendingCount ?? 0)/\(options.reservedPending)",
+                "pending-evicted pool-full \(counters.evictedPoolFull) per-source \(counters.evictedSourceFull)",
+                "first-message-timeout \(min(options.firstMessageTimeout, options.handshakeTimeout)) s timed-out \(counters.firstMessageTimeouts)",
+                "handshake-timeout \(options.handshakeTimeout) s timed-out \(counters.handshakeTimeouts)",
+                "handshake-rate \(options.handshakeRate)/s per-source \(options.handshakeRatePerSource)/s refused \(counters.handshakesRateLimited)",
+                "console-sessions \(options.maxConsoleSessions) now \(sessions.now) refused \(sessions.refused)",
+                "accept-paused listen \(pauses.listener) ctl \(pauses.control) console \(pauses.console)",
                 "hash-size \(table.capacity) now \(table.count) refused \(table.refusedCount)",
                 "port-macs \(options.clientMACLimit) peer-macs \(options.peerMACLimit) refused \(portRefusals)",
                 "port-queue \(options.portQueue) frames per port; senders paused \(core.ports.reduce(UInt64(0)) { $0 &+ $1.counters.pauses }) times, stall-timeout \(options.stallTimeout) s",

@@ -8,7 +8,7 @@ enum NetworkKeyFile {
     static func load(_ path: String) throws(IdentityStore.Failure) -> NetworkKey {
         let text: String
         do {
-            text = try FileSystem.readOwnerOnlyText(path)
+            text = try FileSystem.readPrivateText(path)
         } catch {
             throw IdentityStore.Failure(description: "network key: \(error)")
         }

@@ -17,6 +17,7 @@ enum PeerConsoleCommands {
             if let pinned = line.pinnedID {
                 guard let friendLinks else { throw .invalidArgument }  // --plaintext cannot check an id
                 friendLinks.friends.add(pinned)
+                friendLinks.reserve(line.address)
             }
             dialer.add(line.address, pinnedID: line.pinnedID?.description)
             return []

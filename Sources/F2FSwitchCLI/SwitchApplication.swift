@@ -95,15 +95,21 @@ final class SwitchApplication {
         if let path = options.friendsFile ?? (FileSystem.isReadable(defaultFriendsFile) ? defaultFriendsFile : nil) {
             friends += try FriendsFile.load(path)
         }
+        let handshakeTimeout = Duration.seconds(options.handshakeTimeout)
         let limits = FriendLinks.Limits(
-            maxPeers: options.maxPeers, maxPending: options.maxPending,
-            handshakeTimeout: .seconds(options.handshakeTimeout))
+            maxPeers: options.maxPeers,
+            pool: .init(
+                capacity: options.maxPending, perSource: options.maxPendingPerSource, reserved: options.reservedPending,
+                firstMessageTimeout: min(.seconds(options.firstMessageTimeout), handshakeTimeout), handshakeTimeout: handshakeTimeout),
+            handshakeRate: options.handshakeRate, handshakeBurst: max(1, Int(options.handshakeRate)),
+            handshakeRatePerSource: options.handshakeRatePerSource, handshakeBurstPerSource: max(1, Int(2 * options.handshakeRatePerSource)))
         let networkKey = try options.networkKeyPath.map { (path) throws(IdentityStore.Failure) in try NetworkKeyFile.load(path) }
         logger.info("F2F identity", metadata: ["id": "\(identity.id)", "friends": "\(Set(friends).count)", "network-key": "\(networkKey != nil)"])
         let links = FriendLinks(
             identity: identity, friends: FriendList(friends), limits: limits, node: node, loop: loop,
             logger: Logger(label: "f2f.secure"))
         links.networkKey = networkKey
+        for line in options.peers.compactMap(PeerLine.init(parsing:)) where line.pinnedID != nil { links.reserve(line.address) }
         return links
     }
 
@@ -133,7 +139,12 @@ final class SwitchApplication {
         if let path = options.managementPath {
             let console = Console(banner: SwitchConsoleCommands.banner())
             PeerConsoleCommands.register(on: console, node: node, dialer: dialer, peerPorts: peerPorts, friendLinks: friendLinks)
-            LimitsConsoleCommands.register(on: console, options: options, node: node, engine: engine, friendLinks: friendLinks)
+            LimitsConsoleCommands.register(
+                on: console, options: options, node: node, engine: engine, friendLinks: friendLinks,
+                accept: { [unowned self] in
+                    AcceptPauses(listener: listener?.acceptPauses ?? 0, console: self.consoleServer?.acceptPauses ?? 0, control: server.acceptPauses)
+                },
+                consoleSessions: { [unowned self] in (self.consoleServer?.sessionCount ?? 0, self.consoleServer?.sessionsRefused ?? 0) })
             SpanningTreeConsoleCommands.register(on: console, engine: engine, settings: spanningTreeSettings)
             SwitchConsoleCommands.register(
                 on: console,
@@ -144,6 +155,7 @@ final class SwitchApplication {
                 path: path, mode: options.managementMode.value, console: console, loop: loop,
                 logger: Logger(label: "f2f.console")
             ) { [unowned self] in loop.stop() }
+            consoleServer.maximumSessions = options.maxConsoleSessions
             try consoleServer.start()
             self.consoleServer = consoleServer
         }
@@ -156,6 +168,11 @@ final class SwitchApplication {
         // Liveness is checked every 50 ms: a dead link is noticed within 50 ms of the interval.
         loop.scheduleRepeating(every: .milliseconds(50)) { [unowned self] in node.tick() }
         loop.scheduleRepeating(every: .milliseconds(50)) { [unowned self] in engine.tick() }
+        loop.scheduleRepeating(every: .seconds(1)) { [unowned self] in
+            listener?.reportSuppressedWarnings()
+            consoleServer?.reportSuppressedWarnings()
+            server.reportSuppressedWarnings()
+        }
         if let pidFile = options.pidFile {
             do {
                 try FileSystem.replaceFile(pidFile, contents: "\(ProcessEnvironment.processID)\n")

@@ -64,6 +64,25 @@ struct SwitchOptions: ParsableArguments {
     @Option(name: .customLong("handshake-timeout"), help: "Seconds a peer connection may take to authenticate and say hello.")
     var handshakeTimeout: Double = 5
 
+    // Pre-authentication limits and console sessions (docs/security/pre-authentication.md).
+    @Option(name: .customLong("max-pending-per-source"), help: "Most unauthenticated incoming connections from one IPv4 address or IPv6 /64; its oldest makes room for its newest.")
+    var maxPendingPerSource: Int = 4
+
+    @Option(name: .customLong("reserved-pending"), help: "Unauthenticated places kept for connections from the hosts of pinned peers (--peer ID@HOST:PORT), which strangers never take.")
+    var reservedPending: Int = 4
+
+    @Option(name: .customLong("first-message-timeout"), help: "Seconds an incoming connection may take to send its first whole Noise handshake message.")
+    var firstMessageTimeout: Double = 1
+
+    @Option(name: .customLong("handshake-rate"), help: "Handshakes per second the switch answers for all strangers together (each costs it Diffie-Hellman work); one second's worth may come at once.")
+    var handshakeRate: Double = 100
+
+    @Option(name: .customLong("handshake-rate-per-source"), help: "Handshakes per second the switch answers for one IPv4 address or IPv6 /64; two seconds' worth may come at once.")
+    var handshakeRatePerSource: Double = 5
+
+    @Option(name: .customLong("max-console-sessions"), help: "Most management console sessions at a time; more are closed at once.")
+    var maxConsoleSessions: Int = 16
+
     @Option(name: .customLong("port-macs"), help: "Most MAC addresses one client or --plug port may hold in the table.")
     var clientMACLimit: Int = 1024
 
@@ -150,6 +169,12 @@ struct SwitchOptions: ParsableArguments {
         guard (1...4096).contains(maxPeers) else { throw ValidationError("--max-peers must be 1…4096") }
         guard (1...4096).contains(maxPending) else { throw ValidationError("--max-pending must be 1…4096") }
         guard handshakeTimeout >= 0.1, handshakeTimeout <= 600 else { throw ValidationError("--handshake-timeout must be 0.1…600 seconds") }
+        guard (1...4096).contains(maxPendingPerSource) else { throw ValidationError("--max-pending-per-source must be 1…4096") }
+        guard (0...4096).contains(reservedPending) else { throw ValidationError("--reserved-pending must be 0…4096") }
+        guard firstMessageTimeout >= 0.1, firstMessageTimeout <= 600 else { throw ValidationError("--first-message-timeout must be 0.1…600 seconds") }
+        guard handshakeRate >= 1, handshakeRate <= 100_000 else { throw ValidationError("--handshake-rate must be 1…100000") }
+        guard handshakeRatePerSource >= 0.1, handshakeRatePerSource <= 100_000 else { throw ValidationError("--handshake-rate-per-source must be 0.1…100000") }
+        guard (1...1024).contains(maxConsoleSessions) else { throw ValidationError("--max-console-sessions must be 1…1024") }
         guard clientMACLimit >= 1, peerMACLimit >= 1 else { throw ValidationError("--port-macs and --peer-macs must be positive") }
         guard (0...61440).contains(priority), priority % 4096 == 0 else { throw ValidationError("--priority must be a multiple of 4096 in 0…61440") }
         guard (0...4096).contains(portQueue) else { throw ValidationError("--port-queue must be 0…4096") }

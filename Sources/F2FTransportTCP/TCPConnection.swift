@@ -8,6 +8,9 @@ import Glibc
 public final class TCPConnection: Connection, IOHandler {
     public weak var events: (any ConnectionEvents)?
     public let remoteDescription: String
+    /// For an accepted connection, the part of the remote address one host controls (an IPv4
+    /// address, an IPv6 /64): the unit of the listener's per-source limits.
+    public let sourcePrefix: String?
     private let loop: EventLoop
     private var descriptor: Int32
     private var isConnecting: Bool
@@ -30,9 +33,10 @@ public final class TCPConnection: Connection, IOHandler {
     /// About eight full-size frames.
     static let denseReadCount = 12 * 1024
 
-    private init(descriptor: Int32, remote: String, connecting: Bool, loop: EventLoop) {
+    private init(descriptor: Int32, remote: String, sourcePrefix: String? = nil, connecting: Bool, loop: EventLoop) {
         self.descriptor = descriptor
         self.remoteDescription = remote
+        self.sourcePrefix = sourcePrefix
         self.isConnecting = connecting
         self.loop = loop
         input = .allocate(byteCount: Self.bufferSize, alignment: 16)
@@ -70,8 +74,8 @@ public final class TCPConnection: Connection, IOHandler {
     }
 
     /// Wraps an accepted socket; it is connected already.
-    static func accepted(descriptor: Int32, remote: String, loop: EventLoop) throws(CommError) -> TCPConnection {
-        let connection = TCPConnection(descriptor: descriptor, remote: remote, connecting: false, loop: loop)
+    static func accepted(descriptor: Int32, remote: String, sourcePrefix: String, loop: EventLoop) throws(CommError) -> TCPConnection {
+        let connection = TCPConnection(descriptor: descriptor, remote: remote, sourcePrefix: sourcePrefix, connecting: false, loop: loop)
         try connection.register(.none)
         return connection
     }

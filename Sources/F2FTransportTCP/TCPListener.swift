@@ -9,13 +9,18 @@ public final class TCPListener: IOHandler {
     private weak var acceptor: (any ConnectionAcceptor)?
     private var descriptors: [Int32] = []
     private let logger: Logger
+    private let warnings: ThrottledLogger
     public let address: TCPAddress
+    private var rest: ListenerRest?
+    /// Times accept failed for want of descriptors or memory and the listener rested.
+    public var acceptPauses: UInt64 { rest?.count ?? 0 }
 
     public init(address: TCPAddress, loop: EventLoop, acceptor: any ConnectionAcceptor, logger: Logger) throws(CommError) {
         self.address = address
         self.loop = loop
         self.acceptor = acceptor
         self.logger = logger
+        warnings = ThrottledLogger(logger: logger) { [unowned loop] in loop.now }
         for socketAddress in try address.resolve(passive: true) {
             let family = socketAddress.withUnsafeBytes { $0.load(as: sa_family_t.self) }
             let fd = socket(Int32(family), Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
@@ -43,6 +48,7 @@ public final class TCPListener: IOHandler {
             descriptors.append(fd)
         }
         guard !descriptors.isEmpty else { throw CommError(errno: EADDRNOTAVAIL, operation: "listen on \(address)") }
+        rest = ListenerRest(loop: loop, descriptors: descriptors)
     }
 
     /// The port actually bound (useful with port 0).
@@ -58,29 +64,47 @@ public final class TCPListener: IOHandler {
     }
 
     public func handle(_ readiness: IOReadiness) {
-        for fd in descriptors {
-            while true {
+        for fd in descriptors where rest?.isResting != true {
+            accepting: while true {
                 var storage = sockaddr_storage()
                 var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
                 let accepted = withUnsafeMutablePointer(to: &storage) {
                     $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { accept(fd, $0, &length) }
                 }
-                guard accepted >= 0 else { break }
+                guard accepted >= 0 else {
+                    let error = errno
+                    if error == EAGAIN { break accepting }
+                    if ListenerRest.isTransient(errno: error) { continue accepting }
+                    if rest?.rest() == true {
+                        warnings.warning(
+                            "accept-paused", "cannot accept peers; the listener rests until descriptors are free",
+                            metadata: ["error": "\(String(cString: strerror(error)))", "errno": "\(error)"])
+                    }
+                    return
+                }
+                rest?.accepted()
                 _ = fcntl(accepted, F_SETFL, fcntl(accepted, F_GETFL) | O_NONBLOCK)
                 _ = fcntl(accepted, F_SETFD, FD_CLOEXEC)
                 let remote = Self.describe(storage)
+                let source = withUnsafeBytes(of: storage) { TCPAddress.sourcePrefix(ofSocketAddress: $0) } ?? remote
                 do {
-                    let connection = try TCPConnection.accepted(descriptor: accepted, remote: remote, loop: loop)
+                    let connection = try TCPConnection.accepted(descriptor: accepted, remote: remote, sourcePrefix: source, loop: loop)
                     acceptor?.acceptIncoming(connection)
                 } catch {
-                    logger.warning("cannot accept peer", metadata: ["peer": "\(remote)", "error": "\(error)"])
+                    warnings.warning("accept-failed", "cannot accept peer", metadata: ["peer": "\(remote)", "error": "\(error)"])
                     Glibc.close(accepted)
                 }
             }
         }
     }
 
+    /// Writes the counts of warnings the throttle dropped; the owner calls it every second.
+    public func reportSuppressedWarnings() {
+        warnings.reportSuppressed()
+    }
+
     public func close() {
+        rest?.cancel()
         for fd in descriptors {
             loop.deregister(fd)
             Glibc.close(fd)

@@ -84,7 +84,7 @@ public final class SwitchEngine {
         links[port] = link
         core.activatePort(port, kind: kind, guards: guards, now: loop.now)
         sendPendingBPDUs()
-        logger.info("port up", metadata: ["port": "\(port)", "kind": "\(link.kind)", "client": "\(link.linkDescription)"])
+        logger.info("port up", metadata: ["port": "\(port)", "kind": "\(link.kind)", "client": "\(LogText.escaped(link.linkDescription))"])
     }
 
     /// Takes the port down: its stations are forgotten and its link closed.

@@ -1,4 +1,6 @@
 import EthernetSwitch
+import F2FBase
+import F2FCore
 import F2FPosix
 import Glibc
 import Logging
@@ -20,16 +22,27 @@ public final class VDEServer {
     /// the socket directory must not take the root with one BPDU; a VDE cable to another
     /// switch that must be able to lead to the root is an operator's choice (`--client-root`).
     public var clientGuards = STPPortGuards(rootGuard: true)
+    private var rest: ListenerRest?
+    private let warnings: ThrottledLogger
+    /// Times the ctl listener rested because accept found no descriptor free.
+    public var acceptPauses: UInt64 { rest?.count ?? 0 }
 
     public init(directory: SocketDirectory, engine: SwitchEngine, logger: Logger) {
         self.directory = directory
         self.engine = engine
         self.logger = logger
+        warnings = ThrottledLogger(logger: logger) { [unowned loop = engine.loop] in loop.now }
+    }
+
+    /// Writes the counts of warnings the throttle dropped; the owner calls it every second.
+    public func reportSuppressedWarnings() {
+        warnings.reportSuppressed()
     }
 
     public func start() throws(VDEServerError) {
         try directory.open(logger: logger)
         guard let listener = directory.listenerDescriptor else { return }
+        rest = ListenerRest(loop: engine.loop, descriptors: [listener])
         do {
             try engine.loop.register(listener, interest: .readable, handler: IOCallback { [unowned self] _ in
                 self.acceptClients(listener: listener)
@@ -42,6 +55,7 @@ public final class VDEServer {
 
     public func stop() {
         for descriptor in Array(pending.keys) { refuse(descriptor, reason: "switch shutting down", level: .debug) }
+        rest?.cancel()
         if let listener = directory.listenerDescriptor { engine.loop.deregister(listener) }
         directory.close()
     }
@@ -52,14 +66,18 @@ public final class VDEServer {
             do {
                 accepted = try UnixSocket.accept(listener)
             } catch {
-                logger.warning("accept failed", metadata: ["error": "\(error)"])
+                if ListenerRest.isTransient(errno: error.errno) { continue }
+                if rest?.rest() == true {
+                    warnings.warning("ctl-accept", "accept failed; the ctl listener rests until descriptors are free", metadata: ["error": "\(error)"])
+                }
                 return
             }
             guard let accepted else { return }
+            rest?.accepted()
             let handshake = ControlHandshake(control: accepted)
             let descriptor = handshake.descriptor
             if pending.count >= maximumPendingHandshakes {
-                logger.warning("too many clients in handshake; refusing one")
+                warnings.warning("ctl-pending", "too many clients in handshake; refusing one")
                 continue  // handshake (and its descriptor) is released here
             }
             do {
@@ -89,7 +107,13 @@ public final class VDEServer {
     private func refuse(_ descriptor: Int32, reason: String, level: Logger.Level = .warning) {
         engine.loop.deregister(descriptor)
         pending[descriptor] = nil  // closes the control stream
-        logger.log(level: level, "refused VDE client: \(reason)", metadata: ["fd": "\(descriptor)"])
+        // The reason may quote the client's request (its socket path): escaped for the log line.
+        let line: Logger.Message = "refused VDE client: \(LogText.escaped(reason))"
+        if level == .warning {
+            warnings.warning("ctl-refused", line, metadata: ["fd": "\(descriptor)"])
+        } else {
+            logger.log(level: level, line, metadata: ["fd": "\(descriptor)"])
+        }
     }
 
     private func expireStalledHandshakes() {

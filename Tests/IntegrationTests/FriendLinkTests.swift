@@ -160,25 +160,28 @@ import Testing
         try b.stop()
     }
 
-    @Test func unauthenticatedConnectionsAreCappedAndTimedOut() throws {
+    @Test func unauthenticatedConnectionsAreCappedByEvictingTheOldestAndTimedOut() throws {
         let port = try TCPPorts.free()
-        let a = try SwitchProcess(arguments: ["--listen", "127.0.0.1:\(port)", "--max-pending", "2", "--handshake-timeout", "1"])
+        let a = try SwitchProcess(arguments: [
+            "--listen", "127.0.0.1:\(port)", "--max-pending", "2", "--first-message-timeout", "1.5", "--handshake-timeout", "3",
+        ])
+        let oldest = try TCPPorts.connect(port: port)
+        defer { close(oldest) }
+        try waitUntil(timeout: .seconds(5), "one pending connection") {
+            try a.command("limits/print").data.contains { $0.hasPrefix("max-pending 2 now 1 ") }
+        }
         let idle = try (0..<2).map { _ in try TCPPorts.connect(port: port) }
         defer { idle.forEach { close($0) } }
-        try waitUntil(timeout: .seconds(5), "two pending connections") {
-            try a.command("limits/print").data.contains("max-pending 2 now 2 refused 0")
-        }
-        let third = try TCPPorts.connect(port: port)
-        defer { close(third) }
-        let (reply, closed) = TCPPorts.readUntilClosed(third, timeout: 2000)
-        #expect(closed && reply.isEmpty, "over the pending limit: closed at once, nothing said")
-
         let started = ContinuousClock.now
+        let (reply, closed) = TCPPorts.readUntilClosed(oldest, timeout: 1000)
+        #expect(closed && reply.isEmpty, "over the pending limit the oldest makes room: closed at once, nothing said")
+        #expect(ContinuousClock.now - started < .milliseconds(900))
+
         for fd in idle {
             let (bytes, idleClosed) = TCPPorts.readUntilClosed(fd, timeout: 4000)
-            #expect(idleClosed && bytes.isEmpty, "a silent connection is closed at the handshake timeout")
+            #expect(idleClosed && bytes.isEmpty, "a silent connection is closed at the first-message timeout")
         }
-        #expect(ContinuousClock.now - started < .seconds(3))
+        #expect(ContinuousClock.now - started < .seconds(2.5))
 
         // Garbage instead of a Noise message: closed without a word.
         let garbage = try TCPPorts.connect(port: port)
@@ -187,8 +190,10 @@ import Testing
         let (answer, garbageClosed) = TCPPorts.readUntilClosed(garbage, timeout: 2000)
         #expect(garbageClosed && answer.isEmpty)
         let lines = try a.command("limits/print").data
-        #expect(lines.contains("max-pending 2 now 0 refused 1"), "\(lines)")
-        #expect(lines.contains { $0.hasPrefix("handshake-timeout 1.0 s timed-out 2") }, "\(lines)")
+        #expect(lines.contains("max-pending 2 now 0 per-source 4 reserved 0/4"), "\(lines)")
+        #expect(lines.contains("pending-evicted pool-full 1 per-source 0"), "\(lines)")
+        #expect(lines.contains("first-message-timeout 1.5 s timed-out 2"), "\(lines)")
+        #expect(lines.contains("handshake-timeout 3.0 s timed-out 0"), "\(lines)")
         #expect(lines.contains("strangers-refused 0 handshake-failures 1"), "\(lines)")
         try a.stop()
     }
@@ -206,32 +211,6 @@ import Testing
         #expect(try c.establishedPeerCount() == 0)
         #expect(try b.establishedPeerCount() == 1)
         for sw in [c, b, a] { try sw.stop() }
-    }
-
-    private func sendRecord(_ message: [UInt8], on fd: Int32) throws {
-        let framed = [UInt8(message.count >> 8), UInt8(message.count & 0xFF)] + message
-        guard framed.withUnsafeBytes({ send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }) == framed.count else {
-            throw TestFailure("short send")
-        }
-    }
-
-    private func receiveRecord(from fd: Int32) throws -> [UInt8] {
-        var bytes: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 2048)
-        let deadline = ContinuousClock.now + .seconds(5)
-        while ContinuousClock.now < deadline {
-            if bytes.count >= 2, bytes.count >= 2 + (Int(bytes[0]) << 8 | Int(bytes[1])) {
-                return Array(bytes[2..<(2 + (Int(bytes[0]) << 8 | Int(bytes[1])))])
-            }
-            var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-            guard poll(&poller, 1, 100) >= 0 else { break }
-            if poller.revents != 0 {
-                let count = recv(fd, &buffer, buffer.count, 0)
-                guard count > 0 else { break }
-                bytes += buffer[..<count]
-            }
-        }
-        throw TestFailure("no handshake message from the switch")
     }
 
     private func contains(_ haystack: [UInt8], _ needle: [UInt8]) -> Bool {

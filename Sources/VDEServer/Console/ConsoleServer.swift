@@ -1,10 +1,12 @@
+import F2FCore
 import F2FPosix
 import Glibc
 import Logging
 
-/// Serves a `Console` on a unix stream socket (`-M PATH`), several sessions at once. A
+/// Serves a `Console` on a unix stream socket (`-M PATH`), up to `maximumSessions` at once. A
 /// session that sends a runaway line or stops reading its output is disconnected; the switch
-/// never waits for it.
+/// never waits for it. Sessions beyond the cap are closed at once: each holds a descriptor,
+/// and uncapped sessions could take every descriptor the switch has.
 public final class ConsoleServer {
     public let path: String
     public let mode: mode_t
@@ -19,6 +21,14 @@ public final class ConsoleServer {
     private var directory: DirectoryHandle?
     private let name: String
     private var sessions: [Int32: ConsoleSession] = [:]
+    private var rest: ListenerRest?
+    private let warnings: ThrottledLogger
+    public var maximumSessions = 16
+    /// Sessions closed at once because `maximumSessions` were open.
+    public private(set) var sessionsRefused: UInt64 = 0
+    public var sessionCount: Int { sessions.count }
+    /// Times the listener rested because accept found no descriptor free.
+    public var acceptPauses: UInt64 { rest?.count ?? 0 }
 
     public init(path: String, mode: mode_t, console: Console, loop: EventLoop, logger: Logger, onShutdown: @escaping () -> Void) {
         self.path = path
@@ -28,6 +38,12 @@ public final class ConsoleServer {
         self.logger = logger
         self.onShutdown = onShutdown
         name = FileSystem.split(path).name
+        warnings = ThrottledLogger(logger: logger) { [unowned loop] in loop.now }
+    }
+
+    /// Writes the counts of warnings the throttle dropped; the owner calls it every second.
+    public func reportSuppressedWarnings() {
+        warnings.reportSuppressed()
     }
 
     public func start() throws(VDEServerError) {
@@ -41,6 +57,7 @@ public final class ConsoleServer {
             throw .system(error)
         }
         listenerDescriptor = socket.rawValue
+        rest = ListenerRest(loop: loop, descriptors: [raw])
         listener = consume socket
         directory = consume parent
     }
@@ -68,6 +85,7 @@ public final class ConsoleServer {
     public func stop() {
         for descriptor in Array(sessions.keys) { endSession(descriptor) }
         guard listener != nil else { return }
+        rest?.cancel()
         loop.deregister(listenerDescriptor)
         listener = nil
         directory?.remove(name)
@@ -80,10 +98,21 @@ public final class ConsoleServer {
             do {
                 accepted = try UnixSocket.accept(listenerDescriptor)
             } catch {
-                logger.warning("console accept failed", metadata: ["error": "\(error)"])
+                if ListenerRest.isTransient(errno: error.errno) { continue }
+                if rest?.rest() == true {
+                    warnings.warning(
+                        "console-accept", "console accept failed; the console listener rests until descriptors are free",
+                        metadata: ["error": "\(error)"])
+                }
                 return
             }
             guard let accepted else { return }
+            rest?.accepted()
+            guard sessions.count < maximumSessions else {
+                sessionsRefused &+= 1
+                warnings.warning("console-sessions", "refusing console session: too many sessions", metadata: ["max-console-sessions": "\(maximumSessions)"])
+                continue  // the descriptor closes here
+            }
             let descriptor = accepted.rawValue
             let session = ConsoleSession(descriptor: accepted)
             do {
@@ -117,7 +146,7 @@ public final class ConsoleServer {
                 }
                 session.closeAfterFlush = true
             case .misbehaved(let reason):
-                logger.warning("console session dropped: \(reason)")
+                warnings.warning("console-misbehaved", "console session dropped: \(reason)")
                 endSession(descriptor)
                 return
             }

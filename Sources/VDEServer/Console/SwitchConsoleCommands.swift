@@ -150,7 +150,7 @@ public enum SwitchConsoleCommands {
             " PAUSED: \(counters.pauses) times (a port it sent to was backed up)",
         ]
         if let link {
-            lines.append("  -- endpoint ID \(TextFormat.zeroPadded(link.endpointID, width: 4)) module \(TextFormat.leftAligned(link.kind, width: 12)): \(link.linkDescription)")
+            lines.append("  -- endpoint ID \(TextFormat.zeroPadded(link.endpointID, width: 4)) module \(TextFormat.leftAligned(link.kind, width: 12)): \(LogText.escaped(link.linkDescription))")
         }
         return lines
     }

@@ -9,6 +9,9 @@ final class SwitchProcess {
     let managementPath: String
     private let process = Process()
     private let errorPipe = Pipe()
+    /// Where the log goes when it is not a pipe (`logToFile`): a pipe nobody reads fills after
+    /// 64 KiB and then stops a switch that logs a lot, which would hide the flood.
+    let logPath: String?
     private var stopped = false
 
     /// The binary next to the test bundle (`swift build` puts both in one folder), or $F2F_SWITCH_BIN.
@@ -31,26 +34,42 @@ final class SwitchProcess {
         ["--identity", directory + "/identity"]
     }
 
-    /// `prepare` runs on the work directory before the switch starts (files a test plants there).
+    /// - Parameters:
+    ///   - launcher: a command that runs the switch (`prlimit --nofile=64:64 --`): it must
+    ///     exec the switch, so that `pid` stays the switch's.
+    ///   - prepare: runs on the work directory before the switch starts (files a test plants there).
     init(
         arguments extra: [String] = [], socketName: String = "sw", startTimeout: Duration = .seconds(10),
-        prepare: (_ workDirectory: String) throws -> Void = { _ in }
+        launcher: [String] = [], logToFile: Bool = false, prepare: (_ workDirectory: String) throws -> Void = { _ in }
     ) throws {
         workDirectory = try TemporaryDirectory.make()
         try prepare(workDirectory)
         socketDirectory = workDirectory + "/" + socketName
         managementPath = workDirectory + "/mgmt"
-        process.executableURL = URL(fileURLWithPath: Self.binaryPath)
         let identity = extra.contains("--identity") || extra.contains("--plaintext") ? [] : Self.identityArguments(in: workDirectory)
-        process.arguments = ["-s", socketDirectory, "-M", managementPath] + identity + extra
-        process.standardError = errorPipe
+        let arguments = ["-s", socketDirectory, "-M", managementPath] + identity + extra
+        if let command = launcher.first {
+            process.executableURL = URL(fileURLWithPath: command)
+            process.arguments = Array(launcher.dropFirst()) + [Self.binaryPath] + arguments
+        } else {
+            process.executableURL = URL(fileURLWithPath: Self.binaryPath)
+            process.arguments = arguments
+        }
+        if logToFile {
+            let path = workDirectory + "/switch.log"
+            logPath = path
+            _ = FileManager.default.createFile(atPath: path, contents: nil)
+            process.standardError = FileHandle(forWritingAtPath: path)
+        } else {
+            logPath = nil
+            process.standardError = errorPipe
+        }
         process.standardOutput = FileHandle.nullDevice
         process.standardInput = FileHandle.nullDevice
         try process.run()
         try waitUntil(timeout: startTimeout, "switch to create \(socketDirectory)/ctl and \(managementPath)") {
             guard process.isRunning else {
-                let log = String(decoding: errorPipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-                throw TestFailure("f2f-switch exited during start-up: \(log)")
+                throw TestFailure("f2f-switch exited during start-up: \(currentLog())")
             }
             return FileManager.default.fileExists(atPath: socketDirectory + "/ctl") && FileManager.default.fileExists(atPath: managementPath)
         }
@@ -66,8 +85,29 @@ final class SwitchProcess {
         stopped = true
         if process.isRunning { kill(process.processIdentifier, SIGTERM) }
         try waitUntil(timeout: timeout, "switch to exit") { !process.isRunning }
-        let log = String(decoding: errorPipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        return (process.terminationStatus, log)
+        return (process.terminationStatus, currentLog())
+    }
+
+    /// The log so far with `logToFile`; everything, once the switch has exited, with a pipe.
+    func currentLog() -> String {
+        if let logPath {
+            return (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
+        }
+        return String(decoding: errorPipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    }
+
+    /// User plus system CPU time the switch has used, from /proc/PID/stat.
+    func cpuTime() throws -> Duration {
+        let stat = try String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)
+        // Fields after the command name, which is in parentheses and may contain spaces.
+        guard let close = stat.lastIndex(of: ")") else { throw TestFailure("unreadable /proc/\(pid)/stat") }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        // utime and stime are fields 14 and 15 of the whole line: 12 and 13 after the name.
+        guard fields.count > 13, let user = Int64(fields[11]), let system = Int64(fields[12]) else {
+            throw TestFailure("unreadable /proc/\(pid)/stat")
+        }
+        let ticks = Int64(sysconf(Int32(_SC_CLK_TCK)))
+        return .milliseconds((user + system) * 1000 / ticks)
     }
 
     func signal(_ number: Int32) {
