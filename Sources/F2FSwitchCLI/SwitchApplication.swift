@@ -48,13 +48,20 @@ final class SwitchApplication {
         nodeConfiguration.keepaliveInterval = nodeConfiguration.livenessInterval / 6
         nodeConfiguration.handshakeTimeout = .seconds(options.handshakeTimeout)
         let loop = loop
+        let identity = options.plaintext ? nil : try Self.loadIdentity(options: options, logger: logger)
+        // A friend's node id is fixed by its key, so its hello cannot claim another's.
+        let nodeID = identity?.id.nodeID ?? UInt64.random(in: 1...UInt64.max)
         node = F2FNode(
-            nodeID: UInt64.random(in: 1...UInt64.max), name: options.nodeName ?? ProcessEnvironment.hostName ?? "f2f-switch",
+            nodeID: nodeID, name: options.nodeName ?? ProcessEnvironment.hostName ?? "f2f-switch",
             configuration: nodeConfiguration, logger: Logger(label: "f2f.core")
         ) { loop.now }
         peerPorts = PeerPorts(engine: engine, node: node)
+        peerPorts.maximumPorts = options.peerPortLimit
         dialer = PeerDialer(node: node, loop: loop, logger: Logger(label: "f2f.tcp"))
-        friendLinks = options.plaintext ? nil : try Self.makeFriendLinks(options: options, node: node, loop: loop, logger: logger)
+        let node = node
+        friendLinks = try identity.map { identity throws(IdentityStore.Failure) in
+            try Self.makeFriendLinks(identity: identity, options: options, node: node, loop: loop, logger: logger)
+        }
         if let friendLinks {
             dialer.secure = { connection, entry in
                 friendLinks.secureOutbound(connection, pinned: entry.pinnedID.flatMap(PeerID.init(parsing:)))
@@ -62,10 +69,17 @@ final class SwitchApplication {
         }
     }
 
-    private static func makeFriendLinks(options: SwitchOptions, node: F2FNode, loop: EventLoop, logger: Logger) throws(IdentityStore.Failure) -> FriendLinks {
+    private static func loadIdentity(options: SwitchOptions, logger: Logger) throws(IdentityStore.Failure) -> IdentityKey {
         let identityPath = options.resolvedIdentityPath
         let (identity, created) = try IdentityStore.loadOrCreate(at: identityPath)
         if created { logger.info("created identity", metadata: ["path": "\(identityPath)"]) }
+        return identity
+    }
+
+    private static func makeFriendLinks(
+        identity: IdentityKey, options: SwitchOptions, node: F2FNode, loop: EventLoop, logger: Logger
+    ) throws(IdentityStore.Failure) -> FriendLinks {
+        let identityPath = options.resolvedIdentityPath
         var friends = options.friends.compactMap(PeerID.init(parsing:))
         friends += options.peers.compactMap { PeerLine(parsing: $0)?.pinnedID }
         let defaultFriendsFile = IdentityStore.defaultFriendsPath(identityPath: identityPath)
@@ -97,7 +111,8 @@ final class SwitchApplication {
         if let path = options.managementPath {
             let console = Console(banner: SwitchConsoleCommands.banner())
             PeerConsoleCommands.register(on: console, node: node, dialer: dialer, peerPorts: peerPorts, friendLinks: friendLinks)
-            LimitsConsoleCommands.register(on: console, options: options, node: node, engine: engine, friendLinks: friendLinks)
+            LimitsConsoleCommands.register(
+                on: console, options: options, node: node, engine: engine, friendLinks: friendLinks, peerPorts: peerPorts, server: server)
             SpanningTreeConsoleCommands.register(on: console, engine: engine, settings: spanningTreeSettings)
             SwitchConsoleCommands.register(
                 on: console,

@@ -10,6 +10,11 @@ public final class PeerPorts: CoreListener, OutboundProducer {
     private var links: [Int: PeerLink] = [:]
 
     private let control = ControlFrames()
+    /// The most ports peer links may hold together: the rest stay for local clients and
+    /// `--plug` ports, however many friends link.
+    public var maximumPorts = Int.max
+    /// Links closed because the peers held `maximumPorts` ports, or no port was free.
+    public private(set) var refusedForLackOfPorts: UInt64 = 0
 
     public init(engine: SwitchEngine, node: F2FNode) {
         self.engine = engine
@@ -17,6 +22,8 @@ public final class PeerPorts: CoreListener, OutboundProducer {
         node.addProducer(control, priority: .spanningTree)
         node.addProducer(self, priority: .bulk)
     }
+
+    public var linkCount: Int { links.count }
 
     public func link(for peer: Peer) -> PeerLink? {
         links[peer.id]
@@ -45,7 +52,13 @@ public final class PeerPorts: CoreListener, OutboundProducer {
     }
 
     private func attach(_ peer: Peer) {
+        guard links.count < maximumPorts else {
+            refusedForLackOfPorts &+= 1
+            peer.close(reason: "peer links hold all the \(maximumPorts) ports they may take")
+            return
+        }
         guard case .success(let port) = engine.allocatePort(requested: nil) else {
+            refusedForLackOfPorts &+= 1
             peer.close(reason: "no free switch port for this peer")
             return
         }

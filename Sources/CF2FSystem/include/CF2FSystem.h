@@ -20,5 +20,9 @@ int cf2f_sendmmsg(int fd, struct cf2f_mmsghdr *messages, unsigned int count, int
 int cf2f_accept4(int fd, int flags);
 /* Heap tuning for a long-running process that reuses large buffers (mallopt). */
 void cf2f_keep_large_blocks_on_heap(int mmap_threshold, int trim_threshold);
+/* SO_PEERCRED of a connected unix socket (struct ucred is _GNU_SOURCE only). */
+int cf2f_peer_credentials(int fd, int *pid, unsigned int *uid, unsigned int *gid);
+/* open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC): a handle on the file itself, a symlink included. */
+int cf2f_open_path_nofollow(const char *path);
 
 #endif
