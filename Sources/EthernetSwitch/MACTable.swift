@@ -2,14 +2,17 @@ import F2FBase
 
 /// The filtering database: which port a station (MAC + VLAN) was last seen on.
 ///
-/// Bounded twice: when the table is full, or a port already holds its share of stations, new
-/// stations are not learned (counted) and their traffic floods — so a MAC-flooding client or
-/// peer can neither evict everyone else's entries nor take the whole table. Entries older than
-/// the aging time are hidden on lookup at once and swept on the periodic tick.
+/// Bounded three times: when the table is full, a port already holds its share of stations, or
+/// the peer links together hold theirs, new stations are not learned (counted) and their
+/// traffic floods — so a MAC-flooding client or peer can neither evict everyone else's entries
+/// nor take the whole table, and local clients always find room however many friends link.
+/// Entries older than the aging time are hidden on lookup at once and swept on the periodic tick.
 public struct MACTable: Sendable {
     public struct Entry: Equatable, Sendable {
         public var port: Int
         public var lastSeen: Instant
+        /// Learned on a peer port: counted in the peers' share.
+        public var onPeerPort: Bool
     }
 
     public struct Station: Equatable, Sendable {
@@ -25,6 +28,8 @@ public struct MACTable: Sendable {
         case moved(from: Int)
         case refusedTableFull
         case refusedPortFull
+        /// A peer port's new station, while the peer ports together hold `peerCapacity`.
+        case refusedPeerShareFull
     }
 
     public private(set) var capacity: Int
@@ -33,6 +38,12 @@ public struct MACTable: Sendable {
     public private(set) var refusedCount: UInt64 = 0
     /// New stations refused because their port held its limit.
     public private(set) var portLimitRefusedCount: UInt64 = 0
+    /// The most stations all peer ports together may hold.
+    public var peerCapacity: Int = .max
+    /// Stations recorded on peer ports (aged ones until the next sweep).
+    public private(set) var peerStationCount = 0
+    /// New stations refused because the peer ports held their share of the table.
+    public private(set) var peerShareRefusedCount: UInt64 = 0
     private var entries: [UInt64: Entry]
     private var stationsPerPort: [Int: Int] = [:]
 
@@ -50,10 +61,13 @@ public struct MACTable: Sendable {
         UInt64(vlanID & 0x0FFF) << 48 | address.rawValue
     }
 
-    /// Records that `address` was seen on `port`, which may hold at most `portLimit` stations.
-    /// Callers never pass group addresses.
+    /// Records that `address` was seen on `port`, which may hold at most `portLimit` stations;
+    /// a peer port's stations also count against `peerCapacity`. Callers never pass group
+    /// addresses.
     @discardableResult
-    public mutating func learn(_ address: MACAddress, vlanID: UInt16, port: Int, now: Instant, portLimit: Int = .max) -> LearnOutcome {
+    public mutating func learn(
+        _ address: MACAddress, vlanID: UInt16, port: Int, now: Instant, portLimit: Int = .max, onPeerPort: Bool = false
+    ) -> LearnOutcome {
         let key = Self.key(address, vlanID: vlanID)
         if let index = entries.index(forKey: key) {
             let previousPort = entries.values[index].port
@@ -61,16 +75,20 @@ public struct MACTable: Sendable {
                 entries.values[index].lastSeen = now
                 return .refreshed
             }
-            guard stations(onPort: port) < portLimit else {
+            let refusal: LearnOutcome? =
+                stations(onPort: port) >= portLimit ? .refusedPortFull
+                : onPeerPort && !entries.values[index].onPeerPort && peerStationCount >= peerCapacity ? .refusedPeerShareFull
+                : nil
+            if let refusal {
                 // The station moved to a full port: forget the old port so its traffic floods.
-                entries.remove(at: index)
-                stationsPerPort[previousPort, default: 1] -= 1
-                portLimitRefusedCount &+= 1
-                return .refusedPortFull
+                let previous = entries.remove(at: index).value
+                forget(previous)
+                count(refusal)
+                return refusal
             }
-            entries.values[index] = Entry(port: port, lastSeen: now)
-            stationsPerPort[previousPort, default: 1] -= 1
-            stationsPerPort[port, default: 0] += 1
+            forget(entries.values[index])
+            entries.values[index] = Entry(port: port, lastSeen: now, onPeerPort: onPeerPort)
+            record(entries.values[index])
             return .moved(from: previousPort)
         }
         guard entries.count < capacity else {
@@ -78,12 +96,36 @@ public struct MACTable: Sendable {
             return .refusedTableFull
         }
         guard stations(onPort: port) < portLimit else {
-            portLimitRefusedCount &+= 1
+            count(.refusedPortFull)
             return .refusedPortFull
         }
-        entries[key] = Entry(port: port, lastSeen: now)
-        stationsPerPort[port, default: 0] += 1
+        guard !onPeerPort || peerStationCount < peerCapacity else {
+            count(.refusedPeerShareFull)
+            return .refusedPeerShareFull
+        }
+        let entry = Entry(port: port, lastSeen: now, onPeerPort: onPeerPort)
+        entries[key] = entry
+        record(entry)
         return .learned
+    }
+
+    private mutating func record(_ entry: Entry) {
+        stationsPerPort[entry.port, default: 0] += 1
+        if entry.onPeerPort { peerStationCount += 1 }
+    }
+
+    private mutating func forget(_ entry: Entry) {
+        let remaining = stations(onPort: entry.port) - 1
+        stationsPerPort[entry.port] = remaining > 0 ? remaining : nil
+        if entry.onPeerPort { peerStationCount -= 1 }
+    }
+
+    private mutating func count(_ refusal: LearnOutcome) {
+        switch refusal {
+        case .refusedPortFull: portLimitRefusedCount &+= 1
+        case .refusedPeerShareFull: peerShareRefusedCount &+= 1
+        case .refreshed, .learned, .moved, .refusedTableFull: break
+        }
     }
 
     /// Stations currently recorded on `port` (aged ones until the next sweep).
@@ -114,6 +156,7 @@ public struct MACTable: Sendable {
     public mutating func removeAll() {
         entries.removeAll(keepingCapacity: true)
         stationsPerPort.removeAll()
+        peerStationCount = 0
     }
 
     /// Live stations sorted by VLAN then address, for the console.
@@ -133,8 +176,7 @@ public struct MACTable: Sendable {
         let doomed = entries.compactMap { shouldRemove($0.value) ? $0.key : nil }
         for key in doomed {
             guard let entry = entries.removeValue(forKey: key) else { continue }
-            let remaining = stations(onPort: entry.port) - 1
-            stationsPerPort[entry.port] = remaining > 0 ? remaining : nil
+            forget(entry)
         }
         return doomed.count
     }

@@ -47,6 +47,7 @@ public struct Switch: Sendable {
         self.configuration = configuration
         self.spanningTree = spanningTree
         macTable = MACTable(capacity: configuration.macTableCapacity, agingTime: configuration.macAgingTime)
+        macTable.peerCapacity = configuration.peersMACLimit
         ports = Array(repeating: Port(), count: configuration.portCount)
         floodPorts.reserveCapacity(configuration.portCount)
     }
@@ -178,9 +179,11 @@ public struct Switch: Sendable {
         let source = MACAddress(rawValue: frame.bigEndianUInt48(at: EthernetHeader.Field.source))
         let vlanID = Self.vlanID(of: frame)
         if !source.isMulticast {
-            let limit = ports[port].kind == .edge ? configuration.clientMACLimit : configuration.peerMACLimit
-            if macTable.learn(source, vlanID: vlanID, port: port, now: now, portLimit: limit) == .refusedPortFull {
-                ports[port].counters.macLimitRefusals &+= 1
+            let isEdge = ports[port].kind == .edge
+            let limit = isEdge ? configuration.clientMACLimit : configuration.peerMACLimit
+            switch macTable.learn(source, vlanID: vlanID, port: port, now: now, portLimit: limit, onPeerPort: !isEdge) {
+            case .refusedPortFull, .refusedPeerShareFull: ports[port].counters.macLimitRefusals &+= 1
+            case .refreshed, .learned, .moved, .refusedTableFull: break
             }
         }
         guard state.forwards else { return drop(.portBlocked, on: port) }

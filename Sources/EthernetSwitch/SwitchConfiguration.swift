@@ -15,6 +15,9 @@ public struct SwitchConfiguration: Equatable, Sendable {
     /// Stations one client or `--plug` port, and one peer link, may hold in the MAC table.
     public var clientMACLimit: Int
     public var peerMACLimit: Int
+    /// Stations all peer links together may hold: the rest of the table stays for local
+    /// clients however many friends link (half the table unless set).
+    public var peersMACLimit: Int
 
     public init(
         portCount: Int = 32,
@@ -24,7 +27,8 @@ public struct SwitchConfiguration: Equatable, Sendable {
         clientPathCost: UInt32 = SpanningTreeConfiguration.defaultPathCost(megabitsPerSecond: 1000),
         peerPathCost: UInt32 = SpanningTreeConfiguration.defaultPathCost(megabitsPerSecond: 1000),
         clientMACLimit: Int = 1024,
-        peerMACLimit: Int = 4096
+        peerMACLimit: Int = 4096,
+        peersMACLimit: Int? = nil
     ) {
         self.portCount = portCount
         self.maxFrameSize = maxFrameSize
@@ -34,5 +38,6 @@ public struct SwitchConfiguration: Equatable, Sendable {
         self.peerPathCost = peerPathCost
         self.clientMACLimit = clientMACLimit
         self.peerMACLimit = peerMACLimit
+        self.peersMACLimit = peersMACLimit ?? max(1, macTableCapacity / 2)
     }
 }

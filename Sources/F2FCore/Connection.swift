@@ -16,6 +16,12 @@ public protocol Connection: AnyObject {
     func reconfigure(_ interest: CommInterest)
     /// Stops all I/O and releases the connection; no notifications follow.
     func close()
+    /// Who the provider proved is at the other end (nil: nobody, e.g. a plaintext link).
+    var authenticatedIdentity: AuthenticatedIdentity? { get }
+}
+
+extension Connection {
+    public var authenticatedIdentity: AuthenticatedIdentity? { nil }
 }
 
 /// The notifications a provider sends (thesis 3.3: `f2f_handle_comm_*`).

@@ -122,16 +122,62 @@ public final class F2FNode: ConnectionAcceptor {
 
     // MARK: Used by peers
 
-    /// One link per pair of nodes: when both dial each other, both sides keep the link that
-    /// the node with the lower id dialled (a deterministic choice needs no negotiation).
-    func admit(_ hello: Hello, on peer: Peer) -> String? {
-        if hello.nodeID == localHello.nodeID { return "connected to itself" }
-        guard let existing = peers.values.first(where: { $0 !== peer && $0.state == .established && $0.remote?.nodeID == hello.nodeID }) else {
-            return nil
+    /// Why a hello was not admitted.
+    enum AdmissionRefusal: CustomStringConvertible {
+        case itself
+        case duplicate(nodeID: UInt64)
+        /// The hello claims another node's id than the key the link authenticated.
+        case claimsAnotherNodeID(claimed: UInt64, authenticated: UInt64)
+
+        /// Both ends of a mesh dial each other: a duplicate is routine, not misbehaviour.
+        var isMisbehaviour: Bool {
+            switch self {
+            case .itself, .duplicate: false
+            case .claimsAnotherNodeID: true
+            }
         }
+
+        var description: String {
+            switch self {
+            case .itself: "connected to itself"
+            case .duplicate(let nodeID): "duplicate link to node \(String(nodeID, radix: 16))"
+            case .claimsAnotherNodeID(let claimed, let authenticated):
+                "hello claims node id \(String(claimed, radix: 16)), its key is node \(String(authenticated, radix: 16))"
+            }
+        }
+    }
+
+    public struct AdmissionCounters: Sendable {
+        /// Second links to a node that already has one (a friend's key opening many links).
+        public var duplicateLinks: UInt64 = 0
+        /// Hellos whose node id was not their authenticated key's.
+        public var forgedNodeIDs: UInt64 = 0
+    }
+
+    public private(set) var admissionCounters = AdmissionCounters()
+
+    /// One link per node: per authenticated key when the provider proved one (a friend), else
+    /// per claimed node id (plaintext links). When both ends dial each other, both keep the link
+    /// that the node with the lower id dialled (a deterministic choice needs no negotiation);
+    /// of two links the same node dialled, the one already up stays, so a friend redialling
+    /// over and over, or many processes sharing one key, still hold one link.
+    func admit(_ hello: Hello, on peer: Peer) -> AdmissionRefusal? {
+        let identity = peer.connection.authenticatedIdentity
+        if let identity, hello.nodeID != identity.nodeID {
+            admissionCounters.forgedNodeIDs &+= 1
+            return .claimsAnotherNodeID(claimed: hello.nodeID, authenticated: identity.nodeID)
+        }
+        if hello.nodeID == localHello.nodeID { return .itself }
+        let existing = peers.values.first { other in
+            guard other !== peer, other.state == .established else { return false }
+            if let identity { return other.connection.authenticatedIdentity == identity }
+            return other.connection.authenticatedIdentity == nil && other.remote?.nodeID == hello.nodeID
+        }
+        guard let existing else { return nil }
         let keepOutbound = localHello.nodeID < hello.nodeID
-        if existing.isOutbound == keepOutbound {
-            return "duplicate link to node \(String(hello.nodeID, radix: 16))"
+        if existing.isOutbound == peer.isOutbound || existing.isOutbound == keepOutbound {
+            admissionCounters.duplicateLinks &+= 1
+            return .duplicate(nodeID: hello.nodeID)
         }
         existing.close(reason: "replaced by a duplicate link")
         return nil

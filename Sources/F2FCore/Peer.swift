@@ -183,8 +183,7 @@ public final class Peer: ConnectionEvents {
             return
         }
         if let refusal = node.admit(hello, on: self) {
-            // Both ends of a mesh dial each other: a duplicate is routine, not misbehaviour.
-            refuse(refusal, level: .debug)
+            refuse(refusal.description, level: refusal.isMisbehaviour ? .warning : .debug)
             return
         }
         remote = hello

@@ -1,4 +1,5 @@
 import Crypto
+import F2FCore
 import Foundation
 
 /// A node's public id: its long-term X25519 public key, shown as 52 base32 characters. The
@@ -17,6 +18,9 @@ public struct PeerID: Hashable, Sendable, CustomStringConvertible {
     }
 
     public var description: String { Base32.encode(bytes) }
+
+    /// The node id a hello from this key must carry.
+    public var nodeID: UInt64 { AuthenticatedIdentity.nodeID(forPublicKey: bytes) }
 
     var publicKey: Curve25519.KeyAgreement.PublicKey? {
         try? Curve25519.KeyAgreement.PublicKey(rawRepresentation: bytes)

@@ -40,6 +40,12 @@ public final class SecureConnection: Connection, ConnectionEvents {
     public private(set) var remoteID: PeerID?
     public private(set) var counters = Counters()
 
+    /// The other side's key once the handshake is complete: what the core keeps one link per.
+    public var authenticatedIdentity: AuthenticatedIdentity? {
+        guard case .established = phase, let remoteID else { return nil }
+        return AuthenticatedIdentity(publicKey: remoteID.bytes)
+    }
+
     private var phase: Phase
     private var handshake: NoiseHandshake?
     private var sendCipher = NoiseCipherState()

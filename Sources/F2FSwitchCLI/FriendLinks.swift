@@ -34,6 +34,7 @@ final class FriendLinks: ConnectionAcceptor, ConnectionEvents {
         var handshakeTimeouts: UInt64 = 0
         var handshakesRateLimited: UInt64 = 0
         var handshakeFailures: UInt64 = 0
+        var duplicateLinksRefused: UInt64 = 0
     }
 
     let identity: IdentityKey
@@ -105,12 +106,22 @@ final class FriendLinks: ConnectionAcceptor, ConnectionEvents {
             counters.strangersRefused &+= 1
             return "not a friend"
         }
+        // One link per friend (the core keeps one of two, e.g. when both ends dial): a friend
+        // opening more, each waiting for its hello, would hold --max-peers slots.
+        guard !inbound || linkCount(of: id) < 2 else {
+            counters.duplicateLinksRefused &+= 1
+            return "already linked (one link per friend)"
+        }
         // Links we dial were configured by the user; only strangers' attempts are capped.
         guard !inbound || node.peers.count < limits.maxPeers else {
             counters.overPeerLimit &+= 1
             return "already \(limits.maxPeers) peers (--max-peers)"
         }
         return nil
+    }
+
+    private func linkCount(of id: PeerID) -> Int {
+        node.peers.values.reduce(0) { count, peer in count + ((peer.connection as? SecureConnection)?.remoteID == id ? 1 : 0) }
     }
 
     /// Closes the link of a friend who was just removed.

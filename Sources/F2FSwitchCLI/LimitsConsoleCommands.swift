@@ -12,6 +12,7 @@ struct AcceptPauses {
 enum LimitsConsoleCommands {
     static func register(
         on console: Console, options: SwitchOptions, node: F2FNode, engine: SwitchEngine, friendLinks: FriendLinks?,
+        peerPorts: PeerPorts, server: VDEServer,
         accept: @escaping () -> AcceptPauses, consoleSessions: @escaping () -> (now: Int, refused: UInt64)
     ) {
         console.addMenu(ConsoleMenu("limits", title: "LIMITS MENU"))
@@ -35,6 +36,10 @@ enum LimitsConsoleCommands {
                 "port-macs \(options.clientMACLimit) peer-macs \(options.peerMACLimit) refused \(portRefusals)",
                 "port-queue \(options.portQueue) frames per port; senders paused \(core.ports.reduce(UInt64(0)) { $0 &+ $1.counters.pauses }) times, stall-timeout \(options.stallTimeout) s",
                 "max-frame \(options.maxFrame) bytes; peer packets 65535 bytes; encrypted records 65535 bytes",
+                "peer-ports \(peerPorts.maximumPorts) now \(peerPorts.linkCount) refused \(peerPorts.refusedForLackOfPorts)",
+                "all-peers-macs \(table.peerCapacity) now \(table.peerStationCount) refused \(table.peerShareRefusedCount)",
+                "duplicate-links refused \(node.admissionCounters.duplicateLinks &+ (friendLinks?.counters.duplicateLinksRefused ?? 0)) forged-node-ids \(node.admissionCounters.forgedNodeIDs)",
+                "client-sockets not the client's refused \(server.clientSocketRefusals)",
             ]
             if let friendLinks {
                 output.append("strangers-refused \(friendLinks.counters.strangersRefused) handshake-failures \(friendLinks.counters.handshakeFailures)")

@@ -51,16 +51,29 @@ final class SwitchApplication {
         nodeConfiguration.keepaliveInterval = nodeConfiguration.livenessInterval / 6
         nodeConfiguration.handshakeTimeout = .seconds(options.handshakeTimeout)
         let loop = loop
+        let identity: IdentityKey?
+        do {
+            identity = options.plaintext ? nil : try Self.loadIdentity(options: options, logger: logger)
+        } catch {
+            directory.close()  // a private temporary directory made above
+            throw error
+        }
+        // A friend's node id is fixed by its key, so its hello cannot claim another's.
+        let nodeID = identity?.id.nodeID ?? UInt64.random(in: 1...UInt64.max)
         node = F2FNode(
-            nodeID: UInt64.random(in: 1...UInt64.max), name: options.nodeName ?? ProcessEnvironment.hostName ?? "f2f-switch",
+            nodeID: nodeID, name: options.nodeName ?? ProcessEnvironment.hostName ?? "f2f-switch",
             configuration: nodeConfiguration, logger: Logger(label: "f2f.core")
         ) { loop.now }
         peerPorts = PeerPorts(engine: engine, node: node)
         server.clientGuards.rootGuard = !options.clientRoot
         peerPorts.guardsForPeer = Self.peerGuards(options: options)
+        peerPorts.maximumPorts = options.peerPortLimit
         dialer = PeerDialer(node: node, loop: loop, logger: Logger(label: "f2f.tcp"))
+        let node = node
         do {
-            friendLinks = options.plaintext ? nil : try Self.makeFriendLinks(options: options, node: node, loop: loop, logger: logger)
+            friendLinks = try identity.map { identity throws(IdentityStore.Failure) in
+                try Self.makeFriendLinks(identity: identity, options: options, node: node, loop: loop, logger: logger)
+            }
         } catch {
             directory.close()  // a private temporary directory made above
             throw error
@@ -85,10 +98,17 @@ final class SwitchApplication {
         }
     }
 
-    private static func makeFriendLinks(options: SwitchOptions, node: F2FNode, loop: EventLoop, logger: Logger) throws(IdentityStore.Failure) -> FriendLinks {
+    private static func loadIdentity(options: SwitchOptions, logger: Logger) throws(IdentityStore.Failure) -> IdentityKey {
         let identityPath = try options.resolvedIdentityPath()
         let (identity, created) = try IdentityStore.loadOrCreate(at: identityPath)
         if created { logger.info("created identity", metadata: ["path": "\(identityPath)"]) }
+        return identity
+    }
+
+    private static func makeFriendLinks(
+        identity: IdentityKey, options: SwitchOptions, node: F2FNode, loop: EventLoop, logger: Logger
+    ) throws(IdentityStore.Failure) -> FriendLinks {
+        let identityPath = try options.resolvedIdentityPath()
         var friends = options.friends.compactMap(PeerID.init(parsing:))
         friends += options.peers.compactMap { PeerLine(parsing: $0)?.pinnedID }
         let defaultFriendsFile = IdentityStore.defaultFriendsPath(identityPath: identityPath)
@@ -140,7 +160,7 @@ final class SwitchApplication {
             let console = Console(banner: SwitchConsoleCommands.banner())
             PeerConsoleCommands.register(on: console, node: node, dialer: dialer, peerPorts: peerPorts, friendLinks: friendLinks)
             LimitsConsoleCommands.register(
-                on: console, options: options, node: node, engine: engine, friendLinks: friendLinks,
+                on: console, options: options, node: node, engine: engine, friendLinks: friendLinks, peerPorts: peerPorts, server: server,
                 accept: { [unowned self] in
                     AcceptPauses(listener: listener?.acceptPauses ?? 0, console: self.consoleServer?.acceptPauses ?? 0, control: server.acceptPauses)
                 },

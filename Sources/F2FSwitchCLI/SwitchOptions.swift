@@ -89,6 +89,14 @@ struct SwitchOptions: ParsableArguments {
     @Option(name: .customLong("peer-macs"), help: "Most MAC addresses one peer link may hold in the table.")
     var peerMACLimit: Int = 4096
 
+    // What all friends together may take, so that local clients always find room
+    // (docs/security/clients-and-friends.md).
+    @Option(name: .customLong("all-peers-macs"), help: "Most MAC addresses all peer links together may hold in the table (default: half of --hash-size).")
+    var peersMACLimit: Int?
+
+    @Option(name: .customLong("client-ports"), help: "Ports kept for local clients and --plug ports: peer links never take them (at most half the ports of a small switch).")
+    var clientPorts: Int = 8
+
     @Option(name: .customLong("name"), help: "Name this node shows its peers (default: host name).")
     var nodeName: String?
 
@@ -176,6 +184,8 @@ struct SwitchOptions: ParsableArguments {
         guard handshakeRatePerSource >= 0.1, handshakeRatePerSource <= 100_000 else { throw ValidationError("--handshake-rate-per-source must be 0.1…100000") }
         guard (1...1024).contains(maxConsoleSessions) else { throw ValidationError("--max-console-sessions must be 1…1024") }
         guard clientMACLimit >= 1, peerMACLimit >= 1 else { throw ValidationError("--port-macs and --peer-macs must be positive") }
+        guard peersMACLimit.map({ $0 >= 1 }) ?? true else { throw ValidationError("--all-peers-macs must be positive") }
+        guard (0...4096).contains(clientPorts) else { throw ValidationError("--client-ports must be 0…4096") }
         guard (0...61440).contains(priority), priority % 4096 == 0 else { throw ValidationError("--priority must be a multiple of 4096 in 0…61440") }
         guard (0...4096).contains(portQueue) else { throw ValidationError("--port-queue must be 0…4096") }
         guard (4096...(64 << 20)).contains(socketBuffer) else { throw ValidationError("--sndbuf must be 4096…67108864") }
@@ -225,7 +235,14 @@ struct SwitchOptions: ParsableArguments {
         SwitchConfiguration(
             portCount: numports, maxFrameSize: maxFrame, macTableCapacity: hashSize,
             macAgingTime: .seconds(hashExpire), clientPathCost: clientCost, peerPathCost: peerCost,
-            clientMACLimit: clientMACLimit, peerMACLimit: peerMACLimit)
+            clientMACLimit: clientMACLimit, peerMACLimit: peerMACLimit, peersMACLimit: peersMACLimit)
+    }
+
+    /// Ports peer links may hold together: all but port 0 (given only on request) and the
+    /// ports kept for clients; on a switch of few ports, at least half of them stay for peers.
+    var peerPortLimit: Int {
+        let allocatable = numports - 1
+        return allocatable - min(clientPorts, allocatable / 2)
     }
 }
 

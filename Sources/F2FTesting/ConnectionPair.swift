@@ -19,6 +19,9 @@ public final class PairedConnection: Connection {
     /// corrupting or foreign sender; `written` keeps what the core wrote.
     public var transform: ((Int, UInt8) -> UInt8)?
 
+    /// Who this end's provider says is at the other end (a Noise key, in production).
+    public var authenticatedIdentity: AuthenticatedIdentity?
+
     /// Every byte the core wrote on this end, in order.
     public private(set) var written: [UInt8] = []
     public private(set) var interests: [CommInterest] = []

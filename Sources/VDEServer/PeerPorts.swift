@@ -12,6 +12,11 @@ public final class PeerPorts: CoreListener, OutboundProducer {
     private let control = ControlFrames()
     /// The spanning tree guards of a peer's port (root guard for friends who may not be root).
     public var guardsForPeer: (Peer) -> STPPortGuards = { _ in STPPortGuards() }
+    /// The most ports peer links may hold together: the rest stay for local clients and
+    /// `--plug` ports, however many friends link.
+    public var maximumPorts = Int.max
+    /// Links closed because the peers held `maximumPorts` ports, or no port was free.
+    public private(set) var refusedForLackOfPorts: UInt64 = 0
 
     public init(engine: SwitchEngine, node: F2FNode) {
         self.engine = engine
@@ -19,6 +24,8 @@ public final class PeerPorts: CoreListener, OutboundProducer {
         node.addProducer(control, priority: .spanningTree)
         node.addProducer(self, priority: .bulk)
     }
+
+    public var linkCount: Int { links.count }
 
     public func link(for peer: Peer) -> PeerLink? {
         links[peer.id]
@@ -47,7 +54,13 @@ public final class PeerPorts: CoreListener, OutboundProducer {
     }
 
     private func attach(_ peer: Peer) {
+        guard links.count < maximumPorts else {
+            refusedForLackOfPorts &+= 1
+            peer.close(reason: "peer links hold all the \(maximumPorts) ports they may take")
+            return
+        }
         guard case .success(let port) = engine.allocatePort(requested: nil) else {
+            refusedForLackOfPorts &+= 1
             peer.close(reason: "no free switch port for this peer")
             return
         }

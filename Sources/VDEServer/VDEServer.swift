@@ -26,6 +26,8 @@ public final class VDEServer {
     private let warnings: ThrottledLogger
     /// Times the ctl listener rested because accept found no descriptor free.
     public var acceptPauses: UInt64 { rest?.count ?? 0 }
+    /// Clients refused because the socket they named was not theirs (or not a socket).
+    public private(set) var clientSocketRefusals: UInt64 = 0
 
     public init(directory: SocketDirectory, engine: SwitchEngine, logger: Logger) {
         self.directory = directory
@@ -123,18 +125,17 @@ public final class VDEServer {
         }
     }
 
-    /// Steps 3 of Appendix B: check the client socket, allocate the port, create, connect and
+    /// Step 3 of Appendix B: check the client socket, allocate the port, create, connect and
     /// bind the data socket, then reply with its address in one write.
     private func serve(_ request: VDERequest, handshake: ControlHandshake) {
         let descriptor = handshake.descriptor
-        var clientUserID: uid_t?
-        if let path = request.clientAddress.path {
-            guard access(path, R_OK | W_OK) == 0 else {
-                refuse(descriptor, reason: "client socket \(path) not accessible: \(String(cString: strerror(errno)))")
-                return
-            }
-            var status = stat()
-            if stat(path, &status) == 0 { clientUserID = status.st_uid }
+        // Who connected, as the kernel saw it: the socket the request names must be theirs.
+        let client: PeerCredentials
+        do {
+            client = try UnixSocket.peerCredentials(descriptor)
+        } catch {
+            refuse(descriptor, reason: "cannot read the client's credentials: \(error)")
+            return
         }
 
         let requestedPort: Int?
@@ -163,10 +164,22 @@ public final class VDEServer {
             refuse(descriptor, reason: "cannot create data socket: \(error)")
             return
         }
+        // Abstract names have no owner and no permissions (anyone may send to them); vde_switch
+        // skips its check for them too. A path is connected to only if it is the client's own.
+        var clientUserID: uid_t?
+        if let path = request.clientAddress.path {
+            do {
+                clientUserID = try UnixSocket.connect(data.rawValue, toSocketAt: path, ownedBy: client)
+            } catch {
+                if case .system = error {} else { clientSocketRefusals &+= 1 }
+                refuse(descriptor, reason: "\(error) (pid \(client.processID))")
+                return
+            }
+        }
         do {
             UnixSocket.setSendBufferSize(data.rawValue, bytes: dataSocketBufferBytes)
             UnixSocket.setReceiveBufferSize(data.rawValue, bytes: dataSocketBufferBytes)
-            try UnixSocket.connect(data.rawValue, to: request.clientAddress)
+            if request.clientAddress.isAbstract { try UnixSocket.connect(data.rawValue, to: request.clientAddress) }
             try directory.bindDataSocket(data.rawValue, name: dataName, clientUserID: geteuid() == 0 ? clientUserID : nil)
         } catch {
             directory.removeEntry(dataName)

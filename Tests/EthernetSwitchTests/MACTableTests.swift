@@ -98,3 +98,47 @@ import Testing
         #expect(stations.map(\.age) == [.seconds(5), .seconds(10)])
     }
 }
+
+@Suite struct MACTablePeerShareTests {
+    let start = Instant(nanoseconds: 10_000_000_000)
+
+    func station(_ index: Int) -> MACAddress {
+        MACAddress(rawValue: 0x0200_0000_0000 + UInt64(index))
+    }
+
+    @Test func peerPortsTogetherHoldAtMostTheirShare() {
+        var table = MACTable(capacity: 16, agingTime: .seconds(300))
+        table.peerCapacity = 3
+        #expect(table.learn(station(1), vlanID: 0, port: 5, now: start, onPeerPort: true) == .learned)
+        #expect(table.learn(station(2), vlanID: 0, port: 6, now: start, onPeerPort: true) == .learned)
+        #expect(table.learn(station(3), vlanID: 0, port: 6, now: start, onPeerPort: true) == .learned)
+        #expect(table.learn(station(4), vlanID: 0, port: 7, now: start, onPeerPort: true) == .refusedPeerShareFull)
+        #expect(table.peerShareRefusedCount == 1)
+        #expect(table.peerStationCount == 3)
+        // Local clients still learn, and a station moving between peer ports keeps its place.
+        #expect(table.learn(station(5), vlanID: 0, port: 1, now: start) == .learned)
+        #expect(table.learn(station(2), vlanID: 0, port: 5, now: start, onPeerPort: true) == .moved(from: 6))
+        #expect(table.peerStationCount == 3)
+        // A local station that moves to a full peer share is forgotten (its traffic floods).
+        #expect(table.learn(station(5), vlanID: 0, port: 7, now: start, onPeerPort: true) == .refusedPeerShareFull)
+        #expect(table.lookup(station(5), vlanID: 0, now: start) == nil)
+        // A peer leaving frees its share.
+        #expect(table.removeEntries(onPort: 6) == 1)
+        #expect(table.peerStationCount == 2)
+        #expect(table.learn(station(4), vlanID: 0, port: 7, now: start, onPeerPort: true) == .learned)
+    }
+
+    @Test func agingAndClearingReleaseThePeerShare() {
+        var table = MACTable(capacity: 16, agingTime: .seconds(10))
+        table.peerCapacity = 2
+        table.learn(station(1), vlanID: 0, port: 5, now: start, onPeerPort: true)
+        table.learn(station(2), vlanID: 0, port: 1, now: start + .seconds(5))
+        #expect(table.learn(station(2), vlanID: 0, port: 5, now: start + .seconds(5), onPeerPort: true) == .moved(from: 1))
+        #expect(table.peerStationCount == 2)
+        #expect(table.expire(now: start + .seconds(10)) == 1)
+        #expect(table.peerStationCount == 1)
+        table.removeAll()
+        #expect(table.peerStationCount == 0)
+        #expect(table.learn(station(3), vlanID: 0, port: 5, now: start, onPeerPort: true) == .learned)
+    }
+}

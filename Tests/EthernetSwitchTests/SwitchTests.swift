@@ -135,6 +135,30 @@ import Testing
         #expect(core.receive(frame: Self.frame(to: "02:00:00:00:00:0c", from: "02:00:00:00:00:0b").span, on: 2, now: now) == .unicast(port: 3))
     }
 
+    /// Two friends flooding source addresses, each within its own --peer-macs, together fill
+    /// at most half the table: local clients still learn.
+    @Test func peerLinksTogetherLeaveLocalClientsRoomInTheTable() {
+        var core = makeSwitch(ports: [1], configuration: SwitchConfiguration(macTableCapacity: 64, clientMACLimit: 16, peerMACLimit: 48))
+        core.activatePort(2, kind: .pointToPoint)
+        core.activatePort(3, kind: .pointToPoint)
+        for index in 0..<100 {
+            for port in [2, 3] {
+                let source = MACAddress(rawValue: 0x0200_0100_0000 + UInt64(port << 8 + index))
+                _ = core.receive(frame: Self.frame(to: "ff:ff:ff:ff:ff:ff", from: "\(source)").span, on: port, now: now)
+            }
+        }
+        #expect(core.macTable.peerStationCount == 32)
+        #expect(core.macTable.count == 32)
+        #expect(core.ports[2].counters.macLimitRefusals + core.ports[3].counters.macLimitRefusals == 168)
+        for index in 0..<16 {
+            let source = MACAddress(rawValue: 0x0200_0200_0000 + UInt64(index))
+            _ = core.receive(frame: Self.frame(to: "ff:ff:ff:ff:ff:ff", from: "\(source)").span, on: 1, now: now)
+        }
+        #expect(core.macTable.count == 48)
+        #expect(core.ports[1].counters.macLimitRefusals == 0)
+        #expect(core.receive(frame: Self.frame(to: "02:00:02:00:00:0f", from: "02:00:01:00:02:00").span, on: 2, now: now) == .unicast(port: 1))
+    }
+
     @Test func egressAccountingAndReset() {
         var core = makeSwitch()
         core.recordSent(port: 2, byteCount: 100)

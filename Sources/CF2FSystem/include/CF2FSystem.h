@@ -26,5 +26,9 @@ void cf2f_keep_large_blocks_on_heap(int mmap_threshold, int trim_threshold);
 int cf2f_open_entry_nofollow(int dirfd, const char *name);
 /* fchownat(fd, "", owner, group, AT_EMPTY_PATH): changes the very file `fd` refers to. */
 int cf2f_change_owner_of_handle(int fd, uid_t owner, gid_t group);
+/* SO_PEERCRED of a connected unix socket (struct ucred is _GNU_SOURCE only). */
+int cf2f_peer_credentials(int fd, int *pid, unsigned int *uid, unsigned int *gid);
+/* open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC): a handle on the file itself, a symlink included. */
+int cf2f_open_path_nofollow(const char *path);
 
 #endif
