@@ -15,6 +15,10 @@ public struct SwitchConfiguration: Equatable, Sendable {
     /// Stations one client or `--plug` port, and one peer link, may hold in the MAC table.
     public var clientMACLimit: Int
     public var peerMACLimit: Int
+    /// Storm limits of ports whose limits were not set from the console: unlimited for local
+    /// clients (their owner is local), generous for peer links (StormLimits.peerDefault).
+    public var clientStormLimits: StormLimits
+    public var peerStormLimits: StormLimits
 
     public init(
         portCount: Int = 32,
@@ -24,7 +28,9 @@ public struct SwitchConfiguration: Equatable, Sendable {
         clientPathCost: UInt32 = SpanningTreeConfiguration.defaultPathCost(megabitsPerSecond: 1000),
         peerPathCost: UInt32 = SpanningTreeConfiguration.defaultPathCost(megabitsPerSecond: 1000),
         clientMACLimit: Int = 1024,
-        peerMACLimit: Int = 4096
+        peerMACLimit: Int = 4096,
+        clientStormLimits: StormLimits = .unlimited,
+        peerStormLimits: StormLimits = .peerDefault
     ) {
         self.portCount = portCount
         self.maxFrameSize = maxFrameSize
@@ -34,5 +40,7 @@ public struct SwitchConfiguration: Equatable, Sendable {
         self.peerPathCost = peerPathCost
         self.clientMACLimit = clientMACLimit
         self.peerMACLimit = peerMACLimit
+        self.clientStormLimits = clientStormLimits
+        self.peerStormLimits = peerStormLimits
     }
 }
