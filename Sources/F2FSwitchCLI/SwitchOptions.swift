@@ -70,6 +70,10 @@ struct SwitchOptions: ParsableArguments {
     @Option(name: .customLong("peer-macs"), help: "Most MAC addresses one peer link may hold in the table.")
     var peerMACLimit: Int = 4096
 
+    // Storm control (docs/security/stations-and-storms.md).
+    @Option(name: .customLong("peer-storm"), help: "Broadcast, multicast and unknown-unicast frames/s each peer link may flood, per class (0 = unlimited); port/setstorm changes one port.")
+    var peerStormLimit: UInt32 = StormLimits.peerDefault.broadcast
+
     @Option(name: .customLong("name"), help: "Name this node shows its peers (default: host name).")
     var nodeName: String?
 
@@ -172,7 +176,8 @@ struct SwitchOptions: ParsableArguments {
         SwitchConfiguration(
             portCount: numports, maxFrameSize: maxFrame, macTableCapacity: hashSize,
             macAgingTime: .seconds(hashExpire), clientPathCost: clientCost, peerPathCost: peerCost,
-            clientMACLimit: clientMACLimit, peerMACLimit: peerMACLimit)
+            clientMACLimit: clientMACLimit, peerMACLimit: peerMACLimit,
+            peerStormLimits: StormLimits(broadcast: peerStormLimit, multicast: peerStormLimit, unknownUnicast: peerStormLimit))
     }
 }
 

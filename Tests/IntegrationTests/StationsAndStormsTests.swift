@@ -7,10 +7,10 @@ import Testing
 /// linked as friends over Noise/TCP, VDE clients through libvdeplug, the real console.
 @Suite(.serialized) struct StationsAndStormsTests {
     /// a listens, b dials it; both linked before this returns.
-    func linkedFriends() throws -> (a: SwitchProcess, b: SwitchProcess, group: FriendGroup) {
+    func linkedFriends(a extra: [String] = []) throws -> (a: SwitchProcess, b: SwitchProcess, group: FriendGroup) {
         let port = try TCPPorts.free()
         let group = try FriendGroup(count: 2)
-        let a = try SwitchProcess(arguments: ["--listen", "127.0.0.1:\(port)"] + group.member(0))
+        let a = try SwitchProcess(arguments: extra + ["--listen", "127.0.0.1:\(port)"] + group.member(0))
         let b = try SwitchProcess(arguments: ["--peer", group.pinned(0, port: port)] + group.member(1))
         try a.waitForPeers(1)
         try b.waitForPeers(1)
@@ -66,17 +66,23 @@ import Testing
         #expect(try spoofer.receive(timeout: .milliseconds(500)) == nil, "nothing for the victim reaches the friend")
         #expect(try a.command("hash/find 02:00:00:00:0a:01").data.contains { $0.hasSuffix("to port: 005") })
 
+        // A stream of spoofed frames is counted, and logged once per 10 s, not per frame.
+        for tag in 0..<100 { try spoofer.send(spoofer.frame(to: .broadcast, tag: UInt8(tag))) }
+        try waitUntil(timeout: .seconds(5), "a to drop them all") { try dropLine(a, port: peerPort).contains(" protected-mac 101 ") }
+        #expect(try neighbour.receive(timeout: .milliseconds(100)) == nil)
         try b.stop()
         let log = try a.stop().log
-        #expect(log.contains("frames dropped by MAC or storm rules") && log.contains("protected-mac=1") && log.contains("02:00:00:00:0a:01"), "\(log)")
+        let warnings = log.split(separator: "\n").filter { $0.contains("frames dropped by MAC or storm rules") }
+        #expect(warnings.count == 1, "\(warnings)")
+        #expect(warnings.first?.contains("protected-mac=1") == true && warnings.first?.contains("02:00:00:00:0a:01") == true, "\(log)")
     }
 
     @Test func aBroadcastStormFromAFriendIsCappedAtTheConfiguredRate() throws {
-        let (a, b, _) = try linkedFriends()
+        let (a, b, _) = try linkedFriends(a: ["--peer-storm", "2000"])
         let peerPort = try peerPort(of: a)
-        #expect(try a.command("port/print \(peerPort)").data.contains(" STORM: bcast 1000/s mcast 1000/s unknown 1000/s (peer default)"))
+        #expect(try a.command("port/print \(peerPort)").data.contains(" STORM: bcast 2000/s mcast 2000/s unknown 2000/s (peer default)"))
         #expect(try a.command("port/setstorm \(peerPort) bcast 50").status == "1000 Success")
-        #expect(try a.command("port/print \(peerPort)").data.contains(" STORM: bcast 50/s mcast 1000/s unknown 1000/s (set on this port)"))
+        #expect(try a.command("port/print \(peerPort)").data.contains(" STORM: bcast 50/s mcast 2000/s unknown 2000/s (set on this port)"))
         let listener = try TestClient(a.socketDirectory, mac: "02:00:00:00:0a:01")
         let flooder = try TestClient(b.socketDirectory, mac: "02:00:00:00:0b:01")
         let sent = 3000
