@@ -73,11 +73,11 @@ public struct MACTable: Sendable {
     ) -> LearnOutcome {
         let key = Self.key(address, vlanID: vlanID)
         if let index = entries.index(forKey: key) {
-            let entry = entries.values[index]
-            if entry.port == port {
+            if entries.values[index].port == port {
                 entries.values[index].lastSeen = now
                 return .refreshed
             }
+            let entry = entries.values[index]
             // A live local entry is not handed to a peer: the station still speaks here, and
             // a friend sending its address is spoofing (or a loop returning its frames).
             if entry.isStatic || (fromPeer && entry.isLocal && now - entry.lastSeen < agingTime) {

@@ -14,15 +14,25 @@ public struct Switch: Sendable {
         public var pathCost: UInt32 = 20_000
         // MAC and storm rules: settings, so they stay with the port when its client goes, as
         // vde_switch keeps an inactive port's settings for the next client.
+        /// One field for both MAC settings: the usual port (none set) costs a frame one test.
+        public var macRules: MACRules = []
         /// Off: the port's sources are not learned (their traffic still passes).
-        public var learning = true
+        public var learning: Bool { !macRules.contains(.learningOff) }
         /// Only sources with a static entry on this port pass (Linux bridge's `locked`).
-        public var isLocked = false
+        public var isLocked: Bool { macRules.contains(.locked) }
         /// Set from the console; nil: the configuration's default for the port's kind.
         public var stormLimits: StormLimits?
         var stormMeters = StormMeters()
         /// The last source address dropped as protected, for the engine's warning.
         public var lastProtectedSource: MACAddress?
+    }
+
+    /// A port's departures from plain learning (`port/setlearning`, `port/setlocked`).
+    public struct MACRules: OptionSet, Sendable {
+        public let rawValue: UInt8
+        public init(rawValue: UInt8) { self.rawValue = rawValue }
+        public static let learningOff = MACRules(rawValue: 1)
+        public static let locked = MACRules(rawValue: 2)
     }
 
     /// How a port is cabled, which decides its spanning tree defaults.
@@ -169,10 +179,11 @@ public struct Switch: Sendable {
         guard state.learns else { return drop(.portBlocked, on: port) }
         let source = MACAddress(rawValue: frame.bigEndianUInt48(at: EthernetHeader.Field.source))
         let vlanID = Self.vlanID(of: frame)
-        if ports[port].isLocked, !macTable.isStatic(source, vlanID: vlanID, onPort: port) {
+        let rules = ports[port].macRules
+        if rules.contains(.locked), !macTable.isStatic(source, vlanID: vlanID, onPort: port) {
             return drop(.locked, on: port)
         }
-        if !source.isMulticast, ports[port].learning {
+        if !source.isMulticast, !rules.contains(.learningOff) {
             let fromPeer = ports[port].kind == .pointToPoint
             let limit = fromPeer ? configuration.peerMACLimit : configuration.clientMACLimit
             switch macTable.learn(source, vlanID: vlanID, port: port, now: now, portLimit: limit, fromPeer: fromPeer) {
@@ -250,11 +261,11 @@ public struct Switch: Sendable {
     }
 
     public mutating func setLearning(_ learning: Bool, port: Int) {
-        ports[port].learning = learning
+        if learning { ports[port].macRules.remove(.learningOff) } else { ports[port].macRules.insert(.learningOff) }
     }
 
     public mutating func setLocked(_ locked: Bool, port: Int) {
-        ports[port].isLocked = locked
+        if locked { ports[port].macRules.insert(.locked) } else { ports[port].macRules.remove(.locked) }
     }
 
     /// The limits in force on `port`: its own, or its kind's default.
