@@ -14,6 +14,15 @@ public enum DropReason: Int, CaseIterable, Sendable, CustomStringConvertible {
     case sendFailed
     /// Malformed control traffic (a BPDU that does not parse).
     case malformed
+    /// The source address belongs to a static entry on another port, or (from a peer link)
+    /// to a live local station: a friend spoofing it, or a loop bringing its frames back.
+    case protectedAddress
+    /// A locked port's frame whose source is not a static entry on that port.
+    case locked
+    /// Over the ingress port's storm limit for broadcast, multicast or unknown unicast.
+    case stormBroadcast
+    case stormMulticast
+    case stormUnknownUnicast
 
     public var description: String {
         switch self {
@@ -24,12 +33,17 @@ public enum DropReason: Int, CaseIterable, Sendable, CustomStringConvertible {
         case .queueFull: "queue-full"
         case .sendFailed: "send-failed"
         case .malformed: "malformed"
+        case .protectedAddress: "protected-mac"
+        case .locked: "locked"
+        case .stormBroadcast: "storm-bcast"
+        case .stormMulticast: "storm-mcast"
+        case .stormUnknownUnicast: "storm-unknown"
         }
     }
 }
 
 /// Traffic counters of one switch port. Drops are counted on the port where the decision
-/// was made: ingress for runt/oversize/hairpin, egress for queue-full/send-failed.
+/// was made: ingress for runt/oversize/hairpin/protected-mac/locked/storm, egress for queue-full/send-failed.
 public struct PortCounters: Equatable, Sendable {
     public var framesIn: UInt64 = 0
     public var bytesIn: UInt64 = 0

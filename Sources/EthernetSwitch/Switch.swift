@@ -14,6 +14,27 @@ public struct Switch: Sendable {
         public var pathCost: UInt32 = 20_000
         /// Spanning tree guards, kept while the tree is turned off and on.
         public var guards = STPPortGuards()
+        // MAC and storm rules: settings, so they stay with the port when its client goes, as
+        // vde_switch keeps an inactive port's settings for the next client.
+        /// One field for both MAC settings: the usual port (none set) costs a frame one test.
+        public var macRules: MACRules = []
+        /// Off: the port's sources are not learned (their traffic still passes).
+        public var learning: Bool { !macRules.contains(.learningOff) }
+        /// Only sources with a static entry on this port pass (Linux bridge's `locked`).
+        public var isLocked: Bool { macRules.contains(.locked) }
+        /// Set from the console; nil: the configuration's default for the port's kind.
+        public var stormLimits: StormLimits?
+        var stormMeters = StormMeters()
+        /// The last source address dropped as protected, for the engine's warning.
+        public var lastProtectedSource: MACAddress?
+    }
+
+    /// A port's departures from plain learning (`port/setlearning`, `port/setlocked`).
+    public struct MACRules: OptionSet, Sendable {
+        public let rawValue: UInt8
+        public init(rawValue: UInt8) { self.rawValue = rawValue }
+        public static let learningOff = MACRules(rawValue: 1)
+        public static let locked = MACRules(rawValue: 2)
     }
 
     /// How a port is cabled, which decides its spanning tree defaults.
@@ -178,23 +199,44 @@ public struct Switch: Sendable {
         guard state.learns else { return drop(.portBlocked, on: port) }
         let source = MACAddress(rawValue: frame.bigEndianUInt48(at: EthernetHeader.Field.source))
         let vlanID = Self.vlanID(of: frame)
-        if !source.isMulticast {
-            let isEdge = ports[port].kind == .edge
-            let limit = isEdge ? configuration.clientMACLimit : configuration.peerMACLimit
-            switch macTable.learn(source, vlanID: vlanID, port: port, now: now, portLimit: limit, onPeerPort: !isEdge) {
-            case .refusedPortFull, .refusedPeerShareFull: ports[port].counters.macLimitRefusals &+= 1
-            case .refreshed, .learned, .moved, .refusedTableFull: break
+        let rules = ports[port].macRules
+        if rules.contains(.locked), !macTable.isStatic(source, vlanID: vlanID, onPort: port) {
+            return drop(.locked, on: port)
+        }
+        if !source.isMulticast, !rules.contains(.learningOff) {
+            let fromPeer = ports[port].kind == .pointToPoint
+            let limit = fromPeer ? configuration.peerMACLimit : configuration.clientMACLimit
+            switch macTable.learn(source, vlanID: vlanID, port: port, now: now, portLimit: limit, onPeerPort: fromPeer) {
+            case .learned, .refreshed, .moved, .refusedTableFull:
+                break
+            case .refusedPortFull, .refusedPeerShareFull:
+                ports[port].counters.macLimitRefusals &+= 1
+            case .refusedProtected:
+                ports[port].lastProtectedSource = source
+                return drop(.protectedAddress, on: port)
             }
         }
         guard state.forwards else { return drop(.portBlocked, on: port) }
         if destination.isMulticast {
-            return .flood
+            return flood(destination.isBroadcast ? .broadcast : .multicast, from: port, now: now)
         }
         guard let egress = macTable.lookup(destination, vlanID: vlanID, now: now) else {
-            return .flood
+            return flood(.unknownUnicast, from: port, now: now)
         }
         if egress == port { return drop(.hairpin, on: port) }
-        return ports[egress].state.forwards ? .unicast(port: egress) : drop(.portBlocked, on: port)
+        // A static entry may point at a port whose client is gone: its traffic goes nowhere.
+        let reachable = ports[egress].isActive && ports[egress].state.forwards
+        return reachable ? .unicast(port: egress) : drop(.portBlocked, on: port)
+    }
+
+    /// Storm control, paid only by flooded frames: the ingress port's limit for the class.
+    @inline(__always)
+    private mutating func flood(_ floodClass: FloodClass, from port: Int, now: Instant) -> ForwardingDecision {
+        let rate = stormLimits(ofPort: port)[floodClass]
+        guard rate == 0 || ports[port].stormMeters.admit(floodClass, rate: rate, now: now) else {
+            return drop(floodClass.dropReason, on: port)
+        }
+        return .flood
     }
 
     public mutating func recordSent(port: Int, byteCount: Int) {
@@ -221,6 +263,50 @@ public struct Switch: Sendable {
         }
         withSpanningTree(now: now) { tree, actions in tree.receive(bpdu, on: port, now: now, actions: &actions) }
         return .consumed
+    }
+
+    // MARK: MAC and storm rules
+
+    /// Pins a station to a port (`hash/add`): never aged, never moved, kept when the port's
+    /// client goes; only `removeEntry` takes it away.
+    public mutating func addStaticEntry(_ address: MACAddress, vlanID: UInt16, port: Int) {
+        precondition(ports.indices.contains(port) && vlanID < 4096 && !address.isMulticast, "invalid static entry")
+        macTable.addStatic(address, vlanID: vlanID, port: port)
+    }
+
+    /// Forgets a station's entry, static or learned (`hash/del`); false if it had none.
+    @discardableResult
+    public mutating func removeEntry(_ address: MACAddress, vlanID: UInt16) -> Bool {
+        macTable.remove(address, vlanID: vlanID)
+    }
+
+    public mutating func setLearning(_ learning: Bool, port: Int) {
+        if learning { ports[port].macRules.remove(.learningOff) } else { ports[port].macRules.insert(.learningOff) }
+    }
+
+    public mutating func setLocked(_ locked: Bool, port: Int) {
+        if locked { ports[port].macRules.insert(.locked) } else { ports[port].macRules.remove(.locked) }
+    }
+
+    /// The limits in force on `port`: its own, or its kind's default.
+    @inline(__always)
+    public func stormLimits(ofPort port: Int) -> StormLimits {
+        ports[port].stormLimits ?? (ports[port].kind == .edge ? configuration.clientStormLimits : configuration.peerStormLimits)
+    }
+
+    /// Sets one class's limit (frames/s, 0 = unlimited); the port keeps its own limits from
+    /// now on, whoever takes it next. The class's bucket starts full.
+    public mutating func setStormLimit(_ rate: UInt32, for floodClass: FloodClass, port: Int) {
+        var limits = stormLimits(ofPort: port)
+        limits[floodClass] = rate
+        ports[port].stormLimits = limits
+        ports[port].stormMeters = StormMeters()
+    }
+
+    /// Back to the defaults of the port's kind.
+    public mutating func resetStormLimits(port: Int) {
+        ports[port].stormLimits = nil
+        ports[port].stormMeters = StormMeters()
     }
 
     // MARK: Time and configuration

@@ -18,6 +18,10 @@ public struct SwitchConfiguration: Equatable, Sendable {
     /// Stations all peer links together may hold: the rest of the table stays for local
     /// clients however many friends link (half the table unless set).
     public var peersMACLimit: Int
+    /// Storm limits of ports whose limits were not set from the console: unlimited for local
+    /// clients (their owner is local), generous for peer links (StormLimits.peerDefault).
+    public var clientStormLimits: StormLimits
+    public var peerStormLimits: StormLimits
 
     public init(
         portCount: Int = 32,
@@ -28,7 +32,9 @@ public struct SwitchConfiguration: Equatable, Sendable {
         peerPathCost: UInt32 = SpanningTreeConfiguration.defaultPathCost(megabitsPerSecond: 1000),
         clientMACLimit: Int = 1024,
         peerMACLimit: Int = 4096,
-        peersMACLimit: Int? = nil
+        peersMACLimit: Int? = nil,
+        clientStormLimits: StormLimits = .unlimited,
+        peerStormLimits: StormLimits = .peerDefault
     ) {
         self.portCount = portCount
         self.maxFrameSize = maxFrameSize
@@ -39,5 +45,7 @@ public struct SwitchConfiguration: Equatable, Sendable {
         self.clientMACLimit = clientMACLimit
         self.peerMACLimit = peerMACLimit
         self.peersMACLimit = peersMACLimit ?? max(1, macTableCapacity / 2)
+        self.clientStormLimits = clientStormLimits
+        self.peerStormLimits = peerStormLimits
     }
 }

@@ -97,6 +97,10 @@ struct SwitchOptions: ParsableArguments {
     @Option(name: .customLong("client-ports"), help: "Ports kept for local clients and --plug ports: peer links never take them (at most half the ports of a small switch).")
     var clientPorts: Int = 8
 
+    // Storm control (docs/security/stations-and-storms.md).
+    @Option(name: .customLong("peer-storm"), help: "Broadcast, multicast and unknown-unicast frames/s each peer link may flood, per class (0 = unlimited); port/setstorm changes one port.")
+    var peerStormLimit: UInt32 = StormLimits.peerDefault.broadcast
+
     @Option(name: .customLong("name"), help: "Name this node shows its peers (default: host name).")
     var nodeName: String?
 
@@ -235,7 +239,8 @@ struct SwitchOptions: ParsableArguments {
         SwitchConfiguration(
             portCount: numports, maxFrameSize: maxFrame, macTableCapacity: hashSize,
             macAgingTime: .seconds(hashExpire), clientPathCost: clientCost, peerPathCost: peerCost,
-            clientMACLimit: clientMACLimit, peerMACLimit: peerMACLimit, peersMACLimit: peersMACLimit)
+            clientMACLimit: clientMACLimit, peerMACLimit: peerMACLimit, peersMACLimit: peersMACLimit,
+            peerStormLimits: StormLimits(broadcast: peerStormLimit, multicast: peerStormLimit, unknownUnicast: peerStormLimit))
     }
 
     /// Ports peer links may hold together: all but port 0 (given only on request) and the

@@ -43,6 +43,12 @@ public final class SwitchEngine {
     private var pausedBehind: [[Int]]
     private var pausedSince: [Instant?]
     private var isStalled: [Bool]
+    /// MAC- and storm-rule drops per port already reported, and when the next report may go
+    /// out: a spoofing friend or a storm costs one warning per port per `dropReportInterval`,
+    /// never a line per frame.
+    private var reportedDrops: [RuleDrops]
+    private var nextDropReport = Instant.zero
+    public var dropReportInterval: Duration = .seconds(10)
 
     public init(configuration: SwitchConfiguration, spanningTree: SpanningTree? = nil, loop: EventLoop, logger: Logger, burstQueueCapacity: Int = 256) {
         core = Switch(configuration: configuration, spanningTree: spanningTree)
@@ -54,6 +60,7 @@ public final class SwitchEngine {
         pausedBehind = Array(repeating: [], count: configuration.portCount)
         pausedSince = Array(repeating: nil, count: configuration.portCount)
         isStalled = Array(repeating: false, count: configuration.portCount)
+        reportedDrops = Array(repeating: RuleDrops(), count: configuration.portCount)
         lastReadIteration = Array(repeating: 0, count: configuration.portCount)
         lastReadCount = Array(repeating: 0, count: configuration.portCount)
         receiveBatch = ReceiveBatch(capacity: 64, bufferSize: configuration.maxFrameSize + 1)
@@ -322,6 +329,35 @@ public final class SwitchEngine {
         core.tick(now: loop.now)
         releaseStalledPorts()
         sendPendingBPDUs()
+        reportRuleDrops()
+    }
+
+    /// Warns about frames dropped by the MAC rules (a friend sending a local or static
+    /// station's address, a locked port's unknown source) or by storm control since the
+    /// last report.
+    private func reportRuleDrops() {
+        let now = loop.now
+        guard now >= nextDropReport else { return }
+        var reported = false
+        for port in core.ports.indices {
+            let current = RuleDrops(core.ports[port].counters)
+            let last = reportedDrops[port]
+            guard current != last else { continue }
+            reportedDrops[port] = current
+            // After port/resetcounter the counters start again from zero.
+            let since = current.since(last)
+            guard since.total > 0 else { continue }
+            reported = true
+            var metadata: Logger.Metadata = [
+                "port": "\(port)", "protected-mac": "\(since.protectedAddress)", "locked": "\(since.locked)",
+                "storm": "\(since.storm)",
+            ]
+            if since.protectedAddress > 0, let address = core.ports[port].lastProtectedSource {
+                metadata["mac"] = "\(address)"
+            }
+            logger.warning("frames dropped by MAC or storm rules", metadata: metadata)
+        }
+        if reported { nextDropReport = now + dropReportInterval }
     }
 
     /// Turns the spanning tree on (with `tree`'s settings) or off at run time.
@@ -351,6 +387,57 @@ public final class SwitchEngine {
 
     public func resetCounters(port: Int?) {
         core.resetCounters(port: port)
+    }
+
+    public func addStaticEntry(_ address: MACAddress, vlanID: UInt16, port: Int) {
+        core.addStaticEntry(address, vlanID: vlanID, port: port)
+    }
+
+    public func removeEntry(_ address: MACAddress, vlanID: UInt16) -> Bool {
+        core.removeEntry(address, vlanID: vlanID)
+    }
+
+    public func setLearning(_ learning: Bool, port: Int) {
+        core.setLearning(learning, port: port)
+    }
+
+    public func setLocked(_ locked: Bool, port: Int) {
+        core.setLocked(locked, port: port)
+    }
+
+    public func setStormLimit(_ rate: UInt32, for floodClass: FloodClass, port: Int) {
+        core.setStormLimit(rate, for: floodClass, port: port)
+    }
+
+    public func resetStormLimits(port: Int) {
+        core.resetStormLimits(port: port)
+    }
+}
+
+/// A port's drops by the MAC and storm rules, as the engine last reported them.
+struct RuleDrops: Equatable {
+    var protectedAddress: UInt64 = 0
+    var locked: UInt64 = 0
+    var storm: UInt64 = 0
+
+    init() {}
+
+    init(_ counters: PortCounters) {
+        protectedAddress = counters[dropped: .protectedAddress]
+        locked = counters[dropped: .locked]
+        storm = counters[dropped: .stormBroadcast] &+ counters[dropped: .stormMulticast] &+ counters[dropped: .stormUnknownUnicast]
+    }
+
+    var total: UInt64 { protectedAddress &+ locked &+ storm }
+
+    /// What was added since `earlier`; a counter below its earlier value was reset.
+    func since(_ earlier: RuleDrops) -> RuleDrops {
+        func delta(_ now: UInt64, _ then: UInt64) -> UInt64 { now >= then ? now - then : now }
+        var result = RuleDrops()
+        result.protectedAddress = delta(protectedAddress, earlier.protectedAddress)
+        result.locked = delta(locked, earlier.locked)
+        result.storm = delta(storm, earlier.storm)
+        return result
     }
 }
 

@@ -79,6 +79,33 @@ public enum SwitchConsoleCommands {
                 engine.resetCounters(port: argument.isEmpty ? nil : try parsePort(argument, engine: engine))
                 return []
             },
+            ConsoleCommand("port/setlearning", syntax: "N 0/1", help: "learn the source addresses of port N (1, default) or not (0)") {
+                argument throws(ConsoleError) in
+                let (port, on) = try parsePortAndFlag(argument, engine: engine)
+                engine.setLearning(on, port: port)
+                return []
+            },
+            ConsoleCommand("port/setlocked", syntax: "N 0/1", help: "locked port: only sources with a static entry on it pass") {
+                argument throws(ConsoleError) in
+                let (port, on) = try parsePortAndFlag(argument, engine: engine)
+                engine.setLocked(on, port: port)
+                return []
+            },
+            ConsoleCommand("port/setstorm", syntax: "N CLASS RATE", help: "flooded frames/s port N may send: bcast|mcast|unknown RATE (0 = unlimited), or default") {
+                argument throws(ConsoleError) in
+                let words = argument.split(separator: " ", omittingEmptySubsequences: true)
+                guard let first = words.first else { throw .invalidArgument }
+                let port = try parsePort(String(first), engine: engine)
+                if words.count == 2, words[1] == "default" {
+                    engine.resetStormLimits(port: port)
+                    return []
+                }
+                guard words.count == 3, let floodClass = FloodClass(name: words[1]), let rate = UInt32(words[2]) else {
+                    throw .invalidArgument
+                }
+                engine.setStormLimit(rate, for: floodClass, port: port)
+                return []
+            },
             ConsoleCommand("hash/showinfo", help: "show hash info", printsData: true) { _ in
                 let table = engine.core.macTable
                 return [
@@ -87,6 +114,7 @@ public enum SwitchConsoleCommands {
                     "GC interval 1 secs",
                     "GC expire \(table.agingTime.wholeSeconds) secs",
                     "Refused (table full) \(table.refusedCount)",
+                    "Static entries \(table.staticCount)",
                 ]
             },
             ConsoleCommand("hash/setexpire", syntax: "N", help: "change hash entries expire time (seconds)") { argument throws(ConsoleError) in
@@ -97,8 +125,26 @@ public enum SwitchConsoleCommands {
             ConsoleCommand("hash/print", help: "print the hash table", printsData: true) { _ in
                 engine.core.macTable.stations(now: engine.loop.now).map { station in
                     "Hash: \(TextFormat.zeroPadded(hashSlot(station), width: 4)) Addr: \(station.address) VLAN \(TextFormat.zeroPadded(station.vlanID, width: 4))"
-                        + " to port: \(TextFormat.zeroPadded(station.port, width: 3))  age \(station.age.wholeSeconds) secs"
+                        + " to port: \(TextFormat.zeroPadded(station.port, width: 3))  age \(station.age.wholeSeconds) secs\(station.isStatic ? " static" : "")"
                 }
+            },
+            ConsoleCommand("hash/add", syntax: "MAC PORT [VLAN]", help: "add a static entry: never ages or moves, kept when the port's client goes") {
+                argument throws(ConsoleError) in
+                let words = argument.split(separator: " ", omittingEmptySubsequences: true)
+                guard (2...3).contains(words.count), let address = MACAddress(parsing: words[0]), !address.isMulticast else {
+                    throw .invalidArgument
+                }
+                let port = try parsePort(String(words[1]), engine: engine)
+                let vlan = try parseVLAN(words.count == 3 ? words[2] : nil)
+                engine.addStaticEntry(address, vlanID: vlan, port: port)
+                return []
+            },
+            ConsoleCommand("hash/del", syntax: "MAC [VLAN]", help: "remove the entry (static or learned) of a MAC address") { argument throws(ConsoleError) in
+                let words = argument.split(separator: " ", omittingEmptySubsequences: true)
+                guard (1...2).contains(words.count), let address = MACAddress(parsing: words[0]) else { throw .invalidArgument }
+                let vlan = try parseVLAN(words.count == 2 ? words[1] : nil)
+                guard engine.removeEntry(address, vlanID: vlan) else { throw .noSuchDevice }
+                return []
             },
             ConsoleCommand("hash/find", syntax: "MAC [VLAN]", help: "find a MAC address", printsData: true) { argument throws(ConsoleError) in
                 let words = argument.split(separator: " ")
@@ -119,6 +165,19 @@ public enum SwitchConsoleCommands {
         return port
     }
 
+    /// `N 0/1`, as vde_switch's two-word port settings take it.
+    private static func parsePortAndFlag(_ argument: String, engine: SwitchEngine) throws(ConsoleError) -> (Int, Bool) {
+        let words = argument.split(separator: " ", omittingEmptySubsequences: true)
+        guard words.count == 2, words[1] == "0" || words[1] == "1" else { throw .invalidArgument }
+        return (try parsePort(String(words[0]), engine: engine), words[1] == "1")
+    }
+
+    private static func parseVLAN(_ word: Substring?) throws(ConsoleError) -> UInt16 {
+        guard let word else { return 0 }
+        guard let vlan = UInt16(word), vlan < 4096 else { throw .invalidArgument }
+        return vlan
+    }
+
     private static func portLines(engine: SwitchEngine, argument: String, includeInactive: Bool) throws(ConsoleError) -> [String] {
         let ports: [Int]
         if argument.trimmingWhitespace().isEmpty {
@@ -134,12 +193,12 @@ public enum SwitchConsoleCommands {
             let link = engine.link(at: port)
             let used = state.counters.framesIn > 0 || state.counters.framesOut > 0 || state.counters.totalDrops > 0
             guard state.isActive || (includeInactive && (used || ports.count == 1)) else { continue }
-            lines += describe(port: port, state: state, link: link)
+            lines += describe(port: port, state: state, link: link, stormLimits: engine.core.stormLimits(ofPort: port))
         }
         return lines
     }
 
-    private static func describe(port: Int, state: Switch.Port, link: (any PortLink)?) -> [String] {
+    private static func describe(port: Int, state: Switch.Port, link: (any PortLink)?, stormLimits: StormLimits) -> [String] {
         let counters = state.counters
         var lines = [
             "Port \(TextFormat.zeroPadded(port, width: 4)) untagged_vlan=0000 \(state.isActive ? "" : "NOT ")ACTIVE - Unnamed Allocatable",
@@ -148,6 +207,11 @@ public enum SwitchConsoleCommands {
             " OUT: pkts \(TextFormat.rightAligned(counters.framesOut, width: 10))          bytes \(TextFormat.rightAligned(counters.bytesOut, width: 20))",
             " DROP:" + DropReason.allCases.map { " \($0) \(counters[dropped: $0])" }.joined(),
             " PAUSED: \(counters.pauses) times (a port it sent to was backed up)",
+            " MAC: learning \(state.learning ? "on" : "off") locked \(state.isLocked ? "yes" : "no")",
+            " STORM: " + FloodClass.allCases.map { floodClass in
+                let rate = stormLimits[floodClass]
+                return "\(floodClass) \(rate == 0 ? "unlimited" : "\(rate)/s") "
+            }.joined() + (state.stormLimits != nil ? "(set on this port)" : state.kind == .edge ? "(client default)" : "(peer default)"),
         ]
         if let link {
             lines.append("  -- endpoint ID \(TextFormat.zeroPadded(link.endpointID, width: 4)) module \(TextFormat.leftAligned(link.kind, width: 12)): \(LogText.escaped(link.linkDescription))")
