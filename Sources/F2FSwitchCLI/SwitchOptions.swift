@@ -152,7 +152,7 @@ struct SwitchOptions: ParsableArguments {
     @Option(name: .customLong("stall-timeout"), help: "Seconds a client or peer may keep a port backed up (its senders paused) before frames for it are dropped instead.")
     var stallTimeout: Double = 0.1
 
-    // Issue 19 item 9 (console and Noise hardening).
+    // A pre-shared key per network (docs/security/console-and-noise.md).
     @Option(name: .customLong("network-key"), help: "Pre-shared key file of this network (`f2f-switch network-key FILE` makes one): peer links then need it on both ends, and a node without it learns nothing, not even this node's id.")
     var networkKeyPath: String?
 
@@ -212,6 +212,28 @@ struct SwitchOptions: ParsableArguments {
         if let socketDirectory, socketDirectory.utf8.count > 90 {
             throw ValidationError("socket directory path too long for unix sockets (max 90 bytes)")
         }
+        if case .path(let directory) = socketDirectoryLocation, let plug = plugs.first(where: { Self.plugDirectory($0) == Self.normalized(directory) }) {
+            // libvdeplug's handshake would wait for this very switch, which is not serving yet.
+            throw ValidationError("--plug \(plug) is this switch's own directory: cable a switch to itself with `dpipe vde_plug vde://DIR = vde_plug vde://DIR`")
+        }
+    }
+
+    /// The switch directory a `--plug` URL names (`vde:///dir`, `vde:/dir`, `/dir`), if any.
+    private static func plugDirectory(_ url: String) -> String? {
+        var path = Substring(url)
+        if path.hasPrefix("vde://") {
+            path = path.dropFirst(6)
+        } else if path.hasPrefix("vde:") {
+            path = path.dropFirst(4)
+        } else if path.contains(":") {
+            return nil
+        }
+        return normalized(String(path))
+    }
+
+    private static func normalized(_ path: String) -> String {
+        let parts = path.split(separator: "/").filter { $0 != "." }
+        return "/" + parts.joined(separator: "/")
     }
 
     /// `--identity`, else the default in the user's configuration directory; without one

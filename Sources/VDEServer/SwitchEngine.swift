@@ -225,9 +225,10 @@ public final class SwitchEngine {
         for notice in core.takePendingNotices() {
             switch notice {
             case .rootInconsistent(let port, let root):
+                // Said once per episode; a VDE cable to another switch is the usual cause.
                 logger.warning(
-                    "root guard: port discarding (root-inconsistent), its neighbour announces a better root",
-                    metadata: ["port": "\(port)", "root": "\(root)", "client": "\(links[port]?.linkDescription ?? "")"])
+                    "root guard: port discarding (root-inconsistent), its neighbour announces a better root; if it is a cable to another switch, allow it with --client-root or stp/setrootguard PORT 0",
+                    metadata: ["port": "\(port)", "root": "\(root)", "client": "\(LogText.escaped(links[port]?.linkDescription ?? ""))"])
             case .rootConsistent(let port):
                 logger.notice("root guard: port no longer root-inconsistent", metadata: ["port": "\(port)"])
             case .topologyChangesIgnored(let port, let count):

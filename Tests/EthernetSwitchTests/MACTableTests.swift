@@ -119,8 +119,10 @@ import Testing
         #expect(table.learn(station(5), vlanID: 0, port: 1, now: start) == .learned)
         #expect(table.learn(station(2), vlanID: 0, port: 5, now: start, onPeerPort: true) == .moved(from: 6))
         #expect(table.peerStationCount == 3)
-        // A local station that moves to a full peer share is forgotten (its traffic floods).
-        #expect(table.learn(station(5), vlanID: 0, port: 7, now: start, onPeerPort: true) == .refusedPeerShareFull)
+        // A live local station is not handed to a peer at all; once aged, moving it to a full
+        // peer share forgets it (its traffic floods).
+        #expect(table.learn(station(5), vlanID: 0, port: 7, now: start, onPeerPort: true) == .refusedProtected)
+        #expect(table.learn(station(5), vlanID: 0, port: 7, now: start + .seconds(300), onPeerPort: true) == .refusedPeerShareFull)
         #expect(table.lookup(station(5), vlanID: 0, now: start) == nil)
         // A peer leaving frees its share.
         #expect(table.removeEntries(onPort: 6) == 1)
@@ -132,8 +134,9 @@ import Testing
         var table = MACTable(capacity: 16, agingTime: .seconds(10))
         table.peerCapacity = 2
         table.learn(station(1), vlanID: 0, port: 5, now: start, onPeerPort: true)
-        table.learn(station(2), vlanID: 0, port: 1, now: start + .seconds(5))
-        #expect(table.learn(station(2), vlanID: 0, port: 5, now: start + .seconds(5), onPeerPort: true) == .moved(from: 1))
+        // A local station heard from a peer only after it aged (a live one is protected).
+        table.learn(station(2), vlanID: 0, port: 1, now: start)
+        #expect(table.learn(station(2), vlanID: 0, port: 5, now: start + .seconds(10), onPeerPort: true) == .moved(from: 1))
         #expect(table.peerStationCount == 2)
         #expect(table.expire(now: start + .seconds(10)) == 1)
         #expect(table.peerStationCount == 1)

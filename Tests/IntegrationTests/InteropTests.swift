@@ -157,6 +157,8 @@ import Testing
         let invalid = [
             ["--numports", "0"], ["--mode", "999"], ["--macaddr", "01:00:00:00:00:01"], ["--bogus"], ["--max-frame", "10"],
             ["--port-queue", "5000"], ["--moderation", "20000"], ["--stall-timeout", "0"], ["--stall-timeout", "nan"],
+            // A plug into the switch's own directory would wait for the switch itself for ever.
+            ["--plug", "vde:///tmp/f2ft-never-\(getpid())/"], ["--root-friends", "nobody"],
         ]
         for arguments in invalid {
             let child = try ChildProcess(SwitchProcess.binaryPath, arguments + ["-s", "/tmp/f2ft-never-\(getpid())"])
