@@ -41,12 +41,31 @@ final class BenchClient {
         return try sendBatch.send(on: descriptor)
     }
 
-    /// Receives what is queued (one `recvmmsg`); returns the number of frames.
+    /// Receives what is queued (one `recvmmsg`); returns the number of frames, not counting
+    /// the spanning tree hellos a switch sends every client (they are not the load's frames).
     func receiveBurst() throws -> Int {
         switch try receiveBatch.receive(from: descriptor) {
-        case .processed(let count): return count
-        case .wouldBlock: return 0
+        case .processed(let count):
+            var frames = count
+            for index in 0..<count where Self.isBPDU(receiveBatch.datagram(index)) { frames -= 1 }
+            return frames
+        case .wouldBlock:
+            return 0
         }
+    }
+
+    private static func isBPDU(_ frame: UnsafeRawBufferPointer) -> Bool {
+        frame.count >= 6 && frame[0] == 0x01 && frame[1] == 0x80 && frame[2] == 0xC2 && frame[3] == 0 && frame[4] == 0 && frame[5] == 0
+    }
+
+    /// Waits for a frame of the load (hellos passed over); false if none came in time.
+    func awaitFrame(milliseconds: Int32) throws -> Bool {
+        let deadline = Clock.nanoseconds() + UInt64(milliseconds) * 1_000_000
+        while case let now = Clock.nanoseconds(), now < deadline {
+            guard waitReadable(milliseconds: max(1, Int32((deadline - now) / 1_000_000))) else { return false }
+            if try receiveBurst() > 0 { return true }
+        }
+        return false
     }
 
     /// Waits until readable or the timeout passes.

@@ -88,9 +88,9 @@ enum Latency {
         for _ in 0..<samples {
             let start = Clock.nanoseconds()
             try a.sendOne(there)
-            guard b.waitReadable(milliseconds: 1000), try b.receiveBurst() > 0 else { lost += 1; continue }
+            guard try b.awaitFrame(milliseconds: 1000) else { lost += 1; continue }
             try b.sendOne(back)
-            guard a.waitReadable(milliseconds: 1000), try a.receiveBurst() > 0 else { lost += 1; continue }
+            guard try a.awaitFrame(milliseconds: 1000) else { lost += 1; continue }
             roundTrips.append(Double(Clock.nanoseconds() - start) / 1000)
         }
         return Result(size: size, roundTrips: roundTrips, lost: lost)

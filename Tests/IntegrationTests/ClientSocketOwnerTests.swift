@@ -44,8 +44,7 @@ import Testing
 
     @Test(.enabled(if: geteuid() == 0, "needs root: the test creates a user and runs a root switch (CI runs as root)"))
     func aClientNamingAnotherUsersSocketIsRefusedAndItsOwnSocketWorks() throws {
-        let user = try TestUser()
-        defer { user.remove() }
+        let user = try ThrowawayUser()
         let sw = try SwitchProcess(arguments: ["-m", "0666"])
         chmod(sw.workDirectory, 0o755)  // the user reaches ctl and the data sockets
         let ctl = sw.socketDirectory + "/ctl"
@@ -93,35 +92,6 @@ import Testing
         let log = try sw.stop().log
         #expect(log.contains("refused VDE client") && log.contains("belongs to uid 0, not to the client's uid \(user.userID)"), "\(log)")
         #expect(log.contains("is not a socket"), "the symlink is refused as what it is: \(log)")
-    }
-}
-
-/// A user made for one test (`useradd`) and removed after it (`userdel`).
-final class TestUser {
-    let name: String
-    let userID: uid_t
-    let groupID: gid_t
-
-    init() throws {
-        name = "f2ft" + String(UInt32.random(in: 0...UInt32.max), radix: 16)
-        let created = try ChildProcess("useradd", ["--no-create-home", "--shell", "/usr/sbin/nologin", "--user-group", name]).finish()
-        guard created.status == 0, let entry = getpwnam(name) else { throw TestFailure("useradd \(name) failed") }
-        userID = entry.pointee.pw_uid
-        groupID = entry.pointee.pw_gid
-    }
-
-    /// `setpriv` arguments that run the rest of a command line as this user, with no root groups.
-    var setprivArguments: [String] {
-        ["--reuid=\(userID)", "--regid=\(groupID)", "--clear-groups", "--"]
-    }
-
-    /// Runs a program as this user to the end.
-    func run(_ program: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
-        try ChildProcess("setpriv", setprivArguments + [program] + arguments).finish()
-    }
-
-    func remove() {
-        _ = try? ChildProcess("userdel", [name]).finish()
     }
 }
 

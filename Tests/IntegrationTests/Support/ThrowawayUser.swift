@@ -22,9 +22,20 @@ final class ThrowawayUser {
         guard lchown(path, userID, groupID) == 0 else { throw TestFailure("chown \(path): \(String(cString: strerror(errno)))") }
     }
 
+    /// `setpriv` arguments that run the rest of a command line as this user, with no root groups.
+    var setprivArguments: [String] {
+        ["--reuid=\(userID)", "--regid=\(groupID)", "--clear-groups", "--"]
+    }
+
     /// The arguments that run a program as this user with no supplementary groups.
     func runAs(_ executable: String, _ arguments: [String]) -> (String, [String]) {
-        ("setpriv", ["--reuid=\(userID)", "--regid=\(groupID)", "--clear-groups", executable] + arguments)
+        ("setpriv", setprivArguments + [executable] + arguments)
+    }
+
+    /// Runs a program as this user to the end.
+    func run(_ program: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
+        let (executable, all) = runAs(program, arguments)
+        return try ChildProcess(executable, all).finish()
     }
 
     deinit {
