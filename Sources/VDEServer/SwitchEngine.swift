@@ -232,7 +232,11 @@ public final class SwitchEngine {
             case .rootConsistent(let port):
                 logger.notice("root guard: port no longer root-inconsistent", metadata: ["port": "\(port)"])
             case .topologyChangesIgnored(let port, let count):
-                logger.info("topology changes ignored (guard or rate limit)", metadata: ["port": "\(port)", "count": "\(count)"])
+                // A neighbour repeats one change in every BPDU for a few seconds, so a few
+                // ignored ones are normal; many are a flood (or a guard at work).
+                logger.log(
+                    level: count >= 10 ? .info : .debug, "topology changes ignored (guard or rate limit)",
+                    metadata: ["port": "\(port)", "count": "\(count)"])
             case .bpduGuardTripped(let port):
                 logger.warning("BPDU guard: a BPDU arrived, taking the port down", metadata: ["port": "\(port)"])
                 // Not while the port's own frames are being forwarded: after this dispatch.

@@ -108,7 +108,10 @@ public struct SpanningTree: Sendable {
         port.bpdusReceived &+= 1
         if port.guards.bpduGuard {
             // Taken out of the tree here, and down by the switch's owner on the notice.
-            guard port.infoIs != .disabled else { return }
+            guard port.infoIs != .disabled else {
+                ports[number] = port
+                return
+            }
             port.infoIs = .disabled
             port.rcvdInfoWhile = nil
             ports[number] = port
