@@ -60,7 +60,7 @@ public enum SwitchConsoleCommands {
                 ]
             },
             ConsoleCommand("port/showinfo", help: "show port info", printsData: true) { _ in
-                ["Numports=\(engine.core.ports.count)", "HUB=false", "counters=true"]
+                ["Numports=\(engine.core.ports.count)", "HUB=\(engine.core.configuration.isHub)", "counters=true"]
             },
             ConsoleCommand("port/print", syntax: "[N]", help: "print the port/endpoint table", printsData: true) { argument throws(ConsoleError) in
                 try portLines(engine: engine, argument: argument, includeInactive: false)
