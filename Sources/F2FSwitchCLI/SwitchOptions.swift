@@ -160,7 +160,7 @@ struct SwitchOptions: ParsableArguments {
     @Flag(name: [.customShort("x"), .customLong("hub")], help: "Act as a hub, as vde_switch -x: every frame to every port but its own, nothing learned; the spanning tree (unless --no-stp) still cuts loops.")
     var hub = false
 
-    @Option(name: [.customShort("f"), .customLong("rcfile")], help: "Console commands to run at start-up, one per line (# comments), before clients are served; a failing line stops the start. Must be yours or root's, writable by nobody else.")
+    @Option(name: [.customShort("f"), .customLong("rcfile")], help: ArgumentHelp("Console commands to run at start-up, one per line (# comments), before clients are served; a failing line stops the start. Must be yours or root's, writable by nobody else.", valueName: "FILE"))
     var rcFile: String?
 
     @Flag(name: [.short, .customLong("verbose")], help: "More log output (repeat for trace).")
