@@ -331,6 +331,14 @@ public struct Switch: Sendable {
         withSpanningTree(now: now) { tree, actions in tree.tick(now: now, actions: &actions) }
     }
 
+    /// `port/sethub`: hub mode on or off at run time. Learned stations are forgotten either way:
+    /// a hub does not keep its table current, and its stale entries would misdirect frames once
+    /// it switches again. Static entries stay.
+    public mutating func setHub(_ hub: Bool) {
+        configuration.isHub = hub
+        for port in ports.indices { macTable.removeEntries(onPort: port) }
+    }
+
     public mutating func setMACAgingTime(_ agingTime: Duration) {
         configuration.macAgingTime = agingTime
         macTable.agingTime = agingTime

@@ -44,6 +44,21 @@ import Testing
         #expect(core.ports[1].counters[dropped: .hairpin] == 0)
     }
 
+    @Test func sethubTurnsHubModeOnAndOffForgettingLearnedButNotStaticStations() {
+        var core = makeSwitch(hub: false)
+        let stationC = MACAddress(parsing: "02:00:00:00:00:0c")!
+        core.addStaticEntry(stationC, vlanID: 0, port: 3)
+        _ = core.receive(frame: SwitchTests.frame(to: "ff:ff:ff:ff:ff:ff", from: stationA).span, on: 1, now: now)
+        #expect(core.macTable.count == 2)
+        core.setHub(true)
+        #expect(core.configuration.isHub)
+        #expect(core.macTable.count == 1, "learned stations forgotten, the static one kept")
+        #expect(core.receive(frame: SwitchTests.frame(to: "02:00:00:00:00:0c", from: stationB).span, on: 2, now: now) == .flood)
+        core.setHub(false)
+        #expect(core.receive(frame: SwitchTests.frame(to: "02:00:00:00:00:0c", from: stationB).span, on: 2, now: now) == .unicast(port: 3))
+        #expect(core.receive(frame: SwitchTests.frame(to: stationB, from: "02:00:00:00:00:0c").span, on: 3, now: now) == .unicast(port: 2))
+    }
+
     @Test func runtsAndOversizedFramesAreStillDropped() {
         var core = makeSwitch(hub: true)
         let runt = [UInt8](repeating: 0xFF, count: 10)

@@ -47,6 +47,7 @@ import Testing
             hash/setexpire 20\r
             \t# the third port floods few broadcasts
             port/setstorm 3 bcast 50
+            port/sethub 1
             """.write(toFile: rcFile, atomically: false, encoding: .utf8)
         let sw = try SwitchProcess(arguments: ["--plaintext", "-f", rcFile])
         #expect(try sw.command("hash/showinfo").data.contains("GC expire 20 secs"))
@@ -54,6 +55,11 @@ import Testing
         #expect(tree.contains("bridge 1000."), "\(tree)")
         let port = try sw.command("port/allprint 3").data.joined(separator: "\n")
         #expect(port.contains("bcast 50/s"), "\(port)")
+        #expect(try sw.command("port/showinfo").data.contains("HUB=true"))
+        // And back from the console, as vde_switch's port/sethub.
+        #expect(try sw.command("port/sethub 0").status == "1000 Success")
+        #expect(try sw.command("port/showinfo").data.contains("HUB=false"))
+        #expect(try sw.command("port/sethub 2").status == "1022 Invalid argument")
         try sw.stop()
     }
 
