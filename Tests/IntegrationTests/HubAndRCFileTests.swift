@@ -7,31 +7,58 @@ import Testing
 @Suite(.serialized) struct HubAndRCFileTests {
     // MARK: Hub mode
 
+    /// The same scenario on Debian's vde_switch, with and without -x, must give the same result.
     @Test(arguments: [false, true])
-    func aUnicastBetweenTwoClientsReachesAThirdOnlyInHubMode(hub: Bool) throws {
+    func aUnicastBetweenTwoClientsReachesAThirdOnlyInHubModeAsOnVdeSwitch(hub: Bool) throws {
         let sw = try SwitchProcess(arguments: ["--plaintext"] + (hub ? ["-x"] : []))
-        let a = try TestClient(sw.socketDirectory, mac: "02:00:00:00:00:0a")
-        let b = try TestClient(sw.socketDirectory, mac: "02:00:00:00:00:0b")
-        let c = try TestClient(sw.socketDirectory, mac: "02:00:00:00:00:0c")
-        // Both stations announce themselves, so a switch knows where they are.
+        let (toB, seenByC) = try unicastBetweenTwoSeenByAThird(on: sw.socketDirectory) {
+            let table = try sw.command("hash/print").data
+            #expect(table.contains { $0.contains("02:00:00:00:00:0a") } == !hub, "a hub learns nothing")
+        }
+        #expect(seenByC == (hub ? [toB] : []), "hub \(hub)")
+        #expect(try sw.command("port/showinfo").data.contains("HUB=\(hub)"))
+        try sw.stop()
+
+        let work = try TemporaryDirectory.make()
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        let directory = work + "/vde"
+        // Daemonised, so that it neither waits on our stdin nor holds a pipe of ours.
+        let command = "vde_switch \(hub ? "-x " : "")-s \(directory) -d -p \(work)/vde.pid </dev/null >/dev/null 2>&1"
+        try #require(system(command) == 0, "\(command)")
+        var vdePID: Int32 = 0
+        try waitUntil(timeout: .seconds(5), "vde_switch pid file") {
+            let text = (try? String(contentsOfFile: work + "/vde.pid", encoding: .utf8)) ?? ""
+            vdePID = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+            return vdePID > 0 && FileManager.default.fileExists(atPath: directory + "/ctl")
+        }
+        defer { kill(vdePID, SIGTERM) }
+        let (vdeToB, vdeSeenByC) = try unicastBetweenTwoSeenByAThird(on: directory)
+        #expect(vdeSeenByC == (hub ? [vdeToB] : []), "vde_switch, hub \(hub)")
+        #expect(seenByC.count == vdeSeenByC.count)
+    }
+
+    /// A and B announce themselves (a switch then knows both), A sends B a unicast; returns
+    /// it and what a third client C saw of it. `whileAttached` runs before the clients leave.
+    private func unicastBetweenTwoSeenByAThird(
+        on directory: String, whileAttached: () throws -> Void = {}
+    ) throws -> (toB: [UInt8], seenByC: [[UInt8]]) {
+        let a = try TestClient(directory, mac: "02:00:00:00:00:0a")
+        let b = try TestClient(directory, mac: "02:00:00:00:00:0b")
+        let c = try TestClient(directory, mac: "02:00:00:00:00:0c")
+        defer { [a, b, c].forEach { $0.close() } }
         for (client, others, tag) in [(a, [b, c], UInt8(1)), (b, [a, c], UInt8(2))] {
             let hello = client.frame(to: .broadcast, tag: tag)
             try client.send(hello)
             for other in others { #expect(try other.receive() == hello) }
         }
-
         let toB = a.frame(to: b.mac, tag: 3)
         try a.send(toB)
         #expect(try b.receive() == toB)
         let marker = a.frame(to: .broadcast, tag: 99)
         try a.send(marker)
         let seenByC = try c.framesBefore(marker)
-        #expect(seenByC == (hub ? [toB] : []), "hub \(hub)")
-
-        #expect(try sw.command("port/showinfo").data.contains("HUB=\(hub)"))
-        let table = try sw.command("hash/print").data
-        #expect(table.contains { $0.contains("02:00:00:00:00:0a") } == !hub, "a hub learns nothing")
-        try sw.stop()
+        try whileAttached()
+        return (toB, seenByC)
     }
 
     // MARK: rcfile
