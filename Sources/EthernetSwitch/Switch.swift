@@ -197,6 +197,7 @@ public struct Switch: Sendable {
         }
         let state = ports[port].state
         guard state.learns else { return drop(.portBlocked, on: port) }
+        if configuration.isHub { return hubFlood(destination, state: state, from: port, now: now) }
         let source = MACAddress(rawValue: frame.bigEndianUInt48(at: EthernetHeader.Field.source))
         let vlanID = Self.vlanID(of: frame)
         let rules = ports[port].macRules
@@ -227,6 +228,16 @@ public struct Switch: Sendable {
         // A static entry may point at a port whose client is gone: its traffic goes nowhere.
         let reachable = ports[egress].isActive && ports[egress].state.forwards
         return reachable ? .unicast(port: egress) : drop(.portBlocked, on: port)
+    }
+
+    /// Hub mode (`-x`): every frame to every forwarding port but its ingress, as vde_switch -x,
+    /// nothing learned. The spanning tree, when on, still blocks loops (BPDUs never get here).
+    /// Storm control keeps its broadcast and multicast limits; a unicast is not a storm here,
+    /// flooding it is what a hub does.
+    private mutating func hubFlood(_ destination: MACAddress, state: STPPortState, from port: Int, now: Instant) -> ForwardingDecision {
+        guard state.forwards else { return drop(.portBlocked, on: port) }
+        guard destination.isMulticast else { return .flood }
+        return flood(destination.isBroadcast ? .broadcast : .multicast, from: port, now: now)
     }
 
     /// Storm control, paid only by flooded frames: the ingress port's limit for the class.
@@ -318,6 +329,14 @@ public struct Switch: Sendable {
             macTable.expire(now: now)
         }
         withSpanningTree(now: now) { tree, actions in tree.tick(now: now, actions: &actions) }
+    }
+
+    /// `port/sethub`: hub mode on or off at run time. Learned stations are forgotten either way:
+    /// a hub does not keep its table current, and its stale entries would misdirect frames once
+    /// it switches again. Static entries stay.
+    public mutating func setHub(_ hub: Bool) {
+        configuration.isHub = hub
+        for port in ports.indices { macTable.removeEntries(onPort: port) }
     }
 
     public mutating func setMACAgingTime(_ agingTime: Duration) {

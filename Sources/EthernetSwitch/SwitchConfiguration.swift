@@ -22,6 +22,8 @@ public struct SwitchConfiguration: Equatable, Sendable {
     /// clients (their owner is local), generous for peer links (StormLimits.peerDefault).
     public var clientStormLimits: StormLimits
     public var peerStormLimits: StormLimits
+    /// Hub mode (`-x`, vde_switch's): every frame floods, nothing is learned.
+    public var isHub: Bool
 
     public init(
         portCount: Int = 32,
@@ -34,7 +36,8 @@ public struct SwitchConfiguration: Equatable, Sendable {
         peerMACLimit: Int = 4096,
         peersMACLimit: Int? = nil,
         clientStormLimits: StormLimits = .unlimited,
-        peerStormLimits: StormLimits = .peerDefault
+        peerStormLimits: StormLimits = .peerDefault,
+        isHub: Bool = false
     ) {
         self.portCount = portCount
         self.maxFrameSize = maxFrameSize
@@ -47,5 +50,6 @@ public struct SwitchConfiguration: Equatable, Sendable {
         self.peersMACLimit = peersMACLimit ?? max(1, macTableCapacity / 2)
         self.clientStormLimits = clientStormLimits
         self.peerStormLimits = peerStormLimits
+        self.isHub = isHub
     }
 }

@@ -36,6 +36,9 @@ struct F2FSwitchCommand: ParsableCommand {
         } catch let error as IdentityStore.Failure {
             logger.error("\(error)")
             throw ExitCode.failure
+        } catch let error as RCFile.Failure {
+            logger.error("\(error)")
+            throw ExitCode.failure
         }
         if !options.daemon { application.printAttachInstructions() }
         application.run()

@@ -24,6 +24,8 @@ final class SwitchApplication {
     private let friendLinks: FriendLinks?
     /// The spanning tree `stp/enable 1` starts from.
     private let spanningTreeSettings: SpanningTree
+    /// The rcfile's `shutdown`: the switch stops once set up.
+    private var stopRequested = false
 
     init(options: SwitchOptions, logger: Logger) throws {
         self.options = options
@@ -156,28 +158,23 @@ final class SwitchApplication {
             logger.info("accepting F2F peers", metadata: ["listen": "\(listen)"])
         }
         try server.start()
-        if let path = options.managementPath {
-            let console = Console(banner: SwitchConsoleCommands.banner())
-            PeerConsoleCommands.register(on: console, node: node, dialer: dialer, peerPorts: peerPorts, friendLinks: friendLinks)
-            LimitsConsoleCommands.register(
-                on: console, options: options, node: node, engine: engine, friendLinks: friendLinks, peerPorts: peerPorts, server: server,
-                accept: { [unowned self] in
-                    AcceptPauses(listener: listener?.acceptPauses ?? 0, console: self.consoleServer?.acceptPauses ?? 0, control: server.acceptPauses)
-                },
-                consoleSessions: { [unowned self] in (self.consoleServer?.sessionCount ?? 0, self.consoleServer?.sessionsRefused ?? 0) })
-            SpanningTreeConsoleCommands.register(on: console, engine: engine, settings: spanningTreeSettings)
-            SwitchConsoleCommands.register(
-                on: console,
-                context: SwitchConsoleContext(
-                    engine: engine, socketDirectory: server.directory, bridgeAddress: bridgeAddress,
-                    managementPath: path, managementMode: options.managementMode.value, startedAt: loop.now))
-            let consoleServer = ConsoleServer(
-                path: path, mode: options.managementMode.value, console: console, loop: loop,
-                logger: Logger(label: "f2f.console")
-            ) { [unowned self] in loop.stop() }
-            consoleServer.maximumSessions = options.maxConsoleSessions
-            try consoleServer.start()
-            self.consoleServer = consoleServer
+        // One console for the rcfile and the management socket, so both speak the same language.
+        if options.managementPath != nil || options.rcFile != nil {
+            let console = makeConsole()
+            // Before the loop runs: no client is served, no peer dialled, until the file is done.
+            if let rcFile = options.rcFile, try RCFile.run(rcFile, on: console) == .shutdown {
+                logger.info("rcfile asked for shutdown", metadata: ["rcfile": "\(rcFile)"])
+                stopRequested = true
+            }
+            if let path = options.managementPath {
+                let consoleServer = ConsoleServer(
+                    path: path, mode: options.managementMode.value, console: console, loop: loop,
+                    logger: Logger(label: "f2f.console")
+                ) { [unowned self] in loop.stop() }
+                consoleServer.maximumSessions = options.maxConsoleSessions
+                try consoleServer.start()
+                self.consoleServer = consoleServer
+            }
         }
         for url in options.plugs {
             try addPlug(url)
@@ -201,6 +198,24 @@ final class SwitchApplication {
             }
         }
         logger.info("switch ready", metadata: ["dir": "\(server.directory.path)", "ports": "\(options.numports)", "mac": "\(bridgeAddress)"])
+    }
+
+    private func makeConsole() -> Console {
+        let console = Console(banner: SwitchConsoleCommands.banner())
+        PeerConsoleCommands.register(on: console, node: node, dialer: dialer, peerPorts: peerPorts, friendLinks: friendLinks)
+        LimitsConsoleCommands.register(
+            on: console, options: options, node: node, engine: engine, friendLinks: friendLinks, peerPorts: peerPorts, server: server,
+            accept: { [unowned self] in
+                AcceptPauses(listener: listener?.acceptPauses ?? 0, console: self.consoleServer?.acceptPauses ?? 0, control: server.acceptPauses)
+            },
+            consoleSessions: { [unowned self] in (self.consoleServer?.sessionCount ?? 0, self.consoleServer?.sessionsRefused ?? 0) })
+        SpanningTreeConsoleCommands.register(on: console, engine: engine, settings: spanningTreeSettings)
+        SwitchConsoleCommands.register(
+            on: console,
+            context: SwitchConsoleContext(
+                engine: engine, socketDirectory: server.directory, bridgeAddress: bridgeAddress,
+                managementPath: options.managementPath, managementMode: options.managementMode.value, startedAt: loop.now))
+        return console
     }
 
     private func addPlug(_ url: String) throws {
@@ -229,7 +244,7 @@ final class SwitchApplication {
     }
 
     func run() {
-        loop.run()
+        if !stopRequested { loop.run() }
         shutdown()
     }
 

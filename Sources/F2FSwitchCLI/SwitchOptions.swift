@@ -156,6 +156,13 @@ struct SwitchOptions: ParsableArguments {
     @Option(name: .customLong("network-key"), help: "Pre-shared key file of this network (`f2f-switch network-key FILE` makes one): peer links then need it on both ends, and a node without it learns nothing, not even this node's id.")
     var networkKeyPath: String?
 
+    // vde_switch's hub mode and start-up file (docs/vde-switch-compatibility.md).
+    @Flag(name: [.customShort("x"), .customLong("hub")], help: "Act as a hub, as vde_switch -x: every frame to every port but its own, nothing learned; the spanning tree (unless --no-stp) still cuts loops.")
+    var hub = false
+
+    @Option(name: [.customShort("f"), .customLong("rcfile")], help: ArgumentHelp("Console commands to run at start-up, one per line (# comments), before clients are served; a failing line stops the start. Must be yours or root's, writable by nobody else.", valueName: "FILE"))
+    var rcFile: String?
+
     @Flag(name: [.short, .customLong("verbose")], help: "More log output (repeat for trace).")
     var verbosity: Int
 
@@ -262,7 +269,8 @@ struct SwitchOptions: ParsableArguments {
             portCount: numports, maxFrameSize: maxFrame, macTableCapacity: hashSize,
             macAgingTime: .seconds(hashExpire), clientPathCost: clientCost, peerPathCost: peerCost,
             clientMACLimit: clientMACLimit, peerMACLimit: peerMACLimit, peersMACLimit: peersMACLimit,
-            peerStormLimits: StormLimits(broadcast: peerStormLimit, multicast: peerStormLimit, unknownUnicast: peerStormLimit))
+            peerStormLimits: StormLimits(broadcast: peerStormLimit, multicast: peerStormLimit, unknownUnicast: peerStormLimit),
+            isHub: hub)
     }
 
     /// Ports peer links may hold together: all but port 0 (given only on request) and the

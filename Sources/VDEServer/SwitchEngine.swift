@@ -417,6 +417,10 @@ public final class SwitchEngine {
     public func resetStormLimits(port: Int) {
         core.resetStormLimits(port: port)
     }
+
+    public func setHub(_ hub: Bool) {
+        core.setHub(hub)
+    }
 }
 
 /// A port's drops by the MAC and storm rules, as the engine last reported them.

@@ -48,19 +48,25 @@ public final class Console {
 
     /// Runs one line. Blank lines and `#` comments produce only the prompt.
     public func execute(line rawLine: String) -> Reply {
+        run(line: rawLine).reply
+    }
+
+    /// `execute(line:)`, also telling whether the command failed and why: a start-up file
+    /// (`--rcfile`) stops at its first failing line.
+    public func run(line rawLine: String) -> (reply: Reply, failure: ConsoleError?) {
         let line = rawLine.drop { $0 == " " || $0 == "\t" }.trimmingSuffix { $0 == "\r" || $0 == "\n" || $0 == " " || $0 == "\t" }
         if line.isEmpty || line.hasPrefix("#") {
-            return Reply(text: Self.prompt, action: .none)
+            return (Reply(text: Self.prompt, action: .none), nil)
         }
         let name = String(line.prefix { $0 != " " && $0 != "\t" })
         let argument = String(line.dropFirst(name.count).drop { $0 == " " || $0 == "\t" })
         switch name {
-        case "logout": return Reply(text: Self.endOfSession, action: .endSession)
-        case "shutdown": return Reply(text: Self.endOfSession, action: .shutdown)
+        case "logout": return (Reply(text: Self.endOfSession, action: .endSession), nil)
+        case "shutdown": return (Reply(text: Self.endOfSession, action: .shutdown), nil)
         default: break
         }
         guard let index = commandIndex[name] else {
-            return Reply(text: Self.status(.failure(.notImplemented)) + Self.prompt, action: .none)
+            return (Reply(text: Self.status(.failure(.notImplemented)) + Self.prompt, action: .none), .notImplemented)
         }
         let command = commands[index]
         var text = ""
@@ -78,7 +84,8 @@ public final class Console {
             text += ".\n"
         }
         text += Self.status(result.map { _ in () })
-        return Reply(text: text + Self.prompt, action: .none)
+        let failure: ConsoleError? = if case .failure(let error) = result { error } else { nil }
+        return (Reply(text: text + Self.prompt, action: .none), failure)
     }
 
     private static func status(_ result: Result<Void, ConsoleError>) -> String {

@@ -60,7 +60,14 @@ public enum SwitchConsoleCommands {
                 ]
             },
             ConsoleCommand("port/showinfo", help: "show port info", printsData: true) { _ in
-                ["Numports=\(engine.core.ports.count)", "HUB=false", "counters=true"]
+                ["Numports=\(engine.core.ports.count)", "HUB=\(engine.core.configuration.isHub)", "counters=true"]
+            },
+            // Unlike vde_switch's, the spanning tree stays on in a hub (docs/vde-switch-compatibility.md).
+            ConsoleCommand("port/sethub", syntax: "0/1", help: "1=HUB 0=switch") { argument throws(ConsoleError) in
+                let word = argument.trimmingWhitespace()
+                guard word == "0" || word == "1" else { throw .invalidArgument }
+                engine.setHub(word == "1")
+                return []
             },
             ConsoleCommand("port/print", syntax: "[N]", help: "print the port/endpoint table", printsData: true) { argument throws(ConsoleError) in
                 try portLines(engine: engine, argument: argument, includeInactive: false)
