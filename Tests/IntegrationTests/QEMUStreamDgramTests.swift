@@ -121,4 +121,52 @@ import Testing
         #expect(second.receive() == reply)
         try sw.stop()
     }
+
+    /// A guest on a stream port that sends faster than a VDE client reads is slowed down (the
+    /// switch stops reading its connection), and nothing is dropped inside the switch.
+    @Test func streamSenderBehindASlowReceiverIsPausedAndLosesNothing() throws {
+        let work = try TemporaryDirectory.make()
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        let path = work + "/qemu.stream"
+        // Tiny data-socket buffers make the reader's socket refuse frames almost at once; a
+        // generous stall timeout keeps a slow machine from counting the reader as stalled.
+        let sw = try SwitchProcess(arguments: ["--sndbuf", "4096", "--stall-timeout", "2", "--stream", path])
+        let reader = try TestClient(sw.socketDirectory, mac: "02:00:00:00:00:0b")  // port 1
+        let stream = try StreamTestClient(unixPath: path, mac: "02:00:00:00:00:59")  // port 2
+        let hello = reader.frame(to: stream.mac, tag: 0xEE)
+        try reader.send(hello)
+        #expect(stream.receive() == hello)
+
+        let frames = (0..<3000).map { index -> [UInt8] in
+            var frame = stream.frame(to: reader.mac, size: 1000)
+            frame[14] = UInt8(truncatingIfNeeded: index >> 8)
+            frame[15] = UInt8(truncatingIfNeeded: index)
+            return frame
+        }
+        let bytes = frames.flatMap(StreamTestClient.framed)
+        stream.setNonBlocking()
+        var offset = 0
+        var received: [[UInt8]] = []
+        while received.count < frames.count {
+            while offset < bytes.count {
+                let written = try stream.tryWrite(bytes[offset...])
+                if written == 0 { break }
+                offset += written
+            }
+            for _ in 0..<8 {
+                guard let frame = try reader.receive(timeout: .seconds(5)) else {
+                    throw TestFailure("the reader got \(received.count) of \(frames.count) frames, then nothing")
+                }
+                received.append(frame)
+                if received.count == frames.count { break }
+            }
+        }
+        #expect(received == frames)
+        let toReader = try sw.command("port/print 1").data
+        #expect(toReader.contains { $0.hasPrefix(" DROP:") && $0.contains("queue-full 0 ") }, "\(toReader)")
+        let streamPort = try sw.command("port/print 2").data
+        let paused = streamPort.first { $0.hasPrefix(" PAUSED:") }.flatMap { Int($0.split(separator: " ")[1]) } ?? -1
+        #expect(paused > 0, "\(streamPort)")
+        try sw.stop()
+    }
 }

@@ -55,13 +55,30 @@ final class StreamTestClient {
     }
 
     func send(_ frame: [UInt8]) throws {
-        let length = UInt32(frame.count)
-        try sendRaw([UInt8(length >> 24), UInt8(length >> 16 & 0xFF), UInt8(length >> 8 & 0xFF), UInt8(length & 0xFF)] + frame)
+        try sendRaw(Self.framed(frame))
     }
 
     func sendRaw(_ bytes: [UInt8]) throws {
         let written = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
         guard written == bytes.count else { throw TestFailure("short stream write: \(written)") }
+    }
+
+    func setNonBlocking() {
+        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+    }
+
+    /// Writes what the socket takes now (non-blocking): the number of bytes, 0 when full.
+    func tryWrite(_ bytes: ArraySlice<UInt8>) throws -> Int {
+        let written = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        if written >= 0 { return written }
+        guard errno == EAGAIN else { throw TestFailure("stream write: errno \(errno)") }
+        return 0
+    }
+
+    /// The 4-byte big-endian length QEMU puts before each frame, and the frame.
+    static func framed(_ frame: [UInt8]) -> [UInt8] {
+        let length = UInt32(frame.count)
+        return [UInt8(length >> 24), UInt8(length >> 16 & 0xFF), UInt8(length >> 8 & 0xFF), UInt8(length & 0xFF)] + frame
     }
 
     /// Reads exactly `count` bytes; nil on timeout, end of stream or error.
