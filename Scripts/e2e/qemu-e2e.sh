@@ -15,8 +15,9 @@
 # port=/mode= netdev options), two-switches (one guest on each of two
 # f2f-switches linked over TCP on 127.0.0.1; skipped for other switches),
 # stream-dgram (QEMU without VDE: one guest on `-netdev stream` to --stream,
-# one on `-netdev dgram` to --dgram, both ping a `-netdev vde` guest; f2f-switch
-# only).
+# one on `-netdev dgram` to --dgram, one on `-netdev socket,connect=` (libvirt
+# type='client') to --stream over TCP, all ping a `-netdev vde` guest;
+# f2f-switch only).
 #
 # Output: one "PASS: <name>", "FAIL: <name>: <reason>" or "SKIP: <name>: <why>"
 # per scenario and a final "N passed, M failed" line (skips count in
@@ -336,7 +337,7 @@ PEER=$(param peer "")
 BULK_MIB=$(param bulk_mib 1)
 BULK_PORT=$(param bulk_port 5001)
 DEADLINE=$(param deadline 80)
-# A third guest the server must reach too before the bulk transfer (stream-dgram).
+# More guests (comma-separated) the server must reach before the bulk transfer (stream-dgram).
 EXTRA=$(param extra "")
 
 # Whatever happens below, the guest powers off on its own in time.
@@ -385,11 +386,11 @@ else
 fi
 
 if [ -n "$EXTRA" ]; then
-    if retry_until $((DEADLINE / 2)) ping -c 1 -W 1 "$EXTRA" >/dev/null 2>&1; then
-        say "extra_ping=ok"
-    else
-        fail "extra_${EXTRA}_unreachable"
-    fi
+    extra_ok=1
+    for x in $(echo "$EXTRA" | tr , ' '); do
+        retry_until $((DEADLINE / 2)) ping -c 1 -W 1 "$x" >/dev/null 2>&1 || { fail "extra_${x}_unreachable"; extra_ok=0; }
+    done
+    [ "$extra_ok" = 1 ] && say "extra_ping=ok"
 fi
 
 # A pinger has no bulk transfer: it stays up until the server has pinged it
@@ -740,12 +741,15 @@ scenario_two_switches() {
 
 # (d) QEMU without VDE: g2 attaches with `-netdev stream` (4-byte length
 # framing on the switch's --stream unix socket), g3 with `-netdev dgram` (one
-# frame per datagram to the switch's --dgram socket); both ping g1, which
-# attaches with `-netdev vde`, and g1 pings both. The bulk transfer g2 -> g1
-# runs over the stream port. f2f-switch only (needs "qemu-netdevs").
+# frame per datagram to the switch's --dgram socket), g4 with the socket
+# netdev libvirt's <interface type='client'> uses (`-netdev socket,connect=`,
+# the same framing over TCP to --stream 127.0.0.1:PORT); all ping g1, which
+# attaches with `-netdev vde`, and g1 pings them all. The bulk transfer
+# g2 -> g1 runs over the stream port. f2f-switch only (needs "qemu-netdevs").
 scenario_stream_dgram() {
-    local stream=$SCEN_DIR/sw1.stream dgram=$SCEN_DIR/sw1.dgram deadline out
-    start_switch sw1 --stream "$stream" --dgram "$dgram" || return
+    local stream=$SCEN_DIR/sw1.stream dgram=$SCEN_DIR/sw1.dgram deadline out port
+    port=$(pick_free_port) || { SCEN_ERR+=("no free TCP port on 127.0.0.1"); return; }
+    start_switch sw1 --stream "$stream" --stream "127.0.0.1:$port" --dgram "$dgram" || return
     # ctl appears before the stream and dgram sockets: QEMU's stream client
     # gives up at once when nothing listens yet.
     deadline=$((SECONDS + 15))
@@ -756,22 +760,26 @@ scenario_stream_dgram() {
         fi
         sleep 0.1
     done
-    start_guest g1 sw1 server "$NET_PREFIX.1" "$NET_PREFIX.2" 52:54:00:e2:e0:31 "" "$E2E_BULK_MIB" "$NET_PREFIX.3"
+    wait_tcp_listen sw1 "$port" 15 || return
+    start_guest g1 sw1 server "$NET_PREFIX.1" "$NET_PREFIX.2" 52:54:00:e2:e0:31 "" "$E2E_BULK_MIB" "$NET_PREFIX.3,$NET_PREFIX.4"
     start_guest g2 sw1 client "$NET_PREFIX.2" "$NET_PREFIX.1" 52:54:00:e2:e0:32 \
         "netdev:stream,server=off,addr.type=unix,addr.path=$stream" "$E2E_BULK_MIB"
     start_guest g3 sw1 pinger "$NET_PREFIX.3" "$NET_PREFIX.1" 52:54:00:e2:e0:33 \
         "netdev:dgram,local.type=unix,local.path=$SCEN_DIR/g3.dgram,remote.type=unix,remote.path=$dgram" 1
+    start_guest g4 sw1 pinger "$NET_PREFIX.4" "$NET_PREFIX.1" 52:54:00:e2:e0:34 "netdev:socket,connect=127.0.0.1:$port" 1
     if [[ $E2E_MGMT == 1 ]]; then
         sleep 2
-        out=$(switch_mgmt sw1 port/print | tr -d '\r' | grep -E 'stream unix|dgram unix' | tr '\n' ' ')
+        out=$(switch_mgmt sw1 port/print | tr -d '\r' | grep -E 'stream unix|stream tcp|dgram unix' | tr '\n' ' ')
         log "sw1 ports: ${out:-none}"
     fi
-    wait_guests g1 g2 g3
+    wait_guests g1 g2 g3 g4
     check_guest_basics g1
     check_guest_basics g2
     check_guest_basics g3
-    [[ $(guest_value g1 extra_ping) == ok ]] || SCEN_ERR+=("g1: no ping reply from the dgram guest g3")
+    check_guest_basics g4
+    [[ $(guest_value g1 extra_ping) == ok ]] || SCEN_ERR+=("g1: no ping reply from g3 (dgram) or g4 (socket netdev over TCP)")
     [[ $(guest_value g3 pinged) == ok ]] || SCEN_ERR+=("g3: never pinged by g1")
+    [[ $(guest_value g4 pinged) == ok ]] || SCEN_ERR+=("g4: never pinged by g1")
     check_bulk g1 g2 "$E2E_BULK_MIB"
     stop_switch sw1
 }
