@@ -215,9 +215,10 @@ final class SwitchApplication {
     /// the guards of VDE clients: a guest is a client.
     private func startQEMUPorts() throws {
         let mode = options.permissions.socketMode
+        let group = options.permissions.groupID
         for text in options.streams {
             guard let address = StreamServer.Address(parsing: text) else { continue }
-            let stream = StreamServer(address: address, socketMode: mode, engine: engine, logger: Logger(label: "f2f.stream"))
+            let stream = StreamServer(address: address, socketMode: mode, socketGroup: group, engine: engine, logger: Logger(label: "f2f.stream"))
             stream.guards = server.clientGuards
             streamServers.append(stream)
             try stream.start()
@@ -228,7 +229,7 @@ final class SwitchApplication {
             case .success(let allocated): port = allocated
             case .failure(let error): throw VDEServerError.noPort("--dgram \(path): \(error)")
             }
-            let datagramPort = try DatagramPort(path: path, mode: mode, port: port, engine: engine, logger: Logger(label: "f2f.dgram"))
+            let datagramPort = try DatagramPort(path: path, mode: mode, group: group, port: port, engine: engine, logger: Logger(label: "f2f.dgram"))
             try datagramPort.activate()
             datagramPorts.append(datagramPort)
             engine.attach(datagramPort, port: port, guards: server.clientGuards)

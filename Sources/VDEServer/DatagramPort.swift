@@ -39,8 +39,9 @@ public final class DatagramPort: PortLink {
     public private(set) var unnamedSenders: UInt64 = 0
 
     /// Binds `path` (created like the console's socket: through its directory, born with
-    /// `mode`, a stale socket replaced, a live one refused).
-    public init(path: String, mode: UInt32, port: Int, engine: SwitchEngine, logger: Logger) throws(VDEServerError) {
+    /// `mode` and given `group` before it gets its name, a stale socket replaced, a live one
+    /// refused).
+    public init(path: String, mode: UInt32, group: UInt32? = nil, port: Int, engine: SwitchEngine, logger: Logger) throws(VDEServerError) {
         guard UnixSocketAddress(path: path) != nil, UnixSocketAddress(path: path + "~") != nil else { throw .pathTooLong(path + "~") }
         self.path = path
         self.port = port
@@ -58,7 +59,9 @@ public final class DatagramPort: PortLink {
         parent.remove(stagingName)
         do {
             try parent.bind(socket.rawValue, name: stagingName, mode: mode)
+            if let group { try parent.changeOwnerOfSocket(named: stagingName, owner: nil, group: group) }
         } catch {
+            parent.remove(stagingName)
             throw .system(error)
         }
         if parent.status(of: name)?.kind == .socket, Self.isBound(in: parent, name: name) {

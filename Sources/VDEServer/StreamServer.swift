@@ -48,6 +48,7 @@ public final class StreamServer {
     private let logger: Logger
     private let warnings: ThrottledLogger
     private let socketMode: UInt32
+    private let socketGroup: UInt32?
     private var listeners: [Listener] = []
     private var directory: DirectoryHandle?
     private var connections: [ObjectIdentifier: StreamPort] = [:]
@@ -60,10 +61,12 @@ public final class StreamServer {
     public private(set) var refusedConnections: UInt64 = 0
     public var connectionCount: Int { connections.count }
 
-    /// `socketMode`: the unix socket's permissions (those of the switch's own sockets).
-    public init(address: Address, socketMode: UInt32, engine: SwitchEngine, logger: Logger) {
+    /// `socketMode`, `socketGroup`: the unix socket's permissions and group (those of the
+    /// switch's own sockets, `-m` and `-g`).
+    public init(address: Address, socketMode: UInt32, socketGroup: UInt32? = nil, engine: SwitchEngine, logger: Logger) {
         self.address = address
         self.socketMode = socketMode
+        self.socketGroup = socketGroup
         self.engine = engine
         self.logger = logger
         warnings = ThrottledLogger(logger: logger) { [unowned loop = engine.loop] in loop.now }
@@ -82,7 +85,7 @@ public final class StreamServer {
             // Created like the console's socket: through its directory, never through a link.
             let parent = try ConsoleServer.openParent(of: path)
             let socket = try StreamListener.make(
-                in: parent, name: FileSystem.split(path).name, mode: socketMode, group: nil, backlog: 16, logger: logger)
+                in: parent, name: FileSystem.split(path).name, mode: socketMode, group: socketGroup, backlog: 16, logger: logger)
             directory = consume parent
             listeners.append(Listener(socket))
         case .tcp(let host, let port):
