@@ -6,20 +6,48 @@ import VDEPlug
 /// One benchmark port: attached through libvdeplug, then driven with batched system calls
 /// on its data socket so that the generator is never the bottleneck.
 final class BenchClient {
-    let connection: VDEPlugConnection
+    /// Nil for a sender on an f2f-switch `--dgram` port.
+    let connection: VDEPlugConnection?
+    private var ownSocket: Descriptor?
+    private var ownPath: String?
     let address: MACAddress
     let descriptor: Int32
     let receiveBatch = ReceiveBatch(capacity: 64, bufferSize: 65536)
     let sendBatch = SendBatch(capacity: 64)
 
     init(directory: String, address: MACAddress, name: String) throws {
-        connection = try VDEPlugConnection(url: "vde://" + directory, description: "f2f-bench \(name)")
+        let connection = try VDEPlugConnection(url: "vde://" + directory, description: "f2f-bench \(name)")
         connection.setNonBlocking()
+        self.connection = connection
         self.address = address
         descriptor = connection.dataDescriptor
         // Room for bursts in both directions.
         UnixSocket.setSendBufferSize(descriptor, bytes: 4 << 20)
         UnixSocket.setReceiveBufferSize(descriptor, bytes: 4 << 20)
+    }
+
+    /// A sender on an f2f-switch `--dgram` port (QEMU's dgram netdev protocol: one frame per
+    /// datagram): its own socket, bound next to `dgramPath` and connected to it.
+    init(dgramPath: String, address: MACAddress) throws {
+        let socket = try UnixSocket.makeDatagram()
+        let path = dgramPath + ".bench-\(getpid())"
+        unlink(path)
+        guard let own = UnixSocketAddress(path: path), let target = UnixSocketAddress(path: dgramPath) else {
+            throw SystemError(errno: ENAMETOOLONG, operation: "bind \(path)")
+        }
+        try UnixSocket.bind(socket.rawValue, to: own)
+        ownPath = path
+        try UnixSocket.connect(socket.rawValue, to: target)
+        connection = nil
+        self.address = address
+        descriptor = socket.rawValue
+        ownSocket = consume socket
+        UnixSocket.setSendBufferSize(descriptor, bytes: 4 << 20)
+        UnixSocket.setReceiveBufferSize(descriptor, bytes: 4 << 20)
+    }
+
+    deinit {
+        if let ownPath { unlink(ownPath) }
     }
 
     /// A frame to `destination` of `size` bytes; bytes 14..<22 carry a sequence number.
@@ -31,7 +59,11 @@ final class BenchClient {
     }
 
     func sendOne(_ frame: [UInt8]) throws {
-        _ = try connection.send(frame)
+        if let connection {
+            _ = try connection.send(frame)
+        } else {
+            _ = try frame.withUnsafeBytes { bytes throws(SystemError) in try UnixSocket.write(descriptor, from: bytes) }
+        }
     }
 
     /// Sends `frame` up to `count` times in one `sendmmsg`; returns how many the socket took.

@@ -31,7 +31,7 @@ public final class DatagramPort: PortLink {
     private var egress: DatagramEgress!
     private let warnings: ThrottledLogger
     /// The sender the socket is connected to; nil until the first frame, and after the
-    /// connection broke.
+    /// connection broke. Only then is each datagram read with its sender's address.
     private var peer: UnixSocketAddress?
     private var isReceiving = true
     private let receiveBuffer: UnsafeMutableRawBufferPointer
@@ -110,6 +110,12 @@ public final class DatagramPort: PortLink {
         // A bounded number per wake-up so one busy sender cannot starve the others.
         for _ in 0..<64 {
             guard socket != nil, isReceiving else { return }
+            // Connected, the kernel delivers only the peer's datagrams: the engine reads them
+            // in batches (`recvmmsg`), like a VDE client's, without looking at the sender.
+            if peer != nil {
+                engine.receiveDatagrams(from: descriptor, port: port)
+                return
+            }
             let result: IOResult<(count: Int, sender: UnixSocketAddress?)>
             do {
                 result = try UnixSocket.receive(descriptor, into: receiveBuffer)
@@ -124,7 +130,7 @@ public final class DatagramPort: PortLink {
                 warnings.warning("dgram-unnamed", "dgram frame from an unbound socket dropped: no address to answer", metadata: ["path": "\(path)"])
                 continue
             }
-            if sender != peer, !learn(sender) { continue }
+            guard learn(sender) else { continue }
             // MSG_TRUNC reports the real length: one byte over the frame size marks it oversize.
             engine.forwardCopy(UnsafeRawBufferPointer(rebasing: receiveBuffer[..<min(count, receiveBuffer.count)]), from: port)
         }
