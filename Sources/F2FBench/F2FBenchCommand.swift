@@ -21,6 +21,9 @@ struct F2FBenchCommand: ParsableCommand {
     @Option(name: .customLong("sender-dgram"), help: "Attach the sender to this f2f-switch --dgram socket instead of through libvdeplug (measures a dgram port).")
     var senderDgram: String?
 
+    @Option(name: .customLong("sender-stream"), help: "Attach the sender to this f2f-switch --stream unix socket instead (measures a stream port).")
+    var senderStream: String?
+
     @Option(help: "Comma-separated frame sizes in bytes.")
     var sizes: String = "64,512,1514"
 
@@ -45,6 +48,7 @@ struct F2FBenchCommand: ParsableCommand {
     func run() throws {
         let senderAddress = MACAddress(parsing: "02:be:00:00:00:0a")!
         let sender = try senderDgram.map { try BenchClient(dgramPath: $0, address: senderAddress) }
+            ?? senderStream.map { try BenchClient(streamPath: $0, address: senderAddress) }
             ?? BenchClient(directory: socketDirectory, address: senderAddress, name: "sender")
         let receiver = try BenchClient(directory: receiverDirectory ?? socketDirectory, address: MACAddress(parsing: "02:be:00:00:00:0b")!, name: "receiver")
         try introduce(sender, receiver)
