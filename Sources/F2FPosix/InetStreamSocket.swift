@@ -52,6 +52,26 @@ public enum InetStreamSocket {
         return withUnsafeBytes(of: storage) { UInt16(bigEndian: $0.load(fromByteOffset: 2, as: UInt16.self)) }
     }
 
+    /// The connected peer as `HOST:PORT` (numeric), for logs and `port/print`.
+    public static func peerDescription(_ descriptor: Int32) -> String? {
+        var storage = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        var host = [CChar](repeating: 0, count: Int(NI_MAXHOST))
+        var service = [CChar](repeating: 0, count: Int(NI_MAXSERV))
+        let status = withUnsafeMutablePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { address -> Int32 in
+                guard getpeername(descriptor, address, &length) == 0 else { return -1 }
+                return getnameinfo(address, length, &host, socklen_t(host.count), &service, socklen_t(service.count), NI_NUMERICHOST | NI_NUMERICSERV)
+            }
+        }
+        guard status == 0 else { return nil }
+        func text(_ characters: [CChar]) -> String {
+            String(decoding: characters.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        }
+        let hostText = text(host)
+        return hostText.contains(":") ? "[\(hostText)]:\(text(service))" : "\(hostText):\(text(service))"
+    }
+
     /// Frames leave as soon as they are written: one small frame must not wait for more.
     public static func setNoDelay(_ descriptor: Int32) {
         var one: Int32 = 1

@@ -162,6 +162,7 @@ public final class StreamServer {
         case .tcp:
             kind = "stream tcp"
             InetStreamSocket.setNoDelay(socket.rawValue)
+            if let peer = InetStreamSocket.peerDescription(socket.rawValue) { description += " from \(peer)" }
         }
         let link = StreamPort(
             port: port, socket: socket, kind: kind, description: description, userName: userName, engine: engine,
