@@ -166,7 +166,7 @@ struct SwitchOptions: ParsableArguments {
     @Option(name: .customLong("stream"), help: "Accept QEMU stream connections (-netdev stream, -netdev socket,connect=, libvirt type='client'; 4-byte length before each frame) on a unix socket PATH or TCP [HOST:]PORT (loopback unless HOST is given), repeatable; each connection is a port.")
     var streams: [String] = []
 
-    @Option(name: .customLong("dgram"), help: "A port on the unix datagram socket PATH for QEMU's -netdev dgram (remote.path=PATH), repeatable; the switch answers the sender of the last frame.")
+    @Option(name: .customLong("dgram"), help: "A port on the unix datagram socket PATH for QEMU's -netdev dgram (remote.path=PATH), repeatable; the switch answers the first sender until its socket goes.")
     var dgrams: [String] = []
 
     func validateQEMUPorts() throws {
