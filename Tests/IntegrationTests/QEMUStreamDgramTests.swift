@@ -171,4 +171,30 @@ import Testing
         #expect(paused > 0, "\(streamPort)")
         try sw.stop()
     }
+
+    /// A symbolic link planted under the --stream or --dgram name is replaced by the socket,
+    /// never followed: what it points to stays as it was.
+    @Test func aPlantedLinkIsReplacedNotFollowed() throws {
+        let work = try TemporaryDirectory.make()
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        let target = work + "/precious"
+        try Array("keep me".utf8).withUnsafeBytes { try Data($0).write(to: URL(fileURLWithPath: target)) }
+        let streamPath = work + "/qemu.stream"
+        let dgramPath = work + "/qemu.dgram"
+        try FileManager.default.createSymbolicLink(atPath: streamPath, withDestinationPath: target)
+        try FileManager.default.createSymbolicLink(atPath: dgramPath, withDestinationPath: target)
+        let sw = try SwitchProcess(arguments: ["--stream", streamPath, "--dgram", dgramPath])
+        try waitUntil(timeout: .seconds(5), "both sockets") {
+            var status = stat()
+            return lstat(streamPath, &status) == 0 && status.st_mode & S_IFMT == S_IFSOCK
+                && lstat(dgramPath, &status) == 0 && status.st_mode & S_IFMT == S_IFSOCK
+        }
+        #expect(try String(contentsOfFile: target, encoding: .utf8) == "keep me")
+        let vde = try TestClient(sw.socketDirectory, mac: "02:00:00:00:00:0a")
+        let stream = try StreamTestClient(unixPath: streamPath, mac: "02:00:00:00:00:5a")
+        try exchange(stream, with: vde)
+        try sw.stop()
+        #expect(try String(contentsOfFile: target, encoding: .utf8) == "keep me")
+    }
 }
+
