@@ -13,7 +13,11 @@
 #
 # Scenarios: two-guests (two guests, one switch), netdev-options (QEMU's
 # port=/mode= netdev options), two-switches (one guest on each of two
-# f2f-switches linked over TCP on 127.0.0.1; skipped for other switches).
+# f2f-switches linked over TCP on 127.0.0.1; skipped for other switches),
+# stream-dgram (QEMU without VDE: one guest on `-netdev stream` to --stream,
+# one on `-netdev dgram` to --dgram, one on `-netdev socket,connect=` (libvirt
+# type='client') to --stream over TCP, all ping a `-netdev vde` guest;
+# f2f-switch only).
 #
 # Output: one "PASS: <name>", "FAIL: <name>: <reason>" or "SKIP: <name>: <why>"
 # per scenario and a final "N passed, M failed" line (skips count in
@@ -54,6 +58,7 @@ ALL_SCENARIOS=(
     "two-guests:scenario_two_guests"
     "netdev-options:scenario_netdev_options"
     "two-switches:scenario_two_switches:peers"
+    "stream-dgram:scenario_stream_dgram:qemu-netdevs"
 )
 
 # Guest addresses come from TEST-NET-1 (RFC 5737). The traffic only ever
@@ -314,6 +319,13 @@ retry_until() {
 }
 
 # snmp_ip FIELD: a counter from the Ip: lines of /proc/net/snmp
+# icmp_in_echos: echo requests this guest has received (someone pinged it)
+icmp_in_echos() {
+    awk '$1 == "Icmp:" { if (!h) { for (i = 2; i <= NF; i++) if ($i == "InEchos") c = i; h = 1 }
+                         else print $c }' /proc/net/snmp
+}
+pinged() { [ "$(icmp_in_echos)" -gt 0 ]; }
+
 snmp_ip() {
     awk -v f="$1" '$1 == "Ip:" { if (!h) { for (i = 2; i <= NF; i++) n[i] = $i; h = 1 }
                                  else for (i = 2; i <= NF; i++) if (n[i] == f) print $i }' /proc/net/snmp
@@ -325,6 +337,8 @@ PEER=$(param peer "")
 BULK_MIB=$(param bulk_mib 1)
 BULK_PORT=$(param bulk_port 5001)
 DEADLINE=$(param deadline 80)
+# More guests (comma-separated) the server must reach before the bulk transfer (stream-dgram).
+EXTRA=$(param extra "")
 
 # Whatever happens below, the guest powers off on its own in time.
 ( sleep "$DEADLINE"; fail "guest_deadline_${DEADLINE}s"; poweroff -f ) &
@@ -369,6 +383,20 @@ if echo "$out" | grep -q ' 3 packets received' && [ "$frag" = 0 ] && [ "$reasm" 
     say "bigping=ok"
 else
     fail "bigping(frag_creates=$frag,reasm_reqds=$reasm)"
+fi
+
+if [ -n "$EXTRA" ]; then
+    extra_ok=1
+    for x in $(echo "$EXTRA" | tr , ' '); do
+        retry_until $((DEADLINE / 2)) ping -c 1 -W 1 "$x" >/dev/null 2>&1 || { fail "extra_${x}_unreachable"; extra_ok=0; }
+    done
+    [ "$extra_ok" = 1 ] && say "extra_ping=ok"
+fi
+
+# A pinger has no bulk transfer: it stays up until the server has pinged it
+# (its closing barrier), then powers off.
+if [ "$ROLE" = pinger ]; then
+    if retry_until $((DEADLINE / 2)) pinged; then say "pinged=ok"; else fail "never_pinged"; fi
 fi
 
 # The bulk transfer doubles as the closing barrier: the server only listens
@@ -477,14 +505,22 @@ switch_mgmt() { mgmt_cmd "${SW_MGMT[$1]}" "$2"; }
 # ---------------------------------------------------------------------------
 declare -A G_PID G_LOG
 
-# start_guest NAME SWITCH ROLE IP PEER_IP MAC [NETDEV_OPTS] [BULK_MIB (>= 1)]
+# start_guest NAME SWITCH ROLE IP PEER_IP MAC [NETDEV_OPTS] [BULK_MIB (>= 1)] [EXTRA_IP]
+# NETDEV_OPTS "netdev:SPEC" replaces the VDE netdev by -netdev SPEC,id=n0
+# (stream, dgram); anything else is appended to the vde netdev's options.
 # Every QEMU gets a distinct MAC (they would all default to the same one)
 # and exactly one NIC: -nic none drops the default user-mode network.
 start_guest() {
-    local name=$1 sw=$2 role=$3 ip=$4 peer=$5 mac=$6 nopts=${7:-} bulk=${8:-1}
-    local log=$SCEN_DIR/$name.serial cmdline pid
+    local name=$1 sw=$2 role=$3 ip=$4 peer=$5 mac=$6 nopts=${7:-} bulk=${8:-1} extra=${9:-}
+    local log=$SCEN_DIR/$name.serial cmdline pid netdev
+    if [[ $nopts == netdev:* ]]; then
+        netdev="${nopts#netdev:},id=n0"
+    else
+        netdev="vde,id=n0,sock=${SW_DIR[$sw]}${nopts:+,$nopts}"
+    fi
     cmdline="console=ttyS0 quiet panic=-1 e2e.role=$role e2e.ip=$ip e2e.peer=$peer"
     cmdline+=" e2e.bulk_mib=$bulk e2e.bulk_port=$BULK_PORT e2e.deadline=$E2E_GUEST_DEADLINE"
+    [[ -n $extra ]] && cmdline+=" e2e.extra=$extra"
     # -display none + -monitor none instead of -nographic: same effect for
     # us, but QEMU never touches the terminal or stdin of a background job.
     # romfile= skips the iPXE option ROM we would never use.
@@ -493,13 +529,13 @@ start_guest() {
         -nodefaults -no-user-config -display none -monitor none \
         -serial "file:$log" -no-reboot -nic none \
         -kernel "$KERNEL" -initrd "$INITRD" -append "$cmdline" \
-        -netdev "vde,id=n0,sock=${SW_DIR[$sw]}${nopts:+,$nopts}" \
+        -netdev "$netdev" \
         -device "virtio-net-pci,netdev=n0,mac=$mac,romfile=" \
         </dev/null >"$SCEN_DIR/$name.qemu.log" 2>&1 &
     pid=$!
     track_pid "$pid"
     G_PID[$name]=$pid G_LOG[$name]=$log
-    log "$name: $role $ip on ${SW_DIR[$sw]}${nopts:+ ($nopts)} mac $mac (pid $pid)"
+    log "$name: $role $ip on ${SW_DIR[$sw]} ($netdev) mac $mac (pid $pid)"
 }
 
 # Wait for the guests to power off. Guests of one scenario finish within
@@ -703,6 +739,51 @@ scenario_two_switches() {
     stop_switch sw1
 }
 
+# (d) QEMU without VDE: g2 attaches with `-netdev stream` (4-byte length
+# framing on the switch's --stream unix socket), g3 with `-netdev dgram` (one
+# frame per datagram to the switch's --dgram socket), g4 with the socket
+# netdev libvirt's <interface type='client'> uses (`-netdev socket,connect=`,
+# the same framing over TCP to --stream 127.0.0.1:PORT); all ping g1, which
+# attaches with `-netdev vde`, and g1 pings them all. The bulk transfer
+# g2 -> g1 runs over the stream port. f2f-switch only (needs "qemu-netdevs").
+scenario_stream_dgram() {
+    local stream=$SCEN_DIR/sw1.stream dgram=$SCEN_DIR/sw1.dgram deadline out port
+    port=$(pick_free_port) || { SCEN_ERR+=("no free TCP port on 127.0.0.1"); return; }
+    start_switch sw1 --stream "$stream" --stream "127.0.0.1:$port" --dgram "$dgram" || return
+    # ctl appears before the stream and dgram sockets: QEMU's stream client
+    # gives up at once when nothing listens yet.
+    deadline=$((SECONDS + 15))
+    until [[ -S $stream && -S $dgram ]]; do
+        if ((SECONDS >= deadline)); then
+            SCEN_ERR+=("switch sw1: --stream/--dgram sockets missing after 15s")
+            return
+        fi
+        sleep 0.1
+    done
+    wait_tcp_listen sw1 "$port" 15 || return
+    start_guest g1 sw1 server "$NET_PREFIX.1" "$NET_PREFIX.2" 52:54:00:e2:e0:31 "" "$E2E_BULK_MIB" "$NET_PREFIX.3,$NET_PREFIX.4"
+    start_guest g2 sw1 client "$NET_PREFIX.2" "$NET_PREFIX.1" 52:54:00:e2:e0:32 \
+        "netdev:stream,server=off,addr.type=unix,addr.path=$stream" "$E2E_BULK_MIB"
+    start_guest g3 sw1 pinger "$NET_PREFIX.3" "$NET_PREFIX.1" 52:54:00:e2:e0:33 \
+        "netdev:dgram,local.type=unix,local.path=$SCEN_DIR/g3.dgram,remote.type=unix,remote.path=$dgram" 1
+    start_guest g4 sw1 pinger "$NET_PREFIX.4" "$NET_PREFIX.1" 52:54:00:e2:e0:34 "netdev:socket,connect=127.0.0.1:$port" 1
+    if [[ $E2E_MGMT == 1 ]]; then
+        sleep 2
+        out=$(switch_mgmt sw1 port/print | tr -d '\r' | grep -E 'stream unix|stream tcp|dgram unix' | tr '\n' ' ')
+        log "sw1 ports: ${out:-none}"
+    fi
+    wait_guests g1 g2 g3 g4
+    check_guest_basics g1
+    check_guest_basics g2
+    check_guest_basics g3
+    check_guest_basics g4
+    [[ $(guest_value g1 extra_ping) == ok ]] || SCEN_ERR+=("g1: no ping reply from g3 (dgram) or g4 (socket netdev over TCP)")
+    [[ $(guest_value g3 pinged) == ok ]] || SCEN_ERR+=("g3: never pinged by g1")
+    [[ $(guest_value g4 pinged) == ok ]] || SCEN_ERR+=("g4: never pinged by g1")
+    check_bulk g1 g2 "$E2E_BULK_MIB"
+    stop_switch sw1
+}
+
 # wait_tcp_listen NAME PORT SECONDS: until switch NAME itself listens on TCP
 # PORT (a LISTEN socket in /proc/net/tcp* whose inode is an open fd of the
 # switch or of its `timeout` wrapper); fails early if NAME exits meanwhile.
@@ -756,6 +837,13 @@ switch_has() {
             [[ $(basename -- "${SWITCH_ARGV[0]}") == vde_switch ]] && return 1
             help=$(timeout 20 "${SWITCH_ARGV[@]}" --help </dev/null 2>&1)
             [[ $help == *--listen* && $help == *--peer* ]] ;;
+        qemu-netdevs)
+            for w in "${SWITCH_ARGV[@]}"; do
+                [[ $(basename -- "$w") == f2f-switch* ]] && return 0
+            done
+            [[ $(basename -- "${SWITCH_ARGV[0]}") == vde_switch ]] && return 1
+            help=$(timeout 20 "${SWITCH_ARGV[@]}" --help </dev/null 2>&1)
+            [[ $help == *--stream* && $help == *--dgram* ]] ;;
         *) return 1 ;;
     esac
 }
@@ -844,6 +932,7 @@ main() {
         if [[ -n $needs ]] && ! switch_has "$needs"; then
             case $needs in
                 peers) echo "SKIP: $name: needs f2f-switch peers" ;;
+                qemu-netdevs) echo "SKIP: $name: needs --stream and --dgram" ;;
                 *)     echo "SKIP: $name: needs $needs" ;;
             esac
             continue

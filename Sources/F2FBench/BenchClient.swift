@@ -6,20 +6,75 @@ import VDEPlug
 /// One benchmark port: attached through libvdeplug, then driven with batched system calls
 /// on its data socket so that the generator is never the bottleneck.
 final class BenchClient {
-    let connection: VDEPlugConnection
+    /// Nil for a sender on an f2f-switch `--dgram` port.
+    let connection: VDEPlugConnection?
+    private var ownSocket: Descriptor?
+    private var ownPath: String?
+    /// On a `--stream` port: 64 copies of the burst's frame, each after its 4-byte length,
+    /// and how much of them the socket has taken.
+    private var isStream = false
+    private var streamBurst: [UInt8] = []
+    private var streamFrameSize = 0
+    private var streamOffset = 0
     let address: MACAddress
     let descriptor: Int32
     let receiveBatch = ReceiveBatch(capacity: 64, bufferSize: 65536)
     let sendBatch = SendBatch(capacity: 64)
 
     init(directory: String, address: MACAddress, name: String) throws {
-        connection = try VDEPlugConnection(url: "vde://" + directory, description: "f2f-bench \(name)")
+        let connection = try VDEPlugConnection(url: "vde://" + directory, description: "f2f-bench \(name)")
         connection.setNonBlocking()
+        self.connection = connection
         self.address = address
         descriptor = connection.dataDescriptor
         // Room for bursts in both directions.
         UnixSocket.setSendBufferSize(descriptor, bytes: 4 << 20)
         UnixSocket.setReceiveBufferSize(descriptor, bytes: 4 << 20)
+    }
+
+    /// A sender on an f2f-switch `--dgram` port (QEMU's dgram netdev protocol: one frame per
+    /// datagram): its own socket, bound next to `dgramPath` and connected to it.
+    init(dgramPath: String, address: MACAddress) throws {
+        let socket = try UnixSocket.makeDatagram()
+        let path = dgramPath + ".bench-\(getpid())"
+        unlink(path)
+        guard let own = UnixSocketAddress(path: path), let target = UnixSocketAddress(path: dgramPath) else {
+            throw SystemError(errno: ENAMETOOLONG, operation: "bind \(path)")
+        }
+        try UnixSocket.bind(socket.rawValue, to: own)
+        ownPath = path
+        try UnixSocket.connect(socket.rawValue, to: target)
+        connection = nil
+        self.address = address
+        descriptor = socket.rawValue
+        ownSocket = consume socket
+        UnixSocket.setSendBufferSize(descriptor, bytes: 4 << 20)
+        UnixSocket.setReceiveBufferSize(descriptor, bytes: 4 << 20)
+    }
+
+    /// A sender on an f2f-switch `--stream` unix socket (QEMU's stream netdev protocol: a
+    /// 4-byte big-endian length before each frame).
+    init(streamPath: String, address: MACAddress) throws {
+        let socket = try UnixSocket.makeStream()
+        guard let target = UnixSocketAddress(path: streamPath) else {
+            throw SystemError(errno: ENAMETOOLONG, operation: "connect \(streamPath)")
+        }
+        try UnixSocket.connect(socket.rawValue, to: target)
+        connection = nil
+        isStream = true
+        self.address = address
+        descriptor = socket.rawValue
+        ownSocket = consume socket
+        UnixSocket.setSendBufferSize(descriptor, bytes: 4 << 20)
+    }
+
+    private static func framed(_ frame: UnsafeRawBufferPointer) -> [UInt8] {
+        let length = UInt32(frame.count)
+        return [UInt8(length >> 24), UInt8(length >> 16 & 0xFF), UInt8(length >> 8 & 0xFF), UInt8(length & 0xFF)] + Array(frame)
+    }
+
+    deinit {
+        if let ownPath { unlink(ownPath) }
     }
 
     /// A frame to `destination` of `size` bytes; bytes 14..<22 carry a sequence number.
@@ -31,14 +86,41 @@ final class BenchClient {
     }
 
     func sendOne(_ frame: [UInt8]) throws {
-        _ = try connection.send(frame)
+        if let connection {
+            _ = try connection.send(frame)
+        } else if isStream {
+            let framed = frame.withUnsafeBytes(Self.framed)
+            _ = try framed.withUnsafeBytes { bytes throws(SystemError) in try UnixSocket.write(descriptor, from: bytes) }
+        } else {
+            _ = try frame.withUnsafeBytes { bytes throws(SystemError) in try UnixSocket.write(descriptor, from: bytes) }
+        }
     }
 
     /// Sends `frame` up to `count` times in one `sendmmsg`; returns how many the socket took.
     func sendBurst(_ frame: UnsafeRawBufferPointer, count: Int) throws -> Int {
+        if isStream { return try sendStreamBurst(frame) }
         sendBatch.removeAll()
         for _ in 0..<min(count, sendBatch.capacity) { sendBatch.append(frame) }
         return try sendBatch.send(on: descriptor)
+    }
+
+    /// Writes what the stream takes of the burst buffer; returns the frames completed.
+    private func sendStreamBurst(_ frame: UnsafeRawBufferPointer) throws -> Int {
+        if streamFrameSize != frame.count + 4 {
+            let one = Self.framed(frame)
+            streamBurst = Array([[UInt8]](repeating: one, count: 64).joined())
+            streamFrameSize = one.count
+            streamOffset = 0
+        }
+        let before = streamOffset
+        let result = try streamBurst.withUnsafeBytes { bytes throws(SystemError) in
+            try UnixSocket.write(descriptor, from: UnsafeRawBufferPointer(rebasing: bytes[streamOffset...]))
+        }
+        guard case .processed(let written) = result else { return 0 }
+        streamOffset += written
+        let completed = streamOffset / streamFrameSize - before / streamFrameSize
+        if streamOffset == streamBurst.count { streamOffset = 0 }
+        return completed
     }
 
     /// Receives what is queued (one `recvmmsg`); returns the number of frames, not counting

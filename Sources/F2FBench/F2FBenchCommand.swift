@@ -18,6 +18,12 @@ struct F2FBenchCommand: ParsableCommand {
     @Option(name: .customLong("receiver-sock"), help: "Attach the receiving client here instead (a second switch linked to the first: measures the link).")
     var receiverDirectory: String?
 
+    @Option(name: .customLong("sender-dgram"), help: "Attach the sender to this f2f-switch --dgram socket instead of through libvdeplug (measures a dgram port).")
+    var senderDgram: String?
+
+    @Option(name: .customLong("sender-stream"), help: "Attach the sender to this f2f-switch --stream unix socket instead (measures a stream port).")
+    var senderStream: String?
+
     @Option(help: "Comma-separated frame sizes in bytes.")
     var sizes: String = "64,512,1514"
 
@@ -40,7 +46,10 @@ struct F2FBenchCommand: ParsableCommand {
     var frameSizes: [Int] { sizes.split(separator: ",").compactMap { Int($0) } }
 
     func run() throws {
-        let sender = try BenchClient(directory: socketDirectory, address: MACAddress(parsing: "02:be:00:00:00:0a")!, name: "sender")
+        let senderAddress = MACAddress(parsing: "02:be:00:00:00:0a")!
+        let sender = try senderDgram.map { try BenchClient(dgramPath: $0, address: senderAddress) }
+            ?? senderStream.map { try BenchClient(streamPath: $0, address: senderAddress) }
+            ?? BenchClient(directory: socketDirectory, address: senderAddress, name: "sender")
         let receiver = try BenchClient(directory: receiverDirectory ?? socketDirectory, address: MACAddress(parsing: "02:be:00:00:00:0b")!, name: "receiver")
         try introduce(sender, receiver)
         for size in frameSizes {

@@ -20,6 +20,9 @@ final class SwitchApplication {
     private let dialer: PeerDialer
     private let peerPorts: PeerPorts
     private var listener: TCPListener?
+    /// `--stream` listeners and `--dgram` ports (QEMU without VDE).
+    private var streamServers: [StreamServer] = []
+    private var datagramPorts: [DatagramPort] = []
     /// Nil with `--plaintext`.
     private let friendLinks: FriendLinks?
     /// The spanning tree `stp/enable 1` starts from.
@@ -139,6 +142,8 @@ final class SwitchApplication {
         do {
             try startComponents()
         } catch {
+            for stream in streamServers { stream.stop() }
+            for port in datagramPorts { engine.detach(port: port.port, reason: "start-up failed") }
             consoleServer?.stop()
             server.stop()  // removes what it created: ctl, and the directory if it made it
             throw error
@@ -179,6 +184,7 @@ final class SwitchApplication {
         for url in options.plugs {
             try addPlug(url)
         }
+        try startQEMUPorts()
         for line in options.peers.compactMap(PeerLine.init(parsing:)) {
             dialer.add(line.address, pinnedID: line.pinnedID?.description)
         }
@@ -189,6 +195,8 @@ final class SwitchApplication {
             listener?.reportSuppressedWarnings()
             consoleServer?.reportSuppressedWarnings()
             server.reportSuppressedWarnings()
+            for stream in streamServers { stream.reportSuppressedWarnings() }
+            for port in datagramPorts { port.reportSuppressedWarnings() }
         }
         if let pidFile = options.pidFile {
             do {
@@ -216,6 +224,31 @@ final class SwitchApplication {
                 engine: engine, socketDirectory: server.directory, bridgeAddress: bridgeAddress,
                 managementPath: options.managementPath, managementMode: options.managementMode.value, startedAt: loop.now))
         return console
+    }
+
+    /// `--stream` listeners (a port per connection) and `--dgram` sockets (a port each), with
+    /// the guards of VDE clients: a guest is a client.
+    private func startQEMUPorts() throws {
+        let mode = options.permissions.socketMode
+        let group = options.permissions.groupID
+        for text in options.streams {
+            guard let address = StreamServer.Address(parsing: text) else { continue }
+            let stream = StreamServer(address: address, socketMode: mode, socketGroup: group, engine: engine, logger: Logger(label: "f2f.stream"))
+            stream.guards = server.clientGuards
+            streamServers.append(stream)
+            try stream.start()
+        }
+        for path in options.dgrams {
+            let port: Int
+            switch engine.allocatePort(requested: nil) {
+            case .success(let allocated): port = allocated
+            case .failure(let error): throw VDEServerError.noPort("--dgram \(path): \(error)")
+            }
+            let datagramPort = try DatagramPort(path: path, mode: mode, group: group, port: port, engine: engine, logger: Logger(label: "f2f.dgram"))
+            try datagramPort.activate()
+            datagramPorts.append(datagramPort)
+            engine.attach(datagramPort, port: port, guards: server.clientGuards)
+        }
     }
 
     private func addPlug(_ url: String) throws {
@@ -254,6 +287,7 @@ final class SwitchApplication {
         for entry in dialer.entries { dialer.remove(id: entry.id) }
         for peer in Array(node.peers.values) { peer.close(reason: "switch shutting down") }
         engine.detachAll(reason: "switch shutting down")
+        for stream in streamServers { stream.stop() }
         consoleServer?.stop()
         server.stop()
         if let pidFile = options.pidFile { FileSystem.remove(pidFile) }

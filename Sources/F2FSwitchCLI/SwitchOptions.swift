@@ -169,7 +169,24 @@ struct SwitchOptions: ParsableArguments {
     @Flag(name: [.short, .customLong("quiet")], help: "Only warnings and errors.")
     var quiet = false
 
+    // QEMU's stream and dgram netdevs, for QEMU builds without VDE (docs/qemu-stream-dgram.md).
+    @Option(name: .customLong("stream"), help: "Accept QEMU stream connections (-netdev stream, -netdev socket,connect=, libvirt type='client'; 4-byte length before each frame) on a unix socket PATH or TCP [HOST:]PORT (loopback unless HOST is given), repeatable; each connection is a port.")
+    var streams: [String] = []
+
+    @Option(name: .customLong("dgram"), help: "A port on the unix datagram socket PATH for QEMU's -netdev dgram (remote.path=PATH), repeatable; the switch answers the first sender until its socket goes.")
+    var dgrams: [String] = []
+
+    func validateQEMUPorts() throws {
+        for stream in streams where StreamServer.Address(parsing: stream) == nil {
+            throw ValidationError("--stream: expected a socket path (with a /) or [HOST:]PORT, got '\(stream)'")
+        }
+        for path in dgrams where !path.contains("/") {
+            throw ValidationError("--dgram: expected a socket path (with a /), got '\(path)'")
+        }
+    }
+
     func validate() throws {
+        try validateQEMUPorts()
         guard (1...4096).contains(numports) else { throw ValidationError("--numports must be 1…4096") }
         guard hashSize > 0 else { throw ValidationError("--hash-size must be positive") }
         guard hashExpire > 0 else { throw ValidationError("--hash-expire must be positive") }

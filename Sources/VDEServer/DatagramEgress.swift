@@ -15,6 +15,9 @@ final class DatagramEgress {
     /// frames wait in the queue.
     private let writableInterestChanged: () -> Void
     private var wantsWritable = false
+    /// Told when the socket refuses a batch (a connected peer gone: ECONNREFUSED), after the
+    /// frames were counted as dropped.
+    var sendFailed: ((SystemError) -> Void)?
 
     init(descriptor: Int32, port: Int, engine: SwitchEngine, writableInterestChanged: @escaping () -> Void) {
         self.descriptor = descriptor
@@ -47,6 +50,7 @@ final class DatagramEgress {
             // The client closed its data socket (ECONNREFUSED) or the kernel is out of
             // buffers: these frames are lost; the control stream decides when the port goes.
             for _ in 0..<batch.count { engine.recordDrop(port: port, reason: .sendFailed) }
+            sendFailed?(error)
             return
         }
         for index in 0..<sent {
@@ -69,6 +73,7 @@ final class DatagramEgress {
                 for _ in 0..<queue.count { engine.recordDrop(port: port, reason: .sendFailed) }
                 queue.removeAll()
                 batch.removeAll()
+                sendFailed?(error)
                 break
             }
             for index in 0..<sent {

@@ -215,7 +215,7 @@ public final class VDEServer {
         engine.attach(endpoint, port: port, guards: clientGuards)
     }
 
-    private static func userName(_ userID: uid_t?) -> String {
+    static func userName(_ userID: uid_t?) -> String {
         guard let userID else { return "NONE" }
         guard let entry = getpwuid(userID), let name = entry.pointee.pw_name else { return String(userID) }
         return String(cString: name)

@@ -66,7 +66,7 @@ public final class ConsoleServer {
     /// reaches /run through root's link) once nobody but us and root can redirect it: links on
     /// the way are ours or root's, and every directory of the real path is ours or root's and
     /// sticky if others may write it (like /tmp).
-    private static func openParent(of path: String) throws(VDEServerError) -> DirectoryHandle {
+    static func openParent(of path: String) throws(VDEServerError) -> DirectoryHandle {
         let parentPath = FileSystem.split(path).directory
         let realPath: String?
         do {
