@@ -94,6 +94,10 @@ import Testing
         // to the root, which it must whenever the near switch has the better bridge id.
         let far = try SwitchProcess(arguments: arguments + ["--client-root"])
         let near = try SwitchProcess(arguments: arguments + ["--plug", "vde://" + far.socketDirectory])
+        // The console answers before the plug is cabled: a frame sent earlier would be lost.
+        try waitUntil(timeout: .seconds(5), "the plug to be attached at both ends") {
+            try near.command("port/print 1").status == "1000 Success" && far.command("port/print 1").status == "1000 Success"
+        }
         let (a, b) = try senderAndReader(far.socketDirectory, near.socketDirectory)
 
         // The near switch stops reading its plug (port 1): the frames wait in the plug's
