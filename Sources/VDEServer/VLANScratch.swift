@@ -22,7 +22,8 @@ final class VLANScratch {
     /// tag removed; nil if the frame is too short to carry what it should lose.
     func rewrite(_ frame: UnsafeRawBufferPointer, slot: Int, tagging vlan: UInt16?) -> UnsafeRawBufferPointer? {
         precondition(slot < slots, "scratch slot out of range")
-        guard let source = frame.baseAddress, frame.count >= Self.addressesSize + Self.tagSize else { return nil }
+        let shortest = Self.addressesSize + (vlan == nil ? Self.tagSize : 0)
+        guard let source = frame.baseAddress, frame.count >= shortest else { return nil }
         let base = storage ?? allocate()
         let target = base + slot * slotSize
         target.copyMemory(from: source, byteCount: Self.addressesSize)
