@@ -217,12 +217,13 @@ public final class SwitchEngine {
     /// matches, else rewritten (tag added or removed) once per frame into the scratch slot.
     private func forwardInVLAN(_ frame: UnsafeRawBufferPointer, decision: ForwardingDecision, from port: Int, slot: Int) {
         var rewritten: UnsafeRawBufferPointer?
+        let (vlan, wasTagged) = (core.frameVLAN, core.frameWasTagged)
         switch decision {
         case .unicast(let egress):
-            stageInVLAN(frame, on: egress, slot: slot, rewritten: &rewritten)
+            stageInVLAN(frame, vlan: vlan, wasTagged: wasTagged, on: egress, slot: slot, rewritten: &rewritten)
         case .flood:
             for egress in core.floodPorts where egress != port {
-                stageInVLAN(frame, on: egress, slot: slot, rewritten: &rewritten)
+                stageInVLAN(frame, vlan: vlan, wasTagged: wasTagged, on: egress, slot: slot, rewritten: &rewritten)
             }
         case .drop, .consumed:
             break
@@ -230,15 +231,16 @@ public final class SwitchEngine {
     }
 
     @inline(__always)
-    private func stageInVLAN(_ frame: UnsafeRawBufferPointer, on egress: Int, slot: Int, rewritten: inout UnsafeRawBufferPointer?) {
-        let vlan = core.frameVLAN
+    private func stageInVLAN(
+        _ frame: UnsafeRawBufferPointer, vlan: UInt16, wasTagged: Bool, on egress: Int, slot: Int, rewritten: inout UnsafeRawBufferPointer?
+    ) {
         let form = core.egressForm(of: egress, vlan: vlan)
         guard form != .none else { return }
-        if (form == .tagged) == core.frameWasTagged {
+        if (form == .tagged) == wasTagged {
             stage(frame, on: egress)
             return
         }
-        if rewritten == nil { rewritten = vlanScratch.rewrite(frame, slot: slot, tagging: core.frameWasTagged ? nil : vlan) }
+        if rewritten == nil { rewritten = vlanScratch.rewrite(frame, slot: slot, tagging: wasTagged ? nil : vlan) }
         // Only a frame already at the maximum size cannot take a tag.
         guard let rewritten, rewritten.count <= maxFrameSize else {
             core.recordDrop(port: egress, reason: .oversize)
