@@ -61,6 +61,9 @@ public struct Switch: Sendable {
     /// while VLANs are in use (the engine reads it to tag or untag each egress copy).
     public private(set) var frameVLAN: UInt16 = 0
     public private(set) var frameWasTagged = false
+    /// Where the last frame goes in its VLAN and whether each copy is tagged, from
+    /// `selectVLANTargets`: built in place, so the engine reads one array per frame.
+    public private(set) var vlanTargets: [VLANTarget] = []
     /// The rapid spanning tree; nil when turned off (BPDUs then flood like other multicast).
     public private(set) var spanningTree: SpanningTree?
     /// BPDUs the spanning tree wants sent; the I/O layer takes them after each call.
@@ -80,6 +83,7 @@ public struct Switch: Sendable {
         macTable.peerCapacity = configuration.peersMACLimit
         ports = Array(repeating: Port(), count: configuration.portCount)
         vlans = VLANs(portCount: configuration.portCount)
+        vlanTargets.reserveCapacity(configuration.portCount)
         floodPorts.reserveCapacity(configuration.portCount)
     }
 
@@ -320,6 +324,29 @@ public struct Switch: Sendable {
     public func egressForm(of port: Int, vlan: UInt16) -> VLANEgress {
         if ports[port].untaggedVLAN == vlan { return .untagged }
         return isTaggedMember(port, vlan: vlan) ? .tagged : .none
+    }
+
+    /// Fills `vlanTargets` for the frame `receive` just decided on: the decision's ports that
+    /// are in the frame's VLAN, each with the form its copy leaves in.
+    public mutating func selectVLANTargets(for decision: ForwardingDecision, from ingress: Int) {
+        vlanTargets.removeAll(keepingCapacity: true)
+        switch decision {
+        case .unicast(let egress):
+            addVLANTarget(egress)
+        case .flood:
+            for egress in floodPorts where egress != ingress { addVLANTarget(egress) }
+        case .drop, .consumed:
+            break
+        }
+    }
+
+    @inline(__always)
+    private mutating func addVLANTarget(_ port: Int) {
+        switch egressForm(of: port, vlan: frameVLAN) {
+        case .none: break
+        case .untagged: vlanTargets.append(VLANTarget(port: port, tagged: false))
+        case .tagged: vlanTargets.append(VLANTarget(port: port, tagged: true))
+        }
     }
 
     public func isVLANMember(_ port: Int, vlan: UInt16) -> (member: Bool, tagged: Bool) {

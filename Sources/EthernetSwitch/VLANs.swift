@@ -61,6 +61,17 @@ public struct VLANs: Sendable {
     }
 }
 
+/// One copy of a frame: its port and whether it leaves tagged.
+public struct VLANTarget: Sendable, Equatable {
+    public var port: Int
+    public var tagged: Bool
+
+    public init(port: Int, tagged: Bool) {
+        self.port = port
+        self.tagged = tagged
+    }
+}
+
 /// How one copy of a frame leaves a port.
 public enum VLANEgress: Sendable, Equatable {
     case none

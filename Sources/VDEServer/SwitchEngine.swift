@@ -216,37 +216,22 @@ public final class SwitchEngine {
     /// Each egress copy leaves as the port's membership wants it: as received when the form
     /// matches, else rewritten (tag added or removed) once per frame into the scratch slot.
     private func forwardInVLAN(_ frame: UnsafeRawBufferPointer, decision: ForwardingDecision, from port: Int, slot: Int) {
-        var rewritten: UnsafeRawBufferPointer?
+        core.selectVLANTargets(for: decision, from: port)
         let (vlan, wasTagged) = (core.frameVLAN, core.frameWasTagged)
-        switch decision {
-        case .unicast(let egress):
-            stageInVLAN(frame, vlan: vlan, wasTagged: wasTagged, on: egress, slot: slot, rewritten: &rewritten)
-        case .flood:
-            for egress in core.floodPorts where egress != port {
-                stageInVLAN(frame, vlan: vlan, wasTagged: wasTagged, on: egress, slot: slot, rewritten: &rewritten)
+        var rewritten: UnsafeRawBufferPointer?
+        for target in core.vlanTargets {
+            if target.tagged == wasTagged {
+                stage(frame, on: target.port)
+                continue
             }
-        case .drop, .consumed:
-            break
+            if rewritten == nil { rewritten = vlanScratch.rewrite(frame, slot: slot, tagging: wasTagged ? nil : vlan) }
+            // Only a frame already at the maximum size cannot take a tag.
+            guard let rewritten, rewritten.count <= maxFrameSize else {
+                core.recordDrop(port: target.port, reason: .oversize)
+                continue
+            }
+            stage(rewritten, on: target.port)
         }
-    }
-
-    @inline(__always)
-    private func stageInVLAN(
-        _ frame: UnsafeRawBufferPointer, vlan: UInt16, wasTagged: Bool, on egress: Int, slot: Int, rewritten: inout UnsafeRawBufferPointer?
-    ) {
-        let form = core.egressForm(of: egress, vlan: vlan)
-        guard form != .none else { return }
-        if (form == .tagged) == wasTagged {
-            stage(frame, on: egress)
-            return
-        }
-        if rewritten == nil { rewritten = vlanScratch.rewrite(frame, slot: slot, tagging: wasTagged ? nil : vlan) }
-        // Only a frame already at the maximum size cannot take a tag.
-        guard let rewritten, rewritten.count <= maxFrameSize else {
-            core.recordDrop(port: egress, reason: .oversize)
-            return
-        }
-        stage(rewritten, on: egress)
     }
 
     /// Sends what the spanning tree decided, ahead of bulk traffic where the link allows it.

@@ -25,13 +25,10 @@ import Testing
         return core
     }
 
-    func receivers(_ core: Switch, vlan: UInt16, except ingress: Int) -> [Int: VLANEgress] {
-        var result: [Int: VLANEgress] = [:]
-        for port in core.floodPorts where port != ingress {
-            let form = core.egressForm(of: port, vlan: vlan)
-            if form != .none { result[port] = form }
-        }
-        return result
+    /// The ports the last frame goes to, as the engine asks for them.
+    func receivers(_ core: inout Switch, _ decision: ForwardingDecision, from ingress: Int) -> [Int: VLANEgress] {
+        core.selectVLANTargets(for: decision, from: ingress)
+        return Dictionary(uniqueKeysWithValues: core.vlanTargets.map { ($0.port, $0.tagged ? VLANEgress.tagged : .untagged) })
     }
 
     @Test func commandsRefuseWhatVdeSwitchRefuses() {
@@ -93,11 +90,18 @@ import Testing
     @Test func floodingStaysInsideTheVLAN() {
         var core = makeSwitch()
         let fromAccess = frame(to: broadcast, from: "02:00:00:00:00:01")
-        #expect(core.receive(frame: fromAccess.span, on: 1, now: now) == .flood)
-        #expect(receivers(core, vlan: core.frameVLAN, except: 1) == [2: .untagged, 4: .tagged, 5: .tagged])
+        let decision = core.receive(frame: fromAccess.span, on: 1, now: now)
+        #expect(decision == .flood)
+        #expect(receivers(&core, decision, from: 1) == [2: .untagged, 4: .tagged, 5: .tagged])
         let fromDefault = frame(to: broadcast, from: "02:00:00:00:00:03")
-        #expect(core.receive(frame: fromDefault.span, on: 3, now: now) == .flood)
-        #expect(receivers(core, vlan: core.frameVLAN, except: 3) == [4: .untagged, 5: .untagged])
+        let fromDefaultDecision = core.receive(frame: fromDefault.span, on: 3, now: now)
+        #expect(fromDefaultDecision == .flood)
+        #expect(receivers(&core, fromDefaultDecision, from: 3) == [4: .untagged, 5: .untagged])
+        // Unicast from the trunk, tagged, to the station learned on port 1: one untagged copy.
+        let toFirst = frame(to: "02:00:00:00:00:01", from: "02:00:00:00:00:05", vlan: 10)
+        let unicast = core.receive(frame: toFirst.span, on: 5, now: now)
+        #expect(unicast == .unicast(port: 1))
+        #expect(receivers(&core, unicast, from: 5) == [1: .untagged])
     }
 
     @Test func eachVLANLearnsItsOwnStations() throws {
