@@ -23,6 +23,9 @@ public enum DropReason: Int, CaseIterable, Sendable, CustomStringConvertible {
     case stormBroadcast
     case stormMulticast
     case stormUnknownUnicast
+    /// A tagged frame for a VLAN the port is not a member of, or an untagged one on a port
+    /// with no untagged VLAN (802.1Q ingress filtering).
+    case vlan
 
     public var description: String {
         switch self {
@@ -38,12 +41,13 @@ public enum DropReason: Int, CaseIterable, Sendable, CustomStringConvertible {
         case .stormBroadcast: "storm-bcast"
         case .stormMulticast: "storm-mcast"
         case .stormUnknownUnicast: "storm-unknown"
+        case .vlan: "vlan"
         }
     }
 }
 
 /// Traffic counters of one switch port. Drops are counted on the port where the decision
-/// was made: ingress for runt/oversize/hairpin/protected-mac/locked/storm, egress for queue-full/send-failed.
+/// was made: ingress for runt/oversize/hairpin/protected-mac/locked/storm/vlan, egress for queue-full/send-failed.
 public struct PortCounters: Equatable, Sendable {
     public var framesIn: UInt64 = 0
     public var bytesIn: UInt64 = 0

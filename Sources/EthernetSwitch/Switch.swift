@@ -27,6 +27,9 @@ public struct Switch: Sendable {
         var stormMeters = StormMeters()
         /// The last source address dropped as protected, for the engine's warning.
         public var lastProtectedSource: MACAddress?
+        /// The VLAN of untagged frames on this port (`port/setvlan`); `VLANs.none`: untagged
+        /// frames are dropped. A setting: it stays when the client goes, as in vde_switch.
+        public var untaggedVLAN: UInt16 = 0
     }
 
     /// A port's departures from plain learning (`port/setlearning`, `port/setlocked`).
@@ -52,6 +55,15 @@ public struct Switch: Sendable {
     public private(set) var ports: [Port]
     /// Active forwarding ports in ascending order: the targets of a flood (the ingress is skipped).
     public private(set) var floodPorts: [Int] = []
+    /// 802.1Q membership; while `vlans.isInUse` is false the data path ignores it entirely.
+    public private(set) var vlans: VLANs
+    /// The VLAN of the last frame `receive` decided on and whether it came tagged; set only
+    /// while VLANs are in use (the engine reads it to tag or untag each egress copy).
+    public private(set) var frameVLAN: UInt16 = 0
+    public private(set) var frameWasTagged = false
+    /// Where the last frame goes in its VLAN and whether each copy is tagged, from
+    /// `selectVLANTargets`: built in place, so the engine reads one array per frame.
+    public private(set) var vlanTargets: [VLANTarget] = []
     /// The rapid spanning tree; nil when turned off (BPDUs then flood like other multicast).
     public private(set) var spanningTree: SpanningTree?
     /// BPDUs the spanning tree wants sent; the I/O layer takes them after each call.
@@ -70,6 +82,8 @@ public struct Switch: Sendable {
         macTable = MACTable(capacity: configuration.macTableCapacity, agingTime: configuration.macAgingTime)
         macTable.peerCapacity = configuration.peersMACLimit
         ports = Array(repeating: Port(), count: configuration.portCount)
+        vlans = VLANs(portCount: configuration.portCount)
+        vlanTargets.reserveCapacity(configuration.portCount)
         floodPorts.reserveCapacity(configuration.portCount)
     }
 
@@ -199,7 +213,13 @@ public struct Switch: Sendable {
         guard state.learns else { return drop(.portBlocked, on: port) }
         if configuration.isHub { return hubFlood(destination, state: state, from: port, now: now) }
         let source = MACAddress(rawValue: frame.bigEndianUInt48(at: EthernetHeader.Field.source))
-        let vlanID = Self.vlanID(of: frame)
+        let vlanID: UInt16
+        if vlans.isInUse {
+            guard let classified = classifyVLAN(frame, on: port) else { return drop(.vlan, on: port) }
+            vlanID = classified
+        } else {
+            vlanID = Self.vlanID(of: frame)
+        }
         let rules = ports[port].macRules
         if rules.contains(.locked), !macTable.isStatic(source, vlanID: vlanID, onPort: port) {
             return drop(.locked, on: port)
@@ -226,7 +246,9 @@ public struct Switch: Sendable {
         }
         if egress == port { return drop(.hairpin, on: port) }
         // A static entry may point at a port whose client is gone: its traffic goes nowhere.
-        let reachable = ports[egress].isActive && ports[egress].state.forwards
+        var reachable = ports[egress].isActive && ports[egress].state.forwards
+        // A static entry may also name a port outside the frame's VLAN.
+        if vlans.isInUse, egressForm(of: egress, vlan: vlanID) == .none { reachable = false }
         return reachable ? .unicast(port: egress) : drop(.portBlocked, on: port)
     }
 
@@ -274,6 +296,129 @@ public struct Switch: Sendable {
         }
         withSpanningTree(now: now) { tree, actions in tree.receive(bpdu, on: port, now: now, actions: &actions) }
         return .consumed
+    }
+
+    // MARK: VLANs
+
+    /// The frame's VLAN on ingress, nil when 802.1Q ingress filtering drops it: untagged
+    /// frames take the port's untagged VLAN, tagged ones must name a VLAN the port is a
+    /// tagged member of (priority tags, VID 0, and VID 4095 name none).
+    @inline(__always)
+    private mutating func classifyVLAN(_ frame: Span<UInt8>, on port: Int) -> UInt16? {
+        let tagged =
+            frame.count >= EthernetHeader.taggedCount
+            && frame.bigEndianUInt16(at: EthernetHeader.Field.etherType) == EthernetHeader.vlanTagType
+        let vlan: UInt16
+        if tagged {
+            vlan = frame.bigEndianUInt16(at: EthernetHeader.Field.tagControl) & 0x0FFF
+            guard vlan != 0, isTaggedMember(port, vlan: vlan) else { return nil }
+        } else {
+            vlan = ports[port].untaggedVLAN
+            guard vlan != VLANs.none else { return nil }
+        }
+        frameVLAN = vlan
+        frameWasTagged = tagged
+        return vlan
+    }
+
+    /// A friend link is a trunk: a tagged member of every VLAN that exists here, but the one
+    /// it carries untagged.
+    @inline(__always)
+    private func isTaggedMember(_ port: Int, vlan: UInt16) -> Bool {
+        guard vlans.exists(vlan), ports[port].untaggedVLAN != vlan else { return false }
+        return ports[port].kind == .pointToPoint || vlans.isTaggedMember(port, vlan: vlan)
+    }
+
+    /// How a frame of `vlan` leaves `port`: without a tag on the port's untagged VLAN, with
+    /// one where the port is a tagged member, not at all otherwise.
+    @inline(__always)
+    public func egressForm(of port: Int, vlan: UInt16) -> VLANEgress {
+        if ports[port].untaggedVLAN == vlan { return .untagged }
+        return isTaggedMember(port, vlan: vlan) ? .tagged : .none
+    }
+
+    /// Fills `vlanTargets` for the frame `receive` just decided on: the decision's ports that
+    /// are in the frame's VLAN, each with the form its copy leaves in.
+    public mutating func selectVLANTargets(for decision: ForwardingDecision, from ingress: Int) {
+        vlanTargets.removeAll(keepingCapacity: true)
+        switch decision {
+        case .unicast(let egress):
+            addVLANTarget(egress)
+        case .flood:
+            for egress in floodPorts where egress != ingress { addVLANTarget(egress) }
+        case .drop, .consumed:
+            break
+        }
+    }
+
+    @inline(__always)
+    private mutating func addVLANTarget(_ port: Int) {
+        switch egressForm(of: port, vlan: frameVLAN) {
+        case .none: break
+        case .untagged: vlanTargets.append(VLANTarget(port: port, tagged: false))
+        case .tagged: vlanTargets.append(VLANTarget(port: port, tagged: true))
+        }
+    }
+
+    public func isVLANMember(_ port: Int, vlan: UInt16) -> (member: Bool, tagged: Bool) {
+        let form = egressForm(of: port, vlan: vlan)
+        return (form != .none, form == .tagged)
+    }
+
+    /// `vlan/create`: 1...4094 (the console keeps to vde_switch's 1...4093).
+    public mutating func createVLAN(_ vlan: UInt16) throws(VLANError) {
+        guard (1..<VLANs.none).contains(vlan) else { throw .invalidVLAN }
+        guard !vlans.exists(vlan) else { throw .exists }
+        vlans.create(vlan)
+        updateVLANsInUse()
+    }
+
+    /// `vlan/remove`: refused while an active port is in the VLAN; inactive ports' settings
+    /// for it go with it (their untagged VLAN falls back to 0). VLAN 0 always stays.
+    public mutating func removeVLAN(_ vlan: UInt16) throws(VLANError) {
+        guard vlans.exists(vlan) else { throw .noSuchVLAN }
+        let inUse = ports.indices.contains { port in
+            ports[port].isActive && (ports[port].untaggedVLAN == vlan || vlans.isTaggedMember(port, vlan: vlan))
+        }
+        guard !inUse else { throw .inUse }
+        guard vlan != 0 else { return }
+        for port in ports.indices where ports[port].untaggedVLAN == vlan { ports[port].untaggedVLAN = 0 }
+        vlans.remove(vlan)
+        updateVLANsInUse()
+    }
+
+    /// `vlan/addport`: `port` becomes a tagged member (nothing changes if it is the port's
+    /// untagged VLAN, as in vde_switch).
+    public mutating func addTaggedPort(_ port: Int, vlan: UInt16) throws(VLANError) {
+        guard vlans.exists(vlan) else { throw .noSuchVLAN }
+        guard isActive(port) else { throw .noSuchPort }
+        if ports[port].untaggedVLAN != vlan { vlans.setTaggedMember(port, vlan: vlan, true) }
+    }
+
+    /// `vlan/delport`: the untagged VLAN cannot be left this way (`port/setvlan` moves it).
+    public mutating func removeTaggedPort(_ port: Int, vlan: UInt16) throws(VLANError) {
+        guard vlans.exists(vlan) else { throw .noSuchVLAN }
+        guard isActive(port) else { throw .noSuchPort }
+        guard ports[port].untaggedVLAN != vlan else { throw .inUse }
+        vlans.setTaggedMember(port, vlan: vlan, false)
+    }
+
+    /// `port/setvlan`: the port's untagged VLAN; `VLANs.none` leaves it without one. Its
+    /// stations are forgotten, they were learned in the old VLAN.
+    public mutating func setUntaggedVLAN(_ vlan: UInt16, port: Int) throws(VLANError) {
+        guard vlan <= VLANs.none else { throw .invalidVLAN }
+        guard isActive(port) else { throw .noSuchPort }
+        guard vlan == VLANs.none || vlans.exists(vlan) else { throw .noSuchVLAN }
+        if vlan != VLANs.none { vlans.setTaggedMember(port, vlan: vlan, false) }
+        if ports[port].untaggedVLAN != vlan { macTable.removeEntries(onPort: port) }
+        ports[port].untaggedVLAN = vlan
+        updateVLANsInUse()
+    }
+
+    /// The data path looks at VLANs only once one exists or a port left VLAN 0: until then
+    /// the switch is VLAN-transparent, as before VLANs, and pays one branch per frame.
+    private mutating func updateVLANsInUse() {
+        vlans.isInUse = vlans.hasVLANsBesideZero || ports.contains { $0.untaggedVLAN != 0 }
     }
 
     // MARK: MAC and storm rules

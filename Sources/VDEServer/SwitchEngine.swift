@@ -25,6 +25,8 @@ public final class SwitchEngine {
     /// ports they came from.
     private var copiedCount = 0
     private var copiedFrom: [Int] = []
+    /// Where tagged and untagged copies of a batch's frames are built.
+    private let vlanScratch: VLANScratch
     private var isCopiedBatchScheduled = false
     private var scheduledHoldEnd: Instant?
     /// Batches taken from one socket per wake-up before others get a turn.
@@ -64,6 +66,7 @@ public final class SwitchEngine {
         lastReadIteration = Array(repeating: 0, count: configuration.portCount)
         lastReadCount = Array(repeating: 0, count: configuration.portCount)
         receiveBatch = ReceiveBatch(capacity: 64, bufferSize: configuration.maxFrameSize + 1)
+        vlanScratch = VLANScratch(slots: receiveBatch.capacity, slotSize: configuration.maxFrameSize + 1 + VLANScratch.tagSize)
         touchedPorts.reserveCapacity(configuration.portCount)
     }
 
@@ -143,7 +146,7 @@ public final class SwitchEngine {
             // is behind: no nap then.
             if count >= denseBatchSize, count < receiveBatch.capacity { loop.noteDenseInput() }
             for index in 0..<count {
-                forward(receiveBatch.datagram(index), from: port, now: now)
+                forward(receiveBatch.datagram(index), from: port, now: now, slot: index)
             }
             let backedUp = flushTouchedPorts()
             if !core.pendingBPDUs.isEmpty { sendPendingBPDUs() }
@@ -170,7 +173,7 @@ public final class SwitchEngine {
         }
         copiedCount += 1
         if !copiedFrom.contains(port) { copiedFrom.append(port) }
-        forward(UnsafeRawBufferPointer(rebasing: slot[..<count]), from: port, now: loop.now)
+        forward(UnsafeRawBufferPointer(rebasing: slot[..<count]), from: port, now: loop.now, slot: copiedCount - 1)
         if !isCopiedBatchScheduled {
             isCopiedBatchScheduled = true
             loop.afterCurrentDispatch { [unowned self] in finishCopiedBatch() }
@@ -188,10 +191,18 @@ public final class SwitchEngine {
         if !core.pendingBPDUs.isEmpty { sendPendingBPDUs() }
     }
 
+    /// `slot`: the batch buffer the frame is in; its VLAN rewrite (if any) takes the same
+    /// slot of `vlanScratch`, so both stay valid until the batch is flushed.
     @inline(__always)
-    private func forward(_ frame: UnsafeRawBufferPointer, from port: Int, now: Instant) {
+    private func forward(_ frame: UnsafeRawBufferPointer, from port: Int, now: Instant, slot: Int) {
         let bytes = frame.bindMemory(to: UInt8.self)
-        switch core.receive(frame: bytes.span, on: port, now: now) {
+        let decision = core.receive(frame: bytes.span, on: port, now: now)
+        // A hub repeats frames as they came, whatever VLANs exist (as vde_switch -x).
+        if core.vlans.isInUse, !core.configuration.isHub {
+            forwardInVLAN(frame, decision: decision, from: port, slot: slot)
+            return
+        }
+        switch decision {
         case .unicast(let egress):
             stage(frame, on: egress)
         case .flood:
@@ -200,6 +211,27 @@ public final class SwitchEngine {
             }
         case .drop, .consumed:
             break
+        }
+    }
+
+    /// Each egress copy leaves as the port's membership wants it: as received when the form
+    /// matches, else rewritten (tag added or removed) once per frame into the scratch slot.
+    private func forwardInVLAN(_ frame: UnsafeRawBufferPointer, decision: ForwardingDecision, from port: Int, slot: Int) {
+        core.selectVLANTargets(for: decision, from: port)
+        let (vlan, wasTagged) = (core.frameVLAN, core.frameWasTagged)
+        var rewritten: UnsafeRawBufferPointer?
+        for target in core.vlanTargets {
+            if target.tagged == wasTagged {
+                stage(frame, on: target.port)
+                continue
+            }
+            if rewritten == nil { rewritten = vlanScratch.rewrite(frame, slot: slot, tagging: wasTagged ? nil : vlan) }
+            // Only a frame already at the maximum size cannot take a tag.
+            guard let rewritten, rewritten.count <= maxFrameSize else {
+                core.recordDrop(port: target.port, reason: .oversize)
+                continue
+            }
+            stage(rewritten, on: target.port)
         }
     }
 
@@ -421,6 +453,12 @@ public final class SwitchEngine {
     public func setHub(_ hub: Bool) {
         core.setHub(hub)
     }
+
+    public func createVLAN(_ vlan: UInt16) throws(VLANError) { try core.createVLAN(vlan) }
+    public func removeVLAN(_ vlan: UInt16) throws(VLANError) { try core.removeVLAN(vlan) }
+    public func addTaggedPort(_ port: Int, vlan: UInt16) throws(VLANError) { try core.addTaggedPort(port, vlan: vlan) }
+    public func removeTaggedPort(_ port: Int, vlan: UInt16) throws(VLANError) { try core.removeTaggedPort(port, vlan: vlan) }
+    public func setUntaggedVLAN(_ vlan: UInt16, port: Int) throws(VLANError) { try core.setUntaggedVLAN(vlan, port: port) }
 }
 
 /// A port's drops by the MAC and storm rules, as the engine last reported them.

@@ -163,6 +163,7 @@ public enum SwitchConsoleCommands {
             },
         ]
         for command in table { console.add(command) }
+        VLANConsoleCommands.register(on: console, engine: engine)
     }
 
     private static func parsePort(_ argument: String, engine: SwitchEngine) throws(ConsoleError) -> Int {
@@ -208,7 +209,7 @@ public enum SwitchConsoleCommands {
     private static func describe(port: Int, state: Switch.Port, link: (any PortLink)?, stormLimits: StormLimits) -> [String] {
         let counters = state.counters
         var lines = [
-            "Port \(TextFormat.zeroPadded(port, width: 4)) untagged_vlan=0000 \(state.isActive ? "" : "NOT ")ACTIVE - Unnamed Allocatable",
+            "Port \(TextFormat.zeroPadded(port, width: 4)) untagged_vlan=\(TextFormat.zeroPadded(state.untaggedVLAN, width: 4)) \(state.isActive ? "" : "NOT ")ACTIVE - Unnamed Allocatable",
             " Current User: \(link?.userName ?? "NONE") Access Control: (User: NONE - Group: NONE)",
             " IN:  pkts \(TextFormat.rightAligned(counters.framesIn, width: 10))          bytes \(TextFormat.rightAligned(counters.bytesIn, width: 20))",
             " OUT: pkts \(TextFormat.rightAligned(counters.framesOut, width: 10))          bytes \(TextFormat.rightAligned(counters.bytesOut, width: 20))",

@@ -1,0 +1,92 @@
+/// 802.1Q VLAN membership of a switch: which VLANs exist and which ports are their tagged
+/// members (a port's untagged VLAN is a port setting, `Switch.Port.untaggedVLAN`).
+///
+/// Flat bit sets indexed by VID, allocated once: the data path tests a bit, never hashes.
+public struct VLANs: Sendable {
+    /// VID 4095: reserved by 802.1Q; as a port's untagged VLAN it means "none" (vde_switch's NOVLAN).
+    public static let none: UInt16 = 4095
+
+    /// True once a VLAN besides 0 exists or a port's untagged VLAN is not 0.
+    public internal(set) var isInUse = false
+    private var existing = [Bool](repeating: false, count: 4096)
+    /// `portWords` words per VID, one bit per port.
+    private var tagged: [UInt64]
+    private let portWords: Int
+
+    init(portCount: Int) {
+        portWords = (portCount + 63) / 64
+        tagged = []
+        existing[0] = true
+    }
+
+    @inline(__always)
+    public func exists(_ vlan: UInt16) -> Bool {
+        vlan < 4096 && existing[Int(vlan)]
+    }
+
+    /// Existing VLANs, ascending.
+    public var identifiers: [UInt16] {
+        (0..<UInt16(4096)).filter { existing[Int($0)] }
+    }
+
+    var hasVLANsBesideZero: Bool {
+        existing.dropFirst().contains(true)
+    }
+
+    @inline(__always)
+    func isTaggedMember(_ port: Int, vlan: UInt16) -> Bool {
+        guard !tagged.isEmpty else { return false }
+        return tagged[Int(vlan) * portWords + port / 64] & (1 << UInt64(port % 64)) != 0
+    }
+
+    mutating func create(_ vlan: UInt16) {
+        existing[Int(vlan)] = true
+    }
+
+    mutating func remove(_ vlan: UInt16) {
+        existing[Int(vlan)] = false
+        guard !tagged.isEmpty else { return }
+        for word in 0..<portWords { tagged[Int(vlan) * portWords + word] = 0 }
+    }
+
+    mutating func setTaggedMember(_ port: Int, vlan: UInt16, _ member: Bool) {
+        // Allocated on the first tagged member: a switch without trunks carries no table.
+        if tagged.isEmpty {
+            guard member else { return }
+            tagged = [UInt64](repeating: 0, count: 4096 * portWords)
+        }
+        let index = Int(vlan) * portWords + port / 64
+        let bit: UInt64 = 1 << UInt64(port % 64)
+        if member { tagged[index] |= bit } else { tagged[index] &= ~bit }
+    }
+}
+
+/// One copy of a frame: its port and whether it leaves tagged.
+public struct VLANTarget: Sendable, Equatable {
+    public var port: Int
+    public var tagged: Bool
+
+    public init(port: Int, tagged: Bool) {
+        self.port = port
+        self.tagged = tagged
+    }
+}
+
+/// How one copy of a frame leaves a port.
+public enum VLANEgress: Sendable, Equatable {
+    case none
+    case untagged
+    case tagged
+}
+
+/// Why a VLAN change was refused; the console maps each to vde_switch's error code.
+public enum VLANError: Error, Sendable, Equatable {
+    /// Outside what the command takes.
+    case invalidVLAN
+    case noSuchVLAN
+    case exists
+    /// A port is still in the VLAN, or it is the port's untagged VLAN.
+    case inUse
+    /// The port has no client.
+    case noSuchPort
+}
