@@ -29,6 +29,25 @@ public final class ListenerRest {
         errno == EINTR || errno == ECONNABORTED || errno == EPROTO || errno == EPERM
     }
 
+    /// Accepts every connection waiting on the unix listener `listener` and hands each to
+    /// `handle`. When accept fails for want of descriptors or memory the listener rests, and
+    /// `shortage` hears only of the first rest of a shortage (one log line, not one per turn).
+    public func acceptAll(from listener: Int32, shortage: (SystemError) -> Void, _ handle: (consuming Descriptor) -> Void) {
+        while true {
+            let accepted: Descriptor?
+            do {
+                accepted = try UnixSocket.accept(listener)
+            } catch {
+                if Self.isTransient(errno: error.errno) { continue }
+                if rest() { shortage(error) }
+                return
+            }
+            guard let accepted else { return }
+            self.accepted()
+            handle(accepted)
+        }
+    }
+
     /// Returns true for the first rest of a shortage (worth a log line), false while it lasts.
     @discardableResult
     public func rest() -> Bool {

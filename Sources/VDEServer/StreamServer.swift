@@ -123,21 +123,9 @@ public final class StreamServer {
     }
 
     private func accept(from listener: Int32) {
-        while true {
-            let accepted: Descriptor?
-            do {
-                accepted = try UnixSocket.accept(listener)
-            } catch {
-                if ListenerRest.isTransient(errno: error.errno) { continue }
-                if rest?.rest() == true {
-                    warnings.warning("stream-accept", "accept failed; the stream listener rests until descriptors are free", metadata: ["error": "\(error)"])
-                }
-                return
-            }
-            guard let accepted else { return }
-            rest?.accepted()
-            attach(accepted)
-        }
+        rest?.acceptAll(from: listener, shortage: { error in
+            warnings.warning("stream-accept", "accept failed; the stream listener rests until descriptors are free", metadata: ["error": "\(error)"])
+        }) { socket in attach(socket) }
     }
 
     private func attach(_ socket: consuming Descriptor) {

@@ -63,24 +63,14 @@ public final class VDEServer {
     }
 
     private func acceptClients(listener: Int32) {
-        while true {
-            let accepted: Descriptor?
-            do {
-                accepted = try UnixSocket.accept(listener)
-            } catch {
-                if ListenerRest.isTransient(errno: error.errno) { continue }
-                if rest?.rest() == true {
-                    warnings.warning("ctl-accept", "accept failed; the ctl listener rests until descriptors are free", metadata: ["error": "\(error)"])
-                }
-                return
-            }
-            guard let accepted else { return }
-            rest?.accepted()
+        rest?.acceptAll(from: listener, shortage: { error in
+            warnings.warning("ctl-accept", "accept failed; the ctl listener rests until descriptors are free", metadata: ["error": "\(error)"])
+        }) { accepted in
             let handshake = ControlHandshake(control: accepted)
             let descriptor = handshake.descriptor
             if pending.count >= maximumPendingHandshakes {
                 warnings.warning("ctl-pending", "too many clients in handshake; refusing one")
-                continue  // handshake (and its descriptor) is released here
+                return  // handshake (and its descriptor) is released here
             }
             do {
                 try engine.loop.register(descriptor, interest: .readable, handler: IOCallback { [unowned self] _ in
@@ -88,7 +78,7 @@ public final class VDEServer {
                 })
             } catch {
                 logger.error("cannot watch control connection", metadata: ["error": "\(error)"])
-                continue
+                return
             }
             pending[descriptor] = handshake
         }

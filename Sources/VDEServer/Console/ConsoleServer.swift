@@ -93,25 +93,15 @@ public final class ConsoleServer {
     }
 
     private func acceptSessions() {
-        while true {
-            let accepted: Descriptor?
-            do {
-                accepted = try UnixSocket.accept(listenerDescriptor)
-            } catch {
-                if ListenerRest.isTransient(errno: error.errno) { continue }
-                if rest?.rest() == true {
-                    warnings.warning(
-                        "console-accept", "console accept failed; the console listener rests until descriptors are free",
-                        metadata: ["error": "\(error)"])
-                }
-                return
-            }
-            guard let accepted else { return }
-            rest?.accepted()
+        rest?.acceptAll(from: listenerDescriptor, shortage: { error in
+            warnings.warning(
+                "console-accept", "console accept failed; the console listener rests until descriptors are free",
+                metadata: ["error": "\(error)"])
+        }) { accepted in
             guard sessions.count < maximumSessions else {
                 sessionsRefused &+= 1
                 warnings.warning("console-sessions", "refusing console session: too many sessions", metadata: ["max-console-sessions": "\(maximumSessions)"])
-                continue  // the descriptor closes here
+                return  // the descriptor closes here
             }
             let descriptor = accepted.rawValue
             let session = ConsoleSession(descriptor: accepted)
@@ -120,7 +110,7 @@ public final class ConsoleServer {
                     self.serviceSession(descriptor, readiness)
                 })
             } catch {
-                continue
+                return
             }
             sessions[descriptor] = session
             session.queue(console.greeting)
