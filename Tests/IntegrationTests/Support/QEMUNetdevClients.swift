@@ -4,7 +4,7 @@ import Glibc
 
 /// Speaks QEMU's stream netdev protocol (4-byte big-endian length, then the frame) over a
 /// blocking unix or TCP stream socket, as `-netdev stream` and `-netdev socket,connect=` do.
-final class StreamTestClient {
+final class StreamTestClient: TestFrameSource {
     let fd: Int32
     let mac: MACAddress
 
@@ -41,17 +41,6 @@ final class StreamTestClient {
 
     deinit {
         close(fd)
-    }
-
-    func frame(to destination: MACAddress, size: Int = 60, tag: UInt8 = 0) -> [UInt8] {
-        var bytes: [UInt8] = []
-        EthernetHeader(destination: destination, source: mac, etherType: 0x88B5).encode(into: &bytes)
-        var value = tag
-        while bytes.count < size {
-            bytes.append(value)
-            value &+= 1
-        }
-        return bytes
     }
 
     func send(_ frame: [UInt8]) throws {
@@ -126,7 +115,7 @@ final class StreamTestClient {
 
 /// Speaks QEMU's dgram netdev protocol on unix sockets: one frame per datagram, sent from a
 /// bound socket to the switch's path.
-final class DatagramTestClient {
+final class DatagramTestClient: TestFrameSource {
     let fd: Int32
     let mac: MACAddress
     let path: String
@@ -158,17 +147,6 @@ final class DatagramTestClient {
         address.sun_family = sa_family_t(AF_UNIX)
         withUnsafeMutableBytes(of: &address.sun_path) { raw in raw.copyBytes(from: Array(path.utf8)) }
         return address
-    }
-
-    func frame(to destination: MACAddress, size: Int = 60, tag: UInt8 = 0) -> [UInt8] {
-        var bytes: [UInt8] = []
-        EthernetHeader(destination: destination, source: mac, etherType: 0x88B5).encode(into: &bytes)
-        var value = tag
-        while bytes.count < size {
-            bytes.append(value)
-            value &+= 1
-        }
-        return bytes
     }
 
     func send(_ frame: [UInt8]) throws {

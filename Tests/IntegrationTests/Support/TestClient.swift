@@ -4,7 +4,7 @@ import Glibc
 import VDEPlug
 
 /// A VDE client through the real libvdeplug, with deadline-bounded receives.
-final class TestClient {
+final class TestClient: TestFrameSource {
     let connection: VDEPlugConnection
     let mac: MACAddress
     private var buffer = [UInt8](repeating: 0, count: 65536)
@@ -18,18 +18,6 @@ final class TestClient {
         guard case .processed(let count) = try connection.send(frame), count == frame.count else {
             throw TestFailure("short send")
         }
-    }
-
-    /// A frame from this client: header, then `payload` repeated to `size`.
-    func frame(to destination: MACAddress, size: Int = 60, tag: UInt8 = 0) -> [UInt8] {
-        var bytes: [UInt8] = []
-        EthernetHeader(destination: destination, source: mac, etherType: 0x88B5).encode(into: &bytes)
-        var value = tag
-        while bytes.count < size {
-            bytes.append(value)
-            value &+= 1
-        }
-        return bytes
     }
 
     /// The next frame, or nil if none arrives before the timeout. The switch's spanning tree
@@ -64,5 +52,25 @@ final class TestClient {
 
     func close() {
         connection.close()
+    }
+}
+
+/// A test client with its own MAC address, which makes its test frames.
+protocol TestFrameSource {
+    var mac: MACAddress { get }
+}
+
+extension TestFrameSource {
+    /// A frame from this client: header (EtherType 0x88B5), then bytes counting up from `tag`
+    /// to `size`.
+    func frame(to destination: MACAddress, size: Int = 60, tag: UInt8 = 0) -> [UInt8] {
+        var bytes: [UInt8] = []
+        EthernetHeader(destination: destination, source: mac, etherType: 0x88B5).encode(into: &bytes)
+        var value = tag
+        while bytes.count < size {
+            bytes.append(value)
+            value &+= 1
+        }
+        return bytes
     }
 }
