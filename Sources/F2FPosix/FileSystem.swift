@@ -1,4 +1,5 @@
 import Glibc
+import Synchronization
 
 /// Files the executable owns: the pid file, the identity key, the friends list, and the
 /// socket files it publishes.
@@ -122,10 +123,27 @@ public enum FileSystem {
     /// Runs `body` with the process's file-creation mask set to `mask` (files and sockets it
     /// creates get at most `0o777 & ~mask`), then restores the previous mask.
     public static func withCreationMask<T, E: Error>(_ mask: UInt32, _ body: () throws(E) -> T) throws(E) -> T {
-        let previous = umask(mask)
-        defer { umask(previous) }
-        return try body()
+        var outcome: Result<T, E>?
+        creationMaskLock.withLock { _ in
+            let previous = umask(mask)
+            defer { umask(previous) }
+            outcome = Result { () throws(E) in try body() }
+        }
+        // Set exactly once above.
+        return try outcome.unsafelyUnwrapped.get()
     }
+
+    /// Runs `body` while no other thread is inside `withCreationMask`. The mask is process-wide:
+    /// a process that starts children on one thread while another creates sockets (a test
+    /// runner) starts them through this, so no child inherits a mask meant for one socket.
+    public static func withUnchangedCreationMask<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
+        var outcome: Result<T, E>?
+        creationMaskLock.withLock { _ in outcome = Result { () throws(E) in try body() } }
+        return try outcome.unsafelyUnwrapped.get()
+    }
+
+    /// The switch itself has one thread; this only orders other threads of its host process.
+    private static let creationMaskLock = Mutex<Void>(())
 
     /// Writes all of `text` to `descriptor`, retrying short writes; false on an error (errno).
     static func writeAll(_ text: String, to descriptor: Int32) -> Bool {

@@ -24,7 +24,7 @@ import Testing
         let directory = work + "/vde"
         // Daemonised, so that it neither waits on our stdin nor holds a pipe of ours.
         let command = "vde_switch \(hub ? "-x " : "")-s \(directory) -d -p \(work)/vde.pid </dev/null >/dev/null 2>&1"
-        try #require(system(command) == 0, "\(command)")
+        try #require(ProcessLaunch.system(command) == 0, "\(command)")
         var vdePID: Int32 = 0
         try waitUntil(timeout: .seconds(5), "vde_switch pid file") {
             let text = (try? String(contentsOfFile: work + "/vde.pid", encoding: .utf8)) ?? ""

@@ -81,7 +81,7 @@ import Testing
         let vdeDirectory = work + "/vde"
         // Debian's vde_switch exits on EOF of stdin unless it is a daemon.
         // It daemonises: system() returns when the parent exits, the daemon holds no pipe of ours.
-        #expect(system("vde_switch -s \(vdeDirectory) -d -p \(work)/vde.pid </dev/null >/dev/null 2>&1") == 0)
+        #expect(ProcessLaunch.system("vde_switch -s \(vdeDirectory) -d -p \(work)/vde.pid </dev/null >/dev/null 2>&1") == 0)
         var vdePID: Int32 = 0
         try waitUntil(timeout: .seconds(5), "vde_switch pid file") {
             let text = (try? String(contentsOfFile: work + "/vde.pid", encoding: .utf8)) ?? ""
@@ -184,7 +184,7 @@ import Testing
             SwitchProcess.binaryPath, "-s", directory, "-M", management, "--mgmtmode", "660", "-m", "660",
             "-g", "daemon", "-d", "-p", pidFile,
         ] + SwitchProcess.identityArguments(in: work)).joined(separator: " ")
-        #expect(system(command + " </dev/null >/dev/null 2>&1") == 0)
+        #expect(ProcessLaunch.system(command + " </dev/null >/dev/null 2>&1") == 0)
         var pid: Int32 = 0
         try waitUntil(timeout: .seconds(5), "the daemon's pid file and sockets") {
             pid = Int32(((try? String(contentsOfFile: pidFile, encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0

@@ -12,7 +12,7 @@ import Testing
         process.executableURL = URL(fileURLWithPath: SwitchProcess.binaryPath)
         process.arguments = ["network-key", path]
         process.standardError = FileHandle.nullDevice
-        try process.run()
+        try ProcessLaunch.run(process)
         process.waitUntilExit()
         guard process.terminationStatus == 0 else { throw TestFailure("f2f-switch network-key exited \(process.terminationStatus)") }
     }

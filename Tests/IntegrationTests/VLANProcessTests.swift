@@ -121,7 +121,7 @@ import Testing
         let work = try TemporaryDirectory.make()
         defer { try? FileManager.default.removeItem(atPath: work) }
         // Debian's vde_switch exits on EOF of stdin unless it is a daemon.
-        #expect(system("vde_switch -s \(work)/vde -M \(work)/mgmt -d -p \(work)/vde.pid </dev/null >/dev/null 2>&1") == 0)
+        #expect(ProcessLaunch.system("vde_switch -s \(work)/vde -M \(work)/mgmt -d -p \(work)/vde.pid </dev/null >/dev/null 2>&1") == 0)
         var vdePID: Int32 = 0
         try waitUntil(timeout: .seconds(5), "vde_switch pid file") {
             let text = (try? String(contentsOfFile: work + "/vde.pid", encoding: .utf8)) ?? ""

@@ -1,5 +1,7 @@
 import Foundation
 import Glibc
+import F2FPosix
+import Synchronization
 
 /// A helper program (vde_plug, vde_switch, unixcmd) run for a test and killed by PID after it.
 final class ChildProcess {
@@ -19,7 +21,7 @@ final class ChildProcess {
         process.standardInput = input
         process.standardOutput = output
         process.standardError = errors
-        try process.run()
+        try ProcessLaunch.run(process)
     }
 
     /// Everything written to stderr (after exit).
@@ -97,5 +99,25 @@ final class VdePlugStream {
             guard count > 0 else { return nil }
             pending += buffer[..<count]
         }
+    }
+}
+
+/// Every process a test starts is started through here, one at a time. Suites run in
+/// parallel, and Foundation's `Process.run()` racing another launch has handed one switch's
+/// stderr pipe to another process (a start-up failure reported with a stranger's log).
+/// Never while in-process code (unit tests of socket creation) has the file-creation mask
+/// changed for one socket: children would inherit it.
+enum ProcessLaunch {
+    private static let lock = Mutex<Void>(())
+
+    static func run(_ process: Process) throws {
+        try lock.withLock { _ in
+            try FileSystem.withUnchangedCreationMask { () throws(any Error) in try process.run() }
+        }
+    }
+
+    /// `system(3)`, likewise one launch at a time (its daemons would keep what leaked to them).
+    static func system(_ command: String) -> Int32 {
+        lock.withLock { _ in FileSystem.withUnchangedCreationMask { Glibc.system(command) } }
     }
 }

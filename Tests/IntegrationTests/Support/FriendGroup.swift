@@ -32,7 +32,7 @@ final class FriendGroup {
         process.arguments = ["id", "--identity", path]
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice
-        try process.run()
+        try ProcessLaunch.run(process)
         let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
         let id = text.trimmingCharacters(in: .whitespacesAndNewlines)

@@ -66,7 +66,7 @@ final class SwitchProcess {
         }
         process.standardOutput = FileHandle.nullDevice
         process.standardInput = FileHandle.nullDevice
-        try process.run()
+        try ProcessLaunch.run(process)
         try waitUntil(timeout: startTimeout, "switch to create \(socketDirectory)/ctl and \(managementPath)") {
             guard process.isRunning else {
                 throw TestFailure("f2f-switch exited during start-up: \(currentLog())")
