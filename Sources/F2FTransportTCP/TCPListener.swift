@@ -86,7 +86,7 @@ public final class TCPListener: IOHandler {
                 _ = fcntl(accepted, F_SETFL, fcntl(accepted, F_GETFL) | O_NONBLOCK)
                 _ = fcntl(accepted, F_SETFD, FD_CLOEXEC)
                 let remote = Self.describe(storage)
-                let source = withUnsafeBytes(of: storage) { TCPAddress.sourcePrefix(ofSocketAddress: $0) } ?? remote
+                let source = withUnsafeBytes(of: storage) { SocketSource.prefix(ofSocketAddress: $0) } ?? remote
                 do {
                     let connection = try TCPConnection.accepted(descriptor: accepted, remote: remote, sourcePrefix: source, loop: loop)
                     acceptor?.acceptIncoming(connection)
