@@ -14,6 +14,7 @@ let package = Package(
     products: [
         .executable(name: "f2f-switch", targets: ["F2FSwitchCLI"]),
         .executable(name: "f2f-bench", targets: ["F2FBench"]),
+        .library(name: "F2FSwitchNode", targets: ["F2FSwitchNode"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
@@ -40,17 +41,36 @@ let package = Package(
         // Friends only: Noise XX authenticated, encrypted links as a provider over any connection.
         .target(name: "F2FSecure", dependencies: ["F2FCore", logging, crypto], swiftSettings: strict),
 
-        // The vde2 control protocol, data sockets and management console.
+        // The switch runtime: the engine over real ports, the port kinds every switch has (friend
+        // links, --plug cables, QEMU stream/dgram sockets), the console and its command sets.
         .target(
-            name: "VDEServer",
-            dependencies: ["EthernetSwitch", "F2FCore", "F2FPosix", "VDEPlug", logging],
+            name: "SwitchRuntime",
+            dependencies: ["EthernetSwitch", "F2FBase", "F2FCore", "F2FPosix", "VDEPlug", logging],
             swiftSettings: strict
         ),
 
+        // The vde2 control protocol: the ctl socket, the handshake, one data endpoint per client.
+        .target(
+            name: "VDEServer",
+            dependencies: ["SwitchRuntime", "EthernetSwitch", "F2FBase", "F2FCore", "F2FPosix", logging],
+            swiftSettings: strict
+        ),
+
+        // The node: friend links, identity store, friends file and the application that wires a
+        // switch, its VDE server and its friends together. Everything `f2f-switch` runs, importable.
+        .target(
+            name: "F2FSwitchNode",
+            dependencies: [
+                "F2FBase", "EthernetSwitch", "F2FCore", "F2FPosix", "F2FSecure", "F2FTransportTCP", "SwitchRuntime", "VDEServer", logging,
+            ],
+            swiftSettings: strict
+        ),
+
+        // `f2f-switch`: options and main.
         .executableTarget(
             name: "F2FSwitchCLI",
             dependencies: [
-                "F2FBase", "EthernetSwitch", "F2FCore", "F2FPosix", "F2FSecure", "F2FTransportTCP", "VDEPlug", "VDEServer", logging, argumentParser,
+                "F2FBase", "EthernetSwitch", "F2FPosix", "F2FSecure", "F2FTransportTCP", "SwitchRuntime", "F2FSwitchNode", logging, argumentParser,
             ],
             swiftSettings: strict
         ),
@@ -72,10 +92,17 @@ let package = Package(
             name: "F2FSecureTests", dependencies: ["F2FSecure", "F2FBase", "F2FCore", "F2FTesting", logging, crypto],
             swiftSettings: strict),
         .testTarget(name: "EthernetSwitchTests", dependencies: ["EthernetSwitch", "F2FBase", "F2FTesting"], swiftSettings: strict),
-        .testTarget(name: "VDEServerTests", dependencies: ["VDEServer", "EthernetSwitch", "F2FBase", "F2FPosix", "F2FTesting", logging], swiftSettings: strict),
+        .testTarget(
+            name: "SwitchRuntimeTests", dependencies: ["SwitchRuntime", "EthernetSwitch", "F2FBase", "F2FCore", "F2FPosix", "F2FTesting", logging],
+            swiftSettings: strict),
+        .testTarget(name: "VDEServerTests", dependencies: ["VDEServer", "SwitchRuntime", "F2FPosix", "F2FTesting"], swiftSettings: strict),
+        .testTarget(
+            name: "F2FSwitchNodeTests",
+            dependencies: ["F2FSwitchNode", "SwitchRuntime", "EthernetSwitch", "F2FBase", "F2FCore", "F2FSecure", "F2FTesting", logging],
+            swiftSettings: strict),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["VDEPlug", "VDEServer", "F2FCore", "F2FPosix", "F2FSecure", "EthernetSwitch", "F2FBase", "F2FTesting"],
+            dependencies: ["VDEPlug", "SwitchRuntime", "VDEServer", "F2FCore", "F2FPosix", "F2FSecure", "EthernetSwitch", "F2FBase", "F2FTesting"],
             swiftSettings: strict
         ),
 
@@ -84,7 +111,7 @@ let package = Package(
         // found inputs replayed as regression tests.
         .target(
             name: "F2FFuzzHarness",
-            dependencies: ["F2FBase", "EthernetSwitch", "F2FCore", "F2FPosix", "F2FSecure", "VDEServer", logging],
+            dependencies: ["F2FBase", "EthernetSwitch", "F2FCore", "F2FPosix", "F2FSecure", "SwitchRuntime", "VDEServer", logging],
             swiftSettings: strict
         ),
         .executableTarget(name: "F2FFuzz", dependencies: ["F2FFuzzHarness"], swiftSettings: strict),

@@ -9,14 +9,16 @@ declare -A allowed=(
     [F2FCore]="F2FBase Logging"
     [F2FPosix]="F2FBase F2FCore CF2FSystem Glibc Logging Synchronization SystemPackage"
     [VDEPlug]="CVDEPlug F2FPosix Glibc"
-    [VDEServer]="EthernetSwitch F2FBase F2FCore F2FPosix VDEPlug Glibc Logging"
+    [SwitchRuntime]="EthernetSwitch F2FBase F2FCore F2FPosix VDEPlug Glibc Logging"
+    [VDEServer]="SwitchRuntime EthernetSwitch F2FBase F2FCore F2FPosix Glibc Logging"
+    [F2FSwitchNode]="F2FBase EthernetSwitch F2FCore F2FPosix F2FSecure F2FTransportTCP SwitchRuntime VDEServer Logging"
     [F2FSecure]="F2FCore Crypto Foundation Logging"
     [F2FTransportTCP]="F2FBase F2FCore F2FPosix Glibc Logging"
     [F2FBench]="EthernetSwitch F2FPosix VDEPlug ArgumentParser Glibc"
-    [F2FFuzzHarness]="F2FBase EthernetSwitch F2FCore F2FPosix F2FSecure VDEServer Logging"
+    [F2FFuzzHarness]="F2FBase EthernetSwitch F2FCore F2FPosix F2FSecure SwitchRuntime VDEServer Logging"
     [F2FFuzz]="F2FFuzzHarness Glibc"
     [F2FTesting]="F2FBase EthernetSwitch F2FCore Foundation"
-    [F2FSwitchCLI]="F2FBase EthernetSwitch F2FCore F2FPosix F2FSecure VDEPlug VDEServer F2FTransportTCP ArgumentParser Logging"
+    [F2FSwitchCLI]="F2FBase EthernetSwitch F2FPosix F2FSecure F2FTransportTCP SwitchRuntime VDEServer F2FSwitchNode ArgumentParser Logging"
 )
 
 status=0

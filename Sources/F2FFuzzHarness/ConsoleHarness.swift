@@ -2,6 +2,7 @@ import EthernetSwitch
 import F2FBase
 import F2FPosix
 import Logging
+import SwitchRuntime
 import VDEServer
 
 /// The management console: the input is what a session sends, split into lines exactly as
@@ -35,7 +36,7 @@ enum ConsoleHarness {
             on: console,
             context: SwitchConsoleContext(
                 engine: engine,
-                socketDirectory: SocketDirectory(path: "/nonexistent/f2f-fuzz", permissions: SocketPermissions()),
+                controlDirectory: "/nonexistent/f2f-fuzz", socketMode: SocketPermissions().socketMode,
                 bridgeAddress: MACAddress(0x02, 0x66, 0x00, 0x00, 0x00, 0x01),
                 managementPath: "/nonexistent/f2f-fuzz.mgmt", managementMode: 0o600,
                 startedAt: loop.now))

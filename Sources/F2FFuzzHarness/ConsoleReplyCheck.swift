@@ -1,3 +1,4 @@
+import SwitchRuntime
 import VDEServer
 
 /// The framing vdeterm and unixcmd rely on, whatever the line was.

@@ -1,3 +1,4 @@
+import SwitchRuntime
 import VDEServer
 
 /// The control request a VDE client sends on `ctl` (`VDERequest`), as `ControlHandshake`

@@ -25,6 +25,14 @@ public enum ProcessEnvironment {
     }
 
     /// A group by name or number.
+    /// The login name of a user, as vde_switch's `port/print` shows it: "NONE" when unknown
+    /// (an abstract socket has no owner), the number when the user has no passwd entry.
+    public static func userName(_ userID: UInt32?) -> String {
+        guard let userID else { return "NONE" }
+        guard let entry = getpwuid(userID), let name = entry.pointee.pw_name else { return String(userID) }
+        return String(cString: name)
+    }
+
     public static func groupID(named name: String) -> UInt32? {
         if let number = UInt32(name) { return number }
         return getgrnam(name).map { $0.pointee.gr_gid }

@@ -2,8 +2,9 @@ import ArgumentParser
 import EthernetSwitch
 import F2FBase
 import F2FPosix
+import F2FSwitchNode
 import Logging
-import VDEServer
+import SwitchRuntime
 
 /// `f2f-switch`: runs the switch until SIGINT/SIGTERM/SIGHUP or the console's `shutdown`.
 @main
@@ -28,9 +29,9 @@ struct F2FSwitchCommand: ParsableCommand {
         let logger = Logger(label: "f2f.switch")
         let application: SwitchApplication
         do {
-            application = try SwitchApplication(options: options, logger: logger)
+            application = try SwitchApplication(settings: options.settings, logger: logger)
             try application.start()
-        } catch let error as VDEServerError {
+        } catch let error as ServerSocketError {
             logger.error("\(error)")
             throw ExitCode.failure
         } catch let error as IdentityStore.Failure {

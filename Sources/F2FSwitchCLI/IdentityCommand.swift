@@ -1,5 +1,6 @@
 import ArgumentParser
 import F2FPosix
+import F2FSwitchNode
 
 /// `f2f-switch id`: prints this node's public id (creating the key on first use), the string
 /// friends pass to `--friend` or pin with `--peer ID@HOST:PORT`.
@@ -12,7 +13,7 @@ struct IdentityCommand: ParsableCommand {
 
     func run() throws {
         do {
-            let path = try switchCommand.options.resolvedIdentityPath()
+            let path = try switchCommand.options.settings.resolvedIdentityPath()
             let (key, created) = try IdentityStore.loadOrCreate(at: path)
             if created { ProcessEnvironment.writeToStandardError("created identity \(path)\n") }
             print(key.id)

@@ -2,6 +2,8 @@ import ArgumentParser
 import EthernetSwitch
 import F2FPosix
 import F2FSecure
+import F2FSwitchNode
+import SwitchRuntime
 import F2FTransportTCP
 import VDEServer
 
@@ -14,10 +16,10 @@ struct SwitchOptions: ParsableArguments {
     var managementPath: String?
 
     @Option(name: .customLong("mgmtmode"), help: "Octal mode of the management socket.")
-    var managementMode: OctalMode = OctalMode(value: 0o600)
+    var managementMode = OctalMode(value: SwitchNodeSettings.defaults.managementMode)
 
     @Option(name: [.short, .customLong("numports")], help: "Number of ports (0 … N-1; port 0 only on request).")
-    var numports: Int = 32
+    var numports: Int = SwitchNodeSettings.defaults.numports
 
     @Option(name: [.short, .customLong("mode")], help: "Octal mode of ctl and data sockets (directory mode derived from it).")
     var mode: OctalMode?
@@ -56,32 +58,32 @@ struct SwitchOptions: ParsableArguments {
     var plaintext = false
 
     @Option(name: .customLong("max-peers"), help: "Most peer links; connections beyond are closed at once.")
-    var maxPeers: Int = 64
+    var maxPeers: Int = SwitchNodeSettings.defaults.maxPeers
 
     @Option(name: .customLong("max-pending"), help: "Most unauthenticated incoming connections at a time.")
-    var maxPending: Int = 16
+    var maxPending: Int = SwitchNodeSettings.defaults.maxPending
 
     @Option(name: .customLong("handshake-timeout"), help: "Seconds a peer connection may take to authenticate and say hello.")
-    var handshakeTimeout: Double = 5
+    var handshakeTimeout: Double = SwitchNodeSettings.defaults.handshakeTimeout
 
     // Pre-authentication limits and console sessions (docs/security/pre-authentication.md).
     @Option(name: .customLong("max-pending-per-source"), help: "Most unauthenticated incoming connections from one IPv4 address or IPv6 /64; its oldest makes room for its newest.")
-    var maxPendingPerSource: Int = 4
+    var maxPendingPerSource: Int = SwitchNodeSettings.defaults.maxPendingPerSource
 
     @Option(name: .customLong("reserved-pending"), help: "Unauthenticated places kept for connections from the hosts of pinned peers (--peer ID@HOST:PORT), which strangers never take.")
-    var reservedPending: Int = 4
+    var reservedPending: Int = SwitchNodeSettings.defaults.reservedPending
 
     @Option(name: .customLong("first-message-timeout"), help: "Seconds an incoming connection may take to send its first whole Noise handshake message.")
-    var firstMessageTimeout: Double = 1
+    var firstMessageTimeout: Double = SwitchNodeSettings.defaults.firstMessageTimeout
 
     @Option(name: .customLong("handshake-rate"), help: "Handshakes per second the switch answers for all strangers together (each costs it Diffie-Hellman work); one second's worth may come at once.")
-    var handshakeRate: Double = 100
+    var handshakeRate: Double = SwitchNodeSettings.defaults.handshakeRate
 
     @Option(name: .customLong("handshake-rate-per-source"), help: "Handshakes per second the switch answers for one IPv4 address or IPv6 /64; two seconds' worth may come at once.")
-    var handshakeRatePerSource: Double = 5
+    var handshakeRatePerSource: Double = SwitchNodeSettings.defaults.handshakeRatePerSource
 
     @Option(name: .customLong("max-console-sessions"), help: "Most management console sessions at a time; more are closed at once.")
-    var maxConsoleSessions: Int = 16
+    var maxConsoleSessions: Int = SwitchNodeSettings.defaults.maxConsoleSessions
 
     @Option(name: .customLong("port-macs"), help: "Most MAC addresses one client or --plug port may hold in the table.")
     var clientMACLimit: Int = 1024
@@ -105,13 +107,13 @@ struct SwitchOptions: ParsableArguments {
     var nodeName: String?
 
     @Option(name: .customLong("liveness"), help: "Seconds without traffic after which a peer link is declared dead.")
-    var liveness: Double = 3
+    var liveness: Double = SwitchNodeSettings.defaults.liveness
 
     @Flag(name: .customLong("no-stp"), help: "Turn the spanning tree off (BPDUs are then flooded like other multicast).")
     var noSpanningTree = false
 
     @Option(name: .customLong("priority"), help: "Bridge priority for the spanning tree (0…61440, steps of 4096).")
-    var priority: Int = 32768
+    var priority: Int = SwitchNodeSettings.defaults.priority
 
     @Option(name: .customLong("peer-cost"), help: "Spanning tree path cost of F2F peer links (1…200000000).")
     var peerCost: UInt32 = 20_000
@@ -141,16 +143,16 @@ struct SwitchOptions: ParsableArguments {
     var maxFrame: Int = SwitchConfiguration.defaultMaxFrameSize
 
     @Option(name: .customLong("port-queue"), help: "Frames a port may hold while its client or peer is busy; meanwhile the senders filling it are paused (0 = no queue and no pausing: drop when busy).")
-    var portQueue: Int = 256
+    var portQueue: Int = SwitchNodeSettings.defaults.portQueue
 
     @Option(name: .customLong("sndbuf"), help: "Send and receive buffer of each client data socket, in bytes.")
-    var socketBuffer: Int32 = 256 << 10
+    var socketBuffer: Int32 = SwitchNodeSettings.defaults.socketBuffer
 
     @Option(name: .customLong("moderation"), help: "Microseconds the switch lets frames gather before its next look under dense traffic (0 = off); light traffic never waits.")
-    var moderation: Int = 100
+    var moderation: Int = SwitchNodeSettings.defaults.moderation
 
     @Option(name: .customLong("stall-timeout"), help: "Seconds a client or peer may keep a port backed up (its senders paused) before frames for it are dropped instead.")
-    var stallTimeout: Double = 0.1
+    var stallTimeout: Double = SwitchNodeSettings.defaults.stallTimeout
 
     // A pre-shared key per network (docs/security/console-and-noise.md).
     @Option(name: .customLong("network-key"), help: "Pre-shared key file of this network (`f2f-switch network-key FILE` makes one): peer links then need it on both ends, and a node without it learns nothing, not even this node's id.")
@@ -260,16 +262,6 @@ struct SwitchOptions: ParsableArguments {
         return "/" + parts.joined(separator: "/")
     }
 
-    /// `--identity`, else the default in the user's configuration directory; without one
-    /// (no HOME, as in a service without `User=`) the switch refuses to guess a place.
-    func resolvedIdentityPath() throws(IdentityStore.Failure) -> String {
-        if let identityPath { return identityPath }
-        if let path = IdentityStore.defaultPath() { return path }
-        throw IdentityStore.Failure(
-            description: "neither HOME nor XDG_CONFIG_HOME is set, so there is no private place for this node's key: "
-                + "pass --identity FILE (and --friends FILE), or set HOME")
-    }
-
     var socketDirectoryLocation: SocketDirectoryLocation {
         if let socketDirectory { return .path(socketDirectory) }
         return SocketDirectoryLocation.choose(
@@ -288,6 +280,52 @@ struct SwitchOptions: ParsableArguments {
             clientMACLimit: clientMACLimit, peerMACLimit: peerMACLimit, peersMACLimit: peersMACLimit,
             peerStormLimits: StormLimits(broadcast: peerStormLimit, multicast: peerStormLimit, unknownUnicast: peerStormLimit),
             isHub: hub)
+    }
+
+    /// What the options ask for, in the form the node takes (validate() has checked them).
+    var settings: SwitchNodeSettings {
+        var settings = SwitchNodeSettings()
+        settings.socketDirectoryLocation = socketDirectoryLocation
+        settings.permissions = permissions
+        settings.numports = numports
+        settings.socketBuffer = socketBuffer
+        settings.clientRoot = clientRoot
+        settings.plugs = plugs
+        settings.streams = streams
+        settings.dgrams = dgrams
+        settings.managementPath = managementPath
+        settings.managementMode = managementMode.value
+        settings.maxConsoleSessions = maxConsoleSessions
+        settings.rcFile = rcFile
+        settings.pidFile = pidFile
+        settings.switchConfiguration = switchConfiguration
+        settings.macAddress = macAddress?.address
+        settings.noSpanningTree = noSpanningTree
+        settings.priority = priority
+        settings.portQueue = portQueue
+        settings.moderation = moderation
+        settings.stallTimeout = stallTimeout
+        settings.peerPortLimit = peerPortLimit
+        settings.nodeName = nodeName
+        settings.listen = listen.flatMap(TCPAddress.init(parsing:))
+        settings.peers = peers.compactMap(PeerLine.init(parsing:))
+        settings.friends = friends.compactMap(PeerID.init(parsing:))
+        settings.friendsFile = friendsFile
+        settings.identityPath = identityPath
+        settings.networkKeyPath = networkKeyPath
+        settings.plaintext = plaintext
+        settings.liveness = liveness
+        settings.rootFriends = rootFriends.compactMap(PeerID.init(parsing:))
+        settings.noRemoteRoot = noRemoteRoot
+        settings.maxPeers = maxPeers
+        settings.maxPending = maxPending
+        settings.maxPendingPerSource = maxPendingPerSource
+        settings.reservedPending = reservedPending
+        settings.handshakeTimeout = handshakeTimeout
+        settings.firstMessageTimeout = firstMessageTimeout
+        settings.handshakeRate = handshakeRate
+        settings.handshakeRatePerSource = handshakeRatePerSource
+        return settings
     }
 
     /// Ports peer links may hold together: all but port 0 (given only on request) and the
@@ -318,23 +356,6 @@ struct MACAddressArgument: ExpressibleByArgument {
 
     init?(argument: String) {
         guard let address = MACAddress(parsing: argument), !address.isMulticast else { return nil }
-        self.address = address
-    }
-}
-
-/// A `--peer` or `peer/add` argument: `HOST:PORT`, or `ID@HOST:PORT` to pin who answers there.
-struct PeerLine: Equatable {
-    var address: TCPAddress
-    var pinnedID: PeerID?
-
-    init?(parsing text: String) {
-        var rest = Substring(text)
-        if let at = text.firstIndex(of: "@") {
-            guard let id = PeerID(parsing: String(text[..<at])) else { return nil }
-            pinnedID = id
-            rest = text[text.index(after: at)...]
-        }
-        guard let address = TCPAddress(parsing: String(rest)), address.host != nil else { return nil }
         self.address = address
     }
 }

@@ -1,6 +1,7 @@
 import F2FPosix
 import Glibc
 import Logging
+import SwitchRuntime
 
 /// The switch's directory and its `ctl` listener (VDE-PROTOCOL.md 1.1): created with the
 /// configured modes, a stale `ctl` reused, a live one refused; everything we created is
@@ -30,7 +31,7 @@ public final class SocketDirectory {
     }
 
     /// Makes a new private directory with a random name (`prefix` + six characters).
-    public static func makePrivateTemporary(prefix: String, permissions: SocketPermissions) throws(VDEServerError) -> SocketDirectory {
+    public static func makePrivateTemporary(prefix: String, permissions: SocketPermissions) throws(ServerSocketError) -> SocketDirectory {
         do {
             return SocketDirectory(path: try DirectoryHandle.createPrivateTemporary(prefix: prefix), permissions: permissions, isFresh: true)
         } catch {
@@ -39,7 +40,7 @@ public final class SocketDirectory {
     }
 
     /// Creates the directory (if needed), checks it, and binds and listens on `ctl`.
-    public func open(logger: Logger) throws(VDEServerError) {
+    public func open(logger: Logger) throws(ServerSocketError) {
         guard UnixSocketAddress(path: controlPath) != nil else { throw .pathTooLong(controlPath) }
         let directory = try openChecked()
         do {
@@ -58,7 +59,7 @@ public final class SocketDirectory {
 
     /// Creates the directory owner-only (its final mode is set once it is open and checked),
     /// or opens the existing one, and refuses it unless it is safe to use.
-    private func openChecked() throws(VDEServerError) -> DirectoryHandle {
+    private func openChecked() throws(ServerSocketError) -> DirectoryHandle {
         // Above it, nobody else may be able to move it away and put theirs in its place (clients
         // find the switch by path).
         let parentPath = FileSystem.split(path).directory
@@ -99,7 +100,7 @@ public final class SocketDirectory {
         return directory
     }
 
-    private static func check(_ status: FileStatus, path: String, permissions: SocketPermissions) throws(VDEServerError) {
+    private static func check(_ status: FileStatus, path: String, permissions: SocketPermissions) throws(ServerSocketError) {
         do {
             try UnsafeFile.checkSocketDirectory(
                 status, path: path, owner: ProcessEnvironment.effectiveUserID, allowedMode: permissions.directoryMode)
@@ -142,26 +143,6 @@ public final class SocketDirectory {
         if createdDirectory {
             DirectoryHandle.removeEmpty(path)
             createdDirectory = false
-        }
-    }
-}
-
-public enum VDEServerError: Error, CustomStringConvertible {
-    case pathTooLong(String)
-    case notADirectory(String)
-    case unsafe(UnsafeFile)
-    case inUse(String)
-    case noPort(String)
-    case system(SystemError)
-
-    public var description: String {
-        switch self {
-        case .pathTooLong(let path): "socket path too long (max 107 bytes): \(path)"
-        case .notADirectory(let path): "\(path) exists and is not a directory"
-        case .unsafe(let problem): "refused: \(problem)"
-        case .inUse(let path): "another switch is serving \(path) (it answers on its control socket)"
-        case .noPort(let what): what
-        case .system(let error): error.description
         }
     }
 }

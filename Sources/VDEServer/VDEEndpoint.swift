@@ -1,5 +1,6 @@
 import EthernetSwitch
 import F2FPosix
+import SwitchRuntime
 import Glibc
 
 /// A VDE client attached to a port: its control stream (liveness only) and the switch-side

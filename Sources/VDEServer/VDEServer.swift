@@ -4,6 +4,7 @@ import F2FCore
 import F2FPosix
 import Glibc
 import Logging
+import SwitchRuntime
 
 /// Serves the vde2 control protocol on `DIR/ctl`: each accepted client gets a port and a
 /// fresh data socket; clients that cannot be served are closed promptly with a log line.
@@ -41,7 +42,7 @@ public final class VDEServer {
         warnings.reportSuppressed()
     }
 
-    public func start() throws(VDEServerError) {
+    public func start() throws(ServerSocketError) {
         try directory.open(logger: logger)
         guard let listener = directory.listenerDescriptor else { return }
         rest = ListenerRest(loop: engine.loop, descriptors: [listener])
@@ -194,7 +195,7 @@ public final class VDEServer {
         guard let control = handshake.takeControl() else { return }
         let endpoint = VDEEndpoint(
             port: port, control: control, data: data, dataName: dataName, directory: directory,
-            description: request.description, userName: Self.userName(clientUserID), engine: engine)
+            description: request.description, userName: ProcessEnvironment.userName(clientUserID), engine: engine)
         do {
             try endpoint.activate()
         } catch {
@@ -203,11 +204,5 @@ public final class VDEServer {
             return
         }
         engine.attach(endpoint, port: port, guards: clientGuards)
-    }
-
-    static func userName(_ userID: uid_t?) -> String {
-        guard let userID else { return "NONE" }
-        guard let entry = getpwuid(userID), let name = entry.pointee.pw_name else { return String(userID) }
-        return String(cString: name)
     }
 }

@@ -2,6 +2,7 @@ import F2FPosix
 import Foundation
 import Glibc
 import Testing
+import SwitchRuntime
 import VDEServer
 
 /// Requests that cannot be served close the control stream promptly and disturb no one.

@@ -2,6 +2,7 @@ import F2FBase
 import F2FCore
 import F2FSecure
 import F2FTransportTCP
+import SwitchRuntime
 import VDEServer
 
 /// `peer/*`: the F2F links, as users manage them from vdeterm.

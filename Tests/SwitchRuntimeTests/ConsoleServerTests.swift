@@ -3,7 +3,7 @@ import Foundation
 import Glibc
 import Logging
 import Testing
-import VDEServer
+import SwitchRuntime
 
 /// The console server on a real socket and event loop, driven turn by turn: a client that
 /// writes many printing commands at once and does not read them.

@@ -1,5 +1,5 @@
 import Testing
-import VDEServer
+import SwitchRuntime
 
 /// Start-up files (`--rcfile`): lines run in order through a console, the first failure stops.
 @Suite struct ConsoleScriptTests {

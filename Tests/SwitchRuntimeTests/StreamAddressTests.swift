@@ -1,5 +1,5 @@
 import Testing
-import VDEServer
+import SwitchRuntime
 
 /// `--stream` takes a unix socket path or a TCP `[HOST:]PORT`, loopback without a host.
 struct StreamAddressTests {

@@ -1,9 +1,8 @@
 import EthernetSwitch
-import VDEServer
 
 /// `stp/*`: the spanning tree, inspected and tuned from vdeterm.
-enum SpanningTreeConsoleCommands {
-    static func register(on console: Console, engine: SwitchEngine, settings: SpanningTree) {
+public enum SpanningTreeConsoleCommands {
+    public static func register(on console: Console, engine: SwitchEngine, settings: SpanningTree) {
         console.addMenu(ConsoleMenu("stp", title: "SPANNING TREE MENU"))
         console.add(ConsoleCommand("stp/enable", syntax: "0/1", help: "turn the rapid spanning tree on or off") { argument throws(ConsoleError) in
             switch argument {

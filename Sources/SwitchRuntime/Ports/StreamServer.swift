@@ -78,7 +78,7 @@ public final class StreamServer {
         return InetStreamSocket.boundPort(first)
     }
 
-    public func start() throws(VDEServerError) {
+    public func start() throws(ServerSocketError) {
         switch address {
         case .unix(let path):
             guard UnixSocketAddress(path: path) != nil else { throw .pathTooLong(path) }
@@ -144,7 +144,7 @@ public final class StreamServer {
         case .unix:
             kind = "stream unix"
             if let credentials = try? UnixSocket.peerCredentials(socket.rawValue) {
-                userName = VDEServer.userName(credentials.userID)
+                userName = ProcessEnvironment.userName(credentials.userID)
                 description += " pid=\(credentials.processID)"
             }
         case .tcp:

@@ -1,4 +1,4 @@
-@testable import VDEServer
+@testable import SwitchRuntime
 import Testing
 
 @Suite struct FrameQueueTests {

@@ -4,13 +4,13 @@ import Logging
 
 /// Listening unix stream sockets (`ctl`, the console) with vde_switch's stale-socket rule:
 /// a socket file nobody answers on is replaced, one that answers belongs to a live switch.
-enum StreamListener {
+public enum StreamListener {
     /// Listens on `directory/name` with `mode` (and `group`), all through the directory's
     /// descriptor: whatever already sits under `name` — a stale socket, a planted symbolic
     /// link — is replaced, never followed or connected through.
-    static func make(
+    public static func make(
         in directory: borrowing DirectoryHandle, name: String, mode: UInt32, group: UInt32?, backlog: Int32, logger: Logger
-    ) throws(VDEServerError) -> Descriptor {
+    ) throws(ServerSocketError) -> Descriptor {
         let path = directory.path + "/" + name
         // Clients reach the socket by its full path, so that must fit in sun_path.
         guard UnixSocketAddress(path: path + "~") != nil else { throw .pathTooLong(path + "~") }

@@ -1,5 +1,5 @@
 import Testing
-import VDEServer
+import SwitchRuntime
 
 /// The console's text protocol, without a socket (what vdeterm and unixcmd parse).
 @Suite struct ConsoleTests {

@@ -1,11 +1,10 @@
-import ArgumentParser
 import F2FPosix
 import F2FSecure
 
 /// `--network-key FILE`: the network's pre-shared key, a secret like the identity key (owner
 /// only, refused when others may read it).
-enum NetworkKeyFile {
-    static func load(_ path: String) throws(IdentityStore.Failure) -> NetworkKey {
+public enum NetworkKeyFile {
+    public static func load(_ path: String) throws(IdentityStore.Failure) -> NetworkKey {
         let text: String
         do {
             text = try FileSystem.readPrivateText(path)
@@ -18,7 +17,7 @@ enum NetworkKeyFile {
         return key
     }
 
-    static func create(_ path: String) throws(IdentityStore.Failure) {
+    public static func create(_ path: String) throws(IdentityStore.Failure) {
         let text = """
             # f2f-switch network key: every node of this network needs this file (--network-key).
             # Keep it secret: whoever has it can make this network's nodes show their ids.
@@ -29,25 +28,6 @@ enum NetworkKeyFile {
             try FileSystem.createOwnerOnlyFile(path, contents: text)
         } catch {
             throw IdentityStore.Failure(description: "cannot create network key: \(error)")
-        }
-    }
-}
-
-/// `f2f-switch network-key FILE`: makes a new random network key, to be copied (privately)
-/// to every node of the network.
-struct NetworkKeyCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "network-key", abstract: "Create a random network key file for --network-key (never overwrites one).")
-
-    @Argument(help: "The file to create (mode 0600).")
-    var path: String
-
-    func run() throws {
-        do {
-            try NetworkKeyFile.create(path)
-        } catch {
-            ProcessEnvironment.writeToStandardError("f2f-switch: \(error)\n")
-            throw ExitCode.failure
         }
     }
 }

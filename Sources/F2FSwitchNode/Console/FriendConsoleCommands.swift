@@ -1,5 +1,6 @@
 import F2FCore
 import F2FSecure
+import SwitchRuntime
 import VDEServer
 
 /// `friend/*`: who may link with this node. Changes last until the switch stops; the

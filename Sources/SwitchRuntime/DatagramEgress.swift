@@ -5,7 +5,7 @@ import Glibc
 /// The sending half of a port on a connected datagram socket: frames staged in a batch go
 /// out with one `sendmmsg`; what the socket cannot take yet waits in the bounded burst queue
 /// and leaves when the socket turns writable, and the engine holds the senders meanwhile.
-final class DatagramEgress {
+public final class DatagramEgress {
     private let descriptor: Int32
     private let port: Int
     private unowned let engine: SwitchEngine
@@ -19,7 +19,7 @@ final class DatagramEgress {
     /// frames were counted as dropped.
     var sendFailed: ((SystemError) -> Void)?
 
-    init(descriptor: Int32, port: Int, engine: SwitchEngine, writableInterestChanged: @escaping () -> Void) {
+    public init(descriptor: Int32, port: Int, engine: SwitchEngine, writableInterestChanged: @escaping () -> Void) {
         self.descriptor = descriptor
         self.port = port
         self.engine = engine
@@ -27,10 +27,10 @@ final class DatagramEgress {
         self.writableInterestChanged = writableInterestChanged
     }
 
-    var queuedCount: Int { queue.count }
+    public var queuedCount: Int { queue.count }
 
     @inline(__always)
-    func stage(_ frame: UnsafeRawBufferPointer) {
+    public func stage(_ frame: UnsafeRawBufferPointer) {
         if batch.isFull { flush() }
         // Once frames are waiting, new ones queue behind them to keep the order.
         if !queue.isEmpty {
@@ -40,7 +40,7 @@ final class DatagramEgress {
         }
     }
 
-    func flush() {
+    public func flush() {
         guard !batch.isEmpty else { return }
         defer { batch.removeAll() }
         let sent: Int
@@ -62,7 +62,7 @@ final class DatagramEgress {
     }
 
     /// The socket can take more: send the queue in order.
-    func handleWritable() {
+    public func handleWritable() {
         while !queue.isEmpty {
             let count = min(queue.count, batch.capacity)
             for offset in 0..<count { batch.append(queue.frame(at: offset)) }

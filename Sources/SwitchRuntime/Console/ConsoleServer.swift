@@ -46,7 +46,7 @@ public final class ConsoleServer {
         warnings.reportSuppressed()
     }
 
-    public func start() throws(VDEServerError) {
+    public func start() throws(ServerSocketError) {
         guard UnixSocketAddress(path: path) != nil else { throw .pathTooLong(path) }
         let parent = try Self.openParent(of: path)
         let socket = try StreamListener.make(in: parent, name: name, mode: mode, group: nil, backlog: 16, logger: logger)
@@ -66,7 +66,7 @@ public final class ConsoleServer {
     /// reaches /run through root's link) once nobody but us and root can redirect it: links on
     /// the way are ours or root's, and every directory of the real path is ours or root's and
     /// sticky if others may write it (like /tmp).
-    static func openParent(of path: String) throws(VDEServerError) -> DirectoryHandle {
+    static func openParent(of path: String) throws(ServerSocketError) -> DirectoryHandle {
         let parentPath = FileSystem.split(path).directory
         let realPath: String?
         do {

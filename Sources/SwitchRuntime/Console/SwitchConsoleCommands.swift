@@ -5,18 +5,21 @@ import Glibc
 /// What the switch's console commands read besides the engine.
 public struct SwitchConsoleContext {
     public var engine: SwitchEngine
-    public var socketDirectory: SocketDirectory
+    /// The VDE control directory and its sockets' mode, as `showinfo` prints them.
+    public var controlDirectory: String
+    public var socketMode: UInt32
     public var bridgeAddress: MACAddress
     public var managementPath: String?
     public var managementMode: mode_t
     public var startedAt: Instant
 
     public init(
-        engine: SwitchEngine, socketDirectory: SocketDirectory, bridgeAddress: MACAddress,
+        engine: SwitchEngine, controlDirectory: String, socketMode: UInt32, bridgeAddress: MACAddress,
         managementPath: String?, managementMode: mode_t, startedAt: Instant
     ) {
         self.engine = engine
-        self.socketDirectory = socketDirectory
+        self.controlDirectory = controlDirectory
+        self.socketMode = socketMode
         self.bridgeAddress = bridgeAddress
         self.managementPath = managementPath
         self.managementMode = managementMode
@@ -55,8 +58,8 @@ public enum SwitchConsoleCommands {
             },
             ConsoleCommand("ds/showinfo", help: "show ds info", printsData: true) { _ in
                 [
-                    "ctl dir \(context.socketDirectory.path)",
-                    "std mode \(TextFormat.octal(context.socketDirectory.permissions.socketMode, width: 4))",
+                    "ctl dir \(context.controlDirectory)",
+                    "std mode \(TextFormat.octal(context.socketMode, width: 4))",
                 ]
             },
             ConsoleCommand("port/showinfo", help: "show port info", printsData: true) { _ in

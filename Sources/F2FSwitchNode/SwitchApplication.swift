@@ -5,11 +5,12 @@ import F2FSecure
 import F2FTransportTCP
 import F2FPosix
 import Logging
+import SwitchRuntime
 import VDEServer
 
 /// Wires the pieces together: loop, engine, VDE server, console, plugs, signals.
-final class SwitchApplication {
-    private let options: SwitchOptions
+public final class SwitchApplication {
+    private let settings: SwitchNodeSettings
     private let logger: Logger
     private let loop: EventLoop
     private let engine: SwitchEngine
@@ -30,35 +31,35 @@ final class SwitchApplication {
     /// The rcfile's `shutdown`: the switch stops once set up.
     private var stopRequested = false
 
-    init(options: SwitchOptions, logger: Logger) throws {
-        self.options = options
+    public init(settings: SwitchNodeSettings, logger: Logger) throws {
+        self.settings = settings
         self.logger = logger
         loop = try EventLoop()
-        loop.moderationInterval = .microseconds(Int64(options.moderation))
-        let directory = switch options.socketDirectoryLocation {
-        case .path(let path): SocketDirectory(path: path, permissions: options.permissions)
-        case .privateTemporary(let prefix): try SocketDirectory.makePrivateTemporary(prefix: prefix, permissions: options.permissions)
+        loop.moderationInterval = .microseconds(Int64(settings.moderation))
+        let directory = switch settings.socketDirectoryLocation {
+        case .path(let path): SocketDirectory(path: path, permissions: settings.permissions)
+        case .privateTemporary(let prefix): try SocketDirectory.makePrivateTemporary(prefix: prefix, permissions: settings.permissions)
         }
-        let bridgeAddress = options.macAddress?.address ?? Self.derivedAddress(from: directory.path)
+        let bridgeAddress = settings.macAddress ?? Self.derivedAddress(from: directory.path)
         var treeConfiguration = SpanningTreeConfiguration()
-        treeConfiguration.priority = UInt16(options.priority)
+        treeConfiguration.priority = UInt16(settings.priority)
         let tree = SpanningTree(bridgeAddress: bridgeAddress, configuration: treeConfiguration)
         engine = SwitchEngine(
-            configuration: options.switchConfiguration, spanningTree: options.noSpanningTree ? nil : tree,
-            loop: loop, logger: Logger(label: "f2f.switch"), burstQueueCapacity: options.portQueue)
-        engine.stallTimeout = .seconds(options.stallTimeout)
+            configuration: settings.switchConfiguration, spanningTree: settings.noSpanningTree ? nil : tree,
+            loop: loop, logger: Logger(label: "f2f.switch"), burstQueueCapacity: settings.portQueue)
+        engine.stallTimeout = .seconds(settings.stallTimeout)
         self.bridgeAddress = bridgeAddress
         spanningTreeSettings = tree
         server = VDEServer(directory: directory, engine: engine, logger: Logger(label: "f2f.vde"))
-        server.dataSocketBufferBytes = options.socketBuffer
+        server.dataSocketBufferBytes = settings.socketBuffer
         var nodeConfiguration = F2FNode.Configuration()
-        nodeConfiguration.livenessInterval = .seconds(options.liveness)
+        nodeConfiguration.livenessInterval = .seconds(settings.liveness)
         nodeConfiguration.keepaliveInterval = nodeConfiguration.livenessInterval / 6
-        nodeConfiguration.handshakeTimeout = .seconds(options.handshakeTimeout)
+        nodeConfiguration.handshakeTimeout = .seconds(settings.handshakeTimeout)
         let loop = loop
         let identity: IdentityKey?
         do {
-            identity = options.plaintext ? nil : try Self.loadIdentity(options: options, logger: logger)
+            identity = settings.plaintext ? nil : try Self.loadIdentity(settings: settings, logger: logger)
         } catch {
             directory.close()  // a private temporary directory made above
             throw error
@@ -66,18 +67,18 @@ final class SwitchApplication {
         // A friend's node id is fixed by its key, so its hello cannot claim another's.
         let nodeID = identity?.id.nodeID ?? UInt64.random(in: 1...UInt64.max)
         node = F2FNode(
-            nodeID: nodeID, name: options.nodeName ?? ProcessEnvironment.hostName ?? "f2f-switch",
+            nodeID: nodeID, name: settings.nodeName ?? ProcessEnvironment.hostName ?? "f2f-switch",
             configuration: nodeConfiguration, logger: Logger(label: "f2f.core")
         ) { loop.now }
         peerPorts = PeerPorts(engine: engine, node: node)
-        server.clientGuards.rootGuard = !options.clientRoot
-        peerPorts.guardsForPeer = Self.peerGuards(options: options)
-        peerPorts.maximumPorts = options.peerPortLimit
+        server.clientGuards.rootGuard = !settings.clientRoot
+        peerPorts.guardsForPeer = Self.peerGuards(settings: settings)
+        peerPorts.maximumPorts = settings.peerPortLimit
         dialer = PeerDialer(node: node, loop: loop, logger: Logger(label: "f2f.tcp"))
         let node = node
         do {
             friendLinks = try identity.map { identity throws(IdentityStore.Failure) in
-                try Self.makeFriendLinks(identity: identity, options: options, node: node, loop: loop, logger: logger)
+                try Self.makeFriendLinks(identity: identity, settings: settings, node: node, loop: loop, logger: logger)
             }
         } catch {
             directory.close()  // a private temporary directory made above
@@ -93,9 +94,9 @@ final class SwitchApplication {
     /// Root guard on the links of friends who may not lead to the root. By default none: a mesh
     /// of switches started with defaults must form one tree, and root guard on every link
     /// would split it into one tree per switch.
-    private static func peerGuards(options: SwitchOptions) -> (Peer) -> STPPortGuards {
-        let noRemoteRoot = options.noRemoteRoot
-        let rootFriends = Set(options.rootFriends.compactMap(PeerID.init(parsing:)))
+    private static func peerGuards(settings: SwitchNodeSettings) -> (Peer) -> STPPortGuards {
+        let noRemoteRoot = settings.noRemoteRoot
+        let rootFriends = Set(settings.rootFriends)
         return { peer in
             guard noRemoteRoot || !rootFriends.isEmpty else { return STPPortGuards() }
             let id = (peer.connection as? SecureConnection)?.remoteID
@@ -103,42 +104,42 @@ final class SwitchApplication {
         }
     }
 
-    private static func loadIdentity(options: SwitchOptions, logger: Logger) throws(IdentityStore.Failure) -> IdentityKey {
-        let identityPath = try options.resolvedIdentityPath()
+    private static func loadIdentity(settings: SwitchNodeSettings, logger: Logger) throws(IdentityStore.Failure) -> IdentityKey {
+        let identityPath = try settings.resolvedIdentityPath()
         let (identity, created) = try IdentityStore.loadOrCreate(at: identityPath)
         if created { logger.info("created identity", metadata: ["path": "\(identityPath)"]) }
         return identity
     }
 
     private static func makeFriendLinks(
-        identity: IdentityKey, options: SwitchOptions, node: F2FNode, loop: EventLoop, logger: Logger
+        identity: IdentityKey, settings: SwitchNodeSettings, node: F2FNode, loop: EventLoop, logger: Logger
     ) throws(IdentityStore.Failure) -> FriendLinks {
-        let identityPath = try options.resolvedIdentityPath()
-        var friends = options.friends.compactMap(PeerID.init(parsing:))
-        friends += options.peers.compactMap { PeerLine(parsing: $0)?.pinnedID }
+        let identityPath = try settings.resolvedIdentityPath()
+        var friends = settings.friends
+        friends += settings.peers.compactMap(\.pinnedID)
         let defaultFriendsFile = IdentityStore.defaultFriendsPath(identityPath: identityPath)
-        if let path = options.friendsFile ?? (FileSystem.isReadable(defaultFriendsFile) ? defaultFriendsFile : nil) {
+        if let path = settings.friendsFile ?? (FileSystem.isReadable(defaultFriendsFile) ? defaultFriendsFile : nil) {
             friends += try FriendsFile.load(path)
         }
-        let handshakeTimeout = Duration.seconds(options.handshakeTimeout)
+        let handshakeTimeout = Duration.seconds(settings.handshakeTimeout)
         let limits = FriendLinks.Limits(
-            maxPeers: options.maxPeers,
+            maxPeers: settings.maxPeers,
             pool: .init(
-                capacity: options.maxPending, perSource: options.maxPendingPerSource, reserved: options.reservedPending,
-                firstMessageTimeout: min(.seconds(options.firstMessageTimeout), handshakeTimeout), handshakeTimeout: handshakeTimeout),
-            handshakeRate: options.handshakeRate, handshakeBurst: max(1, Int(options.handshakeRate)),
-            handshakeRatePerSource: options.handshakeRatePerSource, handshakeBurstPerSource: max(1, Int(2 * options.handshakeRatePerSource)))
-        let networkKey = try options.networkKeyPath.map { (path) throws(IdentityStore.Failure) in try NetworkKeyFile.load(path) }
+                capacity: settings.maxPending, perSource: settings.maxPendingPerSource, reserved: settings.reservedPending,
+                firstMessageTimeout: min(.seconds(settings.firstMessageTimeout), handshakeTimeout), handshakeTimeout: handshakeTimeout),
+            handshakeRate: settings.handshakeRate, handshakeBurst: max(1, Int(settings.handshakeRate)),
+            handshakeRatePerSource: settings.handshakeRatePerSource, handshakeBurstPerSource: max(1, Int(2 * settings.handshakeRatePerSource)))
+        let networkKey = try settings.networkKeyPath.map { (path) throws(IdentityStore.Failure) in try NetworkKeyFile.load(path) }
         logger.info("F2F identity", metadata: ["id": "\(identity.id)", "friends": "\(Set(friends).count)", "network-key": "\(networkKey != nil)"])
         let links = FriendLinks(
             identity: identity, friends: FriendList(friends), limits: limits, node: node, loop: loop,
             logger: Logger(label: "f2f.secure"))
         links.networkKey = networkKey
-        for line in options.peers.compactMap(PeerLine.init(parsing:)) where line.pinnedID != nil { links.reserve(line.address) }
+        for line in settings.peers where line.pinnedID != nil { links.reserve(line.address) }
         return links
     }
 
-    func start() throws {
+    public func start() throws {
         do {
             try startComponents()
         } catch {
@@ -157,35 +158,35 @@ final class SwitchApplication {
         }
         ProcessEnvironment.ignoreBrokenPipes()
         // The listen port first: if it is taken, nothing has been created yet.
-        if let listen = options.listen.flatMap(TCPAddress.init(parsing:)) {
+        if let listen = settings.listen {
             let acceptor: any ConnectionAcceptor = friendLinks ?? node
             listener = try TCPListener(address: listen, loop: loop, acceptor: acceptor, logger: Logger(label: "f2f.tcp"))
             logger.info("accepting F2F peers", metadata: ["listen": "\(listen)"])
         }
         try server.start()
         // One console for the rcfile and the management socket, so both speak the same language.
-        if options.managementPath != nil || options.rcFile != nil {
+        if settings.managementPath != nil || settings.rcFile != nil {
             let console = makeConsole()
             // Before the loop runs: no client is served, no peer dialled, until the file is done.
-            if let rcFile = options.rcFile, try RCFile.run(rcFile, on: console) == .shutdown {
+            if let rcFile = settings.rcFile, try RCFile.run(rcFile, on: console) == .shutdown {
                 logger.info("rcfile asked for shutdown", metadata: ["rcfile": "\(rcFile)"])
                 stopRequested = true
             }
-            if let path = options.managementPath {
+            if let path = settings.managementPath {
                 let consoleServer = ConsoleServer(
-                    path: path, mode: options.managementMode.value, console: console, loop: loop,
+                    path: path, mode: settings.managementMode, console: console, loop: loop,
                     logger: Logger(label: "f2f.console")
                 ) { [unowned self] in loop.stop() }
-                consoleServer.maximumSessions = options.maxConsoleSessions
+                consoleServer.maximumSessions = settings.maxConsoleSessions
                 try consoleServer.start()
                 self.consoleServer = consoleServer
             }
         }
-        for url in options.plugs {
+        for url in settings.plugs {
             try addPlug(url)
         }
         try startQEMUPorts()
-        for line in options.peers.compactMap(PeerLine.init(parsing:)) {
+        for line in settings.peers {
             dialer.add(line.address, pinnedID: line.pinnedID?.description)
         }
         // Liveness is checked every 50 ms: a dead link is noticed within 50 ms of the interval.
@@ -198,21 +199,21 @@ final class SwitchApplication {
             for stream in streamServers { stream.reportSuppressedWarnings() }
             for port in datagramPorts { port.reportSuppressedWarnings() }
         }
-        if let pidFile = options.pidFile {
+        if let pidFile = settings.pidFile {
             do {
                 try FileSystem.replaceFile(pidFile, contents: "\(ProcessEnvironment.processID)\n")
             } catch {
                 logger.warning("cannot write pid file", metadata: ["error": "\(error)"])
             }
         }
-        logger.info("switch ready", metadata: ["dir": "\(server.directory.path)", "ports": "\(options.numports)", "mac": "\(bridgeAddress)"])
+        logger.info("switch ready", metadata: ["dir": "\(server.directory.path)", "ports": "\(settings.numports)", "mac": "\(bridgeAddress)"])
     }
 
     private func makeConsole() -> Console {
         let console = Console(banner: SwitchConsoleCommands.banner())
         PeerConsoleCommands.register(on: console, node: node, dialer: dialer, peerPorts: peerPorts, friendLinks: friendLinks)
         LimitsConsoleCommands.register(
-            on: console, options: options, node: node, engine: engine, friendLinks: friendLinks, peerPorts: peerPorts, server: server,
+            on: console, settings: settings, node: node, engine: engine, friendLinks: friendLinks, peerPorts: peerPorts, server: server,
             accept: { [unowned self] in
                 AcceptPauses(listener: listener?.acceptPauses ?? 0, console: self.consoleServer?.acceptPauses ?? 0, control: server.acceptPauses)
             },
@@ -221,28 +222,28 @@ final class SwitchApplication {
         SwitchConsoleCommands.register(
             on: console,
             context: SwitchConsoleContext(
-                engine: engine, socketDirectory: server.directory, bridgeAddress: bridgeAddress,
-                managementPath: options.managementPath, managementMode: options.managementMode.value, startedAt: loop.now))
+                engine: engine, controlDirectory: server.directory.path, socketMode: server.directory.permissions.socketMode, bridgeAddress: bridgeAddress,
+                managementPath: settings.managementPath, managementMode: settings.managementMode, startedAt: loop.now))
         return console
     }
 
     /// `--stream` listeners (a port per connection) and `--dgram` sockets (a port each), with
     /// the guards of VDE clients: a guest is a client.
     private func startQEMUPorts() throws {
-        let mode = options.permissions.socketMode
-        let group = options.permissions.groupID
-        for text in options.streams {
+        let mode = settings.permissions.socketMode
+        let group = settings.permissions.groupID
+        for text in settings.streams {
             guard let address = StreamServer.Address(parsing: text) else { continue }
             let stream = StreamServer(address: address, socketMode: mode, socketGroup: group, engine: engine, logger: Logger(label: "f2f.stream"))
             stream.guards = server.clientGuards
             streamServers.append(stream)
             try stream.start()
         }
-        for path in options.dgrams {
+        for path in settings.dgrams {
             let port: Int
             switch engine.allocatePort(requested: nil) {
             case .success(let allocated): port = allocated
-            case .failure(let error): throw VDEServerError.noPort("--dgram \(path): \(error)")
+            case .failure(let error): throw ServerSocketError.noPort("--dgram \(path): \(error)")
             }
             let datagramPort = try DatagramPort(path: path, mode: mode, group: group, port: port, engine: engine, logger: Logger(label: "f2f.dgram"))
             try datagramPort.activate()
@@ -255,14 +256,14 @@ final class SwitchApplication {
         let port: Int
         switch engine.allocatePort(requested: nil) {
         case .success(let allocated): port = allocated
-        case .failure(let error): throw VDEServerError.noPort("--plug \(url): \(error)")
+        case .failure(let error): throw ServerSocketError.noPort("--plug \(url): \(error)")
         }
         let plug = try PlugPort(url: url, port: port, engine: engine, description: "f2f-switch \(server.directory.path)")
         try plug.activate()
         engine.attach(plug, port: port)
     }
 
-    func printAttachInstructions() {
+    public func printAttachInstructions() {
         let directory = server.directory.path
         var text = """
             f2f-switch is running; socket directory: \(directory)
@@ -270,13 +271,13 @@ final class SwitchApplication {
               vde_plug: vde_plug vde://\(directory) tap://tap0
 
             """
-        if let path = options.managementPath { text += "  console:  vdeterm \(path)\n" }
+        if let path = settings.managementPath { text += "  console:  vdeterm \(path)\n" }
         if let friendLinks { text += "  F2F id:   \(friendLinks.identity.id)  (friends admit it with --friend)\n" }
         // Straight to the descriptor: stdout may be a pipe, and this must show up before any log line.
         ProcessEnvironment.writeToStandardOutput(text)
     }
 
-    func run() {
+    public func run() {
         if !stopRequested { loop.run() }
         shutdown()
     }
@@ -290,7 +291,7 @@ final class SwitchApplication {
         for stream in streamServers { stream.stop() }
         consoleServer?.stop()
         server.stop()
-        if let pidFile = options.pidFile { FileSystem.remove(pidFile) }
+        if let pidFile = settings.pidFile { FileSystem.remove(pidFile) }
         node.removeAllComponents()
         loop.releaseAll()
         logger.info("switch stopped")

@@ -5,34 +5,34 @@ import Logging
 /// stream handler writes them: names, descriptions and reasons that came from clients and
 /// friends cannot start a forged line or send escape sequences to a reader's terminal, even
 /// where the code that logged them forgot to escape.
-struct EscapingLogHandler: LogHandler {
+public struct EscapingLogHandler: LogHandler {
     private var inner: StreamLogHandler
 
-    init(_ inner: StreamLogHandler) {
+    public init(_ inner: StreamLogHandler) {
         self.inner = inner
     }
 
-    var logLevel: Logger.Level {
+    public var logLevel: Logger.Level {
         get { inner.logLevel }
         set { inner.logLevel = newValue }
     }
 
-    var metadata: Logger.Metadata {
+    public var metadata: Logger.Metadata {
         get { inner.metadata }
         set { inner.metadata = newValue }
     }
 
-    var metadataProvider: Logger.MetadataProvider? {
+    public var metadataProvider: Logger.MetadataProvider? {
         get { inner.metadataProvider }
         set { inner.metadataProvider = newValue }
     }
 
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
         get { inner[metadataKey: key] }
         set { inner[metadataKey: key] = newValue }
     }
 
-    func log(event: LogEvent) {
+    public func log(event: LogEvent) {
         var event = event
         event.message = "\(LogText.escaped(event.message.description))"
         event.metadata = event.metadata.map { $0.mapValues(Self.escaped) }

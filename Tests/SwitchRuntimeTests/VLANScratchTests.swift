@@ -1,6 +1,6 @@
 import Testing
 
-@testable import VDEServer
+@testable import SwitchRuntime
 
 /// The engine's 802.1Q rewrites: a tag inserted after the addresses or removed, byte-exact,
 /// each slot its own buffer.

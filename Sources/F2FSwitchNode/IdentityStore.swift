@@ -4,27 +4,27 @@ import F2FSecure
 /// The node's long-term key on disk: created on first use, readable by its owner only (0600,
 /// in a 0700 directory), refused when it belongs to another user or anyone else may read or
 /// write it — as ssh treats its keys.
-enum IdentityStore {
-    struct Failure: Error, CustomStringConvertible {
-        var description: String
+public enum IdentityStore {
+    public struct Failure: Error, CustomStringConvertible {
+        public var description: String
     }
 
     private static let keyField = "private-key:"
 
     /// `$XDG_CONFIG_HOME/f2f-switch/identity`, else `~/.config/f2f-switch/identity`; nil
     /// without either: a shared place such as /tmp would let another user plant the key.
-    static func defaultPath() -> String? {
+    public static func defaultPath() -> String? {
         if let config = ProcessEnvironment.variable("XDG_CONFIG_HOME") { return config + "/f2f-switch/identity" }
         if let home = ProcessEnvironment.variable("HOME") { return home + "/.config/f2f-switch/identity" }
         return nil
     }
 
     /// The friends file that sits next to the identity, used when it exists.
-    static func defaultFriendsPath(identityPath: String) -> String {
+    public static func defaultFriendsPath(identityPath: String) -> String {
         directory(of: identityPath) + "/friends"
     }
 
-    static func loadOrCreate(at path: String) throws(Failure) -> (key: IdentityKey, created: Bool) {
+    public static func loadOrCreate(at path: String) throws(Failure) -> (key: IdentityKey, created: Bool) {
         if FileSystem.exists(path) { return (try load(path), false) }
         let key = IdentityKey()
         let text = """

@@ -41,7 +41,7 @@ public final class DatagramPort: PortLink {
     /// Binds `path` (created like the console's socket: through its directory, born with
     /// `mode` and given `group` before it gets its name, a stale socket replaced, a live one
     /// refused).
-    public init(path: String, mode: UInt32, group: UInt32? = nil, port: Int, engine: SwitchEngine, logger: Logger) throws(VDEServerError) {
+    public init(path: String, mode: UInt32, group: UInt32? = nil, port: Int, engine: SwitchEngine, logger: Logger) throws(ServerSocketError) {
         guard UnixSocketAddress(path: path) != nil, UnixSocketAddress(path: path + "~") != nil else { throw .pathTooLong(path + "~") }
         self.path = path
         self.port = port

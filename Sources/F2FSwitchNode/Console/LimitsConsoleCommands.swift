@@ -1,4 +1,5 @@
 import F2FCore
+import SwitchRuntime
 import VDEServer
 
 /// Times each listening socket rested because accept found no descriptor (or memory) free.
@@ -11,7 +12,7 @@ struct AcceptPauses {
 /// `limits/print`: every resource bound, what uses it now and how often it refused something.
 enum LimitsConsoleCommands {
     static func register(
-        on console: Console, options: SwitchOptions, node: F2FNode, engine: SwitchEngine, friendLinks: FriendLinks?,
+        on console: Console, settings: SwitchNodeSettings, node: F2FNode, engine: SwitchEngine, friendLinks: FriendLinks?,
         peerPorts: PeerPorts, server: VDEServer,
         accept: @escaping () -> AcceptPauses, consoleSessions: @escaping () -> (now: Int, refused: UInt64)
     ) {
@@ -24,18 +25,18 @@ enum LimitsConsoleCommands {
             let pauses = accept()
             let sessions = consoleSessions()
             var output = [
-                "max-peers \(options.maxPeers) now \(node.peers.count) refused \(counters.overPeerLimit)",
-                "max-pending \(options.maxPending) now \(friendLinks?.pendingCount ?? 0) per-source \(options.maxPendingPerSource) reserved \(friendLinks?.reservedPendingCount ?? 0)/\(options.reservedPending)",
+                "max-peers \(settings.maxPeers) now \(node.peers.count) refused \(counters.overPeerLimit)",
+                "max-pending \(settings.maxPending) now \(friendLinks?.pendingCount ?? 0) per-source \(settings.maxPendingPerSource) reserved \(friendLinks?.reservedPendingCount ?? 0)/\(settings.reservedPending)",
                 "pending-evicted pool-full \(counters.evictedPoolFull) per-source \(counters.evictedSourceFull)",
-                "first-message-timeout \(min(options.firstMessageTimeout, options.handshakeTimeout)) s timed-out \(counters.firstMessageTimeouts)",
-                "handshake-timeout \(options.handshakeTimeout) s timed-out \(counters.handshakeTimeouts)",
-                "handshake-rate \(options.handshakeRate)/s per-source \(options.handshakeRatePerSource)/s refused \(counters.handshakesRateLimited)",
-                "console-sessions \(options.maxConsoleSessions) now \(sessions.now) refused \(sessions.refused)",
+                "first-message-timeout \(min(settings.firstMessageTimeout, settings.handshakeTimeout)) s timed-out \(counters.firstMessageTimeouts)",
+                "handshake-timeout \(settings.handshakeTimeout) s timed-out \(counters.handshakeTimeouts)",
+                "handshake-rate \(settings.handshakeRate)/s per-source \(settings.handshakeRatePerSource)/s refused \(counters.handshakesRateLimited)",
+                "console-sessions \(settings.maxConsoleSessions) now \(sessions.now) refused \(sessions.refused)",
                 "accept-paused listen \(pauses.listener) ctl \(pauses.control) console \(pauses.console)",
                 "hash-size \(table.capacity) now \(table.count) refused \(table.refusedCount)",
-                "port-macs \(options.clientMACLimit) peer-macs \(options.peerMACLimit) refused \(portRefusals)",
-                "port-queue \(options.portQueue) frames per port; senders paused \(core.ports.reduce(UInt64(0)) { $0 &+ $1.counters.pauses }) times, stall-timeout \(options.stallTimeout) s",
-                "max-frame \(options.maxFrame) bytes; peer packets 65535 bytes; encrypted records 65535 bytes",
+                "port-macs \(settings.clientMACLimit) peer-macs \(settings.peerMACLimit) refused \(portRefusals)",
+                "port-queue \(settings.portQueue) frames per port; senders paused \(core.ports.reduce(UInt64(0)) { $0 &+ $1.counters.pauses }) times, stall-timeout \(settings.stallTimeout) s",
+                "max-frame \(settings.maxFrame) bytes; peer packets 65535 bytes; encrypted records 65535 bytes",
                 "peer-ports \(peerPorts.maximumPorts) now \(peerPorts.linkCount) refused \(peerPorts.refusedForLackOfPorts)",
                 "all-peers-macs \(table.peerCapacity) now \(table.peerStationCount) refused \(table.peerShareRefusedCount)",
                 "duplicate-links refused \(node.admissionCounters.duplicateLinks &+ (friendLinks?.counters.duplicateLinksRefused ?? 0)) forged-node-ids \(node.admissionCounters.forgedNodeIDs)",
