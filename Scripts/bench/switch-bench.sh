@@ -396,7 +396,7 @@ header_lines() {
     git_rev=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo "?")
     [ -n "$(git -C "$REPO" status --porcelain -- Sources Package.swift 2>/dev/null)" ] && git_rev="$git_rev+dirty"
     echo "# switch-bench $(date -Is)"
-    echo "# host: kernel $(uname -r), nproc $(nproc), cpu: $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo), loadavg at start: $LOADAVG0"
+    echo "# host: $(host_summary), loadavg at start: $LOADAVG0"
     echo "# vde_switch: $(vde_switch -v 2>/dev/null | head -1) (Debian vde2 $(pkg_version vde2), vde-switch $(pkg_version vde-switch)); vdeplug $(pkg_version vdeplug), libvdeplug2 $(pkg_version libvdeplug2), glibc $(pkg_version libc6)"
     echo "# f2f-switch: $F2F_ORIG (repo $git_rev, built $F2F_BUILT, sha256 ${F2F_SHA:0:16}); f2f-bench: $BENCH_ORIG; $SWIFT_VERSION"
     echo "# params: reps=$REPS seconds=$RUN_SECONDS sizes=$SIZES latency_samples=$LAT_SAMPLES wait_idle=$WAIT_IDLE redo_disturbed=$REDO order=alternating (odd reps vde first)"

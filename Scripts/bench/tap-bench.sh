@@ -605,7 +605,7 @@ run_row() {  # run_row REP INDEX
 # ---------------------------------------------------------------- report
 header_lines() {
     echo "# tap-bench $(date -Is)"
-    echo "# host: kernel $(uname -r), nproc $(nproc), cpu: $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)"
+    echo "# host: $(host_summary)"
     # Other load on the box skews every row: the load average makes it visible afterwards.
     echo "# loadavg: $(cut -d' ' -f1-3 /proc/loadavg)"
     echo "# tools: $(vde_switch -v 2>/dev/null | head -1), $(iperf3 -v 2>/dev/null | head -1), vdeplug $(dpkg-query -W -f='${Version}' vdeplug 2>/dev/null)"

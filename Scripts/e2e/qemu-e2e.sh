@@ -29,8 +29,9 @@
 
 set -uo pipefail   # no `set -e`: every step checks its own status and reports
 
-# Process bookkeeping (spawn, stop_pids, reap_pid, stop_started), pick_free_port, mgmt_cmd (log, die and usage are redefined below: this script keeps
-# its own "[e2e ...]" log prefix and exit status 2).
+# Process bookkeeping (spawn, stop_pids, reap_pid, stop_started), install_packages,
+# pick_free_port, mgmt_cmd (log, die and usage are redefined below: this script keeps its own
+# "[e2e ...]" log prefix and exit status 2).
 # shellcheck source=SCRIPTDIR/../lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
 

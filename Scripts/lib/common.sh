@@ -75,6 +75,12 @@ require_tun() {
     [ -c /dev/net/tun ] || die "/dev/net/tun missing: no tap support"
 }
 
+# ---------------------------------------------------------------- report headers
+# "kernel K, nproc N, cpu: MODEL": the machine line the benches put in their result headers.
+host_summary() {
+    echo "kernel $(uname -r), nproc $(nproc), cpu: $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)"
+}
+
 # ---------------------------------------------------------------- TCP and consoles
 # A TCP port nobody on this host uses (any state, IPv4 or IPv6), taken at random from
 # 20000-59999 so that concurrent runs rarely collide; /proc only, no python or ss needed.
