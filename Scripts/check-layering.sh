@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The architecture is the target graph: each source folder may import only what STYLE.md allows.
+# The architecture is the target graph (docs/data-path.md, "Targets"): each source folder may
+# import only what the table below allows.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -43,14 +43,7 @@ command -v socat >/dev/null || install_packages socat
 
 TMPD=$(mktemp -d /tmp/link-bench.XXXXXX) KEEP=0
 declare -A STARTED=()
-exec {HOLD_FD}</dev/null
-cleanup() {
-    local pid
-    for pid in "${!STARTED[@]}"; do kill "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    remove_tmpdir
-}
-trap cleanup EXIT
+trap 'stop_started; remove_tmpdir' EXIT
 
 # run_mode MODE REP: one linked pair, one f2f-bench run, RESULT lines tagged with MODE.
 run_mode() {
@@ -73,9 +66,7 @@ run_mode() {
     wait_for 10 mgmt_peer_established "$d.2.mgmt" || die "$mode: link not established: $(tail -3 "$d.2.log")"
     "$BENCH" --sock "$d.1" --receiver-sock "$d.2" --sizes "$SIZES" --seconds "$SECONDS_PER_SIZE" \
         --latency-samples 1000 --switch-pid "${pids[0]}" | sed "s/^RESULT /RESULT mode=$mode rep=$rep /" | grep '^RESULT'
-    kill "${pids[@]}" 2>/dev/null || true
-    for pid in "${pids[@]}"; do unset "STARTED[$pid]"; done
-    wait "${pids[@]}" 2>/dev/null || true
+    stop_pids "${pids[@]}"
 }
 
 : >"$OUT.tsv"

@@ -100,6 +100,7 @@ KEEP=0
 OUT=""
 
 declare -A STARTED=()              # pid -> description, for every background process
+STOP_GRACE=5                       # seconds a stopped process gets between SIGTERM and SIGKILL
 TMPD=""
 HOLD_FD=""
 CLK_TCK=100
@@ -169,40 +170,6 @@ snapshot_binaries() {
     mkdir -p "$TMPD/bin" &&
     cp "$F2F" "$TMPD/bin/f2f-switch" && cp "$BENCH" "$TMPD/bin/f2f-bench" || die "cannot copy the binaries"
     F2F="$TMPD/bin/f2f-switch" BENCH="$TMPD/bin/f2f-bench"
-}
-
-# ---------------------------------------------------------------- process helpers
-# SIGTERM, wait up to 5 s, then SIGKILL. Only PIDs this script started.
-stop_pid() {
-    local pid=$1
-    [ -n "$pid" ] && [ -n "${STARTED[$pid]+x}" ] || return 0
-    kill -TERM "$pid" 2>/dev/null
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -0 "$pid" 2>/dev/null && { log "${STARTED[$pid]} ($pid) ignored SIGTERM: SIGKILL"; kill -KILL "$pid" 2>/dev/null; }
-    wait "$pid" 2>/dev/null
-    unset "STARTED[$pid]"
-}
-
-# ---------------------------------------------------------------- background load
-# Sample busy_cores until IDLE_STREAK consecutive 1 s samples are below IDLE_MAX (a
-# build on a shared box idles for a second between compiler jobs: one quiet sample is not
-# proof) or WAIT_IDLE seconds are spent; print the last sample. With WAIT_IDLE=0 this is a
-# single 1 s sample (recorded as bg_busy_cores).
-wait_idle() {
-    local deadline=$((SECONDS + WAIT_IDLE)) b quiet=0
-    while :; do
-        b=$(busy_cores)
-        if awk -v b="$b" -v m="$IDLE_MAX" 'BEGIN { exit !(b == "NA" || b + 0 < m + 0) }'; then
-            quiet=$((quiet + 1))
-            [ "$WAIT_IDLE" = 0 ] || [ $quiet -ge "$IDLE_STREAK" ] && break
-        else
-            quiet=0
-        fi
-        [ $SECONDS -ge $deadline ] && break
-    done
-    awk -v b="$b" -v m="$IDLE_MAX" 'BEGIN { exit !(b != "NA" && b + 0 >= m + 0) }' &&
-        log "note: machine busy (${b} cores) before this run — figures suspect"
-    echo "$b"
 }
 
 # ---------------------------------------------------------------- switches
@@ -429,7 +396,7 @@ header_lines() {
     git_rev=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo "?")
     [ -n "$(git -C "$REPO" status --porcelain -- Sources Package.swift 2>/dev/null)" ] && git_rev="$git_rev+dirty"
     echo "# switch-bench $(date -Is)"
-    echo "# host: kernel $(uname -r), nproc $(nproc), cpu: $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo), loadavg at start: $LOADAVG0"
+    echo "# host: $(host_summary), loadavg at start: $LOADAVG0"
     echo "# vde_switch: $(vde_switch -v 2>/dev/null | head -1) (Debian vde2 $(pkg_version vde2), vde-switch $(pkg_version vde-switch)); vdeplug $(pkg_version vdeplug), libvdeplug2 $(pkg_version libvdeplug2), glibc $(pkg_version libc6)"
     echo "# f2f-switch: $F2F_ORIG (repo $git_rev, built $F2F_BUILT, sha256 ${F2F_SHA:0:16}); f2f-bench: $BENCH_ORIG; $SWIFT_VERSION"
     echo "# params: reps=$REPS seconds=$RUN_SECONDS sizes=$SIZES latency_samples=$LAT_SAMPLES wait_idle=$WAIT_IDLE redo_disturbed=$REDO order=alternating (odd reps vde first)"
@@ -505,12 +472,10 @@ print_runs() {
 
 # ---------------------------------------------------------------- cleanup
 cleanup() {
-    local rc=$? pid
+    local rc=$?
     trap - EXIT INT TERM
-    for pid in "${!STARTED[@]}"; do kill -TERM "$pid" 2>/dev/null; done
-    sleep 0.5
-    for pid in "${!STARTED[@]}"; do kill -KILL "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; done
-    [ -n "$HOLD_FD" ] && exec {HOLD_FD}>&-
+    STOP_GRACE=0.5 stop_started
+    release_stdin
     remove_tmpdir
     exit $rc
 }
@@ -527,7 +492,7 @@ main() {
     # the benchmark's keys in its temp directory, not in the user's home.
     export XDG_CONFIG_HOME="$TMPD/config"
     # Debian's vde_switch quits on stdin EOF: every child reads a FIFO we hold open.
-    mkfifo "$TMPD/stdin" && exec {HOLD_FD}<>"$TMPD/stdin"
+    hold_stdin "$TMPD"
     snapshot_binaries
     LOADAVG0=$(cut -d' ' -f1-3 /proc/loadavg)
     SWIFT_VERSION=$(timeout 20 swift --version 2>/dev/null | head -1 || true)

@@ -132,6 +132,7 @@ ROW_NAMES=() ROW_KINDS=() ROW_CMDS=()
 
 # Bookkeeping for cleanup.
 declare -A STARTED=()              # pid -> description, for every background process
+STOP_GRACE=5                       # seconds a stopped process gets between SIGTERM and SIGKILL
 TMPD=""
 HOLD_FD=""
 CLK_TCK=100
@@ -237,52 +238,6 @@ build_rows() {
     [ ${#ROW_NAMES[@]} -gt 0 ] || die "no rows left to run"
 }
 
-# ---------------------------------------------------------------- process helpers
-# Signal a PID we started; if it leads its own process group (switches, via setsid),
-# signal that group so a forking wrapper's children go too.
-signal_pid() {  # signal_pid SIG PID
-    local line pgid
-    read -r line 2>/dev/null <"/proc/$2/stat" || return 0
-    read -r _ _ _ pgid _ <<<"${line##*) }"
-    if [ "$pgid" = "$2" ]; then kill "-$1" -- "-$2" 2>/dev/null; else kill "-$1" "$2" 2>/dev/null; fi
-}
-
-# SIGTERM, wait up to 5 s, then SIGKILL. Only PIDs this script started.
-stop_pid() {
-    local pid=$1 i
-    [ -n "$pid" ] && [ -n "${STARTED[$pid]+x}" ] || return 0
-    signal_pid TERM "$pid"
-    for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -0 "$pid" 2>/dev/null && signal_pid KILL "$pid"
-    wait "$pid" 2>/dev/null
-    unset "STARTED[$pid]"
-}
-
-# CPU ticks (utime+stime) of PID plus all its live descendants.
-cpu_ticks() {
-    proc_table | awk -v root="$1" '
-        { par[$1] = $2; t[$1] = $3 }
-        END {
-            for (p in t) for (q = p; q != "" && q != 0; q = par[q]) if (q == root) { s += t[p]; break }
-            print s + 0
-        }'
-}
-
-# CPU ticks of each given PID's process tree (itself + live descendants), one number per
-# PID, from a single pass over /proc (so all trees are sampled at the same moment).
-tree_ticks() {
-    [ $# -gt 0 ] || return 0
-    proc_table | awk -v roots="$*" '
-        { par[$1] = $2; t[$1] = $3 }
-        END {
-            n = split(roots, R, " ")
-            for (i = 1; i <= n; i++) { idx[R[i]] = i; s[i] = 0 }
-            for (p in t) for (q = p; q != "" && q != 0; q = par[q]) if (q in idx) { s[idx[q]] += t[p]; break }
-            for (i = 1; i <= n; i++) printf "%s%d", (i > 1 ? " " : ""), s[i]
-            print ""
-        }'
-}
-
 # cpu_sample ARRAY: ticks of every switch, relay and tap plug of the row, in the order
 # SW_PIDS, RELAY_PIDS, PLUG_PIDS, into the named array.
 cpu_sample() {
@@ -319,22 +274,7 @@ record_cpu() {
 }
 
 # ---------------------------------------------------------------- topology
-ns_exists() { ip netns list | awk '{print $1}' | grep -qx "$1"; }
-
-create_namespaces() {
-    local ns
-    for ns in "$NS_A" "$NS_B"; do
-        ns_exists "$ns" && ip netns del "$ns"
-        ip netns add "$ns" || return 1
-        ip -n "$ns" link set lo up
-    done
-}
-
-delete_namespaces() {
-    local ns
-    for ns in "$NS_A" "$NS_B"; do ns_exists "$ns" && ip netns del "$ns"; done
-    return 0
-}
+create_namespaces() { ns_create "$NS_A" && ns_create "$NS_B"; }
 
 # Address both ends, bring links up, then prove reachability (also fills ARP caches).
 configure_ends() {
@@ -349,7 +289,7 @@ configure_ends() {
     log "no connectivity $IP_A -> $IP_B"; return 1
 }
 
-tap_exists() { ip -n "$1" link show dev "$IF_NAME" >/dev/null 2>&1; }
+tap_exists() { ns_has_link "$1" "$IF_NAME"; }
 
 # Start `vde_plug URL tap://IF` inside namespace $1.
 start_plug() {  # start_plug NS URL TAG
@@ -499,21 +439,7 @@ teardown_row() {
     for ((i = ${#RELAY_PIDS[@]} - 1; i >= 0; i--)); do stop_pid "${RELAY_PIDS[$i]}"; done
     for ((i = ${#SW_PIDS[@]} - 1; i >= 0; i--)); do stop_pid "${SW_PIDS[$i]}"; done
     PLUG_PIDS=() RELAY_PIDS=() SW_PIDS=()
-    delete_namespaces
-}
-
-# Sample busy_cores until below IDLE_MAX or WAIT_IDLE seconds are spent; print the last
-# sample. With WAIT_IDLE=0 this is a single 1 s sample.
-wait_idle() {
-    local deadline=$((SECONDS + WAIT_IDLE)) b
-    while :; do
-        b=$(busy_cores)
-        awk -v b="$b" -v m="$IDLE_MAX" 'BEGIN { exit !(b == "NA" || b + 0 < m + 0) }' && break
-        [ $SECONDS -ge $deadline ] && break
-    done
-    awk -v b="$b" -v m="$IDLE_MAX" 'BEGIN { exit !(b != "NA" && b + 0 >= m + 0) }' &&
-        log "note: machine busy (${b} cores used by others) while measuring — figures suspect"
-    echo "$b"
+    ns_delete "$NS_A"; ns_delete "$NS_B"
 }
 
 RAW=""          # raw TSV path
@@ -679,7 +605,7 @@ run_row() {  # run_row REP INDEX
 # ---------------------------------------------------------------- report
 header_lines() {
     echo "# tap-bench $(date -Is)"
-    echo "# host: kernel $(uname -r), nproc $(nproc), cpu: $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)"
+    echo "# host: $(host_summary)"
     # Other load on the box skews every row: the load average makes it visible afterwards.
     echo "# loadavg: $(cut -d' ' -f1-3 /proc/loadavg)"
     echo "# tools: $(vde_switch -v 2>/dev/null | head -1), $(iperf3 -v 2>/dev/null | head -1), vdeplug $(dpkg-query -W -f='${Version}' vdeplug 2>/dev/null)"
@@ -773,13 +699,11 @@ print_pairs() {
 
 # ---------------------------------------------------------------- cleanup
 cleanup() {
-    local rc=$? pid
+    local rc=$?
     trap - EXIT INT TERM
-    for pid in "${!STARTED[@]}"; do signal_pid TERM "$pid"; done
-    sleep 0.5
-    for pid in "${!STARTED[@]}"; do signal_pid KILL "$pid"; wait "$pid" 2>/dev/null; done
-    delete_namespaces 2>/dev/null
-    [ -n "$HOLD_FD" ] && exec {HOLD_FD}>&-
+    STOP_GRACE=0.5 stop_started
+    ns_delete_all
+    release_stdin
     remove_tmpdir
     exit $rc
 }
@@ -797,7 +721,7 @@ main() {
     export XDG_CONFIG_HOME="$TMPD/config"
     # Switches run in the foreground and Debian's vde_switch quits on stdin EOF, so every
     # background child reads from a FIFO that we hold open (and never write to).
-    mkfifo "$TMPD/stdin" && exec {HOLD_FD}<>"$TMPD/stdin"
+    hold_stdin "$TMPD"
     build_rows
     mkdir -p "$(dirname "$OUT")"
     RAW="$OUT.raw.tsv"

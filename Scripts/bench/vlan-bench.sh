@@ -12,15 +12,20 @@
 # (the plain switch gets its placeholders too, so that the three differ only in VLANs).
 #
 # USAGE  Scripts/bench/vlan-bench.sh [REPS] [SECONDS] [SIZES]   (defaults 5 3 64,1514)
-# Needs: swift build -c release --product f2f-switch --product f2f-bench; vde_plug, unixcmd.
+# Needs: swift build -c release --product f2f-switch --product f2f-bench (or F2F=PATH and
+# BENCH=PATH in the environment); vde_plug, unixcmd.
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
+source "$REPO/Scripts/lib/common.sh"
 REPS=${1:-5} SECONDS_PER_SIZE=${2:-3} SIZES=${3:-64,1514}
-F2F=$REPO/.build/release/f2f-switch BENCH=$REPO/.build/release/f2f-bench
+F2F=${F2F:-$REPO/.build/release/f2f-switch} BENCH=${BENCH:-$REPO/.build/release/f2f-bench}
 TMPD=$(mktemp -d /tmp/vlan-bench-XXXXXX)
 export XDG_CONFIG_HOME=$TMPD/config
-pid=
-trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$TMPD"' EXIT
+declare -A STARTED=()
+trap 'stop_started; release_stdin; remove_tmpdir' EXIT
+# vde_plug without a second URL relays its stdin and quits on EOF: the placeholders read the
+# held FIFO, silent and never at EOF.
+hold_stdin "$TMPD"
 
 configure() { # mode dir mgmt
     local mode=$1 dir=$2 mgmt=$3 cmds=()
@@ -32,13 +37,13 @@ configure() { # mode dir mgmt
     esac
     local holders=()
     for port in 1 2; do
-        sleep 30 | vde_plug "vde://$dir[$port]" >/dev/null & holders+=($!)
+        spawn /dev/null "placeholder $port" vde_plug "vde://$dir[$port]"
+        holders+=("$SPAWNED")
     done
     sleep 0.5
     # Debian's unixcmd exits 255 whatever the answer: the settings are checked below.
     for c in "${cmds[@]+"${cmds[@]}"}"; do unixcmd -f /etc/vde2/vdecmd -s "$mgmt" $c >/dev/null || true; done
-    # The placeholders' sleeps end by themselves.
-    kill "${holders[@]}" 2>/dev/null || true
+    stop_pids "${holders[@]}"
     sleep 0.5
 }
 
@@ -48,8 +53,9 @@ for rep in $(seq "$REPS"); do
     modes=(plain access tagged plain access)
     for mode in "${modes[@]:$(((rep - 1) % 3)):3}"; do
         dir=$TMPD/sw-$mode-$rep mgmt=$TMPD/mgmt-$mode-$rep
-        "$F2F" -s "$dir" -M "$mgmt" -q >/dev/null 2>"$TMPD/log-$mode-$rep" & pid=$!
-        for _ in $(seq 50); do [ -S "$mgmt" ] && break; sleep 0.1; done
+        spawn "$TMPD/log-$mode-$rep" "f2f-switch $mode" "$F2F" -s "$dir" -M "$mgmt" -q
+        pid=$SPAWNED
+        wait_for 5 test -S "$mgmt" || true
         configure "$mode" "$dir" "$mgmt"
         printed=$(unixcmd -f /etc/vde2/vdecmd -s "$mgmt" port/allprint 2 | tr -d '\0' || true)
         if [ "$mode" != plain ] && ! grep -q 'untagged_vlan=00[12]0' <<<"$printed"; then
@@ -59,6 +65,6 @@ for rep in $(seq "$REPS"); do
             awk -v rep="$rep" -v mode="$mode" '/kind=throughput/ {
                 for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
                 print rep "\t" mode "\t" v["size"] "\t" v["fps"] "\t" v["switch_cpu_us_per_frame"] }'
-        kill "$pid"; wait "$pid" 2>/dev/null || true
+        stop_pid "$pid"
     done
 done

@@ -29,8 +29,9 @@
 
 set -uo pipefail   # no `set -e`: every step checks its own status and reports
 
-# pick_free_port, mgmt_cmd (log, die and usage are redefined below: this script keeps
-# its own "[e2e ...]" log prefix and exit status 2).
+# Process bookkeeping (spawn, stop_pids, reap_pid, stop_started), install_packages,
+# pick_free_port, mgmt_cmd (log, die and usage are redefined below: this script keeps its own
+# "[e2e ...]" log prefix and exit status 2).
 # shellcheck source=SCRIPTDIR/../lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
 
@@ -101,61 +102,22 @@ EOF
 scenario_names() { local s; for s in "${ALL_SCENARIOS[@]}"; do printf '%s ' "${s%%:*}"; done; }
 
 # ---------------------------------------------------------------------------
-# Process bookkeeping: everything we start is recorded by PID and killed by
-# PID on exit; nothing is ever killed by name.
+# Process bookkeeping (lib/procs.sh): everything we start is in STARTED and is
+# stopped by PID on exit; nothing is ever killed by name. Switches and QEMU run
+# under `timeout` wrappers; stop_pids also kills a stopped wrapper's children.
 # ---------------------------------------------------------------------------
 WORK=""
-STARTED_PIDS=()
-
-track_pid()  { STARTED_PIDS+=("$1"); }
-forget_pid() {
-    local p keep=()
-    for p in "${STARTED_PIDS[@]}"; do [[ $p == "$1" ]] || keep+=("$p"); done
-    STARTED_PIDS=("${keep[@]}")
-}
-
-# Stop a process we started: SIGTERM, wait up to $2 seconds, then SIGKILL.
-# Our processes are `timeout` wrappers; their direct children are collected
-# first so that even a SIGKILLed wrapper leaves no orphaned QEMU/switch.
-stop_pid() {
-    local pid=$1 grace=${2:-5} kids k deadline
-    kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null; return 0; }
-    kids=$(ps -o pid= --ppid "$pid" 2>/dev/null | tr -d ' ')
-    kill -TERM "$pid" 2>/dev/null
-    deadline=$((SECONDS + grace))
-    while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.1; done
-    if kill -0 "$pid" 2>/dev/null; then
-        kill -KILL "$pid" 2>/dev/null
-    fi
-    for k in $kids; do kill -KILL "$k" 2>/dev/null; done
-    wait "$pid" 2>/dev/null
-    return 0
-}
+declare -A STARTED=()
 
 cleanup() {
-    local pid
-    for pid in "${STARTED_PIDS[@]}"; do stop_pid "$pid" 3; done
-    STARTED_PIDS=()
-    if [[ -n $WORK && -d $WORK ]]; then
-        if [[ $E2E_KEEP == 1 ]]; then
-            log "work directory kept: $WORK"
-        else
-            rm -rf -- "$WORK"
-        fi
-    fi
+    stop_started
+    release_stdin
+    TMPD=$WORK KEEP=$E2E_KEEP remove_tmpdir
 }
 
 # ---------------------------------------------------------------------------
 # Host prerequisites
 # ---------------------------------------------------------------------------
-APT_UPDATED=0
-apt_update_once() {
-    ((APT_UPDATED)) && return 0
-    log "apt-get update"
-    DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2 || return 1
-    APT_UPDATED=1
-}
-
 ensure_packages() {
     local missing=()
     command -v "$QEMU_BIN" >/dev/null || missing+=(qemu-system-x86)
@@ -171,12 +133,7 @@ ensure_packages() {
     if [[ $(basename -- "${SWITCH_ARGV[0]}") == vde_switch ]] && ! command -v vde_switch >/dev/null; then
         missing+=(vde2)
     fi
-    ((${#missing[@]})) || return 0
-    [[ $(id -u) == 0 ]] || die "missing packages (${missing[*]}) and not root to install them"
-    apt_update_once || die "apt-get update failed"
-    log "installing: ${missing[*]}"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2 ||
-        die "apt-get install ${missing[*]} failed"
+    install_packages "${missing[@]}"
 }
 
 BUSYBOX=/bin/busybox   # from busybox-static
@@ -456,30 +413,24 @@ declare -A SW_DIR SW_MGMT SW_PID
 start_switch() {
     local name=$1; shift
     local dir=$SCEN_DIR/$name.sock mgmt=$SCEN_DIR/$name.mgmt log=$SCEN_DIR/$name.log
-    local fifo=$SCEN_DIR/$name.stdin fd pid argv deadline
+    local pid argv deadline
     argv=("${SWITCH_ARGV[@]}" -s "$dir")
     [[ $E2E_MGMT == 1 ]] && argv+=(-M "$mgmt")
     # shellcheck disable=SC2206  # SWITCH_ARGS is deliberately word-split
     argv+=($SWITCH_ARGS "$@")
 
-    # vde_switch reads console commands from stdin and quits on EOF. A FIFO
-    # opened read-write never reaches EOF and stays silent; the switch holds
-    # both ends itself, so we can close ours right away.
-    mkfifo "$fifo" || return 1
-    exec {fd}<>"$fifo"
-    timeout -k 5 600 "${argv[@]}" <&"$fd" {fd}>&- >"$log" 2>&1 &
-    pid=$!
-    exec {fd}>&-
-    track_pid "$pid"
+    # vde_switch reads console commands from stdin and quits on EOF: spawn
+    # gives it the run's held FIFO (hold_stdin in main), silent and never at EOF.
+    spawn "$log" "switch $name" timeout -k 5 600 "${argv[@]}"
+    pid=$SPAWNED
     SW_DIR[$name]=$dir SW_MGMT[$name]=$mgmt SW_PID[$name]=$pid
     log "$name: ${argv[*]} (pid $pid)"
 
     deadline=$((SECONDS + 15))
     until [[ -S $dir/ctl && ( $E2E_MGMT != 1 || -S $mgmt ) ]]; do
         if ! kill -0 "$pid" 2>/dev/null; then
-            wait "$pid"
+            reap_pid "$pid"
             SCEN_ERR+=("switch $name exited early (status $?): $(tail -n 3 "$log" | tr '\n' ' ')")
-            forget_pid "$pid"
             return 1
         fi
         if ((SECONDS >= deadline)); then
@@ -492,8 +443,7 @@ start_switch() {
 
 stop_switch() {
     local name=$1
-    stop_pid "${SW_PID[$name]}" 5
-    forget_pid "${SW_PID[$name]}"
+    STOP_GRACE=5 stop_pid "${SW_PID[$name]}"
 }
 
 # switch_mgmt NAME COMMAND: send one line to switch NAME's management console
@@ -524,16 +474,15 @@ start_guest() {
     # -display none + -monitor none instead of -nographic: same effect for
     # us, but QEMU never touches the terminal or stdin of a background job.
     # romfile= skips the iPXE option ROM we would never use.
-    timeout -k 5 "$E2E_QEMU_TIMEOUT" "$QEMU_BIN" \
+    spawn "$SCEN_DIR/$name.qemu.log" "guest $name" \
+        timeout -k 5 "$E2E_QEMU_TIMEOUT" "$QEMU_BIN" \
         -accel "$E2E_ACCEL" -m 256 -smp 1 \
         -nodefaults -no-user-config -display none -monitor none \
         -serial "file:$log" -no-reboot -nic none \
         -kernel "$KERNEL" -initrd "$INITRD" -append "$cmdline" \
         -netdev "$netdev" \
-        -device "virtio-net-pci,netdev=n0,mac=$mac,romfile=" \
-        </dev/null >"$SCEN_DIR/$name.qemu.log" 2>&1 &
-    pid=$!
-    track_pid "$pid"
+        -device "virtio-net-pci,netdev=n0,mac=$mac,romfile="
+    pid=$SPAWNED
     G_PID[$name]=$pid G_LOG[$name]=$log
     log "$name: $role $ip on ${SW_DIR[$sw]} ($netdev) mac $mac (pid $pid)"
 }
@@ -549,8 +498,7 @@ wait_guests() {
         still=()
         for g in "${pending[@]}"; do
             if guest_running "$g"; then still+=("$g"); continue; fi
-            wait "${G_PID[$g]}"; rc=$?
-            forget_pid "${G_PID[$g]}"
+            reap_pid "${G_PID[$g]}"; rc=$?
             first_done=${first_done:-$SECONDS}
             case $rc in
                 0) ;;
@@ -561,8 +509,7 @@ wait_guests() {
         pending=("${still[@]}")
         if ((${#pending[@]})) && [[ -n $first_done ]] && ((SECONDS - first_done >= E2E_PEER_GRACE)); then
             for g in "${pending[@]}"; do
-                stop_pid "${G_PID[$g]}" 3
-                forget_pid "${G_PID[$g]}"
+                stop_pid "${G_PID[$g]}"
                 SCEN_ERR+=("$g: still running ${E2E_PEER_GRACE}s after its peer finished (stopped)")
             done
             return
@@ -799,9 +746,8 @@ wait_tcp_listen() {
             done
         done
         if ! kill -0 "$pid" 2>/dev/null; then
-            wait "$pid"
+            reap_pid "$pid"
             SCEN_ERR+=("switch $name exited (status $?) instead of listening on port $2: $(tail -n 3 "$SCEN_DIR/$name.log" | tr '\n' ' ')")
-            forget_pid "$pid"
             return 1
         fi
         sleep 0.1
@@ -865,14 +811,13 @@ dump_logs() {
 }
 
 run_scenario() {
-    local name=$1 fn=$2 start=$SECONDS pid reason
+    local name=$1 fn=$2 start=$SECONDS reason
     SCEN_DIR=$WORK/$name SCEN_ERR=()
     mkdir -p "$SCEN_DIR"
     log "=== $name"
     "$fn"
     # Anything the scenario left running (e.g. after an early return).
-    for pid in "${STARTED_PIDS[@]}"; do stop_pid "$pid" 3; done
-    STARTED_PIDS=()
+    stop_started
     if ((${#SCEN_ERR[@]} == 0)); then
         PASSED=$((PASSED + 1))
         log "$name took $((SECONDS - start))s"
@@ -913,6 +858,7 @@ main() {
     trap cleanup EXIT
     trap 'exit 130' INT TERM HUP   # make signals run the EXIT trap
     WORK=$(mktemp -d /tmp/f2f-e2e.XXXXXX) || die "mktemp failed"
+    hold_stdin "$WORK" || die "cannot make the switches' stdin FIFO"
 
     prepare_kernel
     build_initramfs || die "building the initramfs failed"

@@ -82,7 +82,6 @@ TC_MARGIN=15            # topology-change-ends: slack beyond max_age + forward_d
 
 PASSED=0 FAILED=0
 declare -A STARTED=()   # pid -> description of every background process we started
-NAMESPACES=()           # namespaces we created
 TMPD=""
 HELPER=""
 
@@ -300,61 +299,17 @@ PY
 # Console of one switch: data lines of the command on stdout; bounded by two timeouts.
 con() { timeout 10 python3 "$HELPER" console "$@"; }
 
-# ---------------------------------------------------------------- process bookkeeping
-# start DESCRIPTION LOGFILE CMD... : background process, remembered for cleanup; sets LAST_PID
-start() {
-    local what=$1 logf=$2; shift 2
-    "$@" </dev/null >"$logf" 2>&1 &
-    LAST_PID=$!
-    STARTED[$LAST_PID]=$what
-}
-
-stop_pids() {   # TERM, up to 3 s grace, then KILL; only PIDs we started
-    local pid i
-    for pid in "$@"; do kill -TERM "$pid" 2>/dev/null; done
-    for i in $(seq 30); do
-        local alive=0
-        for pid in "$@"; do kill -0 "$pid" 2>/dev/null && alive=1; done
-        [ $alive = 0 ] && break
-        sleep 0.1
-    done
-    for pid in "$@"; do
-        kill -0 "$pid" 2>/dev/null && { log "killing ${STARTED[$pid]:-$pid} (no exit on TERM)"; kill -KILL "$pid" 2>/dev/null; }
-        wait "$pid" 2>/dev/null
-        unset "STARTED[$pid]"
-    done
-}
-
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM
     # Plugs first (they hold the taps and the switch ports), then the switches.
-    local plugs=() others=() pid
-    for pid in "${!STARTED[@]}"; do
-        case "${STARTED[$pid]}" in plug*) plugs+=("$pid") ;; *) others+=("$pid") ;; esac
-    done
-    [ ${#plugs[@]} -gt 0 ] && stop_pids "${plugs[@]}"
-    [ ${#others[@]} -gt 0 ] && stop_pids "${others[@]}"
-    local ns
-    for ns in "${NAMESPACES[@]}"; do ip netns del "$ns" 2>/dev/null; done
+    stop_started 'plug*'
+    ns_delete_all
     remove_tmpdir
     exit $rc
 }
 
-# ---------------------------------------------------------------- waiting helpers
-# wait_or_log SECONDS DESCRIPTION CMD... : polls CMD every 0.1 s until it succeeds; logs a
-# timeout (unlike wait_for in lib/common.sh, which is silent)
-wait_or_log() {
-    local secs=$1 what=$2; shift 2
-    local end=$((SECONDS + secs))
-    until "$@" >/dev/null 2>&1; do
-        [ $SECONDS -ge $end ] && { log "timed out after ${secs}s waiting for $what"; return 1; }
-        sleep 0.1
-    done
-}
-
 peer_established() { con "$1" peer/print | grep -q ESTABLISHED; }
-ns_has_link()      { ip -n "$NS" link show "$1"; }
 port_of_pid()      { timeout 10 python3 "$HELPER" portmap "$1" | awk -v p="pid=$2" '$2 == p { print $1; exit }'; }
 peer_port()        { timeout 10 python3 "$HELPER" portmap "$1" | awk '$2 == "peer" { print $1; exit }'; }
 
@@ -441,11 +396,9 @@ setup_scenario() {
     DIR1="$d/sw1" DIR2="$d/sw2" MGMT1="$d/sw1.mgmt" MGMT2="$d/sw2.mgmt"
 
     log "[$SCEN] namespace $NS, br0 priority $br_prio, sw1 priority $sw1_prio"
-    ip netns add "$NS" || return 1
-    NAMESPACES+=("$NS")
+    ns_create "$NS" || return 1
     # No IPv6 inside: br0 and the taps would otherwise send MLD/RS frames, noise for no-storm.
     ip netns exec "$NS" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
-    ip -n "$NS" link set lo up
     ip -n "$NS" link add br0 type bridge stp_state 1 forward_delay $BR_FORWARD_DELAY \
         hello_time $BR_HELLO max_age $BR_MAX_AGE priority "$br_prio" || return 1
     ip -n "$NS" link set br0 up || return 1
@@ -456,24 +409,24 @@ setup_scenario() {
     TCP_PORT=$(timeout 5 python3 "$HELPER" freeport) || return 1
     local id1 id2
     id1=$("$SWITCH" id --identity "$d/sw1.key" 2>/dev/null) && id2=$("$SWITCH" id --identity "$d/sw2.key" 2>/dev/null) || return 1
-    start sw1 "$d/sw1.log" "$SWITCH" -s "$DIR1" -M "$MGMT1" --listen "127.0.0.1:$TCP_PORT" --priority "$sw1_prio" \
+    spawn "$d/sw1.log" sw1 "$SWITCH" -s "$DIR1" -M "$MGMT1" --listen "127.0.0.1:$TCP_PORT" --priority "$sw1_prio" \
         --client-root --identity "$d/sw1.key" --friend "$id2"
-    SW1_PID=$LAST_PID
+    SW1_PID=$SPAWNED
     wait_or_log 10 "sw1 console" test -S "$MGMT1" || return 1
-    start sw2 "$d/sw2.log" "$SWITCH" -s "$DIR2" -M "$MGMT2" --peer "$id1@127.0.0.1:$TCP_PORT" --client-root --identity "$d/sw2.key"
-    SW2_PID=$LAST_PID
+    spawn "$d/sw2.log" sw2 "$SWITCH" -s "$DIR2" -M "$MGMT2" --peer "$id1@127.0.0.1:$TCP_PORT" --client-root --identity "$d/sw2.key"
+    SW2_PID=$SPAWNED
     wait_or_log 10 "sw2 console" test -S "$MGMT2" || return 1
     wait_or_log 15 "the sw1-sw2 peer link" peer_established "$MGMT1" || return 1
     wait_or_log 15 "the sw2-sw1 peer link" peer_established "$MGMT2" || return 1
 
     # The taps: vde_plug (vdeplug4) creates tap://NAME itself, in the namespace it runs in.
     # `ip netns exec` execs vde_plug, so $! is vde_plug's own PID (it shows in port/print).
-    start plugA "$d/plugA.log" ip netns exec "$NS" vde_plug "vde://$DIR1" tap://tapA
-    PLUG_A_PID=$LAST_PID
-    start plugB "$d/plugB.log" ip netns exec "$NS" vde_plug "vde://$DIR2" tap://tapB
-    PLUG_B_PID=$LAST_PID
-    wait_or_log 10 "tapA in $NS" ns_has_link tapA || return 1
-    wait_or_log 10 "tapB in $NS" ns_has_link tapB || return 1
+    spawn "$d/plugA.log" plugA ip netns exec "$NS" vde_plug "vde://$DIR1" tap://tapA
+    PLUG_A_PID=$SPAWNED
+    spawn "$d/plugB.log" plugB ip netns exec "$NS" vde_plug "vde://$DIR2" tap://tapB
+    PLUG_B_PID=$SPAWNED
+    wait_or_log 10 "tapA in $NS" ns_has_link "$NS" tapA || return 1
+    wait_or_log 10 "tapB in $NS" ns_has_link "$NS" tapB || return 1
     ip -n "$NS" link set tapA master br0 up || return 1
     ip -n "$NS" link set tapB master br0 up || return 1
     TAPS_UP_AT=$SECONDS
@@ -492,16 +445,9 @@ setup_scenario() {
 }
 
 teardown_scenario() {
-    local pids=() p
-    for p in "$PLUG_A_PID" "$PLUG_B_PID"; do [ -n "$p" ] && pids+=("$p"); done
-    [ ${#pids[@]} -gt 0 ] && stop_pids "${pids[@]}"
-    pids=()
-    for p in "$SW2_PID" "$SW1_PID"; do [ -n "$p" ] && pids+=("$p"); done
-    [ ${#pids[@]} -gt 0 ] && stop_pids "${pids[@]}"
-    ip netns del "$NS" 2>/dev/null
-    local keep=() n
-    for n in "${NAMESPACES[@]}"; do [ "$n" != "$NS" ] && keep+=("$n"); done
-    NAMESPACES=("${keep[@]}")
+    stop_pids "$PLUG_A_PID" "$PLUG_B_PID"
+    stop_pids "$SW2_PID" "$SW1_PID"
+    ns_delete "$NS"
     SW1_PID="" SW2_PID="" PLUG_A_PID="" PLUG_B_PID=""
 }
 

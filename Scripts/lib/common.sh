@@ -3,8 +3,23 @@
 # e2e/qemu-e2e.sh, interop/linux-bridge-stp.sh). Each was once written out in two or more
 # of them; one copy here keeps their behaviour from drifting apart. Source it with
 #   source "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
-# It only defines functions: nothing runs on sourcing, no shell options are changed.
-# Globals some helpers read are named in their comments (the sourcing script owns them).
+# It only defines functions and the empty arrays they keep (STARTED, NAMESPACES): nothing
+# runs on sourcing, no shell options are changed. Globals some helpers read are named in
+# their comments (the sourcing script owns them). The helpers are grouped by topic:
+#   lib/procs.sh   starting and stopping processes by PID, waiting for conditions
+#   lib/netns.sh   network namespaces, removed on exit
+#   lib/load.sh    CPU ticks from /proc: background load, per-process-tree cost
+#   this file      messages, prerequisites, TCP ports, switch consoles
+# docs/scripts.md lists every function.
+declare -gA STARTED 2>/dev/null || true
+_lib_dir=$(dirname "${BASH_SOURCE[0]}")
+# shellcheck source=procs.sh
+source "$_lib_dir/procs.sh"
+# shellcheck source=netns.sh
+source "$_lib_dir/netns.sh"
+# shellcheck source=load.sh
+source "$_lib_dir/load.sh"
+unset _lib_dir
 
 # ---------------------------------------------------------------- messages
 # Timestamped progress on stderr, so stdout stays for PASS/FAIL lines and tables.
@@ -28,19 +43,28 @@ packages_for_missing_commands() {
     done
 }
 
+# apt-get update, at most once a run (install_packages, and a script that downloads a
+# package itself, both need it). The timeout keeps a hung mirror from stalling CI forever.
+APT_UPDATED=0
+apt_update_once() {
+    [ "$APT_UPDATED" = 1 ] && return 0
+    log "apt-get update"
+    DEBIAN_FRONTEND=noninteractive timeout 600 apt-get update -qq >&2 || return 1
+    APT_UPDATED=1
+}
+
 # install_packages MISSING... [-- ALSO...]: nothing when MISSING is empty; otherwise
 # apt-get installs ALSO and MISSING (deduplicated), unless DO_INSTALL=0 says not to.
-# The timeouts keep a hung mirror from stalling CI forever.
 install_packages() {
     local missing=() also=()
     while [ $# -gt 0 ] && [ "$1" != -- ]; do missing+=("$1"); shift; done
     [ $# -gt 0 ] && { shift; also=("$@"); }
     [ ${#missing[@]} -eq 0 ] && return 0
     mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
-    [ "$DO_INSTALL" = 1 ] || die "missing packages: ${missing[*]} (run without --no-install)"
+    [ "${DO_INSTALL:-1}" = 1 ] || die "missing packages: ${missing[*]} (run without --no-install)"
     [ "$(id -u)" = 0 ] || die "missing packages: ${missing[*]} — install them (needs root)"
     log "installing: ${missing[*]}"
-    timeout 600 apt-get update -qq || die "apt-get update failed"
+    apt_update_once || die "apt-get update failed"
     DEBIAN_FRONTEND=noninteractive timeout 900 apt-get install -y --no-install-recommends \
         "${also[@]}" "${missing[@]}" >/dev/null || die "apt-get install failed"
 }
@@ -51,84 +75,10 @@ require_tun() {
     [ -c /dev/net/tun ] || die "/dev/net/tun missing: no tap support"
 }
 
-# ---------------------------------------------------------------- processes
-# Start a background process with stdin on the script's held-open FIFO HOLD_FD (Debian's
-# vde_switch exits on stdin EOF), output to LOGFILE; remember its PID in the associative
-# array STARTED (PID -> DESCRIPTION) for cleanup. Sets SPAWNED.
-spawn() {  # spawn LOGFILE DESCRIPTION CMD...
-    local logf=$1 desc=$2; shift 2
-    "$@" <&"$HOLD_FD" >"$logf" 2>&1 &
-    SPAWNED=$!
-    # shellcheck disable=SC2034,SC2004  # STARTED: the script's associative array
-    STARTED[$SPAWNED]=$desc
-}
-
-# Poll a condition (a command) every 0.1 s for at most $1 seconds; its last try decides.
-wait_for() {  # wait_for SECONDS CMD...
-    local secs=$1; shift
-    for _ in $(seq $((secs * 10))); do "$@" && return 0; sleep 0.1; done
-    "$@"
-}
-
-# Remove the script's scratch directory TMPD on exit, or keep it (and say where) with KEEP=1.
-remove_tmpdir() {
-    if [ -n "$TMPD" ] && [ -d "$TMPD" ]; then
-        if [ "$KEEP" = 1 ]; then log "kept $TMPD"; else rm -rf "$TMPD"; fi
-    fi
-}
-
-# ---------------------------------------------------------------- background load (/proc)
-# One line per process: "pid ppid own_ticks reaped_children_ticks" (utime+stime and
-# cutime+cstime from /proc/PID/stat). The kernel here may lack /proc/PID/task/*/children,
-# so process trees are rebuilt from the ppid column.
-proc_table() {
-    local f line rest ppid ut st cut cst
-    for f in /proc/[0-9]*/stat; do
-        read -r line 2>/dev/null <"$f" || continue
-        rest=${line##*) }                    # fields after "(comm) ", comm may hold spaces
-        read -r _ ppid _ _ _ _ _ _ _ _ _ ut st cut cst _ <<<"$rest"
-        [[ $ut$st$cut$cst =~ ^[0-9]+$ ]] || continue
-        echo "${line%% *} $ppid $((ut + st)) $((cut + cst))"
-    done
-}
-
-# Ticks used by everything NOT started by this script (our tree is rooted at $$) and
-# not a kernel thread (those also carry our own softirq work): other people's builds,
-# VMs, ... Each process counts own + reaped-children ticks, so short-lived compiler jobs
-# are seen. Writes "pid ticks" lines to $1; others_cores FILE0 FILE1 SECONDS gives cores.
-others_snapshot() {
-    proc_table | awk -v me="$$" '
-        { par[$1] = $2; t[$1] = $3 + $4 }
-        END {
-            for (p in t) {
-                if (p == 2 || par[p] == 2) continue
-                mine = 0
-                for (q = p; q != "" && q != 0; q = par[q]) if (q == me) { mine = 1; break }
-                if (!mine) print p, t[p]
-            }
-        }' >"$1"
-}
-# Cores used by others between two snapshots taken SECONDS apart (CLK_TCK: ticks per
-# second). Difference of the two sums, not per-PID deltas: a process alive at FILE0 and
-# reaped before FILE1 moves its whole total into its parent's reaped-children ticks, and
-# subtracting its FILE0 total cancels the part it had used before the window.
-others_cores() {  # others_cores FILE0 FILE1 SECONDS
-    awk -v secs="$3" -v hz="$CLK_TCK" '
-        NR == FNR { s0 += $2; next }
-        { s1 += $2 }
-        END { d = s1 - s0; if (d < 0) d = 0; if (secs > 0) printf "%.2f\n", d / hz / secs; else print "NA" }' "$1" "$2"
-}
-
-# Whole-machine CPU busy over 1 s, in cores (0..nproc). Anything well above 0 while we
-# are idle means someone else is loading the box (a build, a VM): figures are suspect.
-cpu_idle_total() { awk '/^cpu / { print $5 + $6, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat; }
-busy_cores() {
-    local idle0 tot0 idle1 tot1
-    read -r idle0 tot0 <<<"$(cpu_idle_total)"
-    sleep 1
-    read -r idle1 tot1 <<<"$(cpu_idle_total)"
-    awk -v i=$((idle1 - idle0)) -v t=$((tot1 - tot0)) -v n="$(nproc)" \
-        'BEGIN { if (t > 0) printf "%.2f\n", n * (t - i) / t; else print "NA" }'
+# ---------------------------------------------------------------- report headers
+# "kernel K, nproc N, cpu: MODEL": the machine line the benches put in their result headers.
+host_summary() {
+    echo "kernel $(uname -r), nproc $(nproc), cpu: $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)"
 }
 
 # ---------------------------------------------------------------- TCP and consoles

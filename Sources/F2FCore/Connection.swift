@@ -24,7 +24,7 @@ extension Connection {
     public var authenticatedIdentity: AuthenticatedIdentity? { nil }
 }
 
-/// The notifications a provider sends (thesis 3.3: `f2f_handle_comm_*`).
+/// The notifications a provider sends (thesis 3.3, docs/thesis.md: `f2f_handle_comm_*`).
 public protocol ConnectionEvents: AnyObject {
     /// Ready for the I/O the core asked for (`comm_io`).
     func connectionIsReady(_ connection: any Connection, readable: Bool, writable: Bool)

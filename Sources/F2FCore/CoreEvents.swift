@@ -1,4 +1,4 @@
-/// What the core tells its listeners about a peer (thesis 3.5, "core events").
+/// What the core tells its listeners about a peer (thesis 3.5, "core events"; docs/thesis.md).
 public enum CoreEvent: Equatable, Sendable {
     /// The handshake completed: the peer can carry traffic (PEER_IO_CONNECTING).
     case connected

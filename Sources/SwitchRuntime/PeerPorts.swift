@@ -2,7 +2,7 @@ import EthernetSwitch
 import F2FCore
 import F2FPosix
 
-/// The thesis's VDE plugin: every peer that completes the handshake becomes a switch port.
+/// The thesis's VDE plugin (docs/thesis.md): each peer past the handshake becomes a switch port.
 /// Its frames travel as `ethernetFrame` packets; it is detached (and its stations
 /// forgotten) when the link goes.
 public final class PeerPorts: CoreListener, OutboundProducer {

@@ -2,7 +2,7 @@ import F2FPosix
 import Glibc
 
 /// One accepted control connection until its request is served or refused
-/// (VDE-PROTOCOL.md 1.2). Bytes are accumulated until a whole header is in; the description
+/// (docs/vde-protocol.md 1.2). Bytes are accumulated until a whole header is in; the description
 /// is whatever arrived with it.
 final class ControlHandshake {
     let descriptor: Int32

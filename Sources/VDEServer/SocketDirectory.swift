@@ -3,7 +3,7 @@ import Glibc
 import Logging
 import SwitchRuntime
 
-/// The switch's directory and its `ctl` listener (VDE-PROTOCOL.md 1.1): created with the
+/// The switch's directory and its `ctl` listener (docs/vde-protocol.md 1.1): created with the
 /// configured modes, a stale `ctl` reused, a live one refused; everything we created is
 /// removed at shutdown.
 ///
@@ -118,7 +118,7 @@ public final class SocketDirectory {
     }
 
     /// Binds a client's data socket as `name`, born with its final mode; as root it is handed
-    /// to the client's user with the owner bits of the mode only (VDE-PROTOCOL.md 1.8).
+    /// to the client's user with the owner bits of the mode only (docs/vde-protocol.md 1.8).
     func bindDataSocket(_ socket: Int32, name: String, clientUserID: UInt32?) throws(SystemError) {
         guard listenerDescriptor != nil else { throw SystemError(errno: EBADF, operation: "bind \(path)/\(name): directory closed") }
         let mode = clientUserID != nil ? permissions.socketMode & 0o700 : permissions.socketMode

@@ -1,7 +1,7 @@
 import Glibc
 
 /// Modes and group of the socket directory and its sockets, derived as vde_switch does
-/// (`-m/--mode`, `--dirmode`, `-g/--group`; VDE-PROTOCOL.md 1.1).
+/// (`-m/--mode`, `--dirmode`, `-g/--group`; docs/vde-protocol.md 1.1).
 public struct SocketPermissions: Equatable, Sendable {
     /// Mode of `ctl` and of every data socket.
     public var socketMode: mode_t

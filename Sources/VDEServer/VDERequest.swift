@@ -1,7 +1,7 @@
 import F2FBase
 import F2FPosix
 
-/// The request a VDE client sends on the control stream (VDE-PROTOCOL.md 1.3, 1.9).
+/// The request a VDE client sends on the control stream (docs/vde-protocol.md 1.3, 1.9).
 ///
 /// Integers are host order (little-endian here). Version 3 is what vdeplug4 and QEMU send;
 /// version 1 is accepted as vde_switch still does. The description has no NUL terminator.

@@ -116,8 +116,8 @@ public final class VDEServer {
         }
     }
 
-    /// Step 3 of Appendix B: check the client socket, allocate the port, create, connect and
-    /// bind the data socket, then reply with its address in one write.
+    /// Step 3 of Appendix B (docs/vde-protocol.md): check the client socket, allocate the port,
+    /// create, connect and bind the data socket, then reply with its address in one write.
     private func serve(_ request: VDERequest, handshake: ControlHandshake) {
         let descriptor = handshake.descriptor
         // Who connected, as the kernel saw it: the socket the request names must be theirs.

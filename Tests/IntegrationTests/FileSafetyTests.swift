@@ -147,7 +147,7 @@ import Testing
         }
     }
 
-    /// VDE-PROTOCOL.md 1.8, kept: a root switch hands each data socket to the client's user
+    /// docs/vde-protocol.md 1.8, kept: a root switch hands each data socket to the client's user
     /// (owner bits of `-m` only), now through a no-follow handle; the client may then set its
     /// own mode on it.
     @Test(.enabled(if: isRoot, Comment(rawValue: rootOnly)))

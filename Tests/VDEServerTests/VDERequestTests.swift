@@ -110,7 +110,7 @@ import VDEServer
 }
 
 @Suite struct SocketPermissionsTests {
-    // Derivations verified against vde_switch (VDE-PROTOCOL.md 1.1).
+    // Derivations verified against vde_switch (docs/vde-protocol.md 1.1).
     @Test func defaults() {
         let permissions = SocketPermissions()
         #expect(permissions.socketMode == 0o600)

@@ -1,5 +1,5 @@
 /// The management console's language, independent of any socket: `execute(line:)` turns one
-/// command line into the exact text vdeterm/unixcmd expect (VDE-PROTOCOL.md 3).
+/// command line into the exact text vdeterm/unixcmd expect (docs/vde-protocol.md 3).
 public final class Console {
     public enum SessionAction: Equatable, Sendable {
         case none

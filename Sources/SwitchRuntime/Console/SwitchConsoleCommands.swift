@@ -27,7 +27,7 @@ public struct SwitchConsoleContext {
     }
 }
 
-/// The vde_switch-compatible command set (VDE-PROTOCOL.md 3.2), as one declarative table.
+/// The vde_switch-compatible command set (docs/vde-protocol.md 3.2), as one declarative table.
 public enum SwitchConsoleCommands {
     public static let version = "0.1.0"
 
