@@ -66,13 +66,13 @@ let package = Package(
         .target(name: "F2FTesting", dependencies: ["F2FBase", "EthernetSwitch", "F2FCore"], swiftSettings: strict),
 
         .testTarget(name: "F2FBaseTests", dependencies: ["F2FBase"], swiftSettings: strict),
-        .testTarget(name: "F2FPosixTests", dependencies: ["F2FPosix", "F2FBase"], swiftSettings: strict),
+        .testTarget(name: "F2FPosixTests", dependencies: ["F2FPosix", "F2FBase", "F2FCore"], swiftSettings: strict),
         .testTarget(name: "F2FCoreTests", dependencies: ["F2FCore", "F2FBase", "F2FTesting", logging], swiftSettings: strict),
         .testTarget(
             name: "F2FSecureTests", dependencies: ["F2FSecure", "F2FBase", "F2FCore", "F2FTesting", logging, crypto],
             swiftSettings: strict),
         .testTarget(name: "EthernetSwitchTests", dependencies: ["EthernetSwitch", "F2FBase", "F2FTesting"], swiftSettings: strict),
-        .testTarget(name: "VDEServerTests", dependencies: ["VDEServer", "EthernetSwitch", "F2FBase", "F2FPosix", "F2FTesting", logging], swiftSettings: strict),
+        .testTarget(name: "VDEServerTests", dependencies: ["VDEServer", "EthernetSwitch", "F2FBase", "F2FCore", "F2FPosix", "F2FTesting", logging], swiftSettings: strict),
         .testTarget(
             name: "IntegrationTests",
             dependencies: ["VDEPlug", "VDEServer", "F2FCore", "F2FPosix", "F2FSecure", "EthernetSwitch", "F2FBase", "F2FTesting"],

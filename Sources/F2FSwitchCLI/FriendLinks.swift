@@ -44,7 +44,7 @@ final class FriendLinks: ConnectionAcceptor, ConnectionEvents {
     var networkKey: NetworkKey?
     private(set) var counters = Counters()
     private let node: F2FNode
-    private let loop: EventLoop
+    private let loop: any EventLoop
     private let logger: Logger
     let warnings: ThrottledLogger
     private var pool: PendingPool<ObjectIdentifier, String>
@@ -60,7 +60,7 @@ final class FriendLinks: ConnectionAcceptor, ConnectionEvents {
     static let maximumSourceBuckets = 4096
     static let tickInterval: Duration = .milliseconds(100)
 
-    init(identity: IdentityKey, friends: FriendList, limits: Limits, node: F2FNode, loop: EventLoop, logger: Logger) {
+    init(identity: IdentityKey, friends: FriendList, limits: Limits, node: F2FNode, loop: any EventLoop, logger: Logger) {
         self.identity = identity
         self.friends = friends
         self.limits = limits

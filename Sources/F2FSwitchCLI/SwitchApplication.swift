@@ -11,7 +11,7 @@ import VDEServer
 final class SwitchApplication {
     private let options: SwitchOptions
     private let logger: Logger
-    private let loop: EventLoop
+    private let loop: EpollEventLoop
     private let engine: SwitchEngine
     private let server: VDEServer
     private var consoleServer: ConsoleServer?
@@ -33,7 +33,7 @@ final class SwitchApplication {
     init(options: SwitchOptions, logger: Logger) throws {
         self.options = options
         self.logger = logger
-        loop = try EventLoop()
+        loop = try EpollEventLoop()
         loop.moderationInterval = .microseconds(Int64(options.moderation))
         let directory = switch options.socketDirectoryLocation {
         case .path(let path): SocketDirectory(path: path, permissions: options.permissions)
@@ -111,7 +111,7 @@ final class SwitchApplication {
     }
 
     private static func makeFriendLinks(
-        identity: IdentityKey, options: SwitchOptions, node: F2FNode, loop: EventLoop, logger: Logger
+        identity: IdentityKey, options: SwitchOptions, node: F2FNode, loop: any EventLoop, logger: Logger
     ) throws(IdentityStore.Failure) -> FriendLinks {
         let identityPath = try options.resolvedIdentityPath()
         var friends = options.friends.compactMap(PeerID.init(parsing:))

@@ -28,14 +28,14 @@ public final class PeerDialer: CoreListener {
     }
 
     private let node: F2FNode
-    private let loop: EventLoop
+    private let loop: any EventLoop
     private let logger: Logger
     public private(set) var entries: [Entry] = []
     private var nextID = 1
     /// Layers a provider over each new TCP connection (the Noise layer); plain TCP by default.
     public var secure: (TCPConnection, Entry) -> any Connection = { connection, _ in connection }
 
-    public init(node: F2FNode, loop: EventLoop, logger: Logger) {
+    public init(node: F2FNode, loop: any EventLoop, logger: Logger) {
         self.node = node
         self.loop = loop
         self.logger = logger

@@ -1,4 +1,5 @@
 import F2FBase
+import F2FCore
 import F2FPosix
 import Testing
 
@@ -9,7 +10,7 @@ import Testing
     private let patience: Duration = .seconds(5)
 
     @Test func theNearestOfSeveralTimersEndsTheWait() throws {
-        let loop = try EventLoop()
+        let loop = try EpollEventLoop()
         var fired: [String] = []
         loop.schedule(after: .seconds(3)) { fired.append("far") }
         loop.schedule(after: .milliseconds(20)) { fired.append("near") }
@@ -22,7 +23,7 @@ import Testing
     }
 
     @Test func aCancelledTimerNeitherFiresNorEndsTheWait() throws {
-        let loop = try EventLoop()
+        let loop = try EpollEventLoop()
         var fired = false
         let timer = loop.schedule(after: .milliseconds(10)) { fired = true }
         loop.cancelTimer(timer)
@@ -34,7 +35,7 @@ import Testing
     }
 
     @Test func aRepeatingTimerEndsEveryWait() throws {
-        let loop = try EventLoop()
+        let loop = try EpollEventLoop()
         var count = 0
         loop.scheduleRepeating(every: .milliseconds(15)) { count += 1 }
 
@@ -48,7 +49,7 @@ import Testing
     }
 
     @Test func aTimerAddedByATimerIsWaitedFor() throws {
-        let loop = try EventLoop()
+        let loop = try EpollEventLoop()
         var fired: [String] = []
         loop.schedule(after: .zero) {
             fired.append("first")
@@ -64,7 +65,7 @@ import Testing
     }
 
     @Test func aFiredTimerNoLongerEndsTheWait() throws {
-        let loop = try EventLoop()
+        let loop = try EpollEventLoop()
         loop.schedule(after: .zero) {}
         loop.runOnce(maximumWait: patience)
 
@@ -75,7 +76,7 @@ import Testing
 
     /// A maximum wait too long to add to the clock must not hide the timer's deadline.
     @Test func anEndlessMaximumWaitStillWakesForATimer() throws {
-        let loop = try EventLoop()
+        let loop = try EpollEventLoop()
         var fired = false
         loop.schedule(after: .milliseconds(20)) { fired = true }
 
