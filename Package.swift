@@ -71,6 +71,9 @@ let package = Package(
         .testTarget(
             name: "F2FSecureTests", dependencies: ["F2FSecure", "F2FBase", "F2FCore", "F2FTesting", logging, crypto],
             swiftSettings: strict),
+        .testTarget(
+            name: "F2FTransportTCPTests", dependencies: ["F2FTransportTCP", "F2FCore", "F2FBase", "F2FTesting", logging],
+            swiftSettings: strict),
         .testTarget(name: "EthernetSwitchTests", dependencies: ["EthernetSwitch", "F2FBase", "F2FTesting"], swiftSettings: strict),
         .testTarget(name: "VDEServerTests", dependencies: ["VDEServer", "EthernetSwitch", "F2FBase", "F2FCore", "F2FPosix", "F2FTesting", logging], swiftSettings: strict),
         .testTarget(

@@ -12,22 +12,11 @@ public final class EpollEventLoop: EventLoop {
         var handler: any IOHandler
     }
 
-    private struct Timer {
-        var id: TimerID
-        var deadline: Instant
-        var interval: Duration?
-        var action: () -> Void
-    }
-
     private let epoll: Descriptor
     public let mailbox: LoopMailbox
     private var registrations: [Registration?] = []
     private var nextGeneration: UInt32 = 1
-    private var timers: [Timer] = []
-    /// The nearest timer deadline in nanoseconds (`.max` with no timers): every wake-up asks
-    /// for it, so it is kept up to date rather than searched for.
-    private var earliestDeadline: Int64 = .max
-    private var nextTimerID = 1
+    private var timers = LoopTimers()
     private var signalDescriptor: Int32 = -1
     private var signalAction: ((Int32) -> Void)?
     private var isRunning = false
@@ -71,7 +60,6 @@ public final class EpollEventLoop: EventLoop {
     public func releaseAll() {
         registrations.removeAll()
         timers.removeAll()
-        updateEarliestDeadline()
         signalAction = nil
         afterDispatch.removeAll()
     }
@@ -124,8 +112,7 @@ public final class EpollEventLoop: EventLoop {
     }
 
     public func cancelTimer(_ id: TimerID) {
-        timers.removeAll { $0.id == id }
-        updateEarliestDeadline()
+        timers.cancel(id)
     }
 
     // MARK: Signals
@@ -230,7 +217,7 @@ public final class EpollEventLoop: EventLoop {
     /// In plain nanoseconds: this runs on every wake-up, and `Duration` arithmetic goes through
     /// 128-bit multiplications.
     private func waitTimeout(maximumWait: Duration?) -> Int32 {
-        var deadline = earliestDeadline
+        var deadline = timers.earliestDeadline
         if let maximumWait {
             let (limit, overflow) = now.nanoseconds.addingReportingOverflow(max(0, maximumWait.nanoseconds))
             if !overflow { deadline = min(deadline, limit) }
@@ -241,35 +228,15 @@ public final class EpollEventLoop: EventLoop {
         return Int32(clamping: nanoseconds / 1_000_000 + (nanoseconds % 1_000_000 == 0 ? 0 : 1))
     }
 
-    private func updateEarliestDeadline() {
-        earliestDeadline = .max
-        for index in timers.indices {
-            earliestDeadline = min(earliestDeadline, timers[index].deadline.nanoseconds)
-        }
-    }
-
     private func runDueTimers() {
-        guard earliestDeadline <= now.nanoseconds else { return }
-        defer { updateEarliestDeadline() }
-        let due = timers.filter { $0.deadline <= now }
-        for timer in due {
-            // A previous action in this batch may have cancelled it.
-            guard let index = timers.firstIndex(where: { $0.id == timer.id }) else { continue }
-            if let interval = timer.interval {
-                timers[index].deadline = max(timer.deadline + interval, now)
-            } else {
-                timers.remove(at: index)
-            }
-            timer.action()
+        guard timers.earliestDeadline <= now.nanoseconds else { return }
+        for id in timers.due(now: now) {
+            if let action = timers.fire(id, now: now) { action() }
         }
     }
 
     private func addTimer(deadline: Instant, interval: Duration?, action: @escaping () -> Void) -> TimerID {
-        let id = TimerID(rawValue: nextTimerID)
-        nextTimerID += 1
-        timers.append(Timer(id: id, deadline: deadline, interval: interval, action: action))
-        earliestDeadline = min(earliestDeadline, deadline.nanoseconds)
-        return id
+        timers.add(deadline: deadline, interval: interval, action: action)
     }
 
     private func addToEpoll(_ descriptor: Int32, events: UInt32, token: UInt64) throws(SystemError) {

@@ -82,7 +82,7 @@ final class FriendLinks: ConnectionAcceptor, ConnectionEvents {
     }
 
     /// The encrypted layer for a connection the dialer opened.
-    func secureOutbound(_ connection: TCPConnection, pinned: PeerID?) -> SecureConnection {
+    func secureOutbound(_ connection: any Connection, pinned: PeerID?) -> SecureConnection {
         secure(connection, role: .initiator, pinned: pinned)
     }
 
