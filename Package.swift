@@ -38,7 +38,7 @@ let package = Package(
         .target(name: "VDEPlug", dependencies: ["CVDEPlug", "F2FPosix"], swiftSettings: strict),
 
         // Friends only: Noise XX authenticated, encrypted links as a provider over any connection.
-        .target(name: "F2FSecure", dependencies: ["F2FCore", logging, crypto], swiftSettings: strict),
+        .target(name: "F2FSecure", dependencies: ["F2FBase", "F2FCore", logging, crypto], swiftSettings: strict),
 
         // The vde2 control protocol, data sockets and management console.
         .target(
