@@ -39,7 +39,7 @@ let package = Package(
         .target(name: "VDEPlug", dependencies: ["CVDEPlug", "F2FPosix"], swiftSettings: strict),
 
         // Friends only: Noise XX authenticated, encrypted links as a provider over any connection.
-        .target(name: "F2FSecure", dependencies: ["F2FCore", logging, crypto], swiftSettings: strict),
+        .target(name: "F2FSecure", dependencies: ["F2FBase", "F2FCore", logging, crypto], swiftSettings: strict),
 
         // The switch runtime: the engine over real ports, the port kinds every switch has (friend
         // links, --plug cables, QEMU stream/dgram sockets), the console and its command sets.
@@ -86,16 +86,19 @@ let package = Package(
         .target(name: "F2FTesting", dependencies: ["F2FBase", "EthernetSwitch", "F2FCore"], swiftSettings: strict),
 
         .testTarget(name: "F2FBaseTests", dependencies: ["F2FBase"], swiftSettings: strict),
-        .testTarget(name: "F2FPosixTests", dependencies: ["F2FPosix", "F2FBase"], swiftSettings: strict),
+        .testTarget(name: "F2FPosixTests", dependencies: ["F2FPosix", "F2FBase", "F2FCore"], swiftSettings: strict),
         .testTarget(name: "F2FCoreTests", dependencies: ["F2FCore", "F2FBase", "F2FTesting", logging], swiftSettings: strict),
         .testTarget(
             name: "F2FSecureTests", dependencies: ["F2FSecure", "F2FBase", "F2FCore", "F2FTesting", logging, crypto],
+            swiftSettings: strict),
+        .testTarget(
+            name: "F2FTransportTCPTests", dependencies: ["F2FTransportTCP", "F2FCore", "F2FBase", "F2FTesting", logging],
             swiftSettings: strict),
         .testTarget(name: "EthernetSwitchTests", dependencies: ["EthernetSwitch", "F2FBase", "F2FTesting"], swiftSettings: strict),
         .testTarget(
             name: "SwitchRuntimeTests", dependencies: ["SwitchRuntime", "EthernetSwitch", "F2FBase", "F2FCore", "F2FPosix", "F2FTesting", logging],
             swiftSettings: strict),
-        .testTarget(name: "VDEServerTests", dependencies: ["VDEServer", "SwitchRuntime", "F2FPosix", "F2FTesting"], swiftSettings: strict),
+        .testTarget(name: "VDEServerTests", dependencies: ["VDEServer", "SwitchRuntime", "F2FCore", "F2FPosix", "F2FTesting"], swiftSettings: strict),
         .testTarget(
             name: "F2FSwitchNodeTests",
             dependencies: ["F2FSwitchNode", "SwitchRuntime", "EthernetSwitch", "F2FBase", "F2FCore", "F2FSecure", "F2FTesting", logging],

@@ -1,5 +1,6 @@
 import EthernetSwitch
 import F2FBase
+import F2FCore
 import F2FPosix
 import Logging
 import SwitchRuntime
@@ -21,9 +22,9 @@ enum ConsoleHarness {
     /// input's outcome and every crash replays from its file alone. The loop is only an epoll
     /// and an eventfd; nothing is registered on it.
     private static func makeConsole() -> Console {
-        let loop: EventLoop
+        let loop: EpollEventLoop
         do {
-            loop = try EventLoop(maxEventsPerWakeup: 1)
+            loop = try EpollEventLoop(maxEventsPerWakeup: 1)
         } catch {
             preconditionFailure("cannot create an event loop (environment, not input): \(error)")
         }

@@ -1,3 +1,4 @@
+import F2FCore
 import Glibc
 
 /// Takes listening sockets out of the loop for a moment when `accept` fails for want of
@@ -6,7 +7,7 @@ import Glibc
 /// and write a log line per turn. (Keeping a spare descriptor to accept-and-close with would
 /// stop the spin too, but would throw away a connection that may be a friend's.)
 public final class ListenerRest {
-    private let loop: EventLoop
+    private let loop: any EventLoop
     private let descriptors: [Int32]
     public let interval: Duration
     private var timer: EventLoop.TimerID?
@@ -15,7 +16,7 @@ public final class ListenerRest {
     /// Rests since the last connection accepted: one shortage is one event to report.
     private var restsSinceAccept = 0
 
-    public init(loop: EventLoop, descriptors: [Int32], interval: Duration = .milliseconds(100)) {
+    public init(loop: any EventLoop, descriptors: [Int32], interval: Duration = .milliseconds(100)) {
         self.loop = loop
         self.descriptors = descriptors
         self.interval = interval

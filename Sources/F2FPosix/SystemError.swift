@@ -1,3 +1,4 @@
+import F2FCore
 import Glibc
 
 /// A failed system call: the errno and what we were doing.
@@ -12,6 +13,13 @@ public struct SystemError: Error, Equatable, Sendable, CustomStringConvertible {
 
     public var description: String {
         "\(operation): \(String(cString: strerror(errno))) (errno \(errno))"
+    }
+}
+
+extension SystemError {
+    /// The loop protocol's registration failure is the same errno and operation.
+    public init(_ error: LoopRegistrationError) {
+        self.init(errno: error.errno, operation: error.operation)
     }
 }
 

@@ -24,7 +24,8 @@ final class FriendLinks: ConnectionAcceptor, ConnectionEvents {
         var handshakeBurstPerSource: Int
     }
 
-    /// Every refusal and eviction, by reason (`limits/print`).
+    /// Every refusal and eviction, by reason (`limits/print`); the admission rules' own are
+    /// `FriendAdmission.Counters`, merged in `counters`.
     struct Counters {
         var strangersRefused: UInt64 = 0
         var overPeerLimit: UInt64 = 0
@@ -42,25 +43,31 @@ final class FriendLinks: ConnectionAcceptor, ConnectionEvents {
     let limits: Limits
     /// The network's pre-shared key (`--network-key`): every link's handshake is then XXpsk0.
     var networkKey: NetworkKey?
-    private(set) var counters = Counters()
+    private var poolCounters = Counters()
+    var counters: Counters {
+        var merged = poolCounters
+        merged.strangersRefused = admission.counters.strangersRefused
+        merged.overPeerLimit = admission.counters.overPeerLimit
+        merged.handshakesRateLimited = admission.counters.handshakesRateLimited
+        merged.duplicateLinksRefused = admission.counters.duplicateLinksRefused
+        return merged
+    }
     private let node: F2FNode
-    private let loop: EventLoop
+    private let loop: any EventLoop
     private let logger: Logger
     let warnings: ThrottledLogger
     private var pool: PendingPool<ObjectIdentifier, String>
     private var pending: [ObjectIdentifier: SecureConnection] = [:]
+    /// The rules: friends only, one link each, the peer limit, the strangers' handshake budget.
+    private var admission: FriendAdmission
     /// Source prefixes of the pinned peers' hosts: their redials get the reserved places.
-    private(set) var reservedSources: Set<String> = []
-    private var handshakeBucket: TokenBucket
-    private var sourceBuckets: [String: TokenBucket] = [:]
+    var reservedSources: Set<String> { admission.reservedSources }
     private var timer: EventLoop.TimerID?
     private var ticks = 0
 
-    /// Forgotten first once full again; beyond this many, all are (a bucket is only a few seconds of memory).
-    static let maximumSourceBuckets = 4096
     static let tickInterval: Duration = .milliseconds(100)
 
-    init(identity: IdentityKey, friends: FriendList, limits: Limits, node: F2FNode, loop: EventLoop, logger: Logger) {
+    init(identity: IdentityKey, friends: FriendList, limits: Limits, node: F2FNode, loop: any EventLoop, logger: Logger) {
         self.identity = identity
         self.friends = friends
         self.limits = limits
@@ -69,7 +76,12 @@ final class FriendLinks: ConnectionAcceptor, ConnectionEvents {
         self.logger = logger
         warnings = ThrottledLogger(logger: logger) { [unowned loop] in loop.now }
         pool = PendingPool(limits: limits.pool)
-        handshakeBucket = TokenBucket(ratePerSecond: limits.handshakeRate, burst: limits.handshakeBurst, now: loop.now)
+        admission = FriendAdmission(
+            ownID: identity.id, friends: friends,
+            limits: FriendAdmission.Limits(
+                maxPeers: limits.maxPeers, handshakeRate: limits.handshakeRate, handshakeBurst: limits.handshakeBurst,
+                handshakeRatePerSource: limits.handshakeRatePerSource, handshakeBurstPerSource: limits.handshakeBurstPerSource),
+            now: loop.now)
         timer = loop.scheduleRepeating(every: Self.tickInterval) { [weak self] in self?.tick() }
     }
 
@@ -78,11 +90,11 @@ final class FriendLinks: ConnectionAcceptor, ConnectionEvents {
 
     /// Connections from `address`'s host get the reserved places (a pinned peer redialling us).
     func reserve(_ address: TCPAddress) {
-        reservedSources.formUnion(address.sourcePrefixes())
+        admission.reservedSources.formUnion(address.sourcePrefixes())
     }
 
     /// The encrypted layer for a connection the dialer opened.
-    func secureOutbound(_ connection: TCPConnection, pinned: PeerID?) -> SecureConnection {
+    func secureOutbound(_ connection: any Connection, pinned: PeerID?) -> SecureConnection {
         secure(connection, role: .initiator, pinned: pinned)
     }
 
@@ -100,24 +112,7 @@ final class FriendLinks: ConnectionAcceptor, ConnectionEvents {
 
     /// The reason `id` may not link with us, or nil for a friend.
     private func refusal(for id: PeerID, pinned: PeerID?, inbound: Bool) -> String? {
-        if let pinned, pinned != id { return "expected \(pinned) at this address" }
-        if id == identity.id { return "it has our own identity: give each switch its own --identity file" }
-        guard friends.contains(id) else {
-            counters.strangersRefused &+= 1
-            return "not a friend"
-        }
-        // One link per friend (the core keeps one of two, e.g. when both ends dial): a friend
-        // opening more, each waiting for its hello, would hold --max-peers slots.
-        guard !inbound || linkCount(of: id) < 2 else {
-            counters.duplicateLinksRefused &+= 1
-            return "already linked (one link per friend)"
-        }
-        // Links we dial were configured by the user; only strangers' attempts are capped.
-        guard !inbound || node.peers.count < limits.maxPeers else {
-            counters.overPeerLimit &+= 1
-            return "already \(limits.maxPeers) peers (--max-peers)"
-        }
-        return nil
+        admission.refusal(for: id, pinned: pinned, inbound: inbound, linksToFriend: linkCount(of: id), peerCount: node.peers.count)?.description
     }
 
     private func linkCount(of id: PeerID) -> Int {
@@ -134,8 +129,7 @@ final class FriendLinks: ConnectionAcceptor, ConnectionEvents {
     // MARK: ConnectionAcceptor (the TCP listener)
 
     func acceptIncoming(_ connection: any Connection) {
-        guard node.peers.count < limits.maxPeers else {
-            counters.overPeerLimit &+= 1
+        if admission.admitConnection(peerCount: node.peers.count) != nil {
             warnings.warning(
                 "peer-limit", "refusing connection: peer limit reached",
                 metadata: ["address": "\(connection.remoteDescription)", "max-peers": "\(limits.maxPeers)"])
@@ -150,16 +144,16 @@ final class FriendLinks: ConnectionAcceptor, ConnectionEvents {
             return admitHandshake(of: secure, from: source)
         }
         let key = ObjectIdentifier(secure)
-        let admission = pool.admit(key, from: source, isReservedSource: reservedSources.contains(source), now: loop.now)
+        let placement = pool.admit(key, from: source, isReservedSource: reservedSources.contains(source), now: loop.now)
         pending[key] = secure
-        guard case .admittedEvicting(let victim, let eviction) = admission, let evicted = pending.removeValue(forKey: victim) else { return }
+        guard case .admittedEvicting(let victim, let eviction) = placement, let evicted = pending.removeValue(forKey: victim) else { return }
         let reason: String
         switch eviction {
         case .poolFull:
-            counters.evictedPoolFull &+= 1
+            poolCounters.evictedPoolFull &+= 1
             reason = "unauthenticated connections at the limit (--max-pending \(limits.pool.capacity)): the oldest made room"
         case .sourceFull:
-            counters.evictedSourceFull &+= 1
+            poolCounters.evictedSourceFull &+= 1
             reason = "\(limits.pool.perSource) unauthenticated connections from \(source) (--max-pending-per-source): the oldest made room"
         }
         warnings.warning("pending-evicted", "closing unauthenticated connection", metadata: ["address": "\(evicted.remoteDescription)", "reason": "\(reason)"])
@@ -170,29 +164,9 @@ final class FriendLinks: ConnectionAcceptor, ConnectionEvents {
     /// strangers' budget (pinned peers' hosts are not charged).
     private func admitHandshake(of secure: SecureConnection, from source: String) -> String? {
         pool.markSpoken(ObjectIdentifier(secure))
-        guard !reservedSources.contains(source) else { return nil }
-        let now = loop.now
-        var bucket = sourceBuckets[source]
-            ?? TokenBucket(ratePerSecond: limits.handshakeRatePerSource, burst: limits.handshakeBurstPerSource, now: now)
-        let allowed = bucket.take(now: now)
-        if sourceBuckets[source] == nil, sourceBuckets.count >= Self.maximumSourceBuckets { pruneSourceBuckets(now: now) }
-        sourceBuckets[source] = bucket
-        let refusal: String?
-        if !allowed {
-            refusal = "more than \(limits.handshakeRatePerSource) handshakes per second from \(source) (--handshake-rate-per-source)"
-        } else if !handshakeBucket.take(now: now) {
-            refusal = "more than \(limits.handshakeRate) handshakes per second from strangers (--handshake-rate)"
-        } else {
-            return nil
-        }
-        counters.handshakesRateLimited &+= 1
-        warnings.warning("handshake-rate", "closing unauthenticated connection", metadata: ["address": "\(secure.remoteDescription)", "reason": "\(refusal ?? "")"])
-        return refusal
-    }
-
-    private func pruneSourceBuckets(now: Instant) {
-        sourceBuckets = sourceBuckets.filter { !$0.value.isFull(now: now) }
-        if sourceBuckets.count >= Self.maximumSourceBuckets { sourceBuckets.removeAll() }
+        guard let refusal = admission.admitHandshake(from: source, now: loop.now) else { return nil }
+        warnings.warning("handshake-rate", "closing unauthenticated connection", metadata: ["address": "\(secure.remoteDescription)", "reason": "\(refusal)"])
+        return refusal.description
     }
 
     private func tick() {
@@ -202,10 +176,10 @@ final class FriendLinks: ConnectionAcceptor, ConnectionEvents {
             let reason: String
             switch expiry {
             case .noFirstMessage:
-                counters.firstMessageTimeouts &+= 1
+                poolCounters.firstMessageTimeouts &+= 1
                 reason = "no Noise handshake message within \(limits.pool.firstMessageTimeout) (--first-message-timeout)"
             case .handshakeTimeout:
-                counters.handshakeTimeouts &+= 1
+                poolCounters.handshakeTimeouts &+= 1
                 reason = "no Noise handshake within \(limits.pool.handshakeTimeout) (--handshake-timeout)"
             }
             warnings.warning("pending-timeout", "closing unauthenticated connection", metadata: ["address": "\(connection.remoteDescription)", "reason": "\(reason)"])
@@ -214,7 +188,7 @@ final class FriendLinks: ConnectionAcceptor, ConnectionEvents {
         ticks += 1
         if ticks % 10 == 0 {
             warnings.reportSuppressed()
-            sourceBuckets = sourceBuckets.filter { !$0.value.isFull(now: now) }
+            admission.forgetIdleSources(now: now)
         }
     }
 
@@ -233,7 +207,7 @@ final class FriendLinks: ConnectionAcceptor, ConnectionEvents {
         let key = ObjectIdentifier(connection)
         pool.remove(key)
         guard pending.removeValue(forKey: key) != nil else { return }
-        if let error, !error.isRefusal, !error.isTimeout, !error.isNotAdmitted { counters.handshakeFailures &+= 1 }
+        if let error, !error.isRefusal, !error.isTimeout, !error.isNotAdmitted { poolCounters.handshakeFailures &+= 1 }
         logger.debug("unauthenticated connection ended", metadata: ["address": "\(connection.remoteDescription)", "reason": "\(error.map(String.init(describing:)) ?? "closed")"])
     }
 

@@ -12,7 +12,7 @@ import VDEServer
 public final class SwitchApplication {
     private let settings: SwitchNodeSettings
     private let logger: Logger
-    private let loop: EventLoop
+    private let loop: EpollEventLoop
     private let engine: SwitchEngine
     private let server: VDEServer
     private var consoleServer: ConsoleServer?
@@ -34,7 +34,7 @@ public final class SwitchApplication {
     public init(settings: SwitchNodeSettings, logger: Logger) throws {
         self.settings = settings
         self.logger = logger
-        loop = try EventLoop()
+        loop = try EpollEventLoop()
         loop.moderationInterval = .microseconds(Int64(settings.moderation))
         let directory = switch settings.socketDirectoryLocation {
         case .path(let path): SocketDirectory(path: path, permissions: settings.permissions)
@@ -112,7 +112,7 @@ public final class SwitchApplication {
     }
 
     private static func makeFriendLinks(
-        identity: IdentityKey, settings: SwitchNodeSettings, node: F2FNode, loop: EventLoop, logger: Logger
+        identity: IdentityKey, settings: SwitchNodeSettings, node: F2FNode, loop: any EventLoop, logger: Logger
     ) throws(IdentityStore.Failure) -> FriendLinks {
         let identityPath = try settings.resolvedIdentityPath()
         var friends = settings.friends

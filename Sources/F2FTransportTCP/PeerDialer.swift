@@ -5,8 +5,13 @@ import Logging
 
 /// Keeps the configured outbound peers (`--peer HOST:PORT`, `peer/add`) connected: a link
 /// that fails or dies is redialled with capped, jittered exponential backoff for as long as
-/// the switch runs.
+/// the switch runs. One dial per entry at a time: a new one starts only from the redial timer,
+/// which is set only when the entry's dial failed or its link closed.
 public final class PeerDialer: CoreListener {
+    /// Opens a connection to an address: `TCPConnection.connect` in the switch, a scripted
+    /// connection in tests.
+    public typealias Connector = (TCPAddress) throws(CommError) -> any Connection
+
     public enum LinkState: Equatable, Sendable {
         case dialing
         case connected
@@ -28,17 +33,23 @@ public final class PeerDialer: CoreListener {
     }
 
     private let node: F2FNode
-    private let loop: EventLoop
+    private let loop: any EventLoop
     private let logger: Logger
+    private let connect: Connector
     public private(set) var entries: [Entry] = []
     private var nextID = 1
     /// Layers a provider over each new TCP connection (the Noise layer); plain TCP by default.
-    public var secure: (TCPConnection, Entry) -> any Connection = { connection, _ in connection }
+    public var secure: (any Connection, Entry) -> any Connection = { connection, _ in connection }
 
-    public init(node: F2FNode, loop: EventLoop, logger: Logger) {
+    public init(node: F2FNode, loop: any EventLoop, logger: Logger, connector: Connector? = nil) {
         self.node = node
         self.loop = loop
         self.logger = logger
+        if let connector {
+            connect = connector
+        } else {
+            connect = { address throws(CommError) -> any Connection in try TCPConnection.connect(to: address, loop: loop) }
+        }
         node.addListener(self)
         let previous = node.onPeerClosed
         node.onPeerClosed = { [weak self] peer, reason in
@@ -75,7 +86,7 @@ public final class PeerDialer: CoreListener {
         entries[index].timer = nil
         entries[index].state = .dialing
         do {
-            let connection = try TCPConnection.connect(to: entries[index].address, loop: loop)
+            let connection = try connect(entries[index].address)
             entries[index].peer = node.addOutbound(secure(connection, entries[index]))
         } catch {
             entries[index].lastError = error.description

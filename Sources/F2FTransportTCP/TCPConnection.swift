@@ -11,7 +11,7 @@ public final class TCPConnection: Connection, IOHandler {
     /// For an accepted connection, the part of the remote address one host controls (an IPv4
     /// address, an IPv6 /64): the unit of the listener's per-source limits.
     public let sourcePrefix: String?
-    private let loop: EventLoop
+    private let loop: any EventLoop
     private var descriptor: Int32
     private var isConnecting: Bool
     private var isClosed = false
@@ -33,7 +33,7 @@ public final class TCPConnection: Connection, IOHandler {
     /// About eight full-size frames.
     static let denseReadCount = 12 * 1024
 
-    private init(descriptor: Int32, remote: String, sourcePrefix: String? = nil, connecting: Bool, loop: EventLoop) {
+    private init(descriptor: Int32, remote: String, sourcePrefix: String? = nil, connecting: Bool, loop: any EventLoop) {
         self.descriptor = descriptor
         self.remoteDescription = remote
         self.sourcePrefix = sourcePrefix
@@ -53,7 +53,7 @@ public final class TCPConnection: Connection, IOHandler {
     }
 
     /// Starts a non-blocking connect; `connectionEstablished` or `connectionClosed` follows.
-    public static func connect(to address: TCPAddress, loop: EventLoop) throws(CommError) -> TCPConnection {
+    public static func connect(to address: TCPAddress, loop: any EventLoop) throws(CommError) -> TCPConnection {
         var lastError = CommError(errno: EHOSTUNREACH, operation: "connect \(address)")
         for socketAddress in try address.resolve(passive: false) {
             let family = socketAddress.withUnsafeBytes { $0.load(as: sa_family_t.self) }
@@ -74,7 +74,7 @@ public final class TCPConnection: Connection, IOHandler {
     }
 
     /// Wraps an accepted socket; it is connected already.
-    static func accepted(descriptor: Int32, remote: String, sourcePrefix: String, loop: EventLoop) throws(CommError) -> TCPConnection {
+    static func accepted(descriptor: Int32, remote: String, sourcePrefix: String, loop: any EventLoop) throws(CommError) -> TCPConnection {
         let connection = TCPConnection(descriptor: descriptor, remote: remote, sourcePrefix: sourcePrefix, connecting: false, loop: loop)
         try connection.register(.none)
         return connection

@@ -5,7 +5,7 @@ import Logging
 
 /// Accepts F2F peers on `--listen [HOST:]PORT` and hands each connection to the core.
 public final class TCPListener: IOHandler {
-    private let loop: EventLoop
+    private let loop: any EventLoop
     private weak var acceptor: (any ConnectionAcceptor)?
     private var descriptors: [Int32] = []
     private let logger: Logger
@@ -15,7 +15,7 @@ public final class TCPListener: IOHandler {
     /// Times accept failed for want of descriptors or memory and the listener rested.
     public var acceptPauses: UInt64 { rest?.count ?? 0 }
 
-    public init(address: TCPAddress, loop: EventLoop, acceptor: any ConnectionAcceptor, logger: Logger) throws(CommError) {
+    public init(address: TCPAddress, loop: any EventLoop, acceptor: any ConnectionAcceptor, logger: Logger) throws(CommError) {
         self.address = address
         self.loop = loop
         self.acceptor = acceptor

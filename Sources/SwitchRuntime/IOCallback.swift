@@ -1,3 +1,4 @@
+import F2FCore
 import F2FPosix
 
 /// Adapts a closure to `IOHandler`, so one object can own several descriptors with

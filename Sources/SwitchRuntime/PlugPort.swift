@@ -1,4 +1,5 @@
 import EthernetSwitch
+import F2FCore
 import F2FPosix
 import Glibc
 import VDEPlug
@@ -41,7 +42,7 @@ public final class PlugPort: PortLink {
         receiveBuffer.deallocate()
     }
 
-    public func activate() throws(SystemError) {
+    public func activate() throws(LoopRegistrationError) {
         try engine.loop.register(dataDescriptor, interest: .readable, handler: IOCallback { [unowned self] readiness in
             if readiness.contains(.writable) { self.sendQueued() }
             if readiness.contains(.readable) { self.receiveFrames() }

@@ -1,5 +1,6 @@
 import EthernetSwitch
 import F2FBase
+import F2FCore
 import F2FPosix
 import Logging
 
@@ -14,7 +15,7 @@ import Logging
 /// its senders — and from then on frames for it are dropped, until it drains again.
 public final class SwitchEngine {
     public private(set) var core: Switch
-    public let loop: EventLoop
+    public let loop: any EventLoop
     let logger: Logger
     private var links: [(any PortLink)?]
     private var touchedPorts: [Int] = []
@@ -52,7 +53,7 @@ public final class SwitchEngine {
     private var nextDropReport = Instant.zero
     public var dropReportInterval: Duration = .seconds(10)
 
-    public init(configuration: SwitchConfiguration, spanningTree: SpanningTree? = nil, loop: EventLoop, logger: Logger, burstQueueCapacity: Int = 256) {
+    public init(configuration: SwitchConfiguration, spanningTree: SpanningTree? = nil, loop: any EventLoop, logger: Logger, burstQueueCapacity: Int = 256) {
         core = Switch(configuration: configuration, spanningTree: spanningTree)
         self.loop = loop
         self.logger = logger

@@ -1,4 +1,5 @@
 import EthernetSwitch
+import F2FCore
 import F2FPosix
 import SwitchRuntime
 import Glibc
@@ -48,7 +49,7 @@ final class VDEEndpoint: PortLink {
     }
 
     /// Starts watching both descriptors.
-    func activate() throws(SystemError) {
+    func activate() throws(LoopRegistrationError) {
         try engine.loop.register(dataDescriptor, interest: .readable, handler: IOCallback { [unowned self] readiness in
             self.dataReady(readiness)
         })

@@ -51,7 +51,7 @@ public final class VDEServer {
                 self.acceptClients(listener: listener)
             })
         } catch {
-            throw .system(error)
+            throw .system(SystemError(error))
         }
         engine.loop.scheduleRepeating(every: .seconds(1)) { [weak self] in self?.expireStalledHandshakes() }
     }

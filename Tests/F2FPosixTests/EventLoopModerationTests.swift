@@ -1,4 +1,5 @@
 import F2FBase
+import F2FCore
 import F2FPosix
 import Testing
 
@@ -8,7 +9,7 @@ import Testing
     private let interval: Duration = .milliseconds(300)
 
     @Test func napsAfterDenseInputOnly() throws {
-        let loop = try EventLoop()
+        let loop = try EpollEventLoop()
         loop.moderationInterval = interval
 
         loop.schedule(after: .zero) { loop.noteDenseInput() }
@@ -20,7 +21,7 @@ import Testing
     }
 
     @Test func noNapWhenModerationIsOff() throws {
-        let loop = try EventLoop()
+        let loop = try EpollEventLoop()
         loop.schedule(after: .zero) { loop.noteDenseInput() }
         #expect(elapsed { loop.runOnce(maximumWait: .seconds(5)) } < interval)
     }

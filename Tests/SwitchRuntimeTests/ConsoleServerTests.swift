@@ -1,3 +1,4 @@
+import F2FCore
 import F2FPosix
 import Foundation
 import Glibc
@@ -10,13 +11,13 @@ import SwitchRuntime
 @Suite struct ConsoleServerTests {
     /// A console whose `big/print` answers with about 10 KiB and counts its runs.
     final class Fixture {
-        let loop: EventLoop
+        let loop: EpollEventLoop
         let server: ConsoleServer
         let directory: String
         var runs = 0
 
         init() throws {
-            loop = try EventLoop()
+            loop = try EpollEventLoop()
             var template = Array("/tmp/f2f-console-XXXXXX".utf8CString)
             guard let made = mkdtemp(&template) else { throw Failure("mkdtemp failed") }
             directory = String(cString: made)

@@ -11,7 +11,7 @@ public final class ConsoleServer {
     public let path: String
     public let mode: mode_t
     private let console: Console
-    private let loop: EventLoop
+    private let loop: any EventLoop
     private let logger: Logger
     private let onShutdown: () -> Void
     private var listener: Descriptor?
@@ -30,7 +30,7 @@ public final class ConsoleServer {
     /// Times the listener rested because accept found no descriptor free.
     public var acceptPauses: UInt64 { rest?.count ?? 0 }
 
-    public init(path: String, mode: mode_t, console: Console, loop: EventLoop, logger: Logger, onShutdown: @escaping () -> Void) {
+    public init(path: String, mode: mode_t, console: Console, loop: any EventLoop, logger: Logger, onShutdown: @escaping () -> Void) {
         self.path = path
         self.mode = mode
         self.console = console
@@ -54,7 +54,7 @@ public final class ConsoleServer {
         do {
             try loop.register(raw, interest: .readable, handler: IOCallback { [unowned self] _ in self.acceptSessions() })
         } catch {
-            throw .system(error)
+            throw .system(SystemError(error))
         }
         listenerDescriptor = socket.rawValue
         rest = ListenerRest(loop: loop, descriptors: [raw])

@@ -99,7 +99,7 @@ public final class DatagramPort: PortLink {
         return (try? directory.connect(probe.rawValue, toSocketNamed: name)) != nil
     }
 
-    public func activate() throws(SystemError) {
+    public func activate() throws(LoopRegistrationError) {
         try engine.loop.register(descriptor, interest: .readable, handler: IOCallback { [unowned self] readiness in
             if readiness.contains(.writable) { self.egress.handleWritable() }
             if readiness.contains(.readable) { self.receive() }

@@ -1,4 +1,5 @@
 import EthernetSwitch
+import F2FCore
 import F2FPosix
 import Glibc
 
@@ -61,7 +62,7 @@ final class StreamPort: PortLink {
         output.deallocate()
     }
 
-    func activate() throws(SystemError) {
+    func activate() throws(LoopRegistrationError) {
         try engine.loop.register(descriptor, interest: .readable, handler: IOCallback { [unowned self] readiness in
             if readiness.contains(.writable) { self.sendBuffered() }
             if readiness.contains(.readable) { self.receive() }

@@ -101,7 +101,7 @@ public final class StreamServer {
                 try engine.loop.register(raw, interest: .readable, handler: IOCallback { [unowned self] _ in self.accept(from: raw) })
             } catch {
                 stop()
-                throw .system(error)
+                throw .system(SystemError(error))
             }
         }
         rest = ListenerRest(loop: engine.loop, descriptors: raws)

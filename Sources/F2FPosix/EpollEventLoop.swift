@@ -1,34 +1,22 @@
 import CF2FSystem
 import F2FBase
+import F2FCore
 import Glibc
 
 /// The single-threaded reactor that owns every descriptor's readiness: epoll for I/O,
 /// polled deadlines for timers, an eventfd for work posted from other threads and a
 /// signalfd for signals. All state it drives lives on its thread.
-public final class EventLoop {
-    public typealias TimerID = Int
-
+public final class EpollEventLoop: EventLoop {
     private struct Registration {
         var generation: UInt32
         var handler: any IOHandler
-    }
-
-    private struct Timer {
-        var id: TimerID
-        var deadline: Instant
-        var interval: Duration?
-        var action: () -> Void
     }
 
     private let epoll: Descriptor
     public let mailbox: LoopMailbox
     private var registrations: [Registration?] = []
     private var nextGeneration: UInt32 = 1
-    private var timers: [Timer] = []
-    /// The nearest timer deadline in nanoseconds (`.max` with no timers): every wake-up asks
-    /// for it, so it is kept up to date rather than searched for.
-    private var earliestDeadline: Int64 = .max
-    private var nextTimerID: TimerID = 1
+    private var timers = LoopTimers()
     private var signalDescriptor: Int32 = -1
     private var signalAction: ((Int32) -> Void)?
     private var isRunning = false
@@ -44,8 +32,11 @@ public final class EventLoop {
 
     /// How long the loop naps before its next wait after a handler reported dense input
     /// (`noteDenseInput()`); zero turns moderation off.
-    public var moderationInterval: Duration = .zero
-    private var hasDenseInput = false
+    public var moderationInterval: Duration {
+        get { moderation.interval }
+        set { moderation.interval = newValue }
+    }
+    private var moderation = WakeModeration()
 
     private static let mailboxToken: UInt64 = .max
     private static let signalToken: UInt64 = .max - 1
@@ -69,7 +60,6 @@ public final class EventLoop {
     public func releaseAll() {
         registrations.removeAll()
         timers.removeAll()
-        updateEarliestDeadline()
         signalAction = nil
         afterDispatch.removeAll()
     }
@@ -77,7 +67,7 @@ public final class EventLoop {
     // MARK: Descriptors
 
     /// Watches `descriptor` for `interest` and calls `handler` when it is ready (level-triggered).
-    public func register(_ descriptor: Int32, interest: IOInterest, handler: any IOHandler) throws(SystemError) {
+    public func register(_ descriptor: Int32, interest: IOInterest, handler: any IOHandler) throws(LoopRegistrationError) {
         let index = Int(descriptor)
         if registrations.count <= index {
             registrations.append(contentsOf: repeatElement(nil, count: index + 1 - registrations.count))
@@ -85,7 +75,11 @@ public final class EventLoop {
         precondition(registrations[index] == nil, "descriptor \(descriptor) registered twice")
         let generation = nextGeneration
         nextGeneration &+= 1
-        try addToEpoll(descriptor, events: interest.epollEvents, token: Self.token(descriptor, generation))
+        do {
+            try addToEpoll(descriptor, events: interest.epollEvents, token: Self.token(descriptor, generation))
+        } catch {
+            throw LoopRegistrationError(errno: error.errno, operation: error.operation)
+        }
         registrations[index] = Registration(generation: generation, handler: handler)
     }
 
@@ -118,8 +112,7 @@ public final class EventLoop {
     }
 
     public func cancelTimer(_ id: TimerID) {
-        timers.removeAll { $0.id == id }
-        updateEarliestDeadline()
+        timers.cancel(id)
     }
 
     // MARK: Signals
@@ -167,25 +160,17 @@ public final class EventLoop {
         runAfterDispatch()
         runDueTimers()
         runAfterDispatch()
-        if hasDenseInput {
-            hasDenseInput = false
-            nap()
-        }
+        if let nap = moderation.napAfterWakeup() { sleep(for: nap) }
     }
 
-    /// A handler's read found many items waiting and still emptied its source: traffic is
-    /// dense and the loop keeps up with it. The loop then naps before its next wait, as a NIC
-    /// moderates interrupts, so dense traffic costs one wake-up per sizeable batch instead of
-    /// one per handful of frames. Light traffic (a ping) never reports this and never waits;
-    /// a handler that is behind (a full read) should not report it either, there is no point.
+    /// See `WakeModeration` for when the loop naps.
     @inline(__always)
     public func noteDenseInput() {
-        hasDenseInput = true
+        moderation.noteDenseInput()
     }
 
-    private func nap() {
-        guard moderationInterval > .zero else { return }
-        let nanoseconds = moderationInterval.nanoseconds
+    private func sleep(for nap: Duration) {
+        let nanoseconds = nap.nanoseconds
         var interval = timespec(tv_sec: Int(nanoseconds / 1_000_000_000), tv_nsec: Int(nanoseconds % 1_000_000_000))
         _ = clock_nanosleep(CLOCK_MONOTONIC, 0, &interval, nil)
     }
@@ -232,7 +217,7 @@ public final class EventLoop {
     /// In plain nanoseconds: this runs on every wake-up, and `Duration` arithmetic goes through
     /// 128-bit multiplications.
     private func waitTimeout(maximumWait: Duration?) -> Int32 {
-        var deadline = earliestDeadline
+        var deadline = timers.earliestDeadline
         if let maximumWait {
             let (limit, overflow) = now.nanoseconds.addingReportingOverflow(max(0, maximumWait.nanoseconds))
             if !overflow { deadline = min(deadline, limit) }
@@ -243,35 +228,15 @@ public final class EventLoop {
         return Int32(clamping: nanoseconds / 1_000_000 + (nanoseconds % 1_000_000 == 0 ? 0 : 1))
     }
 
-    private func updateEarliestDeadline() {
-        earliestDeadline = .max
-        for index in timers.indices {
-            earliestDeadline = min(earliestDeadline, timers[index].deadline.nanoseconds)
-        }
-    }
-
     private func runDueTimers() {
-        guard earliestDeadline <= now.nanoseconds else { return }
-        defer { updateEarliestDeadline() }
-        let due = timers.filter { $0.deadline <= now }
-        for timer in due {
-            // A previous action in this batch may have cancelled it.
-            guard let index = timers.firstIndex(where: { $0.id == timer.id }) else { continue }
-            if let interval = timer.interval {
-                timers[index].deadline = max(timer.deadline + interval, now)
-            } else {
-                timers.remove(at: index)
-            }
-            timer.action()
+        guard timers.earliestDeadline <= now.nanoseconds else { return }
+        for id in timers.due(now: now) {
+            if let action = timers.fire(id, now: now) { action() }
         }
     }
 
     private func addTimer(deadline: Instant, interval: Duration?, action: @escaping () -> Void) -> TimerID {
-        let id = nextTimerID
-        nextTimerID += 1
-        timers.append(Timer(id: id, deadline: deadline, interval: interval, action: action))
-        earliestDeadline = min(earliestDeadline, deadline.nanoseconds)
-        return id
+        timers.add(deadline: deadline, interval: interval, action: action)
     }
 
     private func addToEpoll(_ descriptor: Int32, events: UInt32, token: UInt64) throws(SystemError) {

@@ -1,5 +1,3 @@
-import CF2FSystem
-
 /// Which readiness events an owner wants for a descriptor.
 public struct IOInterest: OptionSet, Sendable {
     public let rawValue: UInt8
@@ -17,16 +15,9 @@ public struct IOInterest: OptionSet, Sendable {
         if readable { insert(.readable) }
         if writable { insert(.writable) }
     }
-
-    var epollEvents: UInt32 {
-        var events: UInt32 = 0
-        if contains(.readable) { events |= EPOLLIN.rawValue }
-        if contains(.writable) { events |= EPOLLOUT.rawValue }
-        return events
-    }
 }
 
-/// What epoll reported for a descriptor. Hang-ups and errors are reported as readable (and
+/// What the loop reported for a descriptor. Hang-ups and errors are reported as readable (and
 /// writable) too, so the owner's next read or write sees the EOF or the error.
 public struct IOReadiness: OptionSet, Sendable {
     public let rawValue: UInt8
@@ -38,15 +29,6 @@ public struct IOReadiness: OptionSet, Sendable {
     public static let readable = IOReadiness(rawValue: 1)
     public static let writable = IOReadiness(rawValue: 2)
     public static let hangup = IOReadiness(rawValue: 4)
-
-    init(epollEvents events: UInt32) {
-        var readiness: IOReadiness = []
-        let failed = events & (EPOLLERR.rawValue | EPOLLHUP.rawValue) != 0
-        if events & EPOLLIN.rawValue != 0 || failed { readiness.insert(.readable) }
-        if events & EPOLLOUT.rawValue != 0 || failed { readiness.insert(.writable) }
-        if failed { readiness.insert(.hangup) }
-        self = readiness
-    }
 }
 
 /// The owner of a registered descriptor; called on the loop thread only.
