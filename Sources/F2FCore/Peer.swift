@@ -81,7 +81,7 @@ public final class Peer: ConnectionEvents {
         if readable { pumpInbound() }
     }
 
-    public func connectionClosed(_ connection: any Connection, error: CommError?) {
+    public func connectionClosed(_ connection: any Connection, error: ConnectionError?) {
         close(reason: error.map { "connection failed: \($0)" } ?? "closed by the other side")
     }
 
