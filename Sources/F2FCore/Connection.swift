@@ -7,9 +7,9 @@ public protocol Connection: AnyObject {
     var remoteDescription: String { get }
 
     /// Copies up to `buffer.count` available bytes; never waits.
-    func read(into buffer: UnsafeMutableRawBufferPointer) throws(CommError) -> CommReadResult
+    func read(into buffer: UnsafeMutableRawBufferPointer) throws(ConnectionError) -> CommReadResult
     /// Takes as many bytes as it can now; 0 means "try again when writable".
-    func write(_ bytes: UnsafeRawBufferPointer) throws(CommError) -> Int
+    func write(_ bytes: UnsafeRawBufferPointer) throws(ConnectionError) -> Int
     /// Pushes out bytes a provider may have coalesced; called after a burst of writes.
     func flush()
     /// Which readiness notifications the core wants from now on.
@@ -31,7 +31,7 @@ public protocol ConnectionEvents: AnyObject {
     /// An outgoing connection completed (`comm_connecting`).
     func connectionEstablished(_ connection: any Connection)
     /// The connection failed or the other side closed it (`comm_disconnected`).
-    func connectionClosed(_ connection: any Connection, error: CommError?)
+    func connectionClosed(_ connection: any Connection, error: ConnectionError?)
 }
 
 /// Receives connections a provider accepted (`comm_incoming`).
@@ -54,25 +54,4 @@ public enum CommReadResult: Equatable, Sendable {
     case bytes(Int)
     case wouldBlock
     case endOfStream
-}
-
-public struct CommError: Error, Equatable, Sendable, CustomStringConvertible {
-    public var errno: Int32
-    public var operation: String
-
-    /// A whole sentence instead of an operation (protocol failures: refusals, bad records).
-    public var isMessage = false
-
-    public init(errno: Int32, operation: String) {
-        self.errno = errno
-        self.operation = operation
-    }
-
-    public init(errno: Int32, message: String) {
-        self.errno = errno
-        operation = message
-        isMessage = true
-    }
-
-    public var description: String { isMessage ? operation : "\(operation) failed (errno \(errno))" }
 }

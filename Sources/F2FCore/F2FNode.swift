@@ -107,8 +107,7 @@ public final class F2FNode: ConnectionAcceptor {
                 if now - peer.lastReceived >= configuration.livenessInterval {
                     peer.close(reason: "link dead: nothing received for \(configuration.livenessInterval)")
                 } else if now - peer.lastSent >= configuration.keepaliveInterval {
-                    peer.keepaliveDue = true
-                    peer.pumpOutbound()
+                    peer.sendKeepalive()
                 }
             case .handshaking, .connecting:
                 if now - peer.stateSince >= configuration.handshakeTimeout {

@@ -44,10 +44,10 @@ public final class OutboundSlot {
     public var totalCount: Int { F2FPacketHeader.encodedCount + payloadCount }
 
     /// Writes what the connection takes; true once the whole packet is out (the slot is free).
-    public func write(to connection: any Connection) throws(CommError) -> Bool {
+    public func write(to connection: any Connection) throws(ConnectionError) -> Bool {
         precondition(isLoaded, "nothing to write")
         while written < F2FPacketHeader.encodedCount {
-            let taken = try withUnsafeBytes(of: &header) { (raw) throws(CommError) -> Int in
+            let taken = try withUnsafeBytes(of: &header) { (raw) throws(ConnectionError) -> Int in
                 try connection.write(UnsafeRawBufferPointer(rebasing: raw[written..<F2FPacketHeader.encodedCount]))
             }
             if taken == 0 { return false }

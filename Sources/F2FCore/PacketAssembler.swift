@@ -45,10 +45,10 @@ public final class PacketAssembler {
     }
 
     /// Reads until a packet is complete or the connection has no more bytes.
-    public func read(from connection: any Connection) throws(CommError) -> Progress {
+    public func read(from connection: any Connection) throws(ConnectionError) -> Progress {
         precondition(!hasPacket, "release the previous packet first")
         while headerFilled < F2FPacketHeader.encodedCount {
-            let result = try withUnsafeMutableBytes(of: &header) { (raw) throws(CommError) -> CommReadResult in
+            let result = try withUnsafeMutableBytes(of: &header) { (raw) throws(ConnectionError) -> CommReadResult in
                 try connection.read(into: UnsafeMutableRawBufferPointer(rebasing: raw[headerFilled..<F2FPacketHeader.encodedCount]))
             }
             switch result {

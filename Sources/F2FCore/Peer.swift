@@ -14,28 +14,45 @@ public final class Peer: ConnectionEvents {
         case closed
     }
 
+    /// Each state with what only it has, so that no combination the protocol forbids (a held
+    /// packet before the handshake, a remote hello while connecting) can be represented.
+    private enum Phase {
+        case connecting
+        case handshaking(Handshaking)
+        case established(Established)
+        /// The hello is kept for the log lines and console output that follow the close.
+        case closed(remote: Hello?, establishedAt: Instant?)
+    }
+
+    private struct Handshaking {
+        var helloSent = false
+        /// The reason sent in a `reject` before closing; nothing more is read meanwhile.
+        var refusal: String?
+    }
+
+    private struct Established {
+        let remote: Hello
+        let since: Instant
+        /// A packet a listener deferred, still in the assembler: reading waits for it.
+        var heldPacket: F2FPacketType?
+        var keepaliveDue = false
+        var refusal: String?
+    }
+
     public let id: Int
     public let connection: any Connection
     public let isOutbound: Bool
-    public private(set) var state: State
-    public private(set) var remote: Hello?
     public var counters = PeerCounters()
     public private(set) var lastReceived: Instant
     public private(set) var lastSent: Instant
-    public private(set) var establishedAt: Instant?
     public private(set) var stateSince: Instant
+    private var phase: Phase
     /// Set by components (e.g. the switch port number of this peer).
     public var attachment: Int?
 
     unowned let node: F2FNode
     let assembler = PacketAssembler()
     public let slot = OutboundSlot()
-    private var heldPacket = false
-    private var helloSent = false
-    private var pendingReject: String?
-    /// Nothing more is read from a peer being refused.
-    private var refusing = false
-    var keepaliveDue = false
     private var isPumping = false
     /// Bytes written by a pump that did not flush (frames staged during a batch).
     private var hasUnflushedBytes = false
@@ -49,9 +66,52 @@ public final class Peer: ConnectionEvents {
         lastReceived = now
         lastSent = now
         stateSince = now
-        state = isOutbound ? .connecting : .handshaking
+        phase = isOutbound ? .connecting : .handshaking(Handshaking())
         connection.events = self
         assembler.admits = { [unowned self] type, count in admitDuringHandshake(type, count) }
+    }
+
+    public var state: State {
+        switch phase {
+        case .connecting: .connecting
+        case .handshaking: .handshaking
+        case .established: .established
+        case .closed: .closed
+        }
+    }
+
+    /// The hello the other side sent, once the handshake is done.
+    public var remote: Hello? {
+        switch phase {
+        case .established(let established): established.remote
+        case .closed(let remote, _): remote
+        case .connecting, .handshaking: nil
+        }
+    }
+
+    public var establishedAt: Instant? {
+        switch phase {
+        case .established(let established): established.since
+        case .closed(_, let establishedAt): establishedAt
+        case .connecting, .handshaking: nil
+        }
+    }
+
+    private var refusal: String? {
+        switch phase {
+        case .handshaking(let handshaking): handshaking.refusal
+        case .established(let established): established.refusal
+        case .connecting, .closed: nil
+        }
+    }
+
+    /// Neither refusing nor holding a deferred packet (in the states that read at all).
+    private var readsMore: Bool {
+        switch phase {
+        case .handshaking(let handshaking): handshaking.refusal == nil
+        case .established(let established): established.refusal == nil && established.heldPacket == nil
+        case .connecting, .closed: false
+        }
     }
 
     /// The name the peer chose, escaped: it reaches log lines and the console.
@@ -72,7 +132,7 @@ public final class Peer: ConnectionEvents {
 
     public func connectionEstablished(_ connection: any Connection) {
         guard state == .connecting else { return }
-        transition(to: .handshaking)
+        transition(to: .handshaking(Handshaking()))
         beginHandshake()
     }
 
@@ -81,7 +141,7 @@ public final class Peer: ConnectionEvents {
         if readable { pumpInbound() }
     }
 
-    public func connectionClosed(_ connection: any Connection, error: CommError?) {
+    public func connectionClosed(_ connection: any Connection, error: ConnectionError?) {
         close(reason: error.map { "connection failed: \($0)" } ?? "closed by the other side")
     }
 
@@ -90,7 +150,7 @@ public final class Peer: ConnectionEvents {
     /// Reads and dispatches packets until the connection runs dry or a listener defers one.
     public func pumpInbound() {
         var budget = 512  // packets per wake-up, so one busy peer cannot starve the rest
-        while state == .handshaking || state == .established, !heldPacket, !refusing, budget > 0 {
+        while readsMore, budget > 0 {
             budget -= 1
             let progress: PacketAssembler.Progress
             do {
@@ -141,8 +201,7 @@ public final class Peer: ConnectionEvents {
                     counters.unclaimedDropped &+= 1
                     assembler.release()
                 case .deferred:
-                    heldPacket = true
-                    heldType = type
+                    hold(type)
                     updateInterest()
                 }
             }
@@ -153,22 +212,27 @@ public final class Peer: ConnectionEvents {
 
     /// A listener that deferred a packet is ready for it now: offer it again, then read on.
     public func resumeReading() {
-        guard heldPacket, state == .established else { return }
-        heldPacket = false
-        switch node.offer(heldType, from: self) {
+        guard case .established(var established) = phase, let type = established.heldPacket else { return }
+        established.heldPacket = nil
+        phase = .established(established)
+        switch node.offer(type, from: self) {
         case .claimed: assembler.release()
         case .ignored:
             counters.unclaimedDropped &+= 1
             assembler.release()
         case .deferred:
-            heldPacket = true
+            hold(type)
             return
         }
         updateInterest()
         pumpInbound()
     }
 
-    private var heldType = F2FPacketType(rawValue: 0)
+    private func hold(_ type: F2FPacketType) {
+        guard case .established(var established) = phase else { return }
+        established.heldPacket = type
+        phase = .established(established)
+    }
 
     private func receiveHello(_ type: F2FPacketType) {
         guard type == .hello else {
@@ -186,10 +250,9 @@ public final class Peer: ConnectionEvents {
             refuse(refusal.description, level: refusal.isMisbehaviour ? .warning : .debug)
             return
         }
-        remote = hello
+        let now = node.now()
+        transition(to: .established(Established(remote: hello, since: now)))
         node.logger.info("peer connected", metadata: ["peer": "\(displayName)", "node-id": "\(String(hello.nodeID, radix: 16))"])
-        transition(to: .established)
-        establishedAt = node.now()
         node.notify(.connected, peer: self)
         pumpOutbound()
     }
@@ -197,7 +260,6 @@ public final class Peer: ConnectionEvents {
     // MARK: Outbound
 
     private func beginHandshake() {
-        helloSent = false
         updateInterest()
         pumpOutbound()
     }
@@ -225,7 +287,7 @@ public final class Peer: ConnectionEvents {
             lastSent = node.now()
             if slot.type == .reject {
                 connection.flush()
-                close(reason: "refused: \(pendingReject ?? "")")
+                close(reason: "refused: \(refusal ?? "")")
                 return
             }
             if state == .established { node.notify(.writable, peer: self) }
@@ -242,7 +304,7 @@ public final class Peer: ConnectionEvents {
     }
 
     private func loadNextPacket() -> Bool {
-        if let reason = pendingReject {
+        if let reason = refusal {
             slot.load(.reject) { buffer in
                 let bytes = Array(reason.utf8.prefix(200))
                 buffer.copyBytes(from: bytes)
@@ -250,16 +312,18 @@ public final class Peer: ConnectionEvents {
             }
             return true
         }
-        if !helloSent {
-            helloSent = true
+        if case .handshaking(var handshaking) = phase, !handshaking.helloSent {
+            handshaking.helloSent = true
+            phase = .handshaking(handshaking)
             var bytes: [UInt8] = []
             node.localHello.encode(into: &bytes)
             bytes.withUnsafeBytes { slot.load(.hello, payload: $0) }
             return true
         }
-        guard state == .established else { return false }
-        if keepaliveDue {
-            keepaliveDue = false
+        guard case .established(var established) = phase else { return false }
+        if established.keepaliveDue {
+            established.keepaliveDue = false
+            phase = .established(established)
             slot.load(.keepalive) { _ in 0 }
             return true
         }
@@ -273,8 +337,16 @@ public final class Peer: ConnectionEvents {
         } else {
             node.logger.log(level: level, "refusing peer", metadata: ["peer": "\(displayName)", "reason": "\(reason)"])
         }
-        pendingReject = reason
-        refusing = true
+        switch phase {
+        case .handshaking(var handshaking):
+            handshaking.refusal = reason
+            phase = .handshaking(handshaking)
+        case .established(var established):
+            established.refusal = reason
+            phase = .established(established)
+        case .connecting, .closed:
+            return  // nothing to send the refusal on
+        }
         updateInterest()
         // A packet half-written in the slot goes out first; the refusal follows it.
         pumpOutbound()
@@ -283,7 +355,7 @@ public final class Peer: ConnectionEvents {
     private func updateInterest() {
         guard state != .closed, state != .connecting else { return }
         var interest: CommInterest = []
-        if !heldPacket, !refusing { interest.insert(.readable) }
+        if readsMore { interest.insert(.readable) }
         if slot.isLoaded { interest.insert(.writable) }
         connection.reconfigure(interest)
     }
@@ -293,14 +365,22 @@ public final class Peer: ConnectionEvents {
     public func close(reason: String) {
         guard state != .closed else { return }
         let wasEstablished = state == .established
-        transition(to: .closed)
+        transition(to: .closed(remote: remote, establishedAt: establishedAt))
         connection.events = nil
         connection.close()
         node.peerClosed(self, reason: reason, wasEstablished: wasEstablished)
     }
 
-    private func transition(to newState: State) {
-        state = newState
+    /// A keepalive goes out with the next free slot.
+    func sendKeepalive() {
+        guard case .established(var established) = phase else { return }
+        established.keepaliveDue = true
+        phase = .established(established)
+        pumpOutbound()
+    }
+
+    private func transition(to newPhase: Phase) {
+        phase = newPhase
         stateSince = node.now()
     }
 }

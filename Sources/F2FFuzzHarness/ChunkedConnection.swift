@@ -23,7 +23,7 @@ final class ChunkedConnection: Connection {
 
     var isExhausted: Bool { offset == stream.count }
 
-    func read(into buffer: UnsafeMutableRawBufferPointer) throws(CommError) -> CommReadResult {
+    func read(into buffer: UnsafeMutableRawBufferPointer) throws(ConnectionError) -> CommReadResult {
         precondition(!buffer.isEmpty, "the assembler asked for zero bytes")
         if paused {
             paused = false
@@ -40,7 +40,7 @@ final class ChunkedConnection: Connection {
         return .bytes(count)
     }
 
-    func write(_ bytes: UnsafeRawBufferPointer) throws(CommError) -> Int { bytes.count }
+    func write(_ bytes: UnsafeRawBufferPointer) throws(ConnectionError) -> Int { bytes.count }
     func flush() {}
     func reconfigure(_ interest: CommInterest) {}
     func close() {}

@@ -51,6 +51,6 @@ enum NoiseHandshakeHarness {
         var closed = false
         func connectionEstablished(_ connection: any Connection) { established = true }
         func connectionIsReady(_ connection: any Connection, readable: Bool, writable: Bool) {}
-        func connectionClosed(_ connection: any Connection, error: CommError?) { closed = true }
+        func connectionClosed(_ connection: any Connection, error: ConnectionError?) { closed = true }
     }
 }

@@ -17,15 +17,30 @@ public final class SecureConnection: Connection, ConnectionEvents {
         public var authenticationFailures: UInt64 = 0
     }
 
-    private enum Phase {
-        case awaitingTransport
-        case handshaking
-        case established
+    /// Each phase with what only it needs: the handshake until it completes, then the two
+    /// transport ciphers. The record buffers outlive the phases and are reused by both.
+    private enum State {
+        /// Outgoing and still connecting: the handshake starts at `connectionEstablished`.
+        case awaitingTransport(Handshaking)
+        case handshaking(Handshaking)
+        case established(Transport)
         case closed
     }
 
-    static let maximumRecordCount = 65535
-    static let maximumPlaintextCount = maximumRecordCount - NoiseCipherState.tagCount
+    private struct Handshaking {
+        var handshake: NoiseHandshake
+        /// A responder asks `admitHandshake` before answering the first message; an initiator's
+        /// first message in is the answer to its own.
+        var awaitsAdmission: Bool
+    }
+
+    private struct Transport {
+        var sendCipher: NoiseCipherState
+        var receiveCipher: NoiseCipherState
+    }
+
+    static let maximumRecordCount = NoiseRecordReader.maximumRecordCount
+    static let maximumPlaintextCount = NoiseRecordWriter.maximumPlaintextCount
     /// v2: transport keys are rekeyed every `defaultRekeyInterval` records. A v1 node would
     /// lose the link at the first rekey; with another prologue it fails the handshake instead.
     static let prologue = Array("f2f-switch link v2".utf8)
@@ -42,14 +57,11 @@ public final class SecureConnection: Connection, ConnectionEvents {
 
     /// The other side's key once the handshake is complete: what the core keeps one link per.
     public var authenticatedIdentity: AuthenticatedIdentity? {
-        guard case .established = phase, let remoteID else { return nil }
+        guard case .established = state, let remoteID else { return nil }
         return AuthenticatedIdentity(publicKey: remoteID.bytes)
     }
 
-    private var phase: Phase
-    private var handshake: NoiseHandshake?
-    private var sendCipher = NoiseCipherState()
-    private var receiveCipher = NoiseCipherState()
+    private var state: State
     /// Set before the handshake completes; tests lower it to watch keys change.
     var rekeyInterval = SecureConnection.defaultRekeyInterval
     private let authorize: (PeerID) -> String?
@@ -60,9 +72,6 @@ public final class SecureConnection: Connection, ConnectionEvents {
     private var outerInterest: CommInterest = []
     private var readabilityPosted = false
     private var innerEnded = false
-    /// A responder asks `admitHandshake` before answering the first message; an initiator's
-    /// first message in is the answer to its own.
-    private var awaitsAdmission: Bool
 
     /// Asked once by a responder, when the first handshake message has arrived whole and
     /// before any Diffie-Hellman work is done for it (the answer costs two): nil lets the
@@ -70,17 +79,15 @@ public final class SecureConnection: Connection, ConnectionEvents {
     /// work strangers can ask for, and learns who has spoken in time.
     public var admitHandshake: (() -> String?)?
 
-    /// Records as they arrive: room for one whole record plus the start of the next.
-    private let cipherIn: UnsafeMutableRawBufferPointer
-    private var cipherInStart = 0
-    private var cipherInEnd = 0
+    /// Records as they arrive, limited to a handshake message's size until the handshake ends.
+    private let reader = NoiseRecordReader(limit: NoiseHandshake.maximumMessageCount)
     /// The last record's plaintext, as the library returned it; read from `plainInStart`.
     private var plainIn = Data()
     private var plainInStart = 0
     /// Plaintext written since the last seal.
     private let plainOut: UnsafeMutableRawBufferPointer
     private var plainOutCount = 0
-    /// Sealed records the inner connection has not taken yet.
+    /// Records the inner connection has not taken yet.
     private var cipherOut: [UInt8] = []
     private var cipherOutStart = 0
 
@@ -100,45 +107,48 @@ public final class SecureConnection: Connection, ConnectionEvents {
         self.authorize = authorize
         self.logger = logger
         self.warnings = warnings
-        awaitsAdmission = role == .responder
         self.post = post
-        handshake = NoiseHandshake(role: role, localStatic: identity.privateKey, prologue: Self.prologue, networkKey: networkKey)
-        cipherIn = .allocate(byteCount: 2 * (2 + Self.maximumRecordCount), alignment: 16)
+        let handshake = NoiseHandshake(role: role, localStatic: identity.privateKey, prologue: Self.prologue, networkKey: networkKey)
+        state = .awaitingTransport(Handshaking(handshake: handshake, awaitsAdmission: role == .responder))
         plainOut = .allocate(byteCount: Self.maximumPlaintextCount, alignment: 16)
-        cipherOut.reserveCapacity(2 + Self.maximumRecordCount)
-        phase = .awaitingTransport
+        cipherOut.reserveCapacity(NoiseRecordReader.lengthCount + Self.maximumRecordCount)
         inner.events = self
         if isConnected { beginHandshake() }
     }
 
     deinit {
         inner.events = nil
-        cipherIn.deallocate()
         plainOut.deallocate()
     }
 
-    public var isEstablished: Bool { phase == .established }
+    public var isEstablished: Bool {
+        if case .established = state { return true }
+        return false
+    }
 
-    /// Ends the link from outside (handshake timeout, friend removed); reported as closed.
-    public func abort(_ reason: String) {
-        fail(CommError(errno: POSIXErrorCode.ETIMEDOUT.rawValue, message: reason))
+    private var isClosed: Bool {
+        if case .closed = state { return true }
+        return false
+    }
+
+    /// Ends the link from outside (handshake timeout, the pending pool making room); reported
+    /// to `events` as closed with `error`.
+    public func abort(_ error: ConnectionError) {
+        fail(error)
     }
 
     // MARK: Connection
 
-    public func read(into buffer: UnsafeMutableRawBufferPointer) throws(CommError) -> CommReadResult {
-        switch phase {
-        case .closed: throw CommError(errno: POSIXErrorCode.EBADF.rawValue, operation: "read on closed connection")
+    public func read(into buffer: UnsafeMutableRawBufferPointer) throws(ConnectionError) -> CommReadResult {
+        switch state {
+        case .closed: throw .alreadyClosed(operation: "read")
         case .awaitingTransport, .handshaking: return .wouldBlock
         case .established: break
         }
         while plainInStart == plainIn.endIndex {
-            if let record = nextRecord() {
-                try open(record)
-                continue
-            }
+            if try openNextRecord() { continue }
             if innerEnded { return .endOfStream }
-            switch try fillCipherIn() {
+            switch try fillReader() {
             case .bytes: continue
             case .wouldBlock: return .wouldBlock
             case .endOfStream: return .endOfStream
@@ -152,9 +162,9 @@ public final class SecureConnection: Connection, ConnectionEvents {
         return .bytes(count)
     }
 
-    public func write(_ bytes: UnsafeRawBufferPointer) throws(CommError) -> Int {
-        switch phase {
-        case .closed: throw CommError(errno: POSIXErrorCode.EBADF.rawValue, operation: "write on closed connection")
+    public func write(_ bytes: UnsafeRawBufferPointer) throws(ConnectionError) -> Int {
+        switch state {
+        case .closed: throw .alreadyClosed(operation: "write")
         case .awaitingTransport, .handshaking: return 0
         case .established: break
         }
@@ -173,7 +183,7 @@ public final class SecureConnection: Connection, ConnectionEvents {
     }
 
     public func flush() {
-        guard phase == .established, sealAndFlush() else { return }
+        guard isEstablished, sealAndFlush() else { return }
         updateInnerInterest()
     }
 
@@ -190,16 +200,15 @@ public final class SecureConnection: Connection, ConnectionEvents {
     }
 
     public func reconfigure(_ interest: CommInterest) {
-        guard phase != .closed else { return }
+        guard !isClosed else { return }
         outerInterest = interest
         updateInnerInterest()
         announceBufferedInput()
     }
 
     public func close() {
-        guard phase != .closed else { return }
-        phase = .closed
-        handshake = nil
+        guard !isClosed else { return }
+        state = .closed
         inner.events = nil
         inner.close()
     }
@@ -207,11 +216,11 @@ public final class SecureConnection: Connection, ConnectionEvents {
     // MARK: ConnectionEvents (from the inner connection)
 
     public func connectionEstablished(_ connection: any Connection) {
-        if phase == .awaitingTransport { beginHandshake() }
+        if case .awaitingTransport = state { beginHandshake() }
     }
 
     public func connectionIsReady(_ connection: any Connection, readable: Bool, writable: Bool) {
-        switch phase {
+        switch state {
         case .handshaking:
             if writable { drainOrFail() }
             if readable { advanceHandshake() }
@@ -222,7 +231,7 @@ public final class SecureConnection: Connection, ConnectionEvents {
             if outerReadable || outerWritable {
                 events?.connectionIsReady(self, readable: outerReadable, writable: outerWritable)
             }
-            guard phase == .established else { return }
+            guard isEstablished else { return }
             updateInnerInterest()
             announceBufferedInput()
         case .awaitingTransport, .closed:
@@ -230,10 +239,9 @@ public final class SecureConnection: Connection, ConnectionEvents {
         }
     }
 
-    public func connectionClosed(_ connection: any Connection, error: CommError?) {
-        guard phase != .closed else { return }
-        phase = .closed
-        handshake = nil
+    public func connectionClosed(_ connection: any Connection, error: ConnectionError?) {
+        guard !isClosed else { return }
+        state = .closed
         inner.events = nil
         events?.connectionClosed(self, error: error)
     }
@@ -241,39 +249,50 @@ public final class SecureConnection: Connection, ConnectionEvents {
     // MARK: Handshake
 
     private func beginHandshake() {
-        phase = .handshaking
-        if handshake?.isOurTurn == true { sendHandshakeMessage() }
+        guard case .awaitingTransport(let handshaking) = state else { return }
+        state = .handshaking(handshaking)
+        if handshaking.handshake.isOurTurn { sendHandshakeMessage() }
         updateInnerInterest()
     }
 
     private func sendHandshakeMessage() {
-        guard var state = handshake else { return }
+        guard case .handshaking(var handshaking) = state else { return }
+        let message: [UInt8]
         do {
-            let message = try state.writeMessage()
-            handshake = state
-            appendRecord(message)
-            try drainCipherOut()
-        } catch let error as NoiseError {
+            message = try handshaking.handshake.writeMessage()
+        } catch {
             failHandshake(error)
             return
+        }
+        state = .handshaking(handshaking)
+        NoiseRecordWriter.frame(message, into: &cipherOut)
+        do {
+            try drainCipherOut()
         } catch {
-            fail(error as? CommError ?? CommError(errno: POSIXErrorCode.EIO.rawValue, operation: "handshake"))
+            fail(error)
             return
         }
         inner.flush()
-        if state.isComplete { finishHandshake(state) }
+        if handshaking.handshake.isComplete { finishHandshake(handshaking.handshake) }
     }
 
     private func advanceHandshake() {
-        while phase == .handshaking, var state = handshake {
-            guard let record = nextRecord(limit: NoiseHandshake.maximumMessageCount) else {
-                if phase != .handshaking { return }
+        while case .handshaking(var handshaking) = state {
+            let next: UnsafeRawBufferPointer?
+            do {
+                next = try reader.nextRecord()
+            } catch {
+                // Only a handshake message can be over the limit: a record this long there is hostile.
+                failHandshake(.malformedMessage("\(error.oversizeLength ?? 0)-byte handshake message"))
+                return
+            }
+            guard let record = next else {
                 do {
-                    switch try fillCipherIn() {
+                    switch try fillReader() {
                     case .bytes: continue
                     case .wouldBlock: return
                     case .endOfStream:
-                        fail(CommError(errno: POSIXErrorCode.ECONNRESET.rawValue, message: "closed by \(remoteDescription) during the Noise handshake"))
+                        fail(.closedByPeer("closed by \(remoteDescription) during the Noise handshake"))
                         return
                     }
                 } catch {
@@ -281,155 +300,138 @@ public final class SecureConnection: Connection, ConnectionEvents {
                     return
                 }
             }
-            if awaitsAdmission {
-                awaitsAdmission = false
+            if handshaking.awaitsAdmission {
+                handshaking.awaitsAdmission = false
                 if let refusal = admitHandshake?() {
-                    fail(CommError(errno: POSIXErrorCode.EBUSY.rawValue, message: "handshake from \(remoteDescription) not admitted: \(refusal)"))
+                    fail(.notAdmitted("handshake from \(remoteDescription) not admitted: \(refusal)"))
                     return
                 }
             }
             do {
-                _ = try state.readMessage(Array(record))
+                _ = try handshaking.handshake.readMessage(Array(record))
             } catch {
                 failHandshake(error)
                 return
             }
-            handshake = state
-            if let id = state.remoteStatic, remoteID == nil {
+            state = .handshaking(handshaking)
+            if let id = handshaking.handshake.remoteStatic, remoteID == nil {
                 remoteID = id
                 if let refusal = authorize(id) {
                     warn("refused-peer", "refused peer", metadata: ["id": "\(id)", "address": "\(remoteDescription)", "reason": "\(refusal)"])
-                    fail(CommError(errno: POSIXErrorCode.EACCES.rawValue, message: "refused \(id): \(refusal)"))
+                    fail(.refused("refused \(id): \(refusal)"))
                     return
                 }
             }
-            if state.isComplete {
-                finishHandshake(state)
-            } else if state.isOurTurn {
+            if handshaking.handshake.isComplete {
+                finishHandshake(handshaking.handshake)
+            } else if handshaking.handshake.isOurTurn {
                 sendHandshakeMessage()
             }
         }
     }
 
-    private func finishHandshake(_ state: NoiseHandshake) {
-        (sendCipher, receiveCipher) = state.transportCiphers()
+    private func finishHandshake(_ handshake: NoiseHandshake) {
+        var (sendCipher, receiveCipher) = handshake.transportCiphers()
         sendCipher.rekeyInterval = rekeyInterval
         receiveCipher.rekeyInterval = rekeyInterval
-        handshake = nil
-        phase = .established
+        state = .established(Transport(sendCipher: sendCipher, receiveCipher: receiveCipher))
+        reader.limit = NoiseRecordReader.maximumRecordCount
         logger.debug("link authenticated", metadata: ["id": "\(remoteID.map(String.init(describing:)) ?? "?")", "address": "\(remoteDescription)"])
         updateInnerInterest()
         events?.connectionEstablished(self)
-        guard phase == .established else { return }
+        guard isEstablished else { return }
         announceBufferedInput()
     }
 
     private func failHandshake(_ error: NoiseError) {
         warn("handshake-failed", "Noise handshake failed", metadata: ["address": "\(remoteDescription)", "error": "\(error)"])
-        fail(CommError(errno: POSIXErrorCode.EPROTO.rawValue, message: "Noise handshake with \(remoteDescription) failed: \(error)"))
+        let reason = "Noise handshake with \(remoteDescription) failed: \(error)"
+        // A failed tag this early means another network key (XXpsk0) or tampering.
+        fail(error == .decryptionFailed ? .authenticationFailed(reason) : .protocolViolation(reason))
     }
 
     // MARK: Records
 
-    /// The next complete record in `cipherIn`, consumed; nil if it has not all arrived.
-    private func nextRecord(limit: Int = maximumRecordCount) -> UnsafeRawBufferPointer? {
-        guard let length = nextRecordLength else { return nil }
-        if length > limit {
-            // Only the handshake sets a lower limit; a record this long there is hostile.
-            failHandshake(.malformedMessage("\(length)-byte handshake message"))
-            return nil
-        }
-        guard cipherInEnd - cipherInStart >= 2 + length else { return nil }
-        let start = cipherIn.baseAddress! + cipherInStart + 2
-        cipherInStart += 2 + length
-        return UnsafeRawBufferPointer(start: start, count: length)
-    }
-
-    /// The length field of the next record, once its two bytes are in.
-    private var nextRecordLength: Int? {
-        guard cipherInEnd - cipherInStart >= 2 else { return nil }
-        let base = cipherIn.baseAddress! + cipherInStart
-        return Int(base.load(as: UInt8.self)) << 8 | Int(base.load(fromByteOffset: 1, as: UInt8.self))
-    }
-
-    private func fillCipherIn() throws(CommError) -> CommReadResult {
-        if cipherInStart > 0 {
-            let pending = cipherInEnd - cipherInStart
-            cipherIn.baseAddress!.copyMemory(from: cipherIn.baseAddress! + cipherInStart, byteCount: pending)
-            cipherInStart = 0
-            cipherInEnd = pending
-        }
-        let free = UnsafeMutableRawBufferPointer(rebasing: cipherIn[cipherInEnd...])
-        let result = try inner.read(into: free)
+    private func fillReader() throws(ConnectionError) -> CommReadResult {
+        let result = try inner.read(into: reader.freeSpace)
         switch result {
-        case .bytes(let count): cipherInEnd += count
+        case .bytes(let count): reader.didFill(count)
         case .endOfStream: innerEnded = true
         case .wouldBlock: break
         }
         return result
     }
 
-    private func open(_ record: UnsafeRawBufferPointer) throws(CommError) {
+    /// Opens the next complete record into `plainIn`; false if none has all arrived.
+    private func openNextRecord() throws(ConnectionError) -> Bool {
+        guard case .established(var transport) = state else { return false }
+        let plaintext: Data?
         do {
-            plainIn = try receiveCipher.open(record, associatedData: UnsafeRawBufferPointer(start: nil, count: 0))
-            plainInStart = plainIn.startIndex
+            plaintext = try reader.nextPlaintext(opening: &transport.receiveCipher)
         } catch {
             counters.authenticationFailures &+= 1
             warn("record-failed-authentication", "dropping link: a record failed authentication", metadata: ["id": "\(remoteID.map(String.init(describing:)) ?? "?")", "address": "\(remoteDescription)"])
-            throw CommError(errno: POSIXErrorCode.EBADMSG.rawValue, message: "record from \(remoteDescription) failed authentication: \(error)")
+            switch error {
+            case .unopened(let noiseError):
+                throw .authenticationFailed("record from \(remoteDescription) failed authentication: \(noiseError)")
+            case .oversize(let length, let limit):
+                throw .protocolViolation("\(length)-byte record from \(remoteDescription) (at most \(limit))")
+            }
         }
+        guard let plaintext else { return false }
+        state = .established(transport)
+        plainIn = plaintext
+        plainInStart = plainIn.startIndex
         counters.recordsIn &+= 1
+        return true
     }
 
     /// Seals the pending plaintext into a record once the previous record has gone out, and
     /// hands it to the inner connection straight from the library's buffers; only what the
     /// inner connection cannot take now is staged in `cipherOut`.
-    private func sealPlaintext() throws(CommError) {
+    private func sealPlaintext() throws(ConnectionError) {
         try drainCipherOut()
-        guard cipherOutStart == cipherOut.count, plainOutCount > 0 else { return }
-        let sealed: (ciphertext: Data, tag: Data)
+        guard cipherOutStart == cipherOut.count, plainOutCount > 0, case .established(var transport) = state else { return }
+        let sealed: NoiseRecordWriter.SealedRecord
         do {
-            sealed = try sendCipher.seal(
-                UnsafeRawBufferPointer(rebasing: plainOut[..<plainOutCount]), associatedData: UnsafeRawBufferPointer(start: nil, count: 0))
+            sealed = try NoiseRecordWriter.seal(UnsafeRawBufferPointer(rebasing: plainOut[..<plainOutCount]), with: &transport.sendCipher)
         } catch {
-            throw CommError(errno: POSIXErrorCode.EOVERFLOW.rawValue, message: "cannot seal a record for \(remoteDescription): \(error)")
+            // Only nonce exhaustion gets here, which rekeying every `rekeyInterval` records prevents.
+            throw .protocolViolation("cannot seal a record for \(remoteDescription): \(error)")
         }
+        state = .established(transport)
         plainOutCount = 0
         counters.recordsOut &+= 1
-        let length = sealed.ciphertext.count + sealed.tag.count
-        try writeOrStage([UInt8(length >> 8), UInt8(length & 0xFF)])
+        var length = sealed.length
+        try withUnsafeBytes(of: &length) { (raw) throws(ConnectionError) in try writeOrStage(raw) }
         try writeOrStage(sealed.ciphertext)
         try writeOrStage(sealed.tag)
     }
 
-    private func writeOrStage(_ bytes: some ContiguousBytes) throws(CommError) {
+    private func writeOrStage(_ bytes: some ContiguousBytes) throws(ConnectionError) {
         let result = bytes.withUnsafeBytes { raw in
-            Result { () throws(CommError) -> Void in
-                var written = 0
-                if cipherOutStart == cipherOut.count {
-                    while written < raw.count {
-                        let count = try inner.write(UnsafeRawBufferPointer(rebasing: raw[written...]))
-                        if count == 0 { break }
-                        written += count
-                    }
-                }
-                if written < raw.count { cipherOut.append(contentsOf: raw[written...]) }
-            }
+            Result { () throws(ConnectionError) -> Void in try writeOrStage(raw) }
         }
         try result.get()
     }
 
-    private func appendRecord(_ message: [UInt8]) {
-        cipherOut.append(UInt8(message.count >> 8))
-        cipherOut.append(UInt8(message.count & 0xFF))
-        cipherOut.append(contentsOf: message)
+    private func writeOrStage(_ raw: UnsafeRawBufferPointer) throws(ConnectionError) {
+        var written = 0
+        if cipherOutStart == cipherOut.count {
+            while written < raw.count {
+                let count = try inner.write(UnsafeRawBufferPointer(rebasing: raw[written...]))
+                if count == 0 { break }
+                written += count
+            }
+        }
+        if written < raw.count { cipherOut.append(contentsOf: raw[written...]) }
     }
 
-    private func drainCipherOut() throws(CommError) {
+    private func drainCipherOut() throws(ConnectionError) {
         while cipherOutStart < cipherOut.count {
             let start = cipherOutStart
             let written = cipherOut.withUnsafeBytes { bytes in
-                Result { () throws(CommError) -> Int in try inner.write(UnsafeRawBufferPointer(rebasing: bytes[start...])) }
+                Result { () throws(ConnectionError) -> Int in try inner.write(UnsafeRawBufferPointer(rebasing: bytes[start...])) }
             }
             let count = try written.get()
             if count == 0 { break }
@@ -456,7 +458,7 @@ public final class SecureConnection: Connection, ConnectionEvents {
 
     private func updateInnerInterest() {
         var interest: CommInterest = []
-        switch phase {
+        switch state {
         case .handshaking:
             interest.insert(.readable)
         case .established:
@@ -479,15 +481,13 @@ public final class SecureConnection: Connection, ConnectionEvents {
         post { [weak self] in
             guard let self else { return }
             self.readabilityPosted = false
-            guard self.phase == .established, self.outerInterest.contains(.readable), self.hasBufferedInput else { return }
+            guard self.isEstablished, self.outerInterest.contains(.readable), self.hasBufferedInput else { return }
             self.events?.connectionIsReady(self, readable: true, writable: false)
         }
     }
 
     private var hasBufferedInput: Bool {
-        if plainInStart < plainIn.endIndex || innerEnded { return true }
-        guard let length = nextRecordLength else { return false }
-        return cipherInEnd - cipherInStart >= 2 + length
+        plainInStart < plainIn.endIndex || innerEnded || reader.hasCompleteRecord
     }
 
     private func warn(_ kind: String, _ message: Logger.Message, metadata: Logger.Metadata) {
@@ -498,18 +498,9 @@ public final class SecureConnection: Connection, ConnectionEvents {
         }
     }
 
-    private func fail(_ error: CommError) {
-        guard phase != .closed else { return }
+    private func fail(_ error: ConnectionError) {
+        guard !isClosed else { return }
         close()
         events?.connectionClosed(self, error: error)
     }
-}
-
-extension CommError {
-    /// The link was refused by `authorize` (not a friend, or not the pinned id).
-    public var isRefusal: Bool { errno == POSIXErrorCode.EACCES.rawValue }
-    /// The link was aborted for taking too long (`abort`).
-    public var isTimeout: Bool { errno == POSIXErrorCode.ETIMEDOUT.rawValue }
-    /// `admitHandshake` turned the first handshake message away (too many handshakes).
-    public var isNotAdmitted: Bool { errno == POSIXErrorCode.EBUSY.rawValue }
 }

@@ -157,7 +157,7 @@ final class FriendLinks: ConnectionAcceptor, ConnectionEvents {
             reason = "\(limits.pool.perSource) unauthenticated connections from \(source) (--max-pending-per-source): the oldest made room"
         }
         warnings.warning("pending-evicted", "closing unauthenticated connection", metadata: ["address": "\(evicted.remoteDescription)", "reason": "\(reason)"])
-        evicted.abort(reason)
+        evicted.abort(.notAdmitted(reason))
     }
 
     /// The first handshake message is in: it may cost us Diffie-Hellman work now, within the
@@ -183,7 +183,7 @@ final class FriendLinks: ConnectionAcceptor, ConnectionEvents {
                 reason = "no Noise handshake within \(limits.pool.handshakeTimeout) (--handshake-timeout)"
             }
             warnings.warning("pending-timeout", "closing unauthenticated connection", metadata: ["address": "\(connection.remoteDescription)", "reason": "\(reason)"])
-            connection.abort(reason)
+            connection.abort(.timedOut(reason))
         }
         ticks += 1
         if ticks % 10 == 0 {
@@ -203,11 +203,16 @@ final class FriendLinks: ConnectionAcceptor, ConnectionEvents {
 
     func connectionIsReady(_ connection: any Connection, readable: Bool, writable: Bool) {}
 
-    func connectionClosed(_ connection: any Connection, error: CommError?) {
+    func connectionClosed(_ connection: any Connection, error: ConnectionError?) {
         let key = ObjectIdentifier(connection)
         pool.remove(key)
         guard pending.removeValue(forKey: key) != nil else { return }
-        if let error, !error.isRefusal, !error.isTimeout, !error.isNotAdmitted { poolCounters.handshakeFailures &+= 1 }
+        switch error {
+        case .refused, .notAdmitted, .timedOut, nil:
+            break  // counted where they were decided
+        case .authenticationFailed, .protocolViolation, .closedByPeer, .system, .alreadyClosed:
+            poolCounters.handshakeFailures &+= 1
+        }
         logger.debug("unauthenticated connection ended", metadata: ["address": "\(connection.remoteDescription)", "reason": "\(error.map(String.init(describing:)) ?? "closed")"])
     }
 

@@ -9,7 +9,7 @@ public final class PairedConnection: Connection {
     private var inbound: [UInt8] = []
     private var inboundHead = 0
     private var endOfStreamReported = false
-    private var readFailure: CommError?
+    private var readFailure: ConnectionError?
 
     /// Bytes one write call may take (nil: unlimited; 0: every write is refused).
     public var writeCapacity: Int?
@@ -67,19 +67,19 @@ public final class PairedConnection: Connection {
     }
 
     /// The provider reports a failure: reads throw `error` after the buffered bytes.
-    public func failReads(with error: CommError) {
+    public func failReads(with error: ConnectionError) {
         readFailure = error
     }
 
     /// The provider reports the connection gone (`connectionClosed`).
-    public func signalClosed(error: CommError? = nil) {
+    public func signalClosed(error: ConnectionError? = nil) {
         events?.connectionClosed(self, error: error)
     }
 
     // MARK: Connection
 
-    public func read(into buffer: UnsafeMutableRawBufferPointer) throws(CommError) -> CommReadResult {
-        guard !isClosed else { throw CommError(errno: 9, operation: "read on closed connection") }
+    public func read(into buffer: UnsafeMutableRawBufferPointer) throws(ConnectionError) -> CommReadResult {
+        guard !isClosed else { throw ConnectionError.alreadyClosed(operation: "read") }
         if unreadCount == 0 {
             if let readFailure { throw readFailure }
             if other?.isClosed ?? true {
@@ -100,8 +100,8 @@ public final class PairedConnection: Connection {
         return .bytes(count)
     }
 
-    public func write(_ bytes: UnsafeRawBufferPointer) throws(CommError) -> Int {
-        guard !isClosed else { throw CommError(errno: 9, operation: "write on closed connection") }
+    public func write(_ bytes: UnsafeRawBufferPointer) throws(ConnectionError) -> Int {
+        guard !isClosed else { throw ConnectionError.alreadyClosed(operation: "write") }
         guard let other, !other.isClosed else {
             // As TCP before the reset comes back: taken, and lost.
             written.append(contentsOf: bytes)

@@ -16,7 +16,7 @@ public final class ScriptedConnection: Connection {
         case bytes(ArraySlice<UInt8>)
         case wouldBlock
         case endOfStream
-        case failure(CommError)
+        case failure(ConnectionError)
     }
 
     public weak var events: (any ConnectionEvents)?
@@ -36,7 +36,7 @@ public final class ScriptedConnection: Connection {
     public var writeCapacities: [Int] = []
     private var writeCapacityIndex = 0
     /// Thrown by the next write, if set.
-    public var writeFailure: CommError?
+    public var writeFailure: ConnectionError?
 
     /// Every byte the connection took, in order.
     public private(set) var written: [UInt8] = []
@@ -88,7 +88,7 @@ public final class ScriptedConnection: Connection {
     }
 
     /// Reads throw `error` once the bytes before this point are consumed.
-    public func failReads(with error: CommError) {
+    public func failReads(with error: ConnectionError) {
         script.append(.failure(error))
     }
 
@@ -124,7 +124,7 @@ public final class ScriptedConnection: Connection {
         events?.connectionEstablished(self)
     }
 
-    public func signalClosed(error: CommError? = nil) {
+    public func signalClosed(error: ConnectionError? = nil) {
         events?.connectionClosed(self, error: error)
     }
 
@@ -150,7 +150,7 @@ public final class ScriptedConnection: Connection {
 
     // MARK: Connection
 
-    public func read(into buffer: UnsafeMutableRawBufferPointer) throws(CommError) -> CommReadResult {
+    public func read(into buffer: UnsafeMutableRawBufferPointer) throws(ConnectionError) -> CommReadResult {
         readCalls += 1
         if isClosed { callsAfterClose += 1 }
         if let terminal { return try finish(terminal) }
@@ -179,7 +179,7 @@ public final class ScriptedConnection: Connection {
         }
     }
 
-    private func finish(_ step: ReadStep) throws(CommError) -> CommReadResult {
+    private func finish(_ step: ReadStep) throws(ConnectionError) -> CommReadResult {
         if case .failure(let error) = step { throw error }
         return .endOfStream
     }
@@ -198,7 +198,7 @@ public final class ScriptedConnection: Connection {
         }
     }
 
-    public func write(_ bytes: UnsafeRawBufferPointer) throws(CommError) -> Int {
+    public func write(_ bytes: UnsafeRawBufferPointer) throws(ConnectionError) -> Int {
         if isClosed { callsAfterClose += 1 }
         if let error = writeFailure {
             writeFailure = nil

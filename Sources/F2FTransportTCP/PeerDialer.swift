@@ -10,7 +10,7 @@ import Logging
 public final class PeerDialer: CoreListener {
     /// Opens a connection to an address: `TCPConnection.connect` in the switch, a scripted
     /// connection in tests.
-    public typealias Connector = (TCPAddress) throws(CommError) -> any Connection
+    public typealias Connector = (TCPAddress) throws(ConnectionError) -> any Connection
 
     public enum LinkState: Equatable, Sendable {
         case dialing
@@ -48,7 +48,7 @@ public final class PeerDialer: CoreListener {
         if let connector {
             connect = connector
         } else {
-            connect = { address throws(CommError) -> any Connection in try TCPConnection.connect(to: address, loop: loop) }
+            connect = { address throws(ConnectionError) -> any Connection in try TCPConnection.connect(to: address, loop: loop) }
         }
         node.addListener(self)
         let previous = node.onPeerClosed

@@ -34,7 +34,7 @@ public struct TCPAddress: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// Resolved socket addresses, in the resolver's order.
-    func resolve(passive: Bool) throws(CommError) -> [[UInt8]] {
+    func resolve(passive: Bool) throws(ConnectionError) -> [[UInt8]] {
         var hints = addrinfo()
         hints.ai_family = AF_UNSPEC
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
@@ -42,7 +42,7 @@ public struct TCPAddress: Hashable, Sendable, CustomStringConvertible {
         var list: UnsafeMutablePointer<addrinfo>?
         let status = getaddrinfo(host, String(port), &hints, &list)
         guard status == 0, let first = list else {
-            throw CommError(errno: EHOSTUNREACH, operation: "resolve \(self): \(String(cString: gai_strerror(status)))")
+            throw ConnectionError.system(errno: EHOSTUNREACH, operation: "resolve \(self): \(String(cString: gai_strerror(status)))")
         }
         defer { freeaddrinfo(first) }
         var addresses: [[UInt8]] = []

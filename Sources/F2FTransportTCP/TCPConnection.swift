@@ -53,8 +53,8 @@ public final class TCPConnection: Connection, IOHandler {
     }
 
     /// Starts a non-blocking connect; `connectionEstablished` or `connectionClosed` follows.
-    public static func connect(to address: TCPAddress, loop: any EventLoop) throws(CommError) -> TCPConnection {
-        var lastError = CommError(errno: EHOSTUNREACH, operation: "connect \(address)")
+    public static func connect(to address: TCPAddress, loop: any EventLoop) throws(ConnectionError) -> TCPConnection {
+        var lastError = ConnectionError.system(errno: EHOSTUNREACH, operation: "connect \(address)")
         for socketAddress in try address.resolve(passive: false) {
             let family = socketAddress.withUnsafeBytes { $0.load(as: sa_family_t.self) }
             let fd = socket(Int32(family), Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
@@ -67,32 +67,32 @@ public final class TCPConnection: Connection, IOHandler {
                 try connection.register(.writable)
                 return connection
             }
-            lastError = CommError(errno: errno, operation: "connect \(address)")
+            lastError = ConnectionError.system(errno: errno, operation: "connect \(address)")
             Glibc.close(fd)
         }
         throw lastError
     }
 
     /// Wraps an accepted socket; it is connected already.
-    static func accepted(descriptor: Int32, remote: String, sourcePrefix: String, loop: any EventLoop) throws(CommError) -> TCPConnection {
+    static func accepted(descriptor: Int32, remote: String, sourcePrefix: String, loop: any EventLoop) throws(ConnectionError) -> TCPConnection {
         let connection = TCPConnection(descriptor: descriptor, remote: remote, sourcePrefix: sourcePrefix, connecting: false, loop: loop)
         try connection.register(.none)
         return connection
     }
 
-    private func register(_ initial: IOInterest) throws(CommError) {
+    private func register(_ initial: IOInterest) throws(ConnectionError) {
         do {
             try loop.register(descriptor, interest: initial, handler: self)
             registeredInterest = initial
         } catch {
-            throw CommError(errno: error.errno, operation: error.operation)
+            throw ConnectionError.system(errno: error.errno, operation: error.operation)
         }
     }
 
     // MARK: Connection
 
-    public func read(into buffer: UnsafeMutableRawBufferPointer) throws(CommError) -> CommReadResult {
-        guard !isClosed else { throw CommError(errno: EBADF, operation: "read on closed connection") }
+    public func read(into buffer: UnsafeMutableRawBufferPointer) throws(ConnectionError) -> CommReadResult {
+        guard !isClosed else { throw ConnectionError.alreadyClosed(operation: "read") }
         if inputStart == inputEnd, buffer.count >= Self.directReadCount {
             // A reader with room for a bulk read (the encrypted layer's record buffer) gets the
             // bytes straight from the socket: one copy less.
@@ -100,7 +100,7 @@ public final class TCPConnection: Connection, IOHandler {
             if count == 0 { return .endOfStream }
             if count < 0 {
                 if errno == EAGAIN || errno == EINTR { return .wouldBlock }
-                throw CommError(errno: errno, operation: "recv from \(remoteDescription)")
+                throw ConnectionError.system(errno: errno, operation: "recv from \(remoteDescription)")
             }
             noteDensity(of: count, room: buffer.count)
             return .bytes(count)
@@ -112,7 +112,7 @@ public final class TCPConnection: Connection, IOHandler {
             if count == 0 { return .endOfStream }
             if count < 0 {
                 if errno == EAGAIN || errno == EINTR { return .wouldBlock }
-                throw CommError(errno: errno, operation: "recv from \(remoteDescription)")
+                throw ConnectionError.system(errno: errno, operation: "recv from \(remoteDescription)")
             }
             inputEnd = count
             noteDensity(of: count, room: input.count)
@@ -129,8 +129,8 @@ public final class TCPConnection: Connection, IOHandler {
         if count >= Self.denseReadCount, count < room { loop.noteDenseInput() }
     }
 
-    public func write(_ bytes: UnsafeRawBufferPointer) throws(CommError) -> Int {
-        guard !isClosed else { throw CommError(errno: EBADF, operation: "write on closed connection") }
+    public func write(_ bytes: UnsafeRawBufferPointer) throws(ConnectionError) -> Int {
+        guard !isClosed else { throw ConnectionError.alreadyClosed(operation: "write") }
         guard !isConnecting else { return 0 }
         if outputEnd == output.count {
             try send()
@@ -198,7 +198,7 @@ public final class TCPConnection: Connection, IOHandler {
             events?.connectionIsReady(self, readable: wantsRead, writable: wantsWrite)
         } else if readiness.contains(.hangup) {
             // Nobody is reading, but the socket is dead: report it instead of spinning.
-            fail(CommError(errno: ECONNRESET, operation: "connection to \(remoteDescription) hung up"))
+            fail(.closedByPeer("connection to \(remoteDescription) hung up"))
         }
     }
 
@@ -209,7 +209,7 @@ public final class TCPConnection: Connection, IOHandler {
         var length = socklen_t(MemoryLayout<Int32>.size)
         getsockopt(descriptor, SOL_SOCKET, SO_ERROR, &error, &length)
         guard error == 0 else {
-            fail(CommError(errno: error, operation: "connect \(remoteDescription)"))
+            fail(ConnectionError.system(errno: error, operation: "connect \(remoteDescription)"))
             return
         }
         isConnecting = false
@@ -217,7 +217,7 @@ public final class TCPConnection: Connection, IOHandler {
         events?.connectionEstablished(self)
     }
 
-    private func send() throws(CommError) {
+    private func send() throws(ConnectionError) {
         while outputStart < outputEnd {
             let count = Glibc.send(descriptor, output.baseAddress! + outputStart, outputEnd - outputStart, Int32(MSG_DONTWAIT | MSG_NOSIGNAL))
             if count < 0 {
@@ -226,7 +226,7 @@ public final class TCPConnection: Connection, IOHandler {
                     return
                 }
                 if errno == EINTR { continue }
-                throw CommError(errno: errno, operation: "send to \(remoteDescription)")
+                throw ConnectionError.system(errno: errno, operation: "send to \(remoteDescription)")
             }
             outputStart += count
         }
@@ -252,7 +252,7 @@ public final class TCPConnection: Connection, IOHandler {
         loop.setInterest(wanted, for: descriptor)
     }
 
-    private func fail(_ error: CommError) {
+    private func fail(_ error: ConnectionError) {
         guard !isClosed else { return }
         close()
         events?.connectionClosed(self, error: error)

@@ -15,7 +15,7 @@ public final class TCPListener: IOHandler {
     /// Times accept failed for want of descriptors or memory and the listener rested.
     public var acceptPauses: UInt64 { rest?.count ?? 0 }
 
-    public init(address: TCPAddress, loop: any EventLoop, acceptor: any ConnectionAcceptor, logger: Logger) throws(CommError) {
+    public init(address: TCPAddress, loop: any EventLoop, acceptor: any ConnectionAcceptor, logger: Logger) throws(ConnectionError) {
         self.address = address
         self.loop = loop
         self.acceptor = acceptor
@@ -34,7 +34,7 @@ public final class TCPListener: IOHandler {
                 bind(fd, raw.baseAddress!.assumingMemoryBound(to: sockaddr.self), socklen_t(raw.count))
             }
             guard bound == 0, listen(fd, 64) == 0 else {
-                let error = CommError(errno: errno, operation: "listen on \(address)")
+                let error = ConnectionError.system(errno: errno, operation: "listen on \(address)")
                 Glibc.close(fd)
                 if descriptors.isEmpty, socketAddress == (try? address.resolve(passive: true))?.last { throw error }
                 continue
@@ -43,11 +43,11 @@ public final class TCPListener: IOHandler {
                 try loop.register(fd, interest: .readable, handler: self)
             } catch {
                 Glibc.close(fd)
-                throw CommError(errno: error.errno, operation: error.operation)
+                throw ConnectionError.system(errno: error.errno, operation: error.operation)
             }
             descriptors.append(fd)
         }
-        guard !descriptors.isEmpty else { throw CommError(errno: EADDRNOTAVAIL, operation: "listen on \(address)") }
+        guard !descriptors.isEmpty else { throw ConnectionError.system(errno: EADDRNOTAVAIL, operation: "listen on \(address)") }
         rest = ListenerRest(loop: loop, descriptors: descriptors)
     }
 

@@ -132,7 +132,7 @@ import Testing
     @Test func writeErrorsPropagateAndKeepThePacket() {
         let slot = loaded(.ethernetFrame, [1])
         let connection = ScriptedConnection()
-        let failure = CommError(errno: 32, operation: "send to test")
+        let failure = ConnectionError.system(errno: 32, operation: "send to test")
         connection.writeFailure = failure
         #expect(throws: failure) {
             _ = try slot.write(to: connection)

@@ -172,7 +172,7 @@ import Testing
     }
 
     @Test func readErrorsPropagateWithTheirContext() {
-        let failure = CommError(errno: 104, operation: "recv from test")
+        let failure = ConnectionError.system(errno: 104, operation: "recv from test")
         let connection = ScriptedConnection()
         connection.feed([0x10, 0x00])
         connection.failReads(with: failure)
@@ -205,7 +205,7 @@ import Testing
         var buffer = [UInt8](repeating: 0, count: 10)
         var results: [CommReadResult] = []
         for _ in 0..<5 {
-            results.append(try buffer.withUnsafeMutableBytes { (raw) throws(CommError) in try connection.read(into: raw) })
+            results.append(try buffer.withUnsafeMutableBytes { (raw) throws(ConnectionError) in try connection.read(into: raw) })
         }
         #expect(results == [.bytes(3), .wouldBlock, .bytes(2), .wouldBlock, .endOfStream])
         #expect(Array(buffer.prefix(2)) == [4, 5])
@@ -217,7 +217,7 @@ import Testing
         let bytes: [UInt8] = [1, 2, 3]
         var taken: [Int] = []
         for _ in 0..<4 {
-            taken.append(try bytes.withUnsafeBytes { (raw) throws(CommError) in try connection.write(raw) })
+            taken.append(try bytes.withUnsafeBytes { (raw) throws(ConnectionError) in try connection.write(raw) })
         }
         #expect(taken == [0, 2, 0, 2])
         #expect(connection.written == [1, 2, 1, 2])

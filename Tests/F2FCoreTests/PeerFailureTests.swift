@@ -276,14 +276,14 @@ struct GarbageStream: Sendable, CustomTestStringConvertible {
     @Test func aReadErrorClosesWithItsContext() throws {
         let setup = try Established()
         setup.connection.feed([0x10, 0x00])
-        setup.connection.failReads(with: CommError(errno: 104, operation: "recv from remote"))
+        setup.connection.failReads(with: ConnectionError.system(errno: 104, operation: "recv from remote"))
         setup.connection.deliver()
         setup.expectClosed("read failed: recv from remote failed (errno 104)")
     }
 
     @Test func aWriteErrorClosesWithItsContext() throws {
         let setup = try Established()
-        setup.connection.writeFailure = CommError(errno: 32, operation: "send to remote")
+        setup.connection.writeFailure = ConnectionError.system(errno: 32, operation: "send to remote")
         setup.producer.enqueue(.ethernetFrame, payload: [1])
         setup.peer.pumpOutbound()
         setup.expectClosed("write failed: send to remote failed (errno 32)")
@@ -291,7 +291,7 @@ struct GarbageStream: Sendable, CustomTestStringConvertible {
 
     @Test func aProviderReportedFailureCloses() throws {
         let setup = try Established()
-        setup.connection.signalClosed(error: CommError(errno: 110, operation: "connection to remote"))
+        setup.connection.signalClosed(error: ConnectionError.system(errno: 110, operation: "connection to remote"))
         setup.expectClosed("connection failed: connection to remote failed (errno 110)")
     }
 

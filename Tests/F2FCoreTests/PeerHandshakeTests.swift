@@ -223,4 +223,30 @@ private final class Context {}
         #expect(link.alphaListener.events.filter { $0 == .connected }.count == 2)
         #expect(link.alphaListener.events.contains(.disconnected(reason: "replaced by a duplicate link")))
     }
+
+    /// The closed state keeps who the peer was, for the log lines and console output after it.
+    @Test func aClosedPeerKeepsItsHelloAndWhenItWasEstablished() {
+        let link = LinkedNodes()
+        let since = link.world.clock.now
+        link.world.clock.advance(by: .seconds(5))
+        link.alphaPeer.close(reason: "test")
+        #expect(link.alphaPeer.state == .closed)
+        #expect(link.alphaPeer.remote == Hello(nodeID: 0xBE7A, name: "beta"))
+        #expect(link.alphaPeer.establishedAt == since)
+        #expect(link.alphaPeer.displayName == "beta@pair-b")
+    }
+
+    /// A peer closed during the handshake never had a hello or an established time.
+    @Test func aPeerClosedBeforeItsHelloHasNoRemote() {
+        let world = World()
+        let alpha = world.makeNode("alpha", id: 1)
+        let pair = ConnectionPair()
+        let peer = alpha.addOutbound(pair.a)
+        pair.a.establish()
+        #expect(peer.state == .handshaking)
+        peer.close(reason: "test")
+        #expect(peer.state == .closed)
+        #expect(peer.remote == nil && peer.establishedAt == nil)
+        #expect(peer.displayName == "pair-b")
+    }
 }

@@ -1,7 +1,6 @@
 import Crypto
 import F2FCore
 import Foundation
-import Glibc
 import Testing
 
 @testable import F2FSecure
@@ -106,6 +105,6 @@ import Testing
             link.pump()
         }
         #expect(link.bobEnd.received == [0, 1, 2])
-        #expect(link.bobEnd.readError?.errno == EBADMSG)
+        #expect(link.bobEnd.readError?.kind == "authenticationFailed")
     }
 }

@@ -7,8 +7,8 @@ import Logging
 /// What sits above a `SecureConnection` in these tests: records what it is told and moves bytes.
 final class Endpoint: ConnectionEvents {
     var established = false
-    var closedError: CommError??
-    var readError: CommError?
+    var closedError: ConnectionError??
+    var readError: ConnectionError?
     var received: [UInt8] = []
     var outgoing: [UInt8] = []
     var authorizedIDs: [PeerID] = []
@@ -23,7 +23,7 @@ final class Endpoint: ConnectionEvents {
         if writable { send(on: connection) }
     }
 
-    func connectionClosed(_ connection: any Connection, error: CommError?) {
+    func connectionClosed(_ connection: any Connection, error: ConnectionError?) {
         closedError = .some(error)
     }
 
@@ -34,12 +34,12 @@ final class Endpoint: ConnectionEvents {
 
     private func send(on connection: any Connection) {
         do {
-            let count = try outgoing.withUnsafeBytes { (bytes) throws(CommError) in try connection.write(bytes) }
+            let count = try outgoing.withUnsafeBytes { (bytes) throws(ConnectionError) in try connection.write(bytes) }
             outgoing.removeFirst(count)
             connection.flush()
             connection.reconfigure(outgoing.isEmpty ? .readable : [.readable, .writable])
         } catch {
-            readError = error as? CommError
+            readError = error as? ConnectionError
         }
     }
 
@@ -47,11 +47,11 @@ final class Endpoint: ConnectionEvents {
         var buffer = [UInt8](repeating: 0, count: 1000)
         while true {
             do {
-                let result = try buffer.withUnsafeMutableBytes { (raw) throws(CommError) in try connection.read(into: raw) }
+                let result = try buffer.withUnsafeMutableBytes { (raw) throws(ConnectionError) in try connection.read(into: raw) }
                 guard case .bytes(let count) = result else { return }
                 received += buffer[..<count]
             } catch {
-                readError = error as? CommError
+                readError = error as? ConnectionError
                 return
             }
         }
@@ -107,5 +107,21 @@ final class SecureLinkHarness {
     func connect() {
         pair.a.establish()
         pump()
+    }
+}
+
+extension ConnectionError {
+    /// The case without its text, so a test can name the outcome it expects.
+    var kind: String {
+        switch self {
+        case .refused: "refused"
+        case .notAdmitted: "notAdmitted"
+        case .timedOut: "timedOut"
+        case .authenticationFailed: "authenticationFailed"
+        case .protocolViolation: "protocolViolation"
+        case .closedByPeer: "closedByPeer"
+        case .system: "system"
+        case .alreadyClosed: "alreadyClosed"
+        }
     }
 }

@@ -26,16 +26,16 @@ import Testing
             let quiet = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
             node = F2FNode(nodeID: 0xA1FA, name: "alpha", logger: quiet, now: { [loop] in loop.now })
             friend = F2FNode(nodeID: 0xBE7A, name: "beta", logger: quiet, now: { [loop] in loop.now })
-            dialer = PeerDialer(node: node, loop: loop, logger: quiet) { [unowned self] _ throws(CommError) -> any Connection in
+            dialer = PeerDialer(node: node, loop: loop, logger: quiet) { [unowned self] _ throws(ConnectionError) -> any Connection in
                 try dial()
             }
         }
 
-        private func dial() throws(CommError) -> any Connection {
+        private func dial() throws(ConnectionError) -> any Connection {
             dialTimes.append(loop.now)
             // A dial while an earlier link still counts as open would be a second one at once.
             if !node.peers.isEmpty { overlappingDials += 1 }
-            if refuses { throw CommError(errno: 111, operation: "connect") }
+            if refuses { throw ConnectionError.system(errno: 111, operation: "connect") }
             let pair = ConnectionPair()
             pairs.append(pair)
             return pair.a
@@ -101,7 +101,7 @@ import Testing
         #expect(rig.loop.timerCount == 0)
 
         // The link dies: the redial waits the first delay again, not the fifth.
-        rig.pairs[0].a.signalClosed(error: CommError(errno: 104, operation: "read"))
+        rig.pairs[0].a.signalClosed(error: ConnectionError.system(errno: 104, operation: "read"))
         let due = try #require(rig.redialAt)
         expectWithinJitter(due - rig.loop.now, attempt: 0)
         #expect(rig.entry.lastError != nil)
@@ -155,7 +155,7 @@ import Testing
         #expect(rig.dialTimes.count == 1)
 
         // It fails: exactly one redial is scheduled, and it comes once.
-        rig.pairs[0].a.signalClosed(error: CommError(errno: 110, operation: "connect"))
+        rig.pairs[0].a.signalClosed(error: ConnectionError.system(errno: 110, operation: "connect"))
         #expect(rig.loop.timerCount == 1)
         rig.loop.advance(by: .seconds(60))
         #expect(rig.dialTimes.count == 2)
