@@ -18,6 +18,12 @@ public enum ProcessEnvironment {
     public static var effectiveUserID: UInt32 { geteuid() }
     public static var processID: Int32 { getpid() }
 
+    /// The login name of a user id from the password database, nil when it has none.
+    public static func userName(of userID: UInt32) -> String? {
+        guard let entry = getpwuid(userID), let name = entry.pointee.pw_name else { return nil }
+        return String(cString: name)
+    }
+
     public static var hostName: String? {
         var buffer = [CChar](repeating: 0, count: 256)
         guard gethostname(&buffer, buffer.count) == 0 else { return nil }

@@ -1,6 +1,6 @@
 import EthernetSwitch
 import F2FBase
-import Glibc
+import F2FPosix
 
 /// What the switch's console commands read besides the engine.
 public struct SwitchConsoleContext {
@@ -8,12 +8,12 @@ public struct SwitchConsoleContext {
     public var socketDirectory: SocketDirectory
     public var bridgeAddress: MACAddress
     public var managementPath: String?
-    public var managementMode: mode_t
+    public var managementMode: UInt32
     public var startedAt: Instant
 
     public init(
         engine: SwitchEngine, socketDirectory: SocketDirectory, bridgeAddress: MACAddress,
-        managementPath: String?, managementMode: mode_t, startedAt: Instant
+        managementPath: String?, managementMode: UInt32, startedAt: Instant
     ) {
         self.engine = engine
         self.socketDirectory = socketDirectory
@@ -46,7 +46,7 @@ public enum SwitchConsoleCommands {
                 let uptime = (engine.loop.now - context.startedAt).wholeSeconds
                 var lines = [
                     banner().trimmingSuffixNewline(), "",
-                    "pid \(getpid()) MAC \(context.bridgeAddress) uptime \(uptime)",
+                    "pid \(ProcessEnvironment.processID) MAC \(context.bridgeAddress) uptime \(uptime)",
                 ]
                 if let path = context.managementPath {
                     lines.append("mgmt \(path) perm \(TextFormat.octal(context.managementMode, width: 4))")
