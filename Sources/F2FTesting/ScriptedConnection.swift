@@ -120,10 +120,6 @@ public final class ScriptedConnection: Connection {
         events?.connectionIsReady(self, readable: readable, writable: writable)
     }
 
-    public func signalEstablished() {
-        events?.connectionEstablished(self)
-    }
-
     public func signalClosed(error: CommError? = nil) {
         events?.connectionClosed(self, error: error)
     }
@@ -141,11 +137,6 @@ public final class ScriptedConnection: Connection {
             signalReady(readable: readable, writable: writable)
         }
         return sent
-    }
-
-    /// Skips one pending `.wouldBlock` (the stall a readiness notification ends).
-    public func skipPause() {
-        if head < script.count, case .wouldBlock = script[head] { head += 1 }
     }
 
     // MARK: Connection
