@@ -1,25 +1,31 @@
 #!/usr/bin/env bash
-# The architecture is the target graph (docs/data-path.md, "Targets"): each source folder may
-# import only what the table below allows.
+# The architecture is the target graph (docs/architecture.md): each source folder may import
+# only what the table below allows.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Glibc only in F2FPosix and VDEPlug (and the tools F2FBench, F2FFuzz);
+# every other runtime target reaches the OS through F2FPosix. Foundation only where
+# swift-crypto hands out `Data` (F2FSecure). F2FTesting is pure: never F2FPosix.
+pure="F2FBase EthernetSwitch F2FCore"
+runtime="$pure F2FPosix F2FSecure Logging"
 declare -A allowed=(
     [F2FBase]=""
     [EthernetSwitch]="F2FBase"
     [F2FCore]="F2FBase Logging"
-    [F2FPosix]="F2FBase F2FCore CF2FSystem Glibc Logging Synchronization SystemPackage"
-    [VDEPlug]="CVDEPlug F2FPosix Glibc"
-    [SwitchRuntime]="EthernetSwitch F2FBase F2FCore F2FPosix VDEPlug Glibc Logging"
-    [VDEServer]="SwitchRuntime EthernetSwitch F2FBase F2FCore F2FPosix Glibc Logging"
-    [F2FSwitchNode]="F2FBase EthernetSwitch F2FCore F2FPosix F2FSecure F2FTransportTCP SwitchRuntime VDEServer Logging"
     [F2FSecure]="F2FBase F2FCore Crypto Foundation Logging"
-    [F2FTransportTCP]="F2FBase F2FCore F2FPosix Glibc Logging"
+    [F2FPosix]="F2FBase F2FCore CF2FSystem Glibc Logging Synchronization SystemPackage"
+    [VDEPlug]="F2FBase F2FCore CVDEPlug F2FPosix Glibc Logging"
+    [F2FTransportTCP]="$runtime"
+    [F2FTransportUDP]="$runtime"
+    [SwitchRuntime]="$runtime VDEPlug"
+    [VDEServer]="$runtime SwitchRuntime"
+    [F2FSwitchNode]="$runtime F2FTransportTCP F2FTransportUDP SwitchRuntime VDEServer VDEPlug"
+    [F2FSwitchCLI]="$runtime VDEPlug VDEServer F2FTransportTCP F2FTransportUDP SwitchRuntime F2FSwitchNode ArgumentParser"
+    [F2FTesting]="$pure Foundation"  # Fixture reads the files under Fixtures/
     [F2FBench]="EthernetSwitch F2FPosix VDEPlug ArgumentParser Glibc"
-    [F2FFuzzHarness]="F2FBase EthernetSwitch F2FCore F2FPosix F2FSecure SwitchRuntime VDEServer Logging"
+    [F2FFuzzHarness]="$pure F2FPosix F2FSecure SwitchRuntime VDEServer Logging"
     [F2FFuzz]="F2FFuzzHarness Glibc"
-    [F2FTesting]="F2FBase EthernetSwitch F2FCore Foundation"
-    [F2FSwitchCLI]="F2FBase EthernetSwitch F2FPosix F2FSecure F2FTransportTCP SwitchRuntime VDEServer F2FSwitchNode ArgumentParser Logging"
 )
 
 status=0

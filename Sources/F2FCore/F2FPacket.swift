@@ -42,10 +42,15 @@ public struct F2FPacketHeader: Equatable, Sendable {
         self.payloadCount = payloadCount
     }
 
+    enum Field {
+        static let type = 0
+        static let payloadCount = 1
+    }
+
     public init(parsing bytes: Span<UInt8>) throws(WireError) {
         try bytes.requireCount(Self.encodedCount)
-        type = F2FPacketType(rawValue: bytes[0])
-        payloadCount = Int(bytes.bigEndianUInt16(at: 1))
+        type = F2FPacketType(rawValue: bytes[Field.type])
+        payloadCount = Int(bytes.bigEndianUInt16(at: Field.payloadCount))
     }
 
     public func encode(into bytes: inout [UInt8]) {

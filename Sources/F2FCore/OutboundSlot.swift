@@ -1,7 +1,8 @@
 /// A peer's single outbound packet: loaded by one producer, written header first and then the
 /// payload in place (no joined copy), resumable at any byte after a partial write.
 public final class OutboundSlot {
-    private var header: (UInt8, UInt8, UInt8) = (0, 0, 0)
+    /// The encoded header; its capacity is reserved once, so loading allocates nothing.
+    private var header: [UInt8] = []
     private let storage: UnsafeMutableRawBufferPointer
     private var payloadCount = 0
     /// Bytes of header + payload already taken by the connection.
@@ -11,6 +12,7 @@ public final class OutboundSlot {
 
     public init() {
         storage = .allocate(byteCount: F2FPacketHeader.maximumPayloadCount, alignment: 16)
+        header.reserveCapacity(F2FPacketHeader.encodedCount)
     }
 
     deinit {
@@ -25,7 +27,8 @@ public final class OutboundSlot {
         let count = fill(storage)
         precondition((0...F2FPacketHeader.maximumPayloadCount).contains(count), "payload too large")
         self.type = type
-        header = (type.rawValue, UInt8(count >> 8), UInt8(count & 0xFF))
+        header.removeAll(keepingCapacity: true)
+        F2FPacketHeader(type: type, payloadCount: count).encode(into: &header)
         payloadCount = count
         written = 0
         isLoaded = true
@@ -47,9 +50,9 @@ public final class OutboundSlot {
     public func write(to connection: any Connection) throws(ConnectionError) -> Bool {
         precondition(isLoaded, "nothing to write")
         while written < F2FPacketHeader.encodedCount {
-            let taken = try withUnsafeBytes(of: &header) { (raw) throws(ConnectionError) -> Int in
-                try connection.write(UnsafeRawBufferPointer(rebasing: raw[written..<F2FPacketHeader.encodedCount]))
-            }
+            let taken = try header.withUnsafeBytes { raw in
+                Result { () throws(ConnectionError) in try connection.write(UnsafeRawBufferPointer(rebasing: raw[written...])) }
+            }.get()
             if taken == 0 { return false }
             written += taken
         }

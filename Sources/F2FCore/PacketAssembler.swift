@@ -17,7 +17,8 @@ public final class PacketAssembler {
     /// stranger's garbage is refused at its first three bytes (e.g. during the handshake).
     public var admits: ((F2FPacketType, Int) -> Bool)?
 
-    private var header: (UInt8, UInt8, UInt8) = (0, 0, 0)
+    /// The header bytes as they arrive (allocated once).
+    private var header = [UInt8](repeating: 0, count: F2FPacketHeader.encodedCount)
     private var headerFilled = 0
     private let storage: UnsafeMutableRawBufferPointer
     private var expected = 0
@@ -48,17 +49,23 @@ public final class PacketAssembler {
     public func read(from connection: any Connection) throws(ConnectionError) -> Progress {
         precondition(!hasPacket, "release the previous packet first")
         while headerFilled < F2FPacketHeader.encodedCount {
-            let result = try withUnsafeMutableBytes(of: &header) { (raw) throws(ConnectionError) -> CommReadResult in
-                try connection.read(into: UnsafeMutableRawBufferPointer(rebasing: raw[headerFilled..<F2FPacketHeader.encodedCount]))
-            }
+            let result = try header.withUnsafeMutableBytes { raw in
+                Result { () throws(ConnectionError) in try connection.read(into: UnsafeMutableRawBufferPointer(rebasing: raw[headerFilled...])) }
+            }.get()
             switch result {
             case .bytes(let count): headerFilled += count
             case .wouldBlock: return .needMore
             case .endOfStream: return .endOfStream(midPacket: headerFilled > 0)
             }
             if headerFilled == F2FPacketHeader.encodedCount {
-                type = F2FPacketType(rawValue: header.0)
-                expected = Int(header.1) << 8 | Int(header.2)
+                let parsed: F2FPacketHeader
+                do {
+                    parsed = try F2FPacketHeader(parsing: header.span)
+                } catch {
+                    preconditionFailure("a whole header did not parse: \(error)")
+                }
+                type = parsed.type
+                expected = parsed.payloadCount
                 filled = 0
                 if let admits, !admits(type, expected) {
                     return .rejectedHeader(type, payloadCount: expected)

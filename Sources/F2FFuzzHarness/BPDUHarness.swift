@@ -16,10 +16,10 @@ enum BPDUHarness {
             checkFrameRoundTrip(bpdu, source: frame)
             SpanningTreeExercise.deliver(frame: frame)
         }
-        if frame.count > 17, let bpdu = try? BPDU(body: span.extracting(17...)) {
+        if frame.count > 17, let bpdu = try? BPDU(parsing: span.extracting(17...)) {
             checkBodyRoundTrip(bpdu)
         }
-        if let bpdu = try? BPDU(body: span) {
+        if let bpdu = try? BPDU(parsing: span) {
             checkBodyRoundTrip(bpdu)
         }
     }
@@ -28,7 +28,7 @@ enum BPDUHarness {
         let source = MACAddress(rawValue: frame.span.bigEndianUInt48(at: 6))
         var encoded: [UInt8] = []
         bpdu.encodeFrame(source: source, into: &encoded)
-        precondition(encoded.count == 17 + bpdu.bodyCount, "frame encoding of \(encoded.count) bytes")
+        precondition(encoded.count == 17 + bpdu.encodedCount, "frame encoding of \(encoded.count) bytes")
         let reparsed: BPDU
         do {
             reparsed = try BPDU(frame: encoded.span)
@@ -41,11 +41,11 @@ enum BPDUHarness {
 
     private static func checkBodyRoundTrip(_ bpdu: BPDU) {
         var encoded: [UInt8] = []
-        bpdu.encodeBody(into: &encoded)
-        precondition(encoded.count == bpdu.bodyCount, "bodyCount \(bpdu.bodyCount) but encoded \(encoded.count)")
+        bpdu.encode(into: &encoded)
+        precondition(encoded.count == bpdu.encodedCount, "encodedCount \(bpdu.encodedCount) but encoded \(encoded.count)")
         let reparsed: BPDU
         do {
-            reparsed = try BPDU(body: encoded.span)
+            reparsed = try BPDU(parsing: encoded.span)
         } catch {
             preconditionFailure("re-encoded BPDU body does not parse: \(error)")
         }

@@ -1,3 +1,4 @@
+import CF2FSystem
 import Glibc
 
 /// Listening TCP sockets for ports that are not F2F links (QEMU's stream netdev, libvirt's
@@ -9,36 +10,109 @@ public enum InetStreamSocket {
     public static func listen(
         host: String?, port: UInt16, backlog: Int32, _ take: (consuming Descriptor) -> Void
     ) throws(SystemError) {
-        var hints = addrinfo()
-        hints.ai_family = AF_UNSPEC
-        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
-        hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV
-        var list: UnsafeMutablePointer<addrinfo>?
-        let status = getaddrinfo(host ?? "127.0.0.1", String(port), &hints, &list)
-        guard status == 0, let first = list else {
-            throw SystemError(errno: EADDRNOTAVAIL, operation: "resolve \(host ?? "127.0.0.1"): \(String(cString: gai_strerror(status)))")
+        let addresses: [InetSocketAddress]
+        do {
+            addresses = try resolve(host: host ?? "127.0.0.1", port: port, passive: true)
+        } catch {
+            throw SystemError(errno: EADDRNOTAVAIL, operation: error.operation)
         }
-        defer { freeaddrinfo(first) }
+        try listen(on: addresses, backlog: backlog, description: "\(host ?? "127.0.0.1"):\(port)", take)
+    }
+
+    /// Listens on each of `addresses` (IPv6 sockets only for IPv6, so that an IPv4 socket can
+    /// share the port) and hands each listening socket to `take`. Fails only when none could
+    /// listen, with the last address's error.
+    public static func listen(
+        on addresses: [InetSocketAddress], backlog: Int32, description: String, _ take: (consuming Descriptor) -> Void
+    ) throws(SystemError) {
         var count = 0
-        var lastError = SystemError(errno: EADDRNOTAVAIL, operation: "listen on \(host ?? "127.0.0.1"):\(port)")
-        var cursor: UnsafeMutablePointer<addrinfo>? = first
-        while let entry = cursor {
-            cursor = entry.pointee.ai_next
-            let family = entry.pointee.ai_family
-            let raw = Glibc.socket(family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        var lastError = SystemError(errno: EADDRNOTAVAIL, operation: "listen on \(description)")
+        for address in addresses {
+            let raw = Glibc.socket(address.family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
             guard raw >= 0 else { continue }
             let socket = Descriptor(taking: raw)
             var one: Int32 = 1
             setsockopt(raw, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
-            if family == AF_INET6 { setsockopt(raw, Int32(IPPROTO_IPV6), IPV6_V6ONLY, &one, socklen_t(MemoryLayout<Int32>.size)) }
-            guard Glibc.bind(raw, entry.pointee.ai_addr, entry.pointee.ai_addrlen) == 0, Glibc.listen(raw, backlog) == 0 else {
-                lastError = SystemError(errno: errno, operation: "listen on \(host ?? "127.0.0.1"):\(port)")
+            if address.family == AF_INET6 { setsockopt(raw, Int32(IPPROTO_IPV6), IPV6_V6ONLY, &one, socklen_t(MemoryLayout<Int32>.size)) }
+            let bound = address.withSockaddr { Glibc.bind(raw, $0, $1) }
+            guard bound == 0, Glibc.listen(raw, backlog) == 0 else {
+                lastError = SystemError(errno: errno, operation: "listen on \(description)")
                 continue
             }
             count += 1
             take(socket)
         }
         guard count > 0 else { throw lastError }
+    }
+
+    /// The addresses `host` and `port` resolve to, in the resolver's order (getaddrinfo). A
+    /// passive look-up without a host yields the wildcard addresses (listen everywhere).
+    public static func resolve(host: String?, port: UInt16, passive: Bool) throws(SystemError) -> [InetSocketAddress] {
+        var hints = addrinfo()
+        hints.ai_family = AF_UNSPEC
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        hints.ai_flags = (passive ? AI_PASSIVE : 0) | AI_NUMERICSERV
+        var list: UnsafeMutablePointer<addrinfo>?
+        let status = getaddrinfo(host, String(port), &hints, &list)
+        guard status == 0, let first = list else {
+            throw SystemError(errno: EHOSTUNREACH, operation: "resolve \(host ?? "*"):\(port): \(String(cString: gai_strerror(status)))")
+        }
+        defer { freeaddrinfo(first) }
+        var addresses: [InetSocketAddress] = []
+        var cursor: UnsafeMutablePointer<addrinfo>? = first
+        while let entry = cursor {
+            addresses.append(InetSocketAddress(bytes: Array(UnsafeRawBufferPointer(start: entry.pointee.ai_addr, count: Int(entry.pointee.ai_addrlen)))))
+            cursor = entry.pointee.ai_next
+        }
+        return addresses
+    }
+
+    /// Starts a non-blocking connect to `address`: the socket becomes writable when the
+    /// attempt ends, and `connectError(_:)` then tells how it ended.
+    public static func connect(to address: InetSocketAddress) throws(SystemError) -> Descriptor {
+        let socket = Descriptor(taking: try checkedSyscall("socket") {
+            Glibc.socket(address.family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        })
+        let status = address.withSockaddr { Glibc.connect(socket.rawValue, $0, $1) }
+        guard status == 0 || errno == EINPROGRESS else { throw SystemError(errno: errno, operation: "connect \(address)") }
+        return socket
+    }
+
+    /// How a non-blocking connect ended (`SO_ERROR`): nil when it succeeded.
+    public static func connectError(_ descriptor: Int32) -> SystemError? {
+        var error: Int32 = 0
+        var length = socklen_t(MemoryLayout<Int32>.size)
+        guard getsockopt(descriptor, SOL_SOCKET, SO_ERROR, &error, &length) == 0 else {
+            return SystemError(errno: errno, operation: "getsockopt(SO_ERROR)")
+        }
+        return error == 0 ? nil : SystemError(errno: error, operation: "connect")
+    }
+
+    /// Accepts one waiting connection (non-blocking, close-on-exec) with its remote address;
+    /// nil when none waits. Errors are the listener's to judge (`ListenerRest`).
+    public static func accept(_ listener: Int32) throws(SystemError) -> AcceptedSocket? {
+        switch try syscall("accept4", { cf2f_accept4(listener, Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue)) }) {
+        case .wouldBlock:
+            return nil
+        case .processed(let raw):
+            var storage = sockaddr_storage()
+            var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+            let status = withUnsafeMutablePointer(to: &storage) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getpeername(raw, $0, &length) }
+            }
+            let bytes = status == 0 ? withUnsafeBytes(of: storage) { Array($0.prefix(Int(length))) } : []
+            return AcceptedSocket(socket: Descriptor(taking: raw), remote: InetSocketAddress(bytes: bytes))
+        }
+    }
+
+    /// Reads what the socket holds, without blocking; `.processed(0)` is the end of the stream.
+    public static func receive(_ descriptor: Int32, into buffer: UnsafeMutableRawBufferPointer) throws(SystemError) -> IOResult<Int> {
+        try syscall("recv") { Glibc.recv(descriptor, buffer.baseAddress, buffer.count, Int32(MSG_DONTWAIT)) }
+    }
+
+    /// Writes what the socket takes, without blocking and without SIGPIPE on a dead peer.
+    public static func send(_ descriptor: Int32, from buffer: UnsafeRawBufferPointer) throws(SystemError) -> IOResult<Int> {
+        try syscall("send") { Glibc.send(descriptor, buffer.baseAddress, buffer.count, Int32(MSG_DONTWAIT | MSG_NOSIGNAL)) }
     }
 
     /// The port a listening socket is bound to (useful with port 0).
@@ -101,5 +175,16 @@ extension UnixSocket {
             if !candidate.isAbstract { sender = candidate }
         }
         return .processed((count, sender))
+    }
+}
+
+/// A connection `InetStreamSocket.accept` took from a listener: its socket and who it is from.
+public struct AcceptedSocket: ~Copyable {
+    let socket: Descriptor
+    public let remote: InetSocketAddress
+
+    /// The socket, for its new owner.
+    public consuming func takeSocket() -> Descriptor {
+        socket
     }
 }

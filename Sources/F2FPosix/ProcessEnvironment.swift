@@ -18,6 +18,12 @@ public enum ProcessEnvironment {
     public static var effectiveUserID: UInt32 { geteuid() }
     public static var processID: Int32 { getpid() }
 
+    /// The login name of a user id from the password database, nil when it has none.
+    public static func userName(of userID: UInt32) -> String? {
+        guard let entry = getpwuid(userID), let name = entry.pointee.pw_name else { return nil }
+        return String(cString: name)
+    }
+
     public static var hostName: String? {
         var buffer = [CChar](repeating: 0, count: 256)
         guard gethostname(&buffer, buffer.count) == 0 else { return nil }
@@ -25,14 +31,6 @@ public enum ProcessEnvironment {
     }
 
     /// A group by name or number.
-    /// The login name of a user, as vde_switch's `port/print` shows it: "NONE" when unknown
-    /// (an abstract socket has no owner), the number when the user has no passwd entry.
-    public static func userName(_ userID: UInt32?) -> String {
-        guard let userID else { return "NONE" }
-        guard let entry = getpwuid(userID), let name = entry.pointee.pw_name else { return String(userID) }
-        return String(cString: name)
-    }
-
     public static func groupID(named name: String) -> UInt32? {
         if let number = UInt32(name) { return number }
         return getgrnam(name).map { $0.pointee.gr_gid }

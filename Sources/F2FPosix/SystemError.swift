@@ -31,3 +31,14 @@ public enum IOResult<Value> {
 
 extension IOResult: Equatable where Value: Equatable {}
 extension IOResult: Sendable where Value: Sendable {}
+
+/// The errno values code outside F2FPosix names, so that it needs no libc import (after
+/// swift-system's `Errno` constants). Add one here rather than importing Glibc elsewhere.
+public enum Errno {
+    public static let badDescriptor: Int32 = EBADF
+    public static let wouldBlock: Int32 = EAGAIN
+    public static let noSuchFile: Int32 = ENOENT
+    public static let fileExists: Int32 = EEXIST
+    public static let connectionReset: Int32 = ECONNRESET
+    public static let hostUnreachable: Int32 = EHOSTUNREACH
+}

@@ -1,6 +1,5 @@
 import Crypto
 import F2FCore
-import Foundation
 
 /// A node's public id: its long-term X25519 public key, shown as 52 base32 characters. The
 /// Noise handshake proves the other side holds the matching private key.

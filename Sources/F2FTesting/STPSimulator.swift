@@ -68,13 +68,6 @@ public final class STPSimulator {
         silenced.remove(link)
     }
 
-    /// Delivers a BPDU as if sent by a bridge that is not simulated (a client, a friend).
-    public func inject(_ bpdu: BPDU, to bridge: Int, port: Int) {
-        var actions: [STPAction] = []
-        bridges[bridge].receive(bpdu, on: port, now: now, actions: &actions)
-        apply(actions, from: bridge)
-    }
-
     public func setGuards(_ guards: STPPortGuards, of bridge: Int, port: Int) {
         var actions: [STPAction] = []
         bridges[bridge].setGuards(guards, port: port, now: now, actions: &actions)

@@ -143,11 +143,6 @@ public final class ScriptedConnection: Connection {
         return sent
     }
 
-    /// Skips one pending `.wouldBlock` (the stall a readiness notification ends).
-    public func skipPause() {
-        if head < script.count, case .wouldBlock = script[head] { head += 1 }
-    }
-
     // MARK: Connection
 
     public func read(into buffer: UnsafeMutableRawBufferPointer) throws(ConnectionError) -> CommReadResult {

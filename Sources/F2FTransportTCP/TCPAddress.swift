@@ -1,6 +1,5 @@
 import F2FCore
 import F2FPosix
-import Glibc
 
 /// `HOST:PORT`, `[V6]:PORT` or `PORT` (listen on every address), resolved with getaddrinfo.
 public struct TCPAddress: Hashable, Sendable, CustomStringConvertible {
@@ -34,25 +33,12 @@ public struct TCPAddress: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// Resolved socket addresses, in the resolver's order.
-    func resolve(passive: Bool) throws(ConnectionError) -> [[UInt8]] {
-        var hints = addrinfo()
-        hints.ai_family = AF_UNSPEC
-        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
-        hints.ai_flags = passive ? AI_PASSIVE : 0
-        var list: UnsafeMutablePointer<addrinfo>?
-        let status = getaddrinfo(host, String(port), &hints, &list)
-        guard status == 0, let first = list else {
-            throw ConnectionError.system(errno: EHOSTUNREACH, operation: "resolve \(self): \(String(cString: gai_strerror(status)))")
+    func resolve(passive: Bool) throws(ConnectionError) -> [InetSocketAddress] {
+        do {
+            return try InetStreamSocket.resolve(host: host, port: port, passive: passive)
+        } catch {
+            throw ConnectionError.system(errno: error.errno, operation: error.operation)
         }
-        defer { freeaddrinfo(first) }
-        var addresses: [[UInt8]] = []
-        var cursor: UnsafeMutablePointer<addrinfo>? = first
-        while let entry = cursor {
-            let raw = UnsafeRawBufferPointer(start: entry.pointee.ai_addr, count: Int(entry.pointee.ai_addrlen))
-            addresses.append(Array(raw))
-            cursor = entry.pointee.ai_next
-        }
-        return addresses
     }
 }
 
@@ -61,6 +47,6 @@ extension TCPAddress {
     /// listener reserves places for connections from them.
     public func sourcePrefixes() -> [String] {
         guard host != nil, let addresses = try? resolve(passive: false) else { return [] }
-        return addresses.compactMap { bytes in bytes.withUnsafeBytes(SocketSource.prefix(ofSocketAddress:)) }
+        return addresses.compactMap(\.sourcePrefix)
     }
 }

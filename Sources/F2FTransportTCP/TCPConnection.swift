@@ -1,6 +1,5 @@
 import F2FCore
 import F2FPosix
-import Glibc
 
 /// The TCP reference provider of `Connection`, on the event loop. Reads are served from a
 /// read-ahead buffer and writes coalesce until `flush()`, so a burst of small packets costs
@@ -12,7 +11,9 @@ public final class TCPConnection: Connection, IOHandler {
     /// address, an IPv6 /64): the unit of the listener's per-source limits.
     public let sourcePrefix: String?
     private let loop: any EventLoop
-    private var descriptor: Int32
+    private let descriptor: Int32
+    /// The socket's owner; dropping it closes the socket.
+    private var socket: Descriptor?
     private var isConnecting: Bool
     private var isClosed = false
     private var interest: CommInterest = []
@@ -33,17 +34,17 @@ public final class TCPConnection: Connection, IOHandler {
     /// About eight full-size frames.
     static let denseReadCount = 12 * 1024
 
-    private init(descriptor: Int32, remote: String, sourcePrefix: String? = nil, connecting: Bool, loop: any EventLoop) {
-        self.descriptor = descriptor
+    private init(socket: consuming Descriptor, remote: String, sourcePrefix: String? = nil, connecting: Bool, loop: any EventLoop) {
+        descriptor = socket.rawValue
+        self.socket = consume socket
         self.remoteDescription = remote
         self.sourcePrefix = sourcePrefix
         self.isConnecting = connecting
         self.loop = loop
         input = .allocate(byteCount: Self.bufferSize, alignment: 16)
         output = .allocate(byteCount: Self.bufferSize, alignment: 16)
-        var one: Int32 = 1
         // Nagle would hold small frames back by up to 40 ms.
-        setsockopt(descriptor, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+        InetStreamSocket.setNoDelay(descriptor)
     }
 
     deinit {
@@ -54,28 +55,25 @@ public final class TCPConnection: Connection, IOHandler {
 
     /// Starts a non-blocking connect; `connectionEstablished` or `connectionClosed` follows.
     public static func connect(to address: TCPAddress, loop: any EventLoop) throws(ConnectionError) -> TCPConnection {
-        var lastError = ConnectionError.system(errno: EHOSTUNREACH, operation: "connect \(address)")
+        var lastError = ConnectionError.system(errno: Errno.hostUnreachable, operation: "connect \(address)")
         for socketAddress in try address.resolve(passive: false) {
-            let family = socketAddress.withUnsafeBytes { $0.load(as: sa_family_t.self) }
-            let fd = socket(Int32(family), Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-            guard fd >= 0 else { continue }
-            let status = socketAddress.withUnsafeBytes { raw in
-                Glibc.connect(fd, raw.baseAddress!.assumingMemoryBound(to: sockaddr.self), socklen_t(raw.count))
+            let socket: Descriptor
+            do {
+                socket = try InetStreamSocket.connect(to: socketAddress)
+            } catch {
+                lastError = ConnectionError.system(errno: error.errno, operation: "connect \(address)")
+                continue
             }
-            if status == 0 || errno == EINPROGRESS {
-                let connection = TCPConnection(descriptor: fd, remote: address.description, connecting: true, loop: loop)
-                try connection.register(.writable)
-                return connection
-            }
-            lastError = ConnectionError.system(errno: errno, operation: "connect \(address)")
-            Glibc.close(fd)
+            let connection = TCPConnection(socket: socket, remote: address.description, connecting: true, loop: loop)
+            try connection.register(.writable)
+            return connection
         }
         throw lastError
     }
 
     /// Wraps an accepted socket; it is connected already.
-    static func accepted(descriptor: Int32, remote: String, sourcePrefix: String, loop: any EventLoop) throws(ConnectionError) -> TCPConnection {
-        let connection = TCPConnection(descriptor: descriptor, remote: remote, sourcePrefix: sourcePrefix, connecting: false, loop: loop)
+    static func accepted(socket: consuming Descriptor, remote: String, sourcePrefix: String, loop: any EventLoop) throws(ConnectionError) -> TCPConnection {
+        let connection = TCPConnection(socket: socket, remote: remote, sourcePrefix: sourcePrefix, connecting: false, loop: loop)
         try connection.register(.none)
         return connection
     }
@@ -96,24 +94,16 @@ public final class TCPConnection: Connection, IOHandler {
         if inputStart == inputEnd, buffer.count >= Self.directReadCount {
             // A reader with room for a bulk read (the encrypted layer's record buffer) gets the
             // bytes straight from the socket: one copy less.
-            let count = recv(descriptor, buffer.baseAddress, buffer.count, Int32(MSG_DONTWAIT))
+            guard case .processed(let count) = try receive(into: buffer) else { return .wouldBlock }
             if count == 0 { return .endOfStream }
-            if count < 0 {
-                if errno == EAGAIN || errno == EINTR { return .wouldBlock }
-                throw ConnectionError.system(errno: errno, operation: "recv from \(remoteDescription)")
-            }
             noteDensity(of: count, room: buffer.count)
             return .bytes(count)
         }
         if inputStart == inputEnd {
             inputStart = 0
             inputEnd = 0
-            let count = recv(descriptor, input.baseAddress, input.count, Int32(MSG_DONTWAIT))
+            guard case .processed(let count) = try receive(into: input) else { return .wouldBlock }
             if count == 0 { return .endOfStream }
-            if count < 0 {
-                if errno == EAGAIN || errno == EINTR { return .wouldBlock }
-                throw ConnectionError.system(errno: errno, operation: "recv from \(remoteDescription)")
-            }
             inputEnd = count
             noteDensity(of: count, room: input.count)
         }
@@ -176,8 +166,7 @@ public final class TCPConnection: Connection, IOHandler {
         guard !isClosed else { return }
         isClosed = true
         loop.deregister(descriptor)
-        Glibc.close(descriptor)
-        descriptor = -1
+        socket = nil
     }
 
     // MARK: IOHandler
@@ -205,11 +194,8 @@ public final class TCPConnection: Connection, IOHandler {
     // MARK: Internals
 
     private func finishConnecting() {
-        var error: Int32 = 0
-        var length = socklen_t(MemoryLayout<Int32>.size)
-        getsockopt(descriptor, SOL_SOCKET, SO_ERROR, &error, &length)
-        guard error == 0 else {
-            fail(ConnectionError.system(errno: error, operation: "connect \(remoteDescription)"))
+        if let error = InetStreamSocket.connectError(descriptor) {
+            fail(ConnectionError.system(errno: error.errno, operation: "connect \(remoteDescription)"))
             return
         }
         isConnecting = false
@@ -219,20 +205,31 @@ public final class TCPConnection: Connection, IOHandler {
 
     private func send() throws(ConnectionError) {
         while outputStart < outputEnd {
-            let count = Glibc.send(descriptor, output.baseAddress! + outputStart, outputEnd - outputStart, Int32(MSG_DONTWAIT | MSG_NOSIGNAL))
-            if count < 0 {
-                if errno == EAGAIN {
-                    sendBlocked = true
-                    return
-                }
-                if errno == EINTR { continue }
-                throw ConnectionError.system(errno: errno, operation: "send to \(remoteDescription)")
+            let pending = UnsafeRawBufferPointer(start: output.baseAddress! + outputStart, count: outputEnd - outputStart)
+            let result: IOResult<Int>
+            do {
+                result = try InetStreamSocket.send(descriptor, from: pending)
+            } catch {
+                throw ConnectionError.system(errno: error.errno, operation: "send to \(remoteDescription)")
+            }
+            guard case .processed(let count) = result else {
+                sendBlocked = true
+                return
             }
             outputStart += count
         }
         outputStart = 0
         outputEnd = 0
         sendBlocked = false
+    }
+
+    /// One `recv` into `buffer`; its failure in the connection's words.
+    private func receive(into buffer: UnsafeMutableRawBufferPointer) throws(ConnectionError) -> IOResult<Int> {
+        do {
+            return try InetStreamSocket.receive(descriptor, into: buffer)
+        } catch {
+            throw ConnectionError.system(errno: error.errno, operation: "recv from \(remoteDescription)")
+        }
     }
 
     private func compactOutput() {

@@ -270,6 +270,8 @@ public final class SwitchEngine {
                 logger.log(
                     level: count >= 10 ? .info : .debug, "topology changes ignored (guard or rate limit)",
                     metadata: ["port": "\(port)", "count": "\(count)"])
+            case .fixPointCapReached(let count):
+                logger.error("spanning tree: roles did not settle within the pass limit; continuing from the state reached", metadata: ["count": "\(count)"])
             case .bpduGuardTripped(let port):
                 logger.warning("BPDU guard: a BPDU arrived, taking the port down", metadata: ["port": "\(port)"])
                 // Not while the port's own frames are being forwarded: after this dispatch.

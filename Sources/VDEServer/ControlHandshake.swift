@@ -1,5 +1,5 @@
+import F2FBase
 import F2FPosix
-import Glibc
 
 /// One accepted control connection until its request is served or refused
 /// (docs/vde-protocol.md 1.2). Bytes are accumulated until a whole header is in; the description
@@ -8,9 +8,11 @@ final class ControlHandshake {
     let descriptor: Int32
     private var control: Descriptor?
     private var received: [UInt8] = []
-    let acceptedAt: ContinuousClock.Instant = .now
+    /// When the connection was accepted, on the loop's clock: the request deadline counts from it.
+    let acceptedAt: Instant
 
-    init(control: consuming Descriptor) {
+    init(control: consuming Descriptor, acceptedAt: Instant) {
+        self.acceptedAt = acceptedAt
         descriptor = control.rawValue
         self.control = consume control
         received.reserveCapacity(VDERequest.maximumCount)

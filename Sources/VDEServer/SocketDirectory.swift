@@ -1,5 +1,4 @@
 import F2FPosix
-import Glibc
 import Logging
 import SwitchRuntime
 
@@ -69,12 +68,12 @@ public final class SocketDirectory {
         } catch {
             throw .unsafe(error)
         }
-        guard realParent != nil else { throw .system(SystemError(errno: ENOENT, operation: "open \(parentPath)")) }
+        guard realParent != nil else { throw .system(SystemError(errno: Errno.noSuchFile, operation: "open \(parentPath)")) }
         if !createdDirectory {
             do {
                 try DirectoryHandle.create(path, mode: 0o700)
                 createdDirectory = true
-            } catch where error.errno == EEXIST {
+            } catch where error.errno == Errno.fileExists {
                 // Checked below like any directory we did not make.
             } catch {
                 throw .system(error)
@@ -120,7 +119,7 @@ public final class SocketDirectory {
     /// Binds a client's data socket as `name`, born with its final mode; as root it is handed
     /// to the client's user with the owner bits of the mode only (docs/vde-protocol.md 1.8).
     func bindDataSocket(_ socket: Int32, name: String, clientUserID: UInt32?) throws(SystemError) {
-        guard listenerDescriptor != nil else { throw SystemError(errno: EBADF, operation: "bind \(path)/\(name): directory closed") }
+        guard listenerDescriptor != nil else { throw SystemError(errno: Errno.badDescriptor, operation: "bind \(path)/\(name): directory closed") }
         let mode = clientUserID != nil ? permissions.socketMode & 0o700 : permissions.socketMode
         handle?.remove(name)
         try handle?.bind(socket, name: name, mode: mode)

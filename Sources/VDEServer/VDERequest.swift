@@ -13,9 +13,33 @@ public struct VDERequest: Equatable, Sendable {
 
     public enum Layout {
         /// magic, version, type, sockaddr_un (110), description.
-        public static let version3HeaderCount = 122
+        public static let version3HeaderCount = Field.description
         /// magic, type, MAC (6, ignored), sockaddr_un (110), description.
-        public static let version1HeaderCount = 124
+        public static let version1HeaderCount = Version1Field.description
+    }
+
+    /// Offsets of a version 3 request (VDE-PROTOCOL.md 1.3).
+    public enum Field {
+        public static let magic = 0
+        public static let version = 4
+        public static let type = 8
+        public static let clientAddress = 12
+        public static let description = 122
+    }
+
+    /// Offsets of a version 1 request: no version field, so its type sits where version 3 has
+    /// the version (a value below 2 there tells the two apart).
+    public enum Version1Field {
+        public static let type = 4
+        public static let macAddress = 8
+        public static let clientAddress = 14
+        public static let description = 124
+    }
+
+    /// Within the client's `sockaddr_un`.
+    enum AddressField {
+        static let family = 0
+        static let path = 2
     }
 
     public enum Kind: Equatable, Sendable {
@@ -46,33 +70,33 @@ public struct VDERequest: Equatable, Sendable {
 
     /// Does `bytes` hold a whole header yet? (The description is whatever came with it.)
     public static func isComplete(_ bytes: Span<UInt8>) -> Bool {
-        guard bytes.count >= 8 else { return false }
-        let headerCount = bytes.littleEndianUInt32(at: 4) < 2 ? Layout.version1HeaderCount : Layout.version3HeaderCount
+        guard bytes.count >= Field.type else { return false }
+        let headerCount = bytes.littleEndianUInt32(at: Field.version) < 2 ? Layout.version1HeaderCount : Layout.version3HeaderCount
         return bytes.count >= headerCount
     }
 
     public init(parsing bytes: Span<UInt8>) throws(VDERequestError) {
-        guard bytes.count >= 8 else { throw .truncated(needed: 8, available: bytes.count) }
-        let magic = bytes.littleEndianUInt32(at: 0)
+        guard bytes.count >= Field.type else { throw .truncated(needed: Field.type, available: bytes.count) }
+        let magic = bytes.littleEndianUInt32(at: Field.magic)
         guard magic == Self.magic else { throw .badMagic(magic) }
-        let second = bytes.littleEndianUInt32(at: 4)
+        let second = bytes.littleEndianUInt32(at: Field.version)
         let typeOffset: Int
         let addressOffset: Int
         let headerCount: Int
         if second < 2 {
-            // Version 1 has no version field: the request type sits where the version would be.
             version = 1
-            typeOffset = 4
-            addressOffset = 14
-            headerCount = Layout.version1HeaderCount
+            typeOffset = Version1Field.type
+            addressOffset = Version1Field.clientAddress
+            headerCount = Version1Field.description
         } else if second == 3 {
             version = 3
-            typeOffset = 8
-            addressOffset = 12
-            headerCount = Layout.version3HeaderCount
+            typeOffset = Field.type
+            addressOffset = Field.clientAddress
+            headerCount = Field.description
         } else {
             throw .unsupportedVersion(second)
         }
+        // The only length checks: every read below is inside the header.
         guard bytes.count >= headerCount else { throw .truncated(needed: headerCount, available: bytes.count) }
         guard bytes.count <= Self.maximumCount else { throw .oversized(bytes.count) }
 
@@ -84,16 +108,17 @@ public struct VDERequest: Equatable, Sendable {
         default: throw .badRequestType(type & 0xFF)
         }
 
-        let family = bytes.littleEndianUInt16(at: addressOffset)
+        let family = bytes.littleEndianUInt16(at: addressOffset + AddressField.family)
         guard family == Self.addressFamilyUnix else { throw .badAddressFamily(family) }
+        let pathStart = addressOffset + AddressField.path
         var pathBytes = [UInt8]()
         pathBytes.reserveCapacity(UnixSocketAddress.pathCapacity)
-        for index in (addressOffset + 2)..<(addressOffset + 2 + UnixSocketAddress.pathCapacity) {
+        for index in pathStart..<(pathStart + UnixSocketAddress.pathCapacity) {
             pathBytes.append(bytes[index])
         }
         clientAddress = UnixSocketAddress(pathBytes: pathBytes)
         if version == 1 {
-            legacyMACBytes = (8..<14).map { bytes[$0] }
+            legacyMACBytes = (Version1Field.macAddress..<Version1Field.clientAddress).map { bytes[$0] }
         }
         var description = [UInt8]()
         for index in headerCount..<bytes.count {

@@ -2,7 +2,6 @@ import EthernetSwitch
 import F2FBase
 import F2FCore
 import F2FPosix
-import Glibc
 import Logging
 import SwitchRuntime
 
@@ -67,7 +66,7 @@ public final class VDEServer {
         rest?.acceptAll(from: listener, shortage: { error in
             warnings.warning("ctl-accept", "accept failed; the ctl listener rests until descriptors are free", metadata: ["error": "\(error)"])
         }) { accepted in
-            let handshake = ControlHandshake(control: accepted)
+            let handshake = ControlHandshake(control: accepted, acceptedAt: engine.loop.now)
             let descriptor = handshake.descriptor
             if pending.count >= maximumPendingHandshakes {
                 warnings.warning("ctl-pending", "too many clients in handshake; refusing one")
@@ -110,7 +109,8 @@ public final class VDEServer {
     }
 
     private func expireStalledHandshakes() {
-        let deadline = ContinuousClock.now - requestTimeout
+        // The loop's clock, like every other deadline (a manual loop can drive it in tests).
+        let deadline = engine.loop.now - requestTimeout
         for (descriptor, handshake) in pending where handshake.acceptedAt < deadline {
             refuse(descriptor, reason: "no complete request within \(requestTimeout)")
         }
@@ -157,7 +157,7 @@ public final class VDEServer {
         }
         // Abstract names have no owner and no permissions (anyone may send to them); vde_switch
         // skips its check for them too. A path is connected to only if it is the client's own.
-        var clientUserID: uid_t?
+        var clientUserID: UInt32?
         if let path = request.clientAddress.path {
             do {
                 clientUserID = try UnixSocket.connect(data.rawValue, toSocketAt: path, ownedBy: client)
@@ -171,7 +171,7 @@ public final class VDEServer {
             UnixSocket.setSendBufferSize(data.rawValue, bytes: dataSocketBufferBytes)
             UnixSocket.setReceiveBufferSize(data.rawValue, bytes: dataSocketBufferBytes)
             if request.clientAddress.isAbstract { try UnixSocket.connect(data.rawValue, to: request.clientAddress) }
-            try directory.bindDataSocket(data.rawValue, name: dataName, clientUserID: geteuid() == 0 ? clientUserID : nil)
+            try directory.bindDataSocket(data.rawValue, name: dataName, clientUserID: ProcessEnvironment.effectiveUserID == 0 ? clientUserID : nil)
         } catch {
             directory.removeEntry(dataName)
             refuse(descriptor, reason: "cannot set up data socket: \(error)")
@@ -195,7 +195,7 @@ public final class VDEServer {
         guard let control = handshake.takeControl() else { return }
         let endpoint = VDEEndpoint(
             port: port, control: control, data: data, dataName: dataName, directory: directory,
-            description: request.description, userName: ProcessEnvironment.userName(clientUserID), engine: engine)
+            description: request.description, userName: PortUser.name(clientUserID), engine: engine)
         do {
             try endpoint.activate()
         } catch {

@@ -63,6 +63,21 @@ import Testing
         #expect(encoded == frame)
     }
 
+    /// The codec shape of the other wire types: the BPDU octets after the LLC header parse with
+    /// init(parsing:), and encode(into:) writes exactly encodedCount of them back.
+    @Test(arguments: fixtures)
+    func bodyRoundTripsThroughTheCodecShape(_ name: String) throws {
+        let frame = Fixture.bytes(name)
+        let length = Int(frame.span.bigEndianUInt16(at: 12))
+        let body = Array(frame[17..<(14 + length)])
+        let bpdu = try BPDU(parsing: body.span)
+        #expect(bpdu == (try BPDU(frame: frame.span)))
+        var encoded: [UInt8] = []
+        bpdu.encode(into: &encoded)
+        #expect(encoded.count == bpdu.encodedCount)
+        #expect(encoded == Array(body.prefix(bpdu.encodedCount)))
+    }
+
     @Test(arguments: fixtures)
     func everyTruncatedPrefixThrows(_ name: String) {
         let frame = Fixture.bytes(name)

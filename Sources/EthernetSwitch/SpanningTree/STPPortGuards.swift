@@ -47,4 +47,8 @@ public enum STPNotice: Equatable, Sendable {
     /// A topology change from the port was not acted on (guard, or over the rate limit);
     /// reported once per second per port at most, with the count since the last report.
     case topologyChangesIgnored(port: Int, count: UInt64)
+    /// Role selection and the port transitions did not settle within the pass limit (a bug in
+    /// the machines, or an input they were not written for); `count` is the total so far.
+    /// Reported on the 1st, 2nd, 4th, 8th... time, so a repeating cause costs few log lines.
+    case fixPointCapReached(count: UInt64)
 }

@@ -18,6 +18,10 @@ public struct SpanningTree: Sendable {
     /// After our path to the root got worse: its id, and until when news of it is ignored.
     private var lostRoot: (id: BridgeID, until: Instant)?
     private var currentTime = Instant.zero
+    /// Passes of role selection and transitions per update before giving up (see `update`).
+    var fixPointPassLimit = 8
+    /// Updates that stopped at `fixPointPassLimit` without settling.
+    public private(set) var fixPointCapHits: UInt64 = 0
 
     public init(bridgeAddress: MACAddress, configuration: SpanningTreeConfiguration = SpanningTreeConfiguration()) {
         self.bridgeAddress = bridgeAddress
@@ -278,7 +282,8 @@ public struct SpanningTree: Sendable {
         currentTime = now
         // Role selection, then transitions until nothing changes (bounded: each pass only
         // moves ports forward through their machines).
-        for _ in 0..<8 {
+        var settled = false
+        for _ in 0..<fixPointPassLimit {
             if reselect {
                 reselect = false
                 updtRolesTree(actions: &actions)
@@ -287,7 +292,16 @@ public struct SpanningTree: Sendable {
             for number in ports.keys.sorted() {
                 changed = portRoleTransition(number, now: now, actions: &actions) || changed
             }
-            if !changed && !reselect { break }
+            if !changed && !reselect {
+                settled = true
+                break
+            }
+        }
+        if !settled {
+            // The state is still consistent (the next event or tick continues from it), but
+            // the bound was meant never to bind: say so instead of stopping silently.
+            fixPointCapHits &+= 1
+            if fixPointCapHits & (fixPointCapHits - 1) == 0 { actions.append(.notice(.fixPointCapReached(count: fixPointCapHits))) }
         }
         transmit(now: now, actions: &actions)
     }

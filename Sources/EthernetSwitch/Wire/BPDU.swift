@@ -123,11 +123,15 @@ public enum BPDU: Hashable, Sendable {
     /// Version 2 (or later, 9.3.4), type 0x02: RST BPDU (36 octets).
     case rapid(BPDUInfo, version: UInt8)
 
-    enum Offset {
+    /// Offsets in the Ethernet frame that carries a BPDU.
+    enum FrameField {
         static let lengthField = 12
         static let llc = 14
         static let body = 17
-        // Within the body:
+    }
+
+    /// Offsets in the BPDU octets after the LLC header (802.1D-2004 9.3).
+    enum Field {
         static let protocolID = 0
         static let version = 2
         static let type = 3
@@ -155,28 +159,28 @@ public enum BPDU: Hashable, Sendable {
 
     /// Parses a whole Ethernet frame.
     public init(frame: Span<UInt8>) throws(WireError) {
-        try frame.requireCount(Offset.body + Self.topologyChangeCount)
+        try frame.requireCount(FrameField.body + Self.topologyChangeCount)
         guard frame.bigEndianUInt48(at: 0) == MACAddress.bridgeGroup.rawValue else {
             throw .invalidField(name: "destination", value: frame.bigEndianUInt48(at: 0))
         }
         // 802.3: the length field counts LLC + BPDU and strips any padding.
-        let length = Int(frame.bigEndianUInt16(at: Offset.lengthField))
+        let length = Int(frame.bigEndianUInt16(at: FrameField.lengthField))
         guard length <= 1500 else { throw .invalidField(name: "802.3 length", value: UInt64(length)) }
         guard length >= 3 + Self.topologyChangeCount else { throw .truncated(needed: 3 + Self.topologyChangeCount, available: length) }
-        try frame.requireCount(Offset.llc + length)
-        for index in 0..<3 where frame[Offset.llc + index] != Self.llc[index] {
-            throw .invalidField(name: "LLC", value: UInt64(frame[Offset.llc + index]))
+        try frame.requireCount(FrameField.llc + length)
+        for index in 0..<3 where frame[FrameField.llc + index] != Self.llc[index] {
+            throw .invalidField(name: "LLC", value: UInt64(frame[FrameField.llc + index]))
         }
-        self = try BPDU(body: frame.extracting(Offset.body..<(Offset.llc + length)))
+        self = try BPDU(parsing: frame.extracting(FrameField.body..<(FrameField.llc + length)))
     }
 
     /// Parses the BPDU octets after the LLC header (802.1D-2004 9.3.4 validation).
-    public init(body: Span<UInt8>) throws(WireError) {
+    public init(parsing body: Span<UInt8>) throws(WireError) {
         try body.requireCount(Self.topologyChangeCount)
-        let protocolID = body.bigEndianUInt16(at: Offset.protocolID)
+        let protocolID = body.bigEndianUInt16(at: Field.protocolID)
         guard protocolID == 0 else { throw .invalidField(name: "protocol id", value: UInt64(protocolID)) }
-        let version = body[Offset.version]
-        let type = body[Offset.type]
+        let version = body[Field.version]
+        let type = body[Field.type]
         switch type {
         case 0x80:
             self = .topologyChangeNotification
@@ -193,18 +197,19 @@ public enum BPDU: Hashable, Sendable {
 
     private static func info(_ body: Span<UInt8>) -> BPDUInfo {
         BPDUInfo(
-            flags: BPDUFlags(rawValue: body[Offset.flags]),
-            rootID: BridgeID(rawValue: UInt64(body.bigEndianUInt32(at: Offset.rootID)) << 32 | UInt64(body.bigEndianUInt32(at: Offset.rootID + 4))),
-            rootPathCost: body.bigEndianUInt32(at: Offset.rootPathCost),
-            bridgeID: BridgeID(rawValue: UInt64(body.bigEndianUInt32(at: Offset.bridgeID)) << 32 | UInt64(body.bigEndianUInt32(at: Offset.bridgeID + 4))),
-            portID: body.bigEndianUInt16(at: Offset.portID),
-            messageAge: BPDUTime(rawValue: body.bigEndianUInt16(at: Offset.messageAge)),
-            maxAge: BPDUTime(rawValue: body.bigEndianUInt16(at: Offset.maxAge)),
-            helloTime: BPDUTime(rawValue: body.bigEndianUInt16(at: Offset.helloTime)),
-            forwardDelay: BPDUTime(rawValue: body.bigEndianUInt16(at: Offset.forwardDelay)))
+            flags: BPDUFlags(rawValue: body[Field.flags]),
+            rootID: BridgeID(rawValue: UInt64(body.bigEndianUInt32(at: Field.rootID)) << 32 | UInt64(body.bigEndianUInt32(at: Field.rootID + 4))),
+            rootPathCost: body.bigEndianUInt32(at: Field.rootPathCost),
+            bridgeID: BridgeID(rawValue: UInt64(body.bigEndianUInt32(at: Field.bridgeID)) << 32 | UInt64(body.bigEndianUInt32(at: Field.bridgeID + 4))),
+            portID: body.bigEndianUInt16(at: Field.portID),
+            messageAge: BPDUTime(rawValue: body.bigEndianUInt16(at: Field.messageAge)),
+            maxAge: BPDUTime(rawValue: body.bigEndianUInt16(at: Field.maxAge)),
+            helloTime: BPDUTime(rawValue: body.bigEndianUInt16(at: Field.helloTime)),
+            forwardDelay: BPDUTime(rawValue: body.bigEndianUInt16(at: Field.forwardDelay)))
     }
 
-    public var bodyCount: Int {
+    /// The BPDU octets `encode(into:)` appends (the frame adds 17: header and LLC).
+    public var encodedCount: Int {
         switch self {
         case .configuration: Self.configurationCount
         case .topologyChangeNotification: Self.topologyChangeCount
@@ -216,12 +221,13 @@ public enum BPDU: Hashable, Sendable {
     public func encodeFrame(source: MACAddress, into bytes: inout [UInt8]) {
         bytes.appendBigEndianUInt48(MACAddress.bridgeGroup.rawValue)
         bytes.appendBigEndianUInt48(source.rawValue)
-        bytes.appendBigEndian(UInt16(3 + bodyCount))
+        bytes.appendBigEndian(UInt16(3 + encodedCount))
         bytes += Self.llc
-        encodeBody(into: &bytes)
+        encode(into: &bytes)
     }
 
-    public func encodeBody(into bytes: inout [UInt8]) {
+    /// Appends the BPDU octets (what `init(parsing:)` reads).
+    public func encode(into bytes: inout [UInt8]) {
         bytes.appendBigEndian(UInt16(0))
         switch self {
         case .topologyChangeNotification:

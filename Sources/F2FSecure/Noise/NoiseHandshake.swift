@@ -1,5 +1,4 @@
 import Crypto
-import Foundation
 
 /// The Noise XX handshake, `Noise_XX_25519_ChaChaPoly_SHA256` (spec rev. 34, §7.5):
 ///

@@ -1,6 +1,5 @@
 import F2FCore
 import F2FPosix
-import Glibc
 import Logging
 
 /// Serves a `Console` on a unix stream socket (`-M PATH`), up to `maximumSessions` at once. A
@@ -9,7 +8,7 @@ import Logging
 /// and uncapped sessions could take every descriptor the switch has.
 public final class ConsoleServer {
     public let path: String
-    public let mode: mode_t
+    public let mode: UInt32
     private let console: Console
     private let loop: any EventLoop
     private let logger: Logger
@@ -30,7 +29,7 @@ public final class ConsoleServer {
     /// Times the listener rested because accept found no descriptor free.
     public var acceptPauses: UInt64 { rest?.count ?? 0 }
 
-    public init(path: String, mode: mode_t, console: Console, loop: any EventLoop, logger: Logger, onShutdown: @escaping () -> Void) {
+    public init(path: String, mode: UInt32, console: Console, loop: any EventLoop, logger: Logger, onShutdown: @escaping () -> Void) {
         self.path = path
         self.mode = mode
         self.console = console
@@ -74,7 +73,7 @@ public final class ConsoleServer {
         } catch {
             throw .unsafe(error)
         }
-        guard let realPath else { throw .system(SystemError(errno: ENOENT, operation: "open \(parentPath)")) }
+        guard let realPath else { throw .system(SystemError(errno: Errno.noSuchFile, operation: "open \(parentPath)")) }
         do {
             return try DirectoryHandle.open(realPath)
         } catch {

@@ -1,6 +1,6 @@
 import EthernetSwitch
 import F2FBase
-import Glibc
+import F2FPosix
 
 /// What the switch's console commands read besides the engine.
 public struct SwitchConsoleContext {
@@ -10,12 +10,12 @@ public struct SwitchConsoleContext {
     public var socketMode: UInt32
     public var bridgeAddress: MACAddress
     public var managementPath: String?
-    public var managementMode: mode_t
+    public var managementMode: UInt32
     public var startedAt: Instant
 
     public init(
         engine: SwitchEngine, controlDirectory: String, socketMode: UInt32, bridgeAddress: MACAddress,
-        managementPath: String?, managementMode: mode_t, startedAt: Instant
+        managementPath: String?, managementMode: UInt32, startedAt: Instant
     ) {
         self.engine = engine
         self.controlDirectory = controlDirectory
@@ -49,7 +49,7 @@ public enum SwitchConsoleCommands {
                 let uptime = (engine.loop.now - context.startedAt).wholeSeconds
                 var lines = [
                     banner().trimmingSuffixNewline(), "",
-                    "pid \(getpid()) MAC \(context.bridgeAddress) uptime \(uptime)",
+                    "pid \(ProcessEnvironment.processID) MAC \(context.bridgeAddress) uptime \(uptime)",
                 ]
                 if let path = context.managementPath {
                     lines.append("mgmt \(path) perm \(TextFormat.octal(context.managementMode, width: 4))")

@@ -1,5 +1,4 @@
 import F2FPosix
-import Glibc
 import Logging
 
 /// Listening unix stream sockets (`ctl`, the console) with vde_switch's stale-socket rule:
@@ -64,7 +63,7 @@ public enum StreamListener {
             return true
         } catch {
             // EAGAIN means a live listener with a full backlog.
-            return error.errno == EAGAIN
+            return error.errno == Errno.wouldBlock
         }
     }
 }

@@ -1,7 +1,6 @@
 import EthernetSwitch
 import F2FCore
 import F2FPosix
-import Glibc
 import Logging
 
 /// A `--stream PATH|[HOST:]PORT` listener: every connection it accepts becomes a switch port
@@ -59,7 +58,6 @@ public final class StreamServer {
     public private(set) var framingErrors: UInt64 = 0
     /// Connections closed at once because no port was free.
     public private(set) var refusedConnections: UInt64 = 0
-    public var connectionCount: Int { connections.count }
 
     /// `socketMode`, `socketGroup`: the unix socket's permissions and group (those of the
     /// switch's own sockets, `-m` and `-g`).
@@ -144,7 +142,7 @@ public final class StreamServer {
         case .unix:
             kind = "stream unix"
             if let credentials = try? UnixSocket.peerCredentials(socket.rawValue) {
-                userName = ProcessEnvironment.userName(credentials.userID)
+                userName = PortUser.name(credentials.userID)
                 description += " pid=\(credentials.processID)"
             }
         case .tcp:
