@@ -1,6 +1,5 @@
 import EthernetSwitch
 import F2FPosix
-import Glibc
 
 /// The sending half of a port on a connected datagram socket: frames staged in a batch go
 /// out with one `sendmmsg`; what the socket cannot take yet waits in the bounded burst queue

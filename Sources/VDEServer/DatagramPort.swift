@@ -1,7 +1,6 @@
 import EthernetSwitch
 import F2FCore
 import F2FPosix
-import Glibc
 import Logging
 
 /// A `--dgram PATH` port: QEMU's dgram netdev (`-netdev dgram,local.type=unix,…,
@@ -85,7 +84,7 @@ public final class DatagramPort: PortLink {
         egress.sendFailed = { [unowned self] error in
             // ECONNREFUSED: the peer's socket is gone and the kernel has dropped the
             // connection; the next sender is learned afresh.
-            if error.errno == ECONNREFUSED || error.errno == ENOTCONN { peer = nil }
+            if error.isPeerGone { peer = nil }
         }
     }
 

@@ -1,6 +1,5 @@
 import EthernetSwitch
 import F2FPosix
-import Glibc
 import VDEPlug
 
 /// A switch port whose other end is any vdeplug4 URL (`--plug vde:///other/switch`,

@@ -1,6 +1,5 @@
 import EthernetSwitch
 import F2FPosix
-import Glibc
 
 /// One connection to a `--stream` listener: QEMU's stream netdev (`-netdev stream`) or its
 /// socket netdev (`-netdev socket,connect=`, libvirt's `type='client'`), both of which send

@@ -1,6 +1,5 @@
 import EthernetSwitch
 import F2FPosix
-import Glibc
 
 /// A VDE client attached to a port: its control stream (liveness only) and the switch-side
 /// data socket `DIR/NNN.S`, connected to the client's own socket.
