@@ -7,9 +7,6 @@ final class EnginePort {
     var link: (any PortLink)?
     /// Frames were staged on the link during the current batch: it is flushed at its end.
     var isTouched = false
-    /// In which loop iteration the port's socket was last read, and how many frames that read found.
-    var lastReadIteration: UInt64 = 0
-    var lastReadCount = 0
     var backPressure = EgressBackPressure()
     /// MAC- and storm-rule drops already reported.
     var reportedDrops = RuleDrops()

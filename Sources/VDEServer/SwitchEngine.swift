@@ -3,9 +3,11 @@ import F2FBase
 import F2FPosix
 import Logging
 
-/// Runs the pure switch over real ports: reads frames in batches, asks the core where each
-/// goes, stages it on the egress links and flushes every touched link once per batch, so a
-/// burst costs one `recvmmsg` and one `sendmmsg` per port instead of a call per frame.
+/// Runs the pure switch over real ports: takes the frames links read (in batches where they
+/// can), asks the core where each goes, stages it on the egress links and flushes every
+/// touched link once per batch, so a burst costs one `recvmmsg` and one `sendmmsg` per port
+/// instead of a call per frame. Frames only flow one way: link → `receiveBatch` or
+/// `receive` → switch → each egress link's `stage` and `flush`.
 ///
 /// When an egress link backs up, the client that fed it is paused until the link drains:
 /// its frames wait in its own socket and slow it down, rather than being read, switched and
@@ -21,19 +23,14 @@ public final class SwitchEngine {
     private var touchedPorts: [Int] = []
     private let receiveBatch: ReceiveBatch
     private var bpduFrame: [UInt8] = []
-    /// Frames copied into the batch buffers by `forwardCopy` and not yet flushed, and the
-    /// ports they came from.
+    /// Frames copied into the ingress buffers by `receive(_:from:)` and not yet flushed, and
+    /// the ports they came from.
     private var copiedCount = 0
     private var copiedFrom: [Int] = []
     /// Where tagged and untagged copies of a batch's frames are built.
     private let vlanScratch: VLANScratch
     private var isCopiedBatchScheduled = false
     private var scheduledHoldEnd: Instant?
-    /// Batches taken from one socket per wake-up before others get a turn.
-    private let batchesPerWakeup = 4
-    /// Frames in one read that emptied the socket that mark the traffic as dense
-    /// (`EventLoop.noteDenseInput`).
-    private let denseBatchSize = 8
     /// Burst-queue slots per port.
     public let burstQueueCapacity: Int
     /// How long senders wait for a backed-up link before it counts as stalled.
@@ -98,57 +95,44 @@ public final class SwitchEngine {
         }
     }
 
-    // MARK: Data path
+    // MARK: The one way in
 
-    /// Drains a readable datagram socket that feeds `port`.
-    ///
-    /// A socket whose last read found one frame, not in the previous loop iteration, most
-    /// likely holds one frame now too (a ping, a request): it is read with a single `recv`,
-    /// which spares that frame the cost of a batch read and its failed try for a second
-    /// datagram. Frames queued behind it leave the socket readable in the very next
-    /// iteration, and that read takes a batch.
-    public func receiveDatagrams(from descriptor: Int32, port: Int) {
-        // The batch buffers are about to be overwritten: send what was copied into them first.
+    // Links own their sockets and read them; they hand the engine what they read, either a
+    // batch read straight into the engine's ingress buffers (no copy) or frames one at a time
+    // (a stream's, a peer's, a plug's), which are copied into the same buffers so that frames
+    // arriving together leave together. Either way each frame is switched and staged on its
+    // egress links, and every touched link is flushed once: one `sendmmsg` per egress port
+    // for the whole batch.
+
+    /// The buffers a link reads a batch into, before `receiveBatch(count:from:)`. Frames
+    /// handed over one at a time and not yet flushed are in them: they leave first.
+    public func ingressBuffers() -> ReceiveBatch {
         finishCopiedBatch()
-        let now = loop.now
-        let record = ports[port]
-        let expectsLoneFrame = record.lastReadCount <= 1 && loop.iteration &- record.lastReadIteration > 1
-        record.lastReadIteration = loop.iteration
-        for _ in 0..<batchesPerWakeup {
-            let count: Int
-            do {
-                switch try expectsLoneFrame ? receiveBatch.receiveOne(from: descriptor) : receiveBatch.receive(from: descriptor) {
-                case .processed(let received): count = received
-                case .wouldBlock: return
-                }
-            } catch {
-                logger.debug("receive failed", metadata: ["port": "\(port)", "error": "\(error)"])
-                return
-            }
-            record.lastReadCount = count
-            // A batch that emptied the socket yet held several frames: traffic is dense but
-            // the switch keeps up, so the next look can wait for more. A full batch means it
-            // is behind: no nap then.
-            if count >= denseBatchSize, count < receiveBatch.capacity { loop.noteDenseInput() }
-            for index in 0..<count {
-                forward(receiveBatch.datagram(index), from: port, now: now, slot: index)
-            }
-            let backedUp = flushTouchedPorts()
-            if !core.pendingBPDUs.isEmpty { sendPendingBPDUs() }
-            // The link may have been detached by a send error while flushing.
-            guard record.link != nil else { return }
-            if let backedUp {
-                pause(port, behind: backedUp)
-                return
-            }
-            guard count == receiveBatch.capacity else { return }
-        }
+        return receiveBatch
     }
 
-    /// Forwards a frame from a link that reads one frame at a time (an F2F peer, a libvdeplug
-    /// plug). It is copied into the batch buffers, so that frames arriving together leave
-    /// together: one `sendmmsg` per egress port for the whole wake-up, not one per frame.
-    public func forwardCopy(_ frame: UnsafeRawBufferPointer, from port: Int) {
+    /// Forwards the `count` frames a link read into `ingressBuffers()` and flushes them. False
+    /// when the link should stop reading for now: it was paused behind a backed-up port, or
+    /// was detached (a send error while flushing).
+    public func receiveBatch(count: Int, from port: Int) -> Bool {
+        let now = loop.now
+        for index in 0..<count {
+            forward(receiveBatch.datagram(index), from: port, now: now, slot: index)
+        }
+        let backedUp = flushTouchedPorts()
+        if !core.pendingBPDUs.isEmpty { sendPendingBPDUs() }
+        guard ports[port].link != nil else { return false }
+        if let backedUp {
+            pause(port, behind: backedUp)
+            return false
+        }
+        return true
+    }
+
+    /// Forwards one frame from a link that reads one frame at a time (an F2F peer, a
+    /// libvdeplug plug, a stream, an unconnected dgram socket). It is copied into the ingress
+    /// buffers and flushed with the others at the end of the current dispatch.
+    public func receive(_ frame: UnsafeRawBufferPointer, from port: Int) {
         if copiedCount == receiveBatch.capacity { finishCopiedBatch() }
         let slot = receiveBatch.buffer(copiedCount)
         // A frame longer than the slot is cut to maxFrameSize + 1: still dropped as oversize.
