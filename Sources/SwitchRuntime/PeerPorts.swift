@@ -46,7 +46,7 @@ public final class PeerPorts: CoreListener, OutboundProducer {
             // Held while a port this peer feeds is backed up: the peer stops reading, and TCP
             // slows the other switch down, which in turn pauses its sending client.
             if link.isPaused { return .deferred }
-            engine.forwardCopy(payload, from: link.port)
+            engine.receive(payload, from: link.port)
             return .claimed
         case .packet, .writable:
             return .ignored

@@ -1,12 +1,11 @@
 import EthernetSwitch
 import F2FCore
 import F2FPosix
-import Glibc
 import VDEPlug
 
 /// A switch port whose other end is any vdeplug4 URL (`--plug vde:///other/switch`,
-/// `vxvde://…`): frames cross through libvdeplug, one call per frame, with the same
-/// bounded burst queue and the same pausing as a local client.
+/// `vxvde://…`): frames cross through libvdeplug, one call per frame, with the same queued
+/// egress and the same pausing as a local client.
 public final class PlugPort: PortLink {
     public let port: Int
     public let kind = "vdeplug"
@@ -16,11 +15,10 @@ public final class PlugPort: PortLink {
     public let endpointID: Int
     private let connection: VDEPlugConnection
     private unowned let engine: SwitchEngine
-    private let queue: FrameQueue
+    private var egress: QueuedEgress<PlugTransport>!
     private let dataDescriptor: Int32
     private let controlDescriptor: Int32
-    private var isOpen = true
-    private var isReceiving = true
+    private var interest: DataSocketInterest
     /// libvdeplug copies each frame here; a frame longer than the switch accepts shows as one
     /// byte too many and is dropped as oversize.
     private let receiveBuffer: UnsafeMutableRawBufferPointer
@@ -34,8 +32,11 @@ public final class PlugPort: PortLink {
         dataDescriptor = connection.dataDescriptor
         controlDescriptor = connection.controlDescriptor
         endpointID = Int(dataDescriptor)
-        queue = FrameQueue(capacity: engine.burstQueueCapacity, slotSize: engine.maxFrameSize)
+        interest = DataSocketInterest(descriptor: dataDescriptor, loop: engine.loop)
         receiveBuffer = .allocate(byteCount: engine.maxFrameSize + 1, alignment: 16)
+        egress = QueuedEgress(transport: PlugTransport(connection: connection), port: port, engine: engine) { [unowned self] wanted in
+            interest.setWritable(wanted)
+        }
     }
 
     deinit {
@@ -44,7 +45,7 @@ public final class PlugPort: PortLink {
 
     public func activate() throws(LoopRegistrationError) {
         try engine.loop.register(dataDescriptor, interest: .readable, handler: IOCallback { [unowned self] readiness in
-            if readiness.contains(.writable) { self.sendQueued() }
+            if readiness.contains(.writable) { self.egress.handleWritable() }
             if readiness.contains(.readable) { self.receiveFrames() }
         })
         if controlDescriptor >= 0, controlDescriptor != dataDescriptor {
@@ -70,80 +71,55 @@ public final class PlugPort: PortLink {
                 engine.detach(port: port, reason: "\(url): end of stream")
                 return
             }
-            engine.forwardCopy(UnsafeRawBufferPointer(rebasing: buffer[..<count]), from: port)
-            guard isOpen, isReceiving else { return }
+            engine.receive(UnsafeRawBufferPointer(rebasing: buffer[..<count]), from: port)
+            guard interest.isOpen, interest.isReceiving else { return }
         }
     }
 
     public func stage(_ frame: UnsafeRawBufferPointer) {
-        if !queue.isEmpty || !trySend(frame) {
-            enqueue(frame)
-        }
+        egress.stage(frame)
     }
 
-    public func flush() {}
-
-    /// True when the frame was handed over or is lost for good; false means try later.
-    private func trySend(_ frame: UnsafeRawBufferPointer) -> Bool {
-        do {
-            switch try connection.send(frame) {
-            case .processed:
-                engine.recordSent(port: port, byteCount: frame.count)
-                return true
-            case .wouldBlock:
-                return false
-            }
-        } catch {
-            engine.recordDrop(port: port, reason: .sendFailed)
-            return true
-        }
+    public func flush() {
+        egress.flush()
     }
 
-    private func enqueue(_ frame: UnsafeRawBufferPointer) {
-        guard queue.push(frame) else {
-            engine.recordDrop(port: port, reason: .queueFull)
-            return
-        }
-        if queue.count == 1 { updateInterest() }
-    }
-
-    private func sendQueued() {
-        while !queue.isEmpty, trySend(queue.frame(at: 0)) {
-            queue.removeFirst(1)
-        }
-        if queue.isEmpty {
-            updateInterest()
-            engine.egressDrained(port: port)
-        }
-    }
-
-    public var isBackedUp: Bool { !queue.isEmpty }
+    public var isBackedUp: Bool { egress.queuedCount > 0 }
 
     /// Paused, the plug's frames wait in its socket: the switch or program at the other end
     /// (a client of its own switch) finds it full and slows down in turn.
     public func pauseReceiving() -> Bool {
-        guard isOpen, isReceiving else { return false }
-        isReceiving = false
-        updateInterest()
-        return true
+        interest.pause()
     }
 
     public func resumeReceiving() {
-        guard isOpen, !isReceiving else { return }
-        isReceiving = true
-        updateInterest()
-    }
-
-    /// Readable unless paused; writable while frames wait for the socket.
-    private func updateInterest() {
-        engine.loop.setInterest(IOInterest(readable: isReceiving, writable: isBackedUp), for: dataDescriptor)
+        interest.resume()
     }
 
     public func close() {
-        guard isOpen else { return }
-        isOpen = false
-        engine.loop.deregister(dataDescriptor)
+        guard interest.isOpen else { return }
+        interest.close()
         if controlDescriptor >= 0 { engine.loop.deregister(controlDescriptor) }
         connection.close()
+    }
+}
+
+/// libvdeplug has no batch call: a call per frame, until the connection would block.
+struct PlugTransport: EgressTransport {
+    let connection: VDEPlugConnection
+
+    func send(_ batch: SendBatch) throws(SystemError) -> Int {
+        for index in 0..<batch.count {
+            let result: IOResult<Int>
+            do {
+                result = try connection.send(batch.frame(index))
+            } catch {
+                // What went before is sent; the failing frame is reported on the next call.
+                if index == 0 { throw error }
+                return index
+            }
+            guard case .processed = result else { return index }
+        }
+        return batch.count
     }
 }

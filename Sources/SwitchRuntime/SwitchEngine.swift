@@ -4,9 +4,11 @@ import F2FCore
 import F2FPosix
 import Logging
 
-/// Runs the pure switch over real ports: reads frames in batches, asks the core where each
-/// goes, stages it on the egress links and flushes every touched link once per batch, so a
-/// burst costs one `recvmmsg` and one `sendmmsg` per port instead of a call per frame.
+/// Runs the pure switch over real ports: takes the frames links read (in batches where they
+/// can), asks the core where each goes, stages it on the egress links and flushes every
+/// touched link once per batch, so a burst costs one `recvmmsg` and one `sendmmsg` per port
+/// instead of a call per frame. Frames only flow one way: link → `receiveBatch` or
+/// `receive` → switch → each egress link's `stage` and `flush`.
 ///
 /// When an egress link backs up, the client that fed it is paused until the link drains:
 /// its frames wait in its own socket and slow it down, rather than being read, switched and
@@ -17,39 +19,25 @@ public final class SwitchEngine {
     public private(set) var core: Switch
     public let loop: any EventLoop
     let logger: Logger
-    private var links: [(any PortLink)?]
+    /// One record per port, indexed by port number.
+    private let ports: [EnginePort]
     private var touchedPorts: [Int] = []
-    private var isTouched: [Bool]
     private let receiveBatch: ReceiveBatch
     private var bpduFrame: [UInt8] = []
-    /// Frames copied into the batch buffers by `forwardCopy` and not yet flushed, and the
-    /// ports they came from.
+    /// Frames copied into the ingress buffers by `receive(_:from:)` and not yet flushed, and
+    /// the ports they came from.
     private var copiedCount = 0
     private var copiedFrom: [Int] = []
     /// Where tagged and untagged copies of a batch's frames are built.
     private let vlanScratch: VLANScratch
     private var isCopiedBatchScheduled = false
     private var scheduledHoldEnd: Instant?
-    /// Batches taken from one socket per wake-up before others get a turn.
-    private let batchesPerWakeup = 4
-    /// Frames in one read that emptied the socket that mark the traffic as dense
-    /// (`EventLoop.noteDenseInput`).
-    private let denseBatchSize = 8
-    /// In which loop iteration each port's socket was last read, and how many frames that read found.
-    private var lastReadIteration: [UInt64]
-    private var lastReadCount: [Int]
     /// Burst-queue slots per port.
     public let burstQueueCapacity: Int
     /// How long senders wait for a backed-up link before it counts as stalled.
     public var stallTimeout: Duration = .milliseconds(100)
-    /// Ingress ports paused behind each egress port, and since when the first of them waits.
-    private var pausedBehind: [[Int]]
-    private var pausedSince: [Instant?]
-    private var isStalled: [Bool]
-    /// MAC- and storm-rule drops per port already reported, and when the next report may go
-    /// out: a spoofing friend or a storm costs one warning per port per `dropReportInterval`,
-    /// never a line per frame.
-    private var reportedDrops: [RuleDrops]
+    /// When the next report of MAC- and storm-rule drops may go out: a spoofing friend or a
+    /// storm costs one warning per port per `dropReportInterval`, never a line per frame.
     private var nextDropReport = Instant.zero
     public var dropReportInterval: Duration = .seconds(10)
 
@@ -58,14 +46,7 @@ public final class SwitchEngine {
         self.loop = loop
         self.logger = logger
         self.burstQueueCapacity = burstQueueCapacity
-        links = Array(repeating: nil, count: configuration.portCount)
-        isTouched = Array(repeating: false, count: configuration.portCount)
-        pausedBehind = Array(repeating: [], count: configuration.portCount)
-        pausedSince = Array(repeating: nil, count: configuration.portCount)
-        isStalled = Array(repeating: false, count: configuration.portCount)
-        reportedDrops = Array(repeating: RuleDrops(), count: configuration.portCount)
-        lastReadIteration = Array(repeating: 0, count: configuration.portCount)
-        lastReadCount = Array(repeating: 0, count: configuration.portCount)
+        ports = (0..<configuration.portCount).map { _ in EnginePort() }
         receiveBatch = ReceiveBatch(capacity: 64, bufferSize: configuration.maxFrameSize + 1)
         vlanScratch = VLANScratch(slots: receiveBatch.capacity, slotSize: configuration.maxFrameSize + 1 + VLANScratch.tagSize)
         touchedPorts.reserveCapacity(configuration.portCount)
@@ -76,14 +57,14 @@ public final class SwitchEngine {
     // MARK: Ports
 
     public func link(at port: Int) -> (any PortLink)? {
-        links.indices.contains(port) ? links[port] : nil
+        ports.indices.contains(port) ? ports[port].link : nil
     }
 
     /// Picks the port for a new link: the requested one if free, else the lowest free >= 1.
     public func allocatePort(requested: Int?) -> Result<Int, PortAllocationError> {
         if let requested {
-            guard links.indices.contains(requested) else { return .failure(.outOfRange(requested)) }
-            guard links[requested] == nil else { return .failure(.inUse(requested)) }
+            guard ports.indices.contains(requested) else { return .failure(.outOfRange(requested)) }
+            guard ports[requested].link == nil else { return .failure(.inUse(requested)) }
             return .success(requested)
         }
         guard let port = core.lowestFreePort(from: 1) else { return .failure(.noFreePort) }
@@ -91,8 +72,8 @@ public final class SwitchEngine {
     }
 
     public func attach(_ link: any PortLink, port: Int, kind: Switch.PortKind = .edge, guards: STPPortGuards = STPPortGuards()) {
-        precondition(links[port] == nil, "port \(port) already has a link")
-        links[port] = link
+        precondition(ports[port].link == nil, "port \(port) already has a link")
+        ports[port].link = link
         core.activatePort(port, kind: kind, guards: guards, now: loop.now)
         sendPendingBPDUs()
         logger.info("port up", metadata: ["port": "\(port)", "kind": "\(link.kind)", "client": "\(LogText.escaped(link.linkDescription))"])
@@ -101,7 +82,7 @@ public final class SwitchEngine {
     /// Takes the port down: its stations are forgotten and its link closed.
     public func detach(port: Int, reason: String) {
         guard let link = link(at: port) else { return }
-        links[port] = nil
+        ports[port].link = nil
         core.deactivatePort(port, now: loop.now)
         link.close()
         egressDrained(port: port)
@@ -110,61 +91,49 @@ public final class SwitchEngine {
     }
 
     public func detachAll(reason: String) {
-        for port in links.indices where links[port] != nil {
+        for port in ports.indices where ports[port].link != nil {
             detach(port: port, reason: reason)
         }
     }
 
-    // MARK: Data path
+    // MARK: The one way in
 
-    /// Drains a readable datagram socket that feeds `port`.
-    ///
-    /// A socket whose last read found one frame, not in the previous loop iteration, most
-    /// likely holds one frame now too (a ping, a request): it is read with a single `recv`,
-    /// which spares that frame the cost of a batch read and its failed try for a second
-    /// datagram. Frames queued behind it leave the socket readable in the very next
-    /// iteration, and that read takes a batch.
-    public func receiveDatagrams(from descriptor: Int32, port: Int) {
-        // The batch buffers are about to be overwritten: send what was copied into them first.
+    // Links own their sockets and read them; they hand the engine what they read, either a
+    // batch read straight into the engine's ingress buffers (no copy) or frames one at a time
+    // (a stream's, a peer's, a plug's), which are copied into the same buffers so that frames
+    // arriving together leave together. Either way each frame is switched and staged on its
+    // egress links, and every touched link is flushed once: one `sendmmsg` per egress port
+    // for the whole batch.
+
+    /// The buffers a link reads a batch into, before `receiveBatch(count:from:)`. Frames
+    /// handed over one at a time and not yet flushed are in them: they leave first.
+    public func ingressBuffers() -> ReceiveBatch {
         finishCopiedBatch()
-        let now = loop.now
-        let expectsLoneFrame = lastReadCount[port] <= 1 && loop.iteration &- lastReadIteration[port] > 1
-        lastReadIteration[port] = loop.iteration
-        for _ in 0..<batchesPerWakeup {
-            let count: Int
-            do {
-                switch try expectsLoneFrame ? receiveBatch.receiveOne(from: descriptor) : receiveBatch.receive(from: descriptor) {
-                case .processed(let received): count = received
-                case .wouldBlock: return
-                }
-            } catch {
-                logger.debug("receive failed", metadata: ["port": "\(port)", "error": "\(error)"])
-                return
-            }
-            lastReadCount[port] = count
-            // A batch that emptied the socket yet held several frames: traffic is dense but
-            // the switch keeps up, so the next look can wait for more. A full batch means it
-            // is behind: no nap then.
-            if count >= denseBatchSize, count < receiveBatch.capacity { loop.noteDenseInput() }
-            for index in 0..<count {
-                forward(receiveBatch.datagram(index), from: port, now: now, slot: index)
-            }
-            let backedUp = flushTouchedPorts()
-            if !core.pendingBPDUs.isEmpty { sendPendingBPDUs() }
-            // The link may have been detached by a send error while flushing.
-            guard links[port] != nil else { return }
-            if let backedUp {
-                pause(port, behind: backedUp)
-                return
-            }
-            guard count == receiveBatch.capacity else { return }
-        }
+        return receiveBatch
     }
 
-    /// Forwards a frame from a link that reads one frame at a time (an F2F peer, a libvdeplug
-    /// plug). It is copied into the batch buffers, so that frames arriving together leave
-    /// together: one `sendmmsg` per egress port for the whole wake-up, not one per frame.
-    public func forwardCopy(_ frame: UnsafeRawBufferPointer, from port: Int) {
+    /// Forwards the `count` frames a link read into `ingressBuffers()` and flushes them. False
+    /// when the link should stop reading for now: it was paused behind a backed-up port, or
+    /// was detached (a send error while flushing).
+    public func receiveBatch(count: Int, from port: Int) -> Bool {
+        let now = loop.now
+        for index in 0..<count {
+            forward(receiveBatch.datagram(index), from: port, now: now, slot: index)
+        }
+        let backedUp = flushTouchedPorts()
+        if !core.pendingBPDUs.isEmpty { sendPendingBPDUs() }
+        guard ports[port].link != nil else { return false }
+        if let backedUp {
+            pause(port, behind: backedUp)
+            return false
+        }
+        return true
+    }
+
+    /// Forwards one frame from a link that reads one frame at a time (an F2F peer, a
+    /// libvdeplug plug, a stream, an unconnected dgram socket). It is copied into the ingress
+    /// buffers and flushed with the others at the end of the current dispatch.
+    public func receive(_ frame: UnsafeRawBufferPointer, from port: Int) {
         if copiedCount == receiveBatch.capacity { finishCopiedBatch() }
         let slot = receiveBatch.buffer(copiedCount)
         // A frame longer than the slot is cut to maxFrameSize + 1: still dropped as oversize.
@@ -245,7 +214,7 @@ public final class SwitchEngine {
             return
         }
         for (port, bpdu) in core.takePendingBPDUs() {
-            guard let link = links[port] else { continue }
+            guard let link = ports[port].link else { continue }
             bpduFrame.removeAll(keepingCapacity: true)
             bpdu.encodeFrame(source: bridgeAddress, into: &bpduFrame)
             bpduFrame.withUnsafeBytes { link.sendControl($0) }
@@ -261,7 +230,7 @@ public final class SwitchEngine {
                 // Said once per episode; a VDE cable to another switch is the usual cause.
                 logger.warning(
                     "root guard: port discarding (root-inconsistent), its neighbour announces a better root; if it is a cable to another switch, allow it with --client-root or stp/setrootguard PORT 0",
-                    metadata: ["port": "\(port)", "root": "\(root)", "client": "\(LogText.escaped(links[port]?.linkDescription ?? ""))"])
+                    metadata: ["port": "\(port)", "root": "\(root)", "client": "\(LogText.escaped(ports[port].link?.linkDescription ?? ""))"])
             case .rootConsistent(let port):
                 logger.notice("root guard: port no longer root-inconsistent", metadata: ["port": "\(port)"])
             case .topologyChangesIgnored(let port, let count):
@@ -275,9 +244,9 @@ public final class SwitchEngine {
             case .bpduGuardTripped(let port):
                 logger.warning("BPDU guard: a BPDU arrived, taking the port down", metadata: ["port": "\(port)"])
                 // Not while the port's own frames are being forwarded: after this dispatch.
-                let link = links[port]
+                let link = ports[port].link
                 loop.afterCurrentDispatch { [weak self] in
-                    guard let self, let link, links[port] === link else { return }
+                    guard let self, let link, ports[port].link === link else { return }
                     detach(port: port, reason: "BPDU guard")
                 }
             }
@@ -286,10 +255,11 @@ public final class SwitchEngine {
 
     @inline(__always)
     private func stage(_ frame: UnsafeRawBufferPointer, on port: Int) {
-        guard let link = links[port] else { return }
+        let record = ports[port]
+        guard let link = record.link else { return }
         link.stage(frame)
-        if !isTouched[port] {
-            isTouched[port] = true
+        if !record.isTouched {
+            record.isTouched = true
             touchedPorts.append(port)
         }
     }
@@ -300,10 +270,11 @@ public final class SwitchEngine {
         guard !touchedPorts.isEmpty else { return nil }
         var backedUp: Int?
         for port in touchedPorts {
-            isTouched[port] = false
-            guard let link = links[port] else { continue }
+            let record = ports[port]
+            record.isTouched = false
+            guard let link = record.link else { continue }
             link.flush()
-            if link.isBackedUp, !isStalled[port] { backedUp = port }
+            if record.backPressure.holdsSources(isBackedUp: link.isBackedUp) { backedUp = port }
         }
         touchedPorts.removeAll(keepingCapacity: true)
         return backedUp
@@ -312,37 +283,29 @@ public final class SwitchEngine {
     // MARK: Back-pressure
 
     private func pause(_ ingress: Int, behind egress: Int) {
-        guard links[ingress]?.pauseReceiving() == true else { return }
-        if pausedBehind[egress].isEmpty { pausedSince[egress] = loop.now }
-        pausedBehind[egress].append(ingress)
+        guard ports[ingress].link?.pauseReceiving() == true else { return }
+        ports[egress].backPressure.paused(ingress, now: loop.now)
         core.recordPause(port: ingress)
     }
 
     /// The link sent everything it held (or went away): its senders may go on.
     public func egressDrained(port: Int) {
-        isStalled[port] = false
-        resumeSenders(behind: port)
+        ports[port].backPressure.drained(resume: { self.resumeReceiving($0) })
     }
 
     /// From the periodic tick: a link its senders have waited on for `stallTimeout` is stalled.
     private func releaseStalledPorts() {
-        for port in pausedSince.indices {
-            guard let since = pausedSince[port], loop.now - since >= stallTimeout else { continue }
-            isStalled[port] = true
+        let now = loop.now
+        for port in ports.indices {
+            guard ports[port].backPressure.checkStall(now: now, timeout: stallTimeout, resume: { self.resumeReceiving($0) }) else { continue }
             logger.debug("port stalled: frames for it are dropped until it drains", metadata: ["port": "\(port)"])
-            resumeSenders(behind: port)
         }
     }
 
     /// Resuming only changes what the loop watches (peers defer their reading to after this
     /// dispatch), so nothing here re-enters the engine.
-    private func resumeSenders(behind egress: Int) {
-        guard !pausedBehind[egress].isEmpty else { return }
-        for ingress in pausedBehind[egress] {
-            links[ingress]?.resumeReceiving()
-        }
-        pausedBehind[egress].removeAll(keepingCapacity: true)
-        pausedSince[egress] = nil
+    private func resumeReceiving(_ port: Int) {
+        ports[port].link?.resumeReceiving()
     }
 
     // MARK: Egress accounting (called by links)
@@ -381,9 +344,9 @@ public final class SwitchEngine {
         var reported = false
         for port in core.ports.indices {
             let current = RuleDrops(core.ports[port].counters)
-            let last = reportedDrops[port]
+            let last = ports[port].reportedDrops
             guard current != last else { continue }
-            reportedDrops[port] = current
+            ports[port].reportedDrops = current
             // After port/resetcounter the counters start again from zero.
             let since = current.since(last)
             guard since.total > 0 else { continue }

@@ -2,7 +2,6 @@ import EthernetSwitch
 import F2FCore
 import F2FPosix
 import SwitchRuntime
-import Glibc
 
 /// A VDE client attached to a port: its control stream (liveness only) and the switch-side
 /// data socket `DIR/NNN.S`, connected to the client's own socket.
@@ -20,8 +19,9 @@ final class VDEEndpoint: PortLink {
     private let controlDescriptor: Int32
     private let dataDescriptor: Int32
     private unowned let engine: SwitchEngine
-    private var egress: DatagramEgress!
-    private var isReceiving = true
+    private var egress: QueuedEgress<DatagramTransport>!
+    private var interest: DataSocketInterest
+    private var reader: DatagramReader
 
     init(
         port: Int, control: consuming Descriptor, data: consuming Descriptor, dataName: String, directory: SocketDirectory,
@@ -38,14 +38,11 @@ final class VDEEndpoint: PortLink {
         self.linkDescription = description
         self.userName = userName
         self.engine = engine
-        egress = DatagramEgress(descriptor: dataDescriptor, port: port, engine: engine) { [unowned self] in
-            updateInterest()
+        interest = DataSocketInterest(descriptor: dataDescriptor, loop: engine.loop)
+        reader = DatagramReader(descriptor: dataDescriptor)
+        egress = QueuedEgress(transport: DatagramTransport(descriptor: dataDescriptor), port: port, engine: engine) { [unowned self] wanted in
+            interest.setWritable(wanted)
         }
-    }
-
-    /// Readable unless paused; writable while frames wait for the socket.
-    private func updateInterest() {
-        engine.loop.setInterest(IOInterest(readable: isReceiving, writable: isBackedUp), for: dataDescriptor)
     }
 
     /// Starts watching both descriptors.
@@ -63,7 +60,7 @@ final class VDEEndpoint: PortLink {
             egress.handleWritable()
         }
         if readiness.contains(.readable) {
-            engine.receiveDatagrams(from: dataDescriptor, port: port)
+            reader.drain(into: engine, port: port)
         }
     }
 
@@ -97,21 +94,16 @@ final class VDEEndpoint: PortLink {
     var isBackedUp: Bool { egress.queuedCount > 0 }
 
     func pauseReceiving() -> Bool {
-        guard isReceiving, control != nil else { return false }
-        isReceiving = false
-        updateInterest()
-        return true
+        interest.pause()
     }
 
     func resumeReceiving() {
-        guard !isReceiving, control != nil else { return }
-        isReceiving = true
-        updateInterest()
+        interest.resume()
     }
 
     func close() {
         guard control != nil else { return }
-        engine.loop.deregister(dataDescriptor)
+        interest.close()
         engine.loop.deregister(controlDescriptor)
         directory.removeEntry(dataName)
         data = nil

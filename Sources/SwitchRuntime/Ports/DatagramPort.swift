@@ -1,7 +1,6 @@
 import EthernetSwitch
 import F2FCore
 import F2FPosix
-import Glibc
 import Logging
 
 /// A `--dgram PATH` port: QEMU's dgram netdev (`-netdev dgram,local.type=unix,…,
@@ -28,12 +27,13 @@ public final class DatagramPort: PortLink {
     private var directory: DirectoryHandle?
     private let name: String
     private unowned let engine: SwitchEngine
-    private var egress: DatagramEgress!
+    private var egress: QueuedEgress<DatagramTransport>!
     private let warnings: ThrottledLogger
     /// The sender the socket is connected to; nil until the first frame, and after the
     /// connection broke. Only then is each datagram read with its sender's address.
     private var peer: UnixSocketAddress?
-    private var isReceiving = true
+    private var interest: DataSocketInterest
+    private var reader: DatagramReader
     private let receiveBuffer: UnsafeMutableRawBufferPointer
     /// Datagrams dropped because their sender had no path to answer to.
     public private(set) var unnamedSenders: UInt64 = 0
@@ -81,11 +81,15 @@ public final class DatagramPort: PortLink {
         self.socket = consume socket
         directory = consume parent
         receiveBuffer = .allocate(byteCount: engine.maxFrameSize + 1, alignment: 16)
-        egress = DatagramEgress(descriptor: descriptor, port: port, engine: engine) { [unowned self] in updateInterest() }
+        interest = DataSocketInterest(descriptor: descriptor, loop: engine.loop)
+        reader = DatagramReader(descriptor: descriptor)
+        egress = QueuedEgress(transport: DatagramTransport(descriptor: descriptor), port: port, engine: engine) { [unowned self] wanted in
+            interest.setWritable(wanted)
+        }
         egress.sendFailed = { [unowned self] error in
             // ECONNREFUSED: the peer's socket is gone and the kernel has dropped the
             // connection; the next sender is learned afresh.
-            if error.errno == ECONNREFUSED || error.errno == ENOTCONN { peer = nil }
+            if error.isPeerGone { peer = nil }
         }
     }
 
@@ -109,11 +113,11 @@ public final class DatagramPort: PortLink {
     private func receive() {
         // A bounded number per wake-up so one busy sender cannot starve the others.
         for _ in 0..<64 {
-            guard socket != nil, isReceiving else { return }
+            guard interest.isOpen, interest.isReceiving else { return }
             // Connected, the kernel delivers only the peer's datagrams: the engine reads them
             // in batches (`recvmmsg`), like a VDE client's, without looking at the sender.
             if peer != nil {
-                engine.receiveDatagrams(from: descriptor, port: port)
+                reader.drain(into: engine, port: port)
                 return
             }
             let result: IOResult<(count: Int, sender: UnixSocketAddress?)>
@@ -132,7 +136,7 @@ public final class DatagramPort: PortLink {
             }
             guard learn(sender) else { continue }
             // MSG_TRUNC reports the real length: one byte over the frame size marks it oversize.
-            engine.forwardCopy(UnsafeRawBufferPointer(rebasing: receiveBuffer[..<min(count, receiveBuffer.count)]), from: port)
+            engine.receive(UnsafeRawBufferPointer(rebasing: receiveBuffer[..<min(count, receiveBuffer.count)]), from: port)
         }
     }
 
@@ -165,26 +169,16 @@ public final class DatagramPort: PortLink {
     public var isBackedUp: Bool { egress.queuedCount > 0 }
 
     public func pauseReceiving() -> Bool {
-        guard socket != nil, isReceiving else { return false }
-        isReceiving = false
-        updateInterest()
-        return true
+        interest.pause()
     }
 
     public func resumeReceiving() {
-        guard socket != nil, !isReceiving else { return }
-        isReceiving = true
-        updateInterest()
-    }
-
-    private func updateInterest() {
-        guard socket != nil else { return }
-        engine.loop.setInterest(IOInterest(readable: isReceiving, writable: isBackedUp), for: descriptor)
+        interest.resume()
     }
 
     public func close() {
         guard socket != nil else { return }
-        engine.loop.deregister(descriptor)
+        interest.close()
         socket = nil
         directory?.remove(name)
         directory = nil

@@ -1,7 +1,6 @@
 import EthernetSwitch
 import F2FCore
 import F2FPosix
-import Glibc
 
 /// One connection to a `--stream` listener: QEMU's stream netdev (`-netdev stream`) or its
 /// socket netdev (`-netdev socket,connect=`, libvirt's `type='client'`), both of which send
@@ -32,8 +31,7 @@ final class StreamPort: PortLink {
     private let output: UnsafeMutableRawBufferPointer
     private var outputStart = 0
     private var outputEnd = 0
-    private var isReceiving = true
-    private var wantsWritable = false
+    private var interest: DataSocketInterest
     private var isResumeScheduled = false
 
     init(
@@ -48,6 +46,7 @@ final class StreamPort: PortLink {
         self.linkDescription = description
         self.userName = userName
         self.engine = engine
+        interest = DataSocketInterest(descriptor: descriptor, loop: engine.loop)
         self.onClose = onClose
         self.onFramingError = onFramingError
         // Room for many frames per read (one wake-up, one read, a batch of frames); never less
@@ -76,7 +75,7 @@ final class StreamPort: PortLink {
     private func receive() {
         // A bounded number of reads per wake-up so one busy connection cannot starve the others.
         for _ in 0..<4 {
-            guard isOpen, isReceiving else { return }
+            guard isOpen, interest.isReceiving else { return }
             let room = UnsafeMutableRawBufferPointer(rebasing: input[inputEnd...])
             let result: IOResult<Int>
             do {
@@ -98,7 +97,7 @@ final class StreamPort: PortLink {
 
     /// Forwards every whole frame in the input buffer, then moves a partial one to the front.
     private func forwardBufferedFrames() {
-        while isOpen, isReceiving, inputEnd - inputStart >= Self.lengthSize {
+        while isOpen, interest.isReceiving, inputEnd - inputStart >= Self.lengthSize {
             let length = UInt32(input[inputStart]) << 24 | UInt32(input[inputStart + 1]) << 16
                 | UInt32(input[inputStart + 2]) << 8 | UInt32(input[inputStart + 3])
             guard length > 0, length <= UInt32(engine.maxFrameSize) else {
@@ -109,7 +108,7 @@ final class StreamPort: PortLink {
             }
             let end = inputStart + Self.lengthSize + Int(length)
             guard end <= inputEnd else { break }
-            engine.forwardCopy(UnsafeRawBufferPointer(rebasing: input[(inputStart + Self.lengthSize)..<end]), from: port)
+            engine.receive(UnsafeRawBufferPointer(rebasing: input[(inputStart + Self.lengthSize)..<end]), from: port)
             inputStart = end
         }
         if inputStart == inputEnd {
@@ -154,7 +153,7 @@ final class StreamPort: PortLink {
     /// One write for everything the batch staged; what the socket does not take waits for
     /// it to turn writable.
     func flush() {
-        guard isOpen, !wantsWritable, outputStart < outputEnd else { return }
+        guard isOpen, !isWaitingForWritable, outputStart < outputEnd else { return }
         writeBuffered()
     }
 
@@ -184,12 +183,12 @@ final class StreamPort: PortLink {
             outputStart = 0
             outputEnd = 0
         }
-        let wanted = outputStart < outputEnd
-        if wanted != wantsWritable {
-            wantsWritable = wanted
-            updateInterest()
-        }
+        isWaitingForWritable = outputStart < outputEnd
+        interest.setWritable(isWaitingForWritable)
     }
+
+    /// The last write left bytes the socket did not take: the next go when it turns writable.
+    private var isWaitingForWritable = false
 
     var isBackedUp: Bool { isOpen && outputStart < outputEnd }
 
@@ -198,37 +197,27 @@ final class StreamPort: PortLink {
     /// Paused, the peer's frames wait in the kernel: TCP's window (or the unix socket's
     /// buffer) fills and QEMU stops sending, instead of the switch dropping them.
     func pauseReceiving() -> Bool {
-        guard isOpen, isReceiving else { return false }
-        isReceiving = false
-        updateInterest()
-        return true
+        interest.pause()
     }
 
     func resumeReceiving() {
-        guard isOpen, !isReceiving else { return }
-        isReceiving = true
-        updateInterest()
+        guard isOpen, !interest.isReceiving else { return }
+        interest.resume()
         // Frames already read into the buffer do not make the socket readable again.
         if inputEnd > inputStart, !isResumeScheduled {
             isResumeScheduled = true
             engine.loop.afterCurrentDispatch { [weak self] in
                 guard let self else { return }
                 isResumeScheduled = false
-                if isOpen, isReceiving { forwardBufferedFrames() }
+                if isOpen, interest.isReceiving { forwardBufferedFrames() }
             }
         }
-    }
-
-    private func updateInterest() {
-        guard isOpen else { return }
-        engine.loop.setInterest(IOInterest(readable: isReceiving, writable: wantsWritable), for: descriptor)
     }
 
     // MARK: Closing
 
     private func detachLater(reason: String) {
-        isReceiving = false
-        updateInterest()
+        _ = interest.pause()
         engine.loop.afterCurrentDispatch { [weak self] in
             guard let self, isOpen, engine.link(at: port) === self else { return }
             engine.detach(port: port, reason: reason)
@@ -237,7 +226,7 @@ final class StreamPort: PortLink {
 
     func close() {
         guard isOpen else { return }
-        engine.loop.deregister(descriptor)
+        interest.close()
         socket = nil
         onClose(self)
     }

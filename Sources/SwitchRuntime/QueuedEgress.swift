@@ -1,26 +1,28 @@
 import EthernetSwitch
 import F2FPosix
-import Glibc
 
-/// The sending half of a port on a connected datagram socket: frames staged in a batch go
-/// out with one `sendmmsg`; what the socket cannot take yet waits in the bounded burst queue
-/// and leaves when the socket turns writable, and the engine holds the senders meanwhile.
-public final class DatagramEgress {
-    private let descriptor: Int32
+/// The one way out of the engine for a link that sends frames as they are (a VDE client's
+/// data socket, a `--dgram` port, a `--plug`): the engine stages a batch's frames and
+/// flushes once; the transport sends them (one `sendmmsg` on a datagram socket); what it
+/// cannot take yet waits in the bounded burst queue and leaves, in order, when the socket
+/// turns writable, and the engine holds the senders meanwhile. When the queue empties, the
+/// engine is told (`egressDrained`), which resumes them.
+public final class QueuedEgress<Transport: EgressTransport> {
+    private let transport: Transport
     private let port: Int
     private unowned let engine: SwitchEngine
     private let batch = SendBatch(capacity: 64)
     private let queue: FrameQueue
-    /// Called when the socket starts or stops needing a watch for writability: exactly while
+    /// Told whether the socket needs a watch for writability when that changes: exactly while
     /// frames wait in the queue.
-    private let writableInterestChanged: () -> Void
+    private let writableInterestChanged: (Bool) -> Void
     private var wantsWritable = false
-    /// Told when the socket refuses a batch (a connected peer gone: ECONNREFUSED), after the
-    /// frames were counted as dropped.
-    var sendFailed: ((SystemError) -> Void)?
+    /// Told when the transport refuses a batch (a connected peer gone: ECONNREFUSED), after
+    /// the frames were counted as dropped.
+    public var sendFailed: ((SystemError) -> Void)?
 
-    public init(descriptor: Int32, port: Int, engine: SwitchEngine, writableInterestChanged: @escaping () -> Void) {
-        self.descriptor = descriptor
+    public init(transport: Transport, port: Int, engine: SwitchEngine, writableInterestChanged: @escaping (Bool) -> Void) {
+        self.transport = transport
         self.port = port
         self.engine = engine
         self.queue = FrameQueue(capacity: engine.burstQueueCapacity, slotSize: engine.maxFrameSize)
@@ -45,7 +47,7 @@ public final class DatagramEgress {
         defer { batch.removeAll() }
         let sent: Int
         do {
-            sent = try batch.send(on: descriptor)
+            sent = try transport.send(batch)
         } catch {
             // The client closed its data socket (ECONNREFUSED) or the kernel is out of
             // buffers: these frames are lost; the control stream decides when the port goes.
@@ -68,7 +70,7 @@ public final class DatagramEgress {
             for offset in 0..<count { batch.append(queue.frame(at: offset)) }
             let sent: Int
             do {
-                sent = try batch.send(on: descriptor)
+                sent = try transport.send(batch)
             } catch {
                 for _ in 0..<queue.count { engine.recordDrop(port: port, reason: .sendFailed) }
                 queue.removeAll()
@@ -99,6 +101,27 @@ public final class DatagramEgress {
         let wanted = !queue.isEmpty
         guard wanted != wantsWritable else { return }
         wantsWritable = wanted
-        writableInterestChanged()
+        writableInterestChanged(wanted)
+    }
+}
+
+/// Where a `QueuedEgress` sends.
+public protocol EgressTransport {
+    /// Sends the batch's frames in order; returns how many the other end took (0 if it would
+    /// block at once), the rest wait for writability. Throws when the frames are lost.
+    func send(_ batch: SendBatch) throws(SystemError) -> Int
+}
+
+/// A connected datagram socket: one `sendmmsg` for the whole batch.
+public struct DatagramTransport: EgressTransport {
+    public let descriptor: Int32
+
+    public init(descriptor: Int32) {
+        self.descriptor = descriptor
+    }
+
+    @inline(__always)
+    public func send(_ batch: SendBatch) throws(SystemError) -> Int {
+        try batch.send(on: descriptor)
     }
 }
