@@ -1,0 +1,49 @@
+import SwitchRuntime
+
+/// A port link that keeps what the engine hands it, and can refuse frames (a slow client):
+/// the engine's side of a link, without a socket.
+final class RecordingLink: PortLink {
+    let kind = "test"
+    let linkDescription: String
+    let userName = "NONE"
+    let endpointID: Int
+    private(set) var flushed: [[UInt8]] = []
+    private(set) var controlFrames: [[UInt8]] = []
+    private var staged: [[UInt8]] = []
+    private(set) var isClosed = false
+    private(set) var isPaused = false
+    /// While set, flushed frames stay queued (the other end takes nothing).
+    var refusesFrames = false
+    private(set) var queued: [[UInt8]] = []
+
+    init(_ name: String, id: Int) {
+        linkDescription = name
+        endpointID = id
+    }
+
+    func stage(_ frame: UnsafeRawBufferPointer) { staged.append(Array(frame)) }
+
+    func flush() {
+        if refusesFrames { queued += staged } else { flushed += staged }
+        staged.removeAll()
+    }
+
+    func close() { isClosed = true }
+    func sendControl(_ frame: UnsafeRawBufferPointer) { controlFrames.append(Array(frame)) }
+    var isBackedUp: Bool { !queued.isEmpty }
+
+    func pauseReceiving() -> Bool {
+        guard !isPaused, !isClosed else { return false }
+        isPaused = true
+        return true
+    }
+
+    func resumeReceiving() { isPaused = false }
+
+    /// The other end took everything: what waited is delivered.
+    func drain() -> [[UInt8]] {
+        defer { queued.removeAll() }
+        flushed += queued
+        return queued
+    }
+}
