@@ -97,7 +97,7 @@ struct SwitchOptions: ParsableArguments {
     var peersMACLimit: Int?
 
     @Option(name: .customLong("client-ports"), help: "Ports kept for local clients and --plug ports: peer links never take them (at most half the ports of a small switch).")
-    var clientPorts: Int = 8
+    var clientPorts: Int = SwitchNodeSettings.defaults.clientPorts
 
     // Storm control (docs/security/stations-and-storms.md).
     @Option(name: .customLong("peer-storm"), help: "Broadcast, multicast and unknown-unicast frames/s each peer link may flood, per class (0 = unlimited); port/setstorm changes one port.")
@@ -305,7 +305,7 @@ struct SwitchOptions: ParsableArguments {
         settings.portQueue = portQueue
         settings.moderation = moderation
         settings.stallTimeout = stallTimeout
-        settings.peerPortLimit = peerPortLimit
+        settings.clientPorts = clientPorts
         settings.nodeName = nodeName
         settings.listen = listen.flatMap(TCPAddress.init(parsing:))
         settings.peers = peers.compactMap(PeerLine.init(parsing:))
@@ -326,13 +326,6 @@ struct SwitchOptions: ParsableArguments {
         settings.handshakeRate = handshakeRate
         settings.handshakeRatePerSource = handshakeRatePerSource
         return settings
-    }
-
-    /// Ports peer links may hold together: all but port 0 (given only on request) and the
-    /// ports kept for clients; on a switch of few ports, at least half of them stay for peers.
-    var peerPortLimit: Int {
-        let allocatable = numports - 1
-        return allocatable - min(clientPorts, allocatable / 2)
     }
 }
 

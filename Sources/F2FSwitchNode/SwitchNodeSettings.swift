@@ -37,8 +37,9 @@ public struct SwitchNodeSettings: Sendable {
     /// Microseconds frames may gather under dense traffic before the loop looks again.
     public var moderation = 100
     public var stallTimeout: Double = 0.1
-    /// Ports peer links may hold together (the rest stay for local clients and plugs).
-    public var peerPortLimit = 24
+    /// Ports kept for local clients and plugs: peer links never take them (at most half the
+    /// ports of a small switch).
+    public var clientPorts = 8
 
     // Friends.
     public var nodeName: String?
@@ -65,6 +66,13 @@ public struct SwitchNodeSettings: Sendable {
     public var handshakeRatePerSource: Double = 5
 
     public init() {}
+
+    /// Ports peer links may hold together: all but port 0 (given only on request) and the
+    /// ports kept for clients; on a switch of few ports, at least half of them stay for peers.
+    public var peerPortLimit: Int {
+        let allocatable = numports - 1
+        return allocatable - min(clientPorts, allocatable / 2)
+    }
 
     public var maxFrame: Int { switchConfiguration.maxFrameSize }
     public var clientMACLimit: Int { switchConfiguration.clientMACLimit }
