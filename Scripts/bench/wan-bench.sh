@@ -121,7 +121,6 @@ export XDG_CONFIG_HOME=$TMPD/config
 hold_stdin "$TMPD"
 
 # ---------------------------------------------------------------- the WAN
-ip_a() { ip -n "$NS_A" "$@"; }
 in_a() { ip netns exec "$NS_A" "$@"; }
 in_b() { ip netns exec "$NS_B" "$@"; }
 
