@@ -26,6 +26,9 @@ public enum DropReason: Int, CaseIterable, Sendable, CustomStringConvertible {
     /// A tagged frame for a VLAN the port is not a member of, or an untagged one on a port
     /// with no untagged VLAN (802.1Q ingress filtering).
     case vlan
+    /// Waited too long in a friend link's queue: dropped at its head by CoDel, so that a bulk
+    /// transfer slows down instead of building a standing queue.
+    case queueDelay
 
     public var description: String {
         switch self {
@@ -42,12 +45,13 @@ public enum DropReason: Int, CaseIterable, Sendable, CustomStringConvertible {
         case .stormMulticast: "storm-mcast"
         case .stormUnknownUnicast: "storm-unknown"
         case .vlan: "vlan"
+        case .queueDelay: "queue-delay"
         }
     }
 }
 
 /// Traffic counters of one switch port. Drops are counted on the port where the decision
-/// was made: ingress for runt/oversize/hairpin/protected-mac/locked/storm/vlan, egress for queue-full/send-failed.
+/// was made: ingress for runt/oversize/hairpin/protected-mac/locked/storm/vlan, egress for queue-full/send-failed/queue-delay.
 public struct PortCounters: Equatable, Sendable {
     public var framesIn: UInt64 = 0
     public var bytesIn: UInt64 = 0

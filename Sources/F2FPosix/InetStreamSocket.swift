@@ -151,6 +151,15 @@ public enum InetStreamSocket {
         var one: Int32 = 1
         _ = setsockopt(descriptor, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
     }
+
+    /// Bounds the bytes the kernel holds that it has not sent yet: past `bytes`, `send` takes
+    /// no more and the socket is not writable. Bytes in flight (sent, not yet acknowledged) do
+    /// not count, so the send buffer still grows to the path's bandwidth-delay product while
+    /// frames stop waiting in it behind a bulk transfer.
+    public static func setNotSentLowWater(_ descriptor: Int32, bytes: Int) {
+        var value = Int32(clamping: bytes)
+        _ = setsockopt(descriptor, Int32(IPPROTO_TCP), TCP_NOTSENT_LOWAT, &value, socklen_t(MemoryLayout<Int32>.size))
+    }
 }
 
 extension UnixSocket {

@@ -168,6 +168,12 @@ public final class SecureConnection: Connection, ConnectionEvents {
         case .awaitingTransport, .handshaking: return 0
         case .established: break
         }
+        if cipherOutStart < cipherOut.count {
+            // The inner connection refused part of the last record: take nothing more until it
+            // is out, or it would queue here in front of every later frame.
+            try drainCipherOut()
+            if cipherOutStart < cipherOut.count { return 0 }
+        }
         var taken = 0
         while taken < bytes.count {
             if plainOutCount == plainOut.count {
@@ -228,6 +234,7 @@ public final class SecureConnection: Connection, ConnectionEvents {
             if writable, !sealAndFlush() { return }
             let outerReadable = readable && outerInterest.contains(.readable)
             let outerWritable = writable && outerInterest.contains(.writable) && plainOutCount < plainOut.count
+                && cipherOutStart == cipherOut.count
             if outerReadable || outerWritable {
                 events?.connectionIsReady(self, readable: outerReadable, writable: outerWritable)
             }

@@ -76,8 +76,9 @@ public final class PeerPorts: CoreListener, OutboundProducer {
     }
 }
 
-/// The switch-port side of one peer: frames wait in the port's small burst queue only while
-/// the peer's single outbound slot is busy; beyond that they are dropped and counted.
+/// The switch-port side of one peer: frames wait in the port's queue only while the peer's
+/// single outbound slot is busy, and not for long (`TimedFrameQueue`); beyond that they are
+/// dropped and counted.
 public final class PeerLink: PortLink {
     public let port: Int
     public let kind = "f2f peer"
@@ -85,7 +86,7 @@ public final class PeerLink: PortLink {
     private unowned let peer: Peer
     private unowned let engine: SwitchEngine
     private let control: ControlFrames
-    private let queue: FrameQueue
+    private let queue: TimedFrameQueue
     private var isOpen = true
 
     init(peer: Peer, port: Int, engine: SwitchEngine, control: ControlFrames) {
@@ -93,7 +94,7 @@ public final class PeerLink: PortLink {
         self.port = port
         self.engine = engine
         self.control = control
-        queue = FrameQueue(capacity: engine.burstQueueCapacity, slotSize: engine.maxFrameSize)
+        queue = TimedFrameQueue(capacity: engine.burstQueueCapacity, slotSize: engine.maxFrameSize)
     }
 
     /// BPDUs take the spanning-tree producer: they leave before any queued bulk frame.
@@ -133,7 +134,7 @@ public final class PeerLink: PortLink {
             peer.slot.load(.ethernetFrame, payload: frame)
             engine.recordSent(port: port, byteCount: frame.count)
             peer.pumpOutbound(flush: false)
-        } else if !queue.push(frame) {
+        } else if !queue.push(frame, now: engine.loop.now) {
             engine.recordDrop(port: port, reason: .queueFull)
             peer.counters.framesDropped &+= 1
         }
@@ -146,15 +147,24 @@ public final class PeerLink: PortLink {
 
     func loadNextFrame(into slot: OutboundSlot) -> Bool {
         guard !queue.isEmpty else { return false }
-        let frame = queue.frame(at: 0)
+        let next = queue.next(now: engine.loop.now) {
+            engine.recordDrop(port: port, reason: .queueDelay)
+            peer.counters.framesDropped &+= 1
+        }
+        guard let frame = next else {
+            engine.egressDrained(port: port)
+            return false
+        }
         slot.load(.ethernetFrame, payload: frame)
         engine.recordSent(port: port, byteCount: frame.count)
-        queue.removeFirst(1)
+        queue.removeFirst()
         if queue.isEmpty { engine.egressDrained(port: port) }
         return true
     }
 
-    public var isBackedUp: Bool { !queue.isEmpty }
+    /// Never: the link's queue is kept short by CoDel instead of by pausing its senders
+    /// (`TimedFrameQueue` says why).
+    public var isBackedUp: Bool { false }
 
     public func close() {
         guard isOpen else { return }

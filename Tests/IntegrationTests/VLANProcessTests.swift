@@ -109,7 +109,7 @@ import Testing
         let expected = Self.expectedFrames()
         Self.expectIsolation(result, sentFromA: expected.fromA, fromC: expected.fromC, trunkToA: expected.trunkToA)
         let drops = try sw.command("port/allprint 4").data.first { $0.hasPrefix(" DROP:") } ?? ""
-        #expect(drops.hasSuffix(" vlan 1"), "the foreign tag is counted: \(drops)")
+        #expect((drops + " ").contains(" vlan 1 "), "the foreign tag is counted: \(drops)")
         try sw.stop()
     }
 
