@@ -95,6 +95,11 @@ let package = Package(
             name: "F2FSecureTests", dependencies: ["F2FSecure", "F2FBase", "F2FCore", "F2FTesting", logging, crypto],
             swiftSettings: strict),
         .testTarget(
+            name: "F2FTransportUDPTests",
+            dependencies: ["F2FTransportUDP", "F2FCore", "F2FBase", "F2FPosix", "F2FSecure", "F2FTesting"],
+            swiftSettings: strict
+        ),
+        .testTarget(
             name: "F2FTransportTCPTests", dependencies: ["F2FTransportTCP", "F2FCore", "F2FBase", "F2FTesting", logging],
             swiftSettings: strict),
         .testTarget(name: "EthernetSwitchTests", dependencies: ["EthernetSwitch", "F2FBase", "F2FTesting"], swiftSettings: strict),

@@ -75,6 +75,14 @@ public final class DatagramSource {
 
     public init() {}
 
+    /// A sender as if `address` had sent the last datagram (for tests of what receives it).
+    public init(address: InetSocketAddress) {
+        withUnsafeMutableBytes(of: &storage) { raw in
+            address.bytes.withUnsafeBytes { raw.copyMemory(from: $0) }
+        }
+        length = socklen_t(address.bytes.count)
+    }
+
     /// Whether the sender is `address` (same family, host and port).
     @inline(__always)
     public func matches(_ address: InetSocketAddress) -> Bool {

@@ -12,6 +12,15 @@ import F2FSecure
 /// receiving, drawn by `UDPTransport`, the friend's for sending. A new offer of ours leaves the
 /// previous receive session open until it expires, so datagrams in flight across a rekey are
 /// not lost.
+/// What a `DatagramLink` needs from its owner (`UDPTransport`; a fake in unit tests, which run
+/// links on virtual time without sockets).
+protocol DatagramLinkOwner: AnyObject {
+    var now: Instant { get }
+    /// Sends one datagram; false when the socket did not take it.
+    func send(_ datagram: [UInt8], to endpoint: InetSocketAddress) -> Bool
+    func pathChanged(_ link: DatagramLink, to path: PathSelection.Path)
+}
+
 public final class DatagramLink: DatagramPath {
     public struct Counters: Sendable {
         public var datagramsIn: UInt64 = 0
@@ -35,7 +44,7 @@ public final class DatagramLink: DatagramPath {
     /// High bit of a probe's sequence: sent by `PathSelection` (trying UDP), not `PathMonitor`.
     static let selectionProbe: UInt32 = 0x8000_0000
 
-    unowned let transport: UDPTransport
+    unowned let transport: any DatagramLinkOwner
     public private(set) weak var connection: PathSwitchingConnection?
     public private(set) var counters = Counters()
     /// Where datagrams go: the friend's stream address with its offered port, then wherever its
@@ -66,7 +75,7 @@ public final class DatagramLink: DatagramPath {
     /// that makes `PathSelection` fall back.
     private var lastSelectionProbe: (sequence: UInt32, sentAt: Instant)?
 
-    init(transport: UDPTransport, connection: PathSwitchingConnection, streamHost: InetSocketAddress?, offer: UDPOffer, now: Instant) {
+    init(transport: any DatagramLinkOwner, connection: PathSwitchingConnection, streamHost: InetSocketAddress?, offer: UDPOffer, now: Instant) {
         self.transport = transport
         self.connection = connection
         self.streamHost = streamHost

@@ -12,7 +12,7 @@ import Logging
 /// A stranger's datagram costs a length check and one dictionary lookup (unknown index), or in
 /// addition the replay bitmap or one AEAD check; it is then counted in `counters`, never logged
 /// and never allocated for.
-public final class UDPTransport: CoreListener, OutboundProducer {
+public final class UDPTransport: CoreListener, OutboundProducer, DatagramLinkOwner {
     /// Datagrams dropped before reaching a link's packets (`limits/print`).
     public struct Counters: Sendable {
         public var malformed: UInt64 = 0
