@@ -65,6 +65,8 @@ public final class DatagramLink: DatagramPath {
 
     private var fragmenter = Fragmenter()
     private var reassembler = Reassembler()
+    /// Packets given up in reassembly (a fragment lost or late), for `peer/print`.
+    public var reassemblyCounters: Reassembler.Counters { reassembler.counters }
     private var scratch: [UInt8] = []
     private var datagram: [UInt8] = []
     private var plaintext: [UInt8] = []

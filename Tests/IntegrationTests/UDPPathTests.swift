@@ -131,11 +131,19 @@ import Testing
         let namespace = "f2f-udp-\(getpid())"
         try run("/usr/sbin/ip", ["netns", "add", namespace])
         defer { try? run("/usr/sbin/ip", ["netns", "del", namespace]) }
-        try run("/usr/sbin/ip", ["netns", "exec", namespace, "ip", "link", "set", "lo", "up"])
+        // A 1500-byte path, as between two hosts on Ethernet: the datagrams carry DF.
+        try run("/usr/sbin/ip", ["netns", "exec", namespace, "ip", "link", "set", "lo", "mtu", "1500", "up"])
         let (a, b, port) = try linked(launcher: ["/usr/sbin/ip", "netns", "exec", namespace])
         let onA = try TestClient(a.socketDirectory, mac: "02:00:00:00:0a:01")
         let onB = try TestClient(b.socketDirectory, mac: "02:00:00:00:0b:01")
         try waitUntil(timeout: .seconds(5), "the link to take UDP") { try pathLine(b).hasPrefix(" path udp") }
+        for tag in 0..<5 {
+            let frame = onB.frame(to: .broadcast, size: 1514, tag: UInt8(tag))
+            try onB.send(frame)
+            #expect(try onA.receive() == frame, "a full-size frame crosses the 1500-byte path over UDP")
+        }
+        let sent = try pathLine(b)
+        #expect(sent.hasPrefix(" path udp") && !sent.contains("fragments in 0 out 0 ") && sent.contains("send-failures 0"), "\(sent)")
         let nft = ["/usr/sbin/ip", "netns", "exec", namespace, "nft"]
         try run(nft[0], Array(nft.dropFirst()) + ["add table inet f2ftest"])
         try run(nft[0], Array(nft.dropFirst()) + ["add chain inet f2ftest input { type filter hook input priority 0 ; }"])
@@ -156,6 +164,28 @@ import Testing
         let frame = onA.frame(to: .broadcast, size: 600, tag: 99)
         try onA.send(frame)
         #expect(try onB.receive() == frame)
+        try b.stop()
+        try a.stop()
+    }
+
+    @Test func aFriendWithoutUDPKeepsTheLinkOnTCP() throws {
+        let port = try TCPPorts.free()
+        let friends = try FriendGroup(count: 2)
+        let a = try SwitchProcess(arguments: ["--listen", "127.0.0.1:\(port)"] + friends.member(0))
+        let b = try SwitchProcess(arguments: ["--peer", friends.pinned(0, port: port), "--no-udp"] + friends.member(1))
+        try a.waitForPeers(1)
+        try b.waitForPeers(1)
+        let onA = try TestClient(a.socketDirectory, mac: "02:00:00:00:0a:01")
+        let onB = try TestClient(b.socketDirectory, mac: "02:00:00:00:0b:01")
+        Thread.sleep(forTimeInterval: 0.5)  // time enough for UDP to be taken, were it offered
+        for tag in 0..<5 {
+            let frame = onA.frame(to: .broadcast, size: 800, tag: UInt8(tag))
+            try onA.send(frame)
+            #expect(try onB.receive() == frame)
+        }
+        let onTheUDPSide = try pathLine(a)
+        #expect(onTheUDPSide.hasPrefix(" path tcp udp - "), "no offer from b, so no UDP endpoint: \(onTheUDPSide)")
+        #expect(try pathLine(b) == " path tcp")
         try b.stop()
         try a.stop()
     }

@@ -92,6 +92,7 @@ enum PeerConsoleCommands {
         return " path \(path) udp \(endpoint) rtt \(rtt) loss \(loss) fallbacks \(link.selection?.fallbacks ?? 0)"
             + " datagrams in \(counters.datagramsIn) out \(counters.datagramsOut) fragments in \(counters.fragmentsIn) out \(counters.fragmentsOut)"
             + " send-failures \(counters.sendFailures) roams \(counters.roams)"
+            + " reassembly timed-out \(link.reassemblyCounters.timedOut) evicted \(link.reassemblyCounters.evicted)"
     }
 
     private static func format3(_ value: Double) -> String {
