@@ -76,6 +76,7 @@ public final class DatagramLink: DatagramPath {
     /// it has one, the monitor's RTO (1 s) would space its probes as far apart as the silence
     /// that makes `PathSelection` fall back.
     private var lastSelectionProbe: (sequence: UInt32, sentAt: Instant)?
+    private var lastProbeSent = Instant(nanoseconds: 0)
 
     init(transport: any DatagramLinkOwner, connection: PathSwitchingConnection, streamHost: InetSocketAddress?, offer: UDPOffer, now: Instant) {
         self.transport = transport
@@ -157,6 +158,7 @@ public final class DatagramLink: DatagramPath {
 
     private func sendProbe(type: F2FPacketType, sequence: UInt32) {
         guard sender != nil, let endpoint else { return }
+        if type == .udpProbe { lastProbeSent = transport.now }
         scratch.removeAll(keepingCapacity: true)
         F2FPacketHeader(type: type, payloadCount: 4).encode(into: &scratch)
         scratch.appendBigEndian(sequence)
@@ -185,8 +187,10 @@ public final class DatagramLink: DatagramPath {
             counters.roams &+= 1
             if selection == nil, sender != nil { selection = PathSelection(now: now) }
         }
+        // Life for the monitor; but only an echo of our own probe keeps frames on UDP: a
+        // datagram from the friend says nothing of whether ours reach it, and a one-way block
+        // must not keep our frames in a black hole while the friend's TCP link stays silent.
         monitor.received(now: now)
-        selection?.datagramReceived(now: now)
         if plaintext.first == FragmentHeader.marker {
             counters.fragmentsIn &+= 1
             let pieces = plaintext
@@ -226,12 +230,13 @@ public final class DatagramLink: DatagramPath {
                     monitor.addRTTSample(now - probe.sentAt)
                     lastSelectionProbe = nil
                 }
-                actions.removeAll(keepingCapacity: true)
-                selection?.probeAnswered(now: now, actions: &actions)
-                perform(now: now)
             } else {
                 monitor.probeAnswered(sequence: sequence, now: now)
             }
+            // Any echo shows datagrams pass both ways.
+            actions.removeAll(keepingCapacity: true)
+            selection?.probeAnswered(now: now, actions: &actions)
+            perform(now: now)
         default:
             counters.malformed &+= 1
         }
@@ -249,18 +254,27 @@ public final class DatagramLink: DatagramPath {
         actions.removeAll(keepingCapacity: true)
         selection?.tick(now: now, actions: &actions)
         perform(now: now)
-        if selection?.path == .udp, case .sendProbe(let sequence)? = monitor.tick(now: now) {
+        guard let selection, selection.path == .udp else { return }
+        if case .sendProbe(let sequence)? = monitor.tick(now: now) {
             sendProbe(type: .udpProbe, sequence: sequence & ~Self.selectionProbe)
+        } else if now - lastProbeSent >= selection.configuration.probeInterval {
+            // Echoes are what keeps frames on UDP, so a busy link probes too, a few small
+            // datagrams a second.
+            sendSelectionProbe(now: now)
         }
+    }
+
+    private func sendSelectionProbe(now: Instant) {
+        lastSelectionProbe = (Self.selectionProbe | nextSelectionProbe, now)
+        sendProbe(type: .udpProbe, sequence: Self.selectionProbe | nextSelectionProbe)
+        nextSelectionProbe = (nextSelectionProbe &+ 1) & ~Self.selectionProbe
     }
 
     private func perform(now: Instant) {
         for action in actions {
             switch action {
             case .sendProbe:
-                lastSelectionProbe = (Self.selectionProbe | nextSelectionProbe, now)
-                sendProbe(type: .udpProbe, sequence: Self.selectionProbe | nextSelectionProbe)
-                nextSelectionProbe = (nextSelectionProbe &+ 1) & ~Self.selectionProbe
+                sendSelectionProbe(now: now)
             case .switchTo(let path):
                 if path == .udp { monitor.received(now: now) }
                 transport.pathChanged(self, to: path)

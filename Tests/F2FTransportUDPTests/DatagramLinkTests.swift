@@ -12,6 +12,8 @@ import Testing
 final class LinkPair: DatagramLinkOwner {
     var now = Instant(nanoseconds: 0)
     var udpPasses = true
+    /// Datagrams from side 1 to side 0 pass (a one-way block when false).
+    var backwardPasses = true
     var outbox: [(from: Int, bytes: [UInt8], to: InetSocketAddress)] = []
     private(set) var switches: [(side: Int, at: Instant, path: PathSelection.Path)] = []
     let addresses: [InetSocketAddress]
@@ -53,7 +55,7 @@ final class LinkPair: DatagramLinkOwner {
     func pump() {
         while !outbox.isEmpty {
             let (from, bytes, _) = outbox.removeFirst()
-            guard udpPasses else { continue }
+            guard udpPasses, from == 0 || backwardPasses else { continue }
             let to = 1 - from
             _ = deliver(bytes, to: to, source: addresses[from])
         }
@@ -177,5 +179,22 @@ final class LinkPair: DatagramLinkOwner {
         #expect(pair.deliver(underNewKey, to: 1, source: pair.addresses[0]) == nil)
         #expect(pair.deliver(inFlight, to: 1, source: pair.addresses[0]) == nil)
         #expect(try pair.received(on: 1) == [frame, frame])
+    }
+
+    @Test func aOneWayBlockMovesBothEndsToTCPWithinASecond() throws {
+        let pair = try LinkPair()
+        pair.run(through: 500)
+        let frame = PacketBytes.packet(.ethernetFrame, payload: Array(repeating: 4, count: 500))
+        pair.backwardPasses = false  // side 1's datagrams are lost, side 0's still arrive
+        // Side 0 keeps sending frames: they reach side 1, but its own echoes do not come back.
+        for _ in 0..<300 {
+            pair.on(0) { link in frame.withUnsafeBytes { link.send(packet: $0) } }
+            pair.run(through: (pair.now.nanoseconds / 1_000_000) + 5)
+        }
+        let fallbacks = pair.switches.filter { $0.path == .tcp }
+        #expect(Set(fallbacks.map(\.side)) == [0, 1], "\(pair.switches)")
+        for fallback in fallbacks {
+            #expect(fallback.at <= Instant(nanoseconds: 1_550_000_000), "within about a second of the block at 500 ms: \(fallback.at)")
+        }
     }
 }
