@@ -59,6 +59,8 @@ public final class UDPTransport: CoreListener, OutboundProducer, DatagramLinkOwn
     private let receiveBuffer: UnsafeMutableRawBufferPointer
     private let source = DatagramSource()
     private var timer: EventLoop.TimerID?
+    /// Links that received datagrams in the current wake-up (capacity kept).
+    private var touched: [DatagramLink] = []
 
     static let tickInterval: Duration = .milliseconds(25)
     /// Datagrams per wake-up, so that a flood cannot starve the rest of the loop.
@@ -69,6 +71,7 @@ public final class UDPTransport: CoreListener, OutboundProducer, DatagramLinkOwn
         self.loop = loop
         self.logger = logger
         receiveBuffer = .allocate(byteCount: 64 * 1024 + 64, alignment: 16)
+        touched.reserveCapacity(64)
     }
 
     deinit {
@@ -130,6 +133,11 @@ public final class UDPTransport: CoreListener, OutboundProducer, DatagramLinkOwn
 
     fileprivate func drain(_ socket: Socket) {
         let now = loop.now
+        // Peers are told of what arrived once per wake-up, so each reads its packets in one go.
+        defer {
+            for link in touched { link.connection?.announce() }
+            touched.removeAll(keepingCapacity: true)
+        }
         for _ in 0..<Self.receiveBudget {
             let received: IOResult<Int>
             do {
@@ -154,7 +162,8 @@ public final class UDPTransport: CoreListener, OutboundProducer, DatagramLinkOwn
                 continue
             }
             switch link.receive(datagram, index: index, source: source, now: now) {
-            case nil: break
+            case nil:
+                if !touched.contains(where: { $0 === link }) { touched.append(link) }
             case .malformed?: counters.malformed &+= 1
             case .wrongReceiver?: counters.unknownIndex &+= 1
             case .tooOld?: counters.tooOld &+= 1

@@ -113,7 +113,12 @@ public final class PathSwitchingConnection: Connection, ConnectionEvents {
 
     // MARK: Reading
 
-    /// A packet that arrived as a datagram (header and payload); the peer is told it can read.
+    /// Whether the inbox holds packets the peer has not been told about.
+    private var unannounced = false
+
+    /// A packet that arrived as a datagram (header and payload). The peer is told it can read
+    /// by `announce()`, once per batch of datagrams, so that it reads them in one go (and the
+    /// engine forwards them as a batch), or at once when the inbox is half full.
     public func deliver(packet: UnsafeRawBufferPointer) {
         if inboxStart == inboxEnd {
             inboxStart = 0
@@ -132,6 +137,14 @@ public final class PathSwitchingConnection: Connection, ConnectionEvents {
         (inbox.baseAddress! + inboxEnd).copyMemory(from: packet.baseAddress!, byteCount: packet.count)
         inboxEnd += packet.count
         counters.packetsFromDatagrams &+= 1
+        unannounced = true
+        if inboxEnd - inboxStart > inbox.count / 2 { announce() }
+    }
+
+    /// Tells the peer that packets from datagrams wait, if any do and it wants to read.
+    public func announce() {
+        guard unannounced else { return }
+        unannounced = false
         if interest.contains(.readable) { events?.connectionIsReady(self, readable: true, writable: false) }
     }
 

@@ -74,6 +74,30 @@ import Testing
         #expect(connection.counters.packetsFromDatagrams == 1)
     }
 
+    final class ReadinessRecorder: ConnectionEvents {
+        var readable = 0
+        func connectionIsReady(_ connection: any Connection, readable: Bool, writable: Bool) { if readable { self.readable += 1 } }
+        func connectionEstablished(_ connection: any Connection) {}
+        func connectionClosed(_ connection: any Connection, error: ConnectionError?) {}
+    }
+
+    @Test func thePeerIsToldOncePerBatchOfDatagramsAndOnlyWhenItReads() {
+        let connection = PathSwitchingConnection(stream: ScriptedConnection())
+        let recorder = ReadinessRecorder()
+        connection.events = recorder
+        let packet = PacketBytes.packet(.ethernetFrame, payload: Array(repeating: 3, count: 100))
+        connection.reconfigure([])
+        packet.withUnsafeBytes { connection.deliver(packet: $0) }
+        connection.announce()
+        #expect(recorder.readable == 0, "a peer that does not read (back-pressure) is not woken")
+        connection.reconfigure(.readable)
+        for _ in 0..<5 { packet.withUnsafeBytes { connection.deliver(packet: $0) } }
+        #expect(recorder.readable == 0, "not per datagram")
+        connection.announce()
+        connection.announce()
+        #expect(recorder.readable == 1, "once for the batch")
+    }
+
     @Test func aFullInboxDropsAndCounts() throws {
         let connection = PathSwitchingConnection(stream: ScriptedConnection(), inboxCapacity: 0)
         let packet = PacketBytes.packet(.ethernetFrame, payload: Array(repeating: 3, count: 40_000))
