@@ -93,6 +93,7 @@ enum PeerConsoleCommands {
             + " datagrams in \(counters.datagramsIn) out \(counters.datagramsOut) fragments in \(counters.fragmentsIn) out \(counters.fragmentsOut)"
             + " send-failures \(counters.sendFailures) roams \(counters.roams)"
             + " reassembly timed-out \(link.reassemblyCounters.timedOut) evicted \(link.reassemblyCounters.evicted)"
+            + " inbox-dropped \(link.connection?.counters.inboxDropped ?? 0)"
     }
 
     private static func format3(_ value: Double) -> String {
