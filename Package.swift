@@ -34,6 +34,9 @@ let package = Package(
         // The TCP reference provider of F2F connections.
         .target(name: "F2FTransportTCP", dependencies: ["F2FBase", "F2FCore", "F2FPosix", logging], swiftSettings: strict),
 
+        // Friend links over UDP (issue 15): datagram sessions keyed over the authenticated stream.
+        .target(name: "F2FTransportUDP", dependencies: ["F2FBase", "F2FCore", "F2FPosix", "F2FSecure", logging], swiftSettings: strict),
+
         // libvdeplug (Debian libvdeplug-dev, vdeplug4): the real VDE client library.
         .systemLibrary(name: "CVDEPlug"),
         .target(name: "VDEPlug", dependencies: ["CVDEPlug", "F2FPosix"], swiftSettings: strict),
@@ -61,7 +64,7 @@ let package = Package(
         .target(
             name: "F2FSwitchNode",
             dependencies: [
-                "F2FBase", "EthernetSwitch", "F2FCore", "F2FPosix", "F2FSecure", "F2FTransportTCP", "SwitchRuntime", "VDEServer", logging,
+                "F2FBase", "EthernetSwitch", "F2FCore", "F2FPosix", "F2FSecure", "F2FTransportTCP", "F2FTransportUDP", "SwitchRuntime", "VDEServer", logging,
             ],
             swiftSettings: strict
         ),
@@ -91,6 +94,11 @@ let package = Package(
         .testTarget(
             name: "F2FSecureTests", dependencies: ["F2FSecure", "F2FBase", "F2FCore", "F2FTesting", logging, crypto],
             swiftSettings: strict),
+        .testTarget(
+            name: "F2FTransportUDPTests",
+            dependencies: ["F2FTransportUDP", "F2FCore", "F2FBase", "F2FPosix", "F2FSecure", "F2FTesting"],
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "F2FTransportTCPTests", dependencies: ["F2FTransportTCP", "F2FCore", "F2FBase", "F2FTesting", logging],
             swiftSettings: strict),

@@ -13,6 +13,12 @@ public struct F2FPacketType: RawRepresentable, Hashable, Sendable, CustomStringC
     public static let keepalive = F2FPacketType(rawValue: 0x02)
     /// A refusal with a UTF-8 reason, sent before closing, so both sides can log why.
     public static let reject = F2FPacketType(rawValue: 0x03)
+    /// Over the authenticated stream: the sender's receiver index, UDP ports and a fresh key
+    /// for datagrams sent to it (issue 15, docs/udp-data-path.md).
+    public static let udpOffer = F2FPacketType(rawValue: 0x04)
+    /// Inside datagrams only: a path probe and its echo (a sequence number, maybe padding).
+    public static let udpProbe = F2FPacketType(rawValue: 0x05)
+    public static let udpEcho = F2FPacketType(rawValue: 0x06)
     public static let bpdu = F2FPacketType(rawValue: 0x0F)
     public static let ethernetFrame = F2FPacketType(rawValue: 0x10)
 
@@ -21,6 +27,9 @@ public struct F2FPacketType: RawRepresentable, Hashable, Sendable, CustomStringC
         case .hello: "hello"
         case .keepalive: "keepalive"
         case .reject: "reject"
+        case .udpOffer: "udp-offer"
+        case .udpProbe: "udp-probe"
+        case .udpEcho: "udp-echo"
         case .bpdu: "bpdu"
         case .ethernetFrame: "ethernet-frame"
         default: "type-0x\(String(rawValue, radix: 16))"

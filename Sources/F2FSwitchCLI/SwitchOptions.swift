@@ -57,6 +57,9 @@ struct SwitchOptions: ParsableArguments {
     @Flag(name: .customLong("plaintext"), help: "Peer links without authentication or encryption: anyone who reaches --listen joins. Benchmarks and closed test networks only.")
     var plaintext = false
 
+    @Flag(name: .customLong("no-udp"), help: "Friend links carry frames over TCP only (by default over UDP on the --listen port, TCP as fallback).")
+    var noUDP = false
+
     @Option(name: .customLong("max-peers"), help: "Most peer links; connections beyond are closed at once.")
     var maxPeers: Int = SwitchNodeSettings.defaults.maxPeers
 
@@ -314,6 +317,7 @@ struct SwitchOptions: ParsableArguments {
         settings.identityPath = identityPath
         settings.networkKeyPath = networkKeyPath
         settings.plaintext = plaintext
+        settings.noUDP = noUDP
         settings.liveness = liveness
         settings.rootFriends = rootFriends.compactMap(PeerID.init(parsing:))
         settings.noRemoteRoot = noRemoteRoot

@@ -43,6 +43,9 @@ final class FriendLinks: ConnectionAcceptor, ConnectionEvents {
     let limits: Limits
     /// The network's pre-shared key (`--network-key`): every link's handshake is then XXpsk0.
     var networkKey: NetworkKey?
+    /// Links may also carry frames over UDP (not `--no-udp`): each authenticated link is handed
+    /// to the core inside a `PathSwitchingConnection`.
+    var carriesDatagrams = false
     private var poolCounters = Counters()
     var counters: Counters {
         var merged = poolCounters
@@ -98,6 +101,12 @@ final class FriendLinks: ConnectionAcceptor, ConnectionEvents {
         secure(connection, role: .initiator, pinned: pinned)
     }
 
+    /// What the core gets for an authenticated link: the link itself, or with UDP the path
+    /// switch over it.
+    func forCore(_ secure: SecureConnection) -> any Connection {
+        carriesDatagrams ? PathSwitchingConnection(stream: secure) : secure
+    }
+
     /// Outbound connections are still connecting; incoming ones are connected already.
     private func secure(_ connection: any Connection, role: NoiseHandshake.Role, pinned: PeerID?) -> SecureConnection {
         let inbound = role == .responder
@@ -116,12 +125,12 @@ final class FriendLinks: ConnectionAcceptor, ConnectionEvents {
     }
 
     private func linkCount(of id: PeerID) -> Int {
-        node.peers.values.reduce(0) { count, peer in count + ((peer.connection as? SecureConnection)?.remoteID == id ? 1 : 0) }
+        node.peers.values.reduce(0) { count, peer in count + (peer.secureConnection?.remoteID == id ? 1 : 0) }
     }
 
     /// Closes the link of a friend who was just removed.
     func disconnect(_ id: PeerID) {
-        for peer in Array(node.peers.values) where (peer.connection as? SecureConnection)?.remoteID == id {
+        for peer in Array(node.peers.values) where peer.secureConnection?.remoteID == id {
             peer.close(reason: "no longer a friend")
         }
     }
@@ -198,7 +207,7 @@ final class FriendLinks: ConnectionAcceptor, ConnectionEvents {
         let key = ObjectIdentifier(connection)
         pool.remove(key)
         guard let secure = pending.removeValue(forKey: key) else { return }
-        node.acceptIncoming(secure)
+        node.acceptIncoming(forCore(secure))
     }
 
     func connectionIsReady(_ connection: any Connection, readable: Bool, writable: Bool) {}

@@ -3,6 +3,7 @@ import F2FBase
 import F2FCore
 import F2FSecure
 import F2FTransportTCP
+import F2FTransportUDP
 import F2FPosix
 import Logging
 import SwitchRuntime
@@ -26,6 +27,8 @@ public final class SwitchApplication {
     private var datagramPorts: [DatagramPort] = []
     /// Nil with `--plaintext`.
     private let friendLinks: FriendLinks?
+    /// Frames over UDP on friend links; nil with `--no-udp` or `--plaintext`.
+    private let udp: UDPTransport?
     /// The spanning tree `stp/enable 1` starts from.
     private let spanningTreeSettings: SpanningTree
     /// The rcfile's `shutdown`: the switch stops once set up.
@@ -85,10 +88,12 @@ public final class SwitchApplication {
             throw error
         }
         if let friendLinks {
+            friendLinks.carriesDatagrams = !settings.noUDP
             dialer.secure = { connection, entry in
-                friendLinks.secureOutbound(connection, pinned: entry.pinnedID.flatMap(PeerID.init(parsing:)))
+                friendLinks.forCore(friendLinks.secureOutbound(connection, pinned: entry.pinnedID.flatMap(PeerID.init(parsing:))))
             }
         }
+        udp = friendLinks != nil && !settings.noUDP ? UDPTransport(node: node, loop: loop, logger: Logger(label: "f2f.udp")) : nil
     }
 
     /// Root guard on the links of friends who may not lead to the root. By default none: a mesh
@@ -99,7 +104,7 @@ public final class SwitchApplication {
         let rootFriends = Set(settings.rootFriends)
         return { peer in
             guard noRemoteRoot || !rootFriends.isEmpty else { return STPPortGuards() }
-            let id = (peer.connection as? SecureConnection)?.remoteID
+            let id = peer.secureConnection?.remoteID
             return STPPortGuards(rootGuard: noRemoteRoot || !(id.map(rootFriends.contains) ?? false))
         }
     }
@@ -163,6 +168,13 @@ public final class SwitchApplication {
             listener = try TCPListener(address: listen, loop: loop, acceptor: acceptor, logger: Logger(label: "f2f.tcp"))
             logger.info("accepting F2F peers", metadata: ["listen": "\(listen)"])
         }
+        if let udp {
+            // The --listen port for UDP too, so friends who dial it reach both; without one, an
+            // ephemeral port per family, offered to friends over the link.
+            try udp.bind(host: settings.listen?.host, port: settings.listen?.port ?? 0)
+            try udp.start()
+            logger.info("friend links over UDP", metadata: ["ipv4-port": "\(udp.ports.ipv4)", "ipv6-port": "\(udp.ports.ipv6)"])
+        }
         try server.start()
         // One console for the rcfile and the management socket, so both speak the same language.
         if settings.managementPath != nil || settings.rcFile != nil {
@@ -211,9 +223,9 @@ public final class SwitchApplication {
 
     private func makeConsole() -> Console {
         let console = Console(banner: SwitchConsoleCommands.banner())
-        PeerConsoleCommands.register(on: console, node: node, dialer: dialer, peerPorts: peerPorts, friendLinks: friendLinks)
+        PeerConsoleCommands.register(on: console, node: node, dialer: dialer, peerPorts: peerPorts, friendLinks: friendLinks, udp: udp)
         LimitsConsoleCommands.register(
-            on: console, settings: settings, node: node, engine: engine, friendLinks: friendLinks, peerPorts: peerPorts, server: server,
+            on: console, settings: settings, node: node, engine: engine, friendLinks: friendLinks, udp: udp, peerPorts: peerPorts, server: server,
             accept: { [unowned self] in
                 AcceptPauses(listener: listener?.acceptPauses ?? 0, console: self.consoleServer?.acceptPauses ?? 0, control: server.acceptPauses)
             },
@@ -287,6 +299,7 @@ public final class SwitchApplication {
         friendLinks?.closeAll()
         for entry in dialer.entries { dialer.remove(id: entry.id) }
         for peer in Array(node.peers.values) { peer.close(reason: "switch shutting down") }
+        udp?.stop()
         engine.detachAll(reason: "switch shutting down")
         for stream in streamServers { stream.stop() }
         consoleServer?.stop()

@@ -51,6 +51,8 @@ public struct SwitchNodeSettings: Sendable {
     public var identityPath: String?
     public var networkKeyPath: String?
     public var plaintext = false
+    /// Friend links on TCP only, as before issue 15 (no UDP socket, no offers).
+    public var noUDP = false
     public var liveness: Double = 3
     public var rootFriends: [PeerID] = []
     public var noRemoteRoot = false

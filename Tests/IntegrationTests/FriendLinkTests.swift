@@ -112,9 +112,10 @@ import Testing
         for plaintext in [false, true] {
             let port = try TCPPorts.free()
             let friends = try FriendGroup(count: 2)
-            let mode = plaintext ? ["--plaintext"] : []
-            let a = try SwitchProcess(arguments: ["--listen", "127.0.0.1:\(port)"] + (plaintext ? mode : friends.member(0)))
-            let b = try SwitchProcess(arguments: ["--peer", "127.0.0.1:\(port)"] + (plaintext ? mode : friends.member(1)))
+            // The TCP link's records are what is captured here (frames over UDP: UDPPathTests).
+            let mode = plaintext ? ["--plaintext"] : ["--no-udp"]
+            let a = try SwitchProcess(arguments: ["--listen", "127.0.0.1:\(port)"] + (plaintext ? mode : mode + friends.member(0)))
+            let b = try SwitchProcess(arguments: ["--peer", "127.0.0.1:\(port)"] + (plaintext ? mode : mode + friends.member(1)))
             try a.waitForPeers(1)
             try b.waitForPeers(1)
             let capturePath = a.workDirectory + "/link.pcap"
@@ -140,9 +141,10 @@ import Testing
     @Test func tamperedCiphertextClosesTheLink() throws {
         let port = try TCPPorts.free()
         let friends = try FriendGroup(count: 2)
-        let a = try SwitchProcess(arguments: ["--listen", "127.0.0.1:\(port)"] + friends.member(0))
+        // Frames on the TCP link, through the relay (UDP would bypass it: UDPPathTests).
+        let a = try SwitchProcess(arguments: ["--listen", "127.0.0.1:\(port)", "--no-udp"] + friends.member(0))
         let relay = try TamperingRelay(targetPort: port)
-        let b = try SwitchProcess(arguments: ["--peer", friends.pinned(0, port: relay.port)] + friends.member(1))
+        let b = try SwitchProcess(arguments: ["--peer", friends.pinned(0, port: relay.port), "--no-udp"] + friends.member(1))
         try a.waitForPeers(1)
         try b.waitForPeers(1)
         let onA = try TestClient(a.socketDirectory, mac: "02:00:00:00:0a:01")

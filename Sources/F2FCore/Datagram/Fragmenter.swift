@@ -36,7 +36,8 @@ public struct Fragmenter: Sendable {
     ) throws(Refusal) {
         if packet.count <= maximumPayload {
             scratch.removeAll(keepingCapacity: true)
-            scratch.append(contentsOf: packet)
+            // Typed bytes: one memcpy, where a raw buffer is appended byte by byte.
+            scratch.append(contentsOf: packet.bindMemory(to: UInt8.self))
             emit(scratch)
             return
         }
@@ -49,7 +50,7 @@ public struct Fragmenter: Sendable {
             header.index = index
             scratch.removeAll(keepingCapacity: true)
             header.encode(into: &scratch)
-            scratch.append(contentsOf: UnsafeRawBufferPointer(rebasing: packet[header.offset..<header.offset + header.payloadCount]))
+            scratch.append(contentsOf: UnsafeRawBufferPointer(rebasing: packet[header.offset..<header.offset + header.payloadCount]).bindMemory(to: UInt8.self))
             emit(scratch)
         }
     }

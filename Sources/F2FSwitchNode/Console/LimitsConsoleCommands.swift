@@ -1,4 +1,5 @@
 import F2FCore
+import F2FTransportUDP
 import SwitchRuntime
 import VDEServer
 
@@ -13,7 +14,7 @@ struct AcceptPauses {
 enum LimitsConsoleCommands {
     static func register(
         on console: Console, settings: SwitchNodeSettings, node: F2FNode, engine: SwitchEngine, friendLinks: FriendLinks?,
-        peerPorts: PeerPorts, server: VDEServer,
+        udp: UDPTransport?, peerPorts: PeerPorts, server: VDEServer,
         accept: @escaping () -> AcceptPauses, consoleSessions: @escaping () -> (now: Int, refused: UInt64)
     ) {
         console.addMenu(ConsoleMenu("limits", title: "LIMITS MENU"))
@@ -42,6 +43,12 @@ enum LimitsConsoleCommands {
                 "duplicate-links refused \(node.admissionCounters.duplicateLinks &+ (friendLinks?.counters.duplicateLinksRefused ?? 0)) forged-node-ids \(node.admissionCounters.forgedNodeIDs)",
                 "client-sockets not the client's refused \(server.clientSocketRefusals)",
             ]
+            if let udp {
+                let dropped = udp.counters
+                output.append(
+                    "udp-dropped \(dropped.dropped) malformed \(dropped.malformed) unknown-index \(dropped.unknownIndex) too-old \(dropped.tooOld) "
+                        + "replayed \(dropped.duplicates) bad-mac \(dropped.forged) expired \(dropped.expired) oversize \(dropped.oversize)")
+            }
             if let friendLinks {
                 output.append("strangers-refused \(friendLinks.counters.strangersRefused) handshake-failures \(friendLinks.counters.handshakeFailures)")
             } else {

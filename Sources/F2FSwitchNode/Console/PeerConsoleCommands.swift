@@ -2,15 +2,16 @@ import F2FBase
 import F2FCore
 import F2FSecure
 import F2FTransportTCP
+import F2FTransportUDP
 import SwitchRuntime
 import VDEServer
 
 /// `peer/*`: the F2F links, as users manage them from vdeterm.
 enum PeerConsoleCommands {
-    static func register(on console: Console, node: F2FNode, dialer: PeerDialer, peerPorts: PeerPorts, friendLinks: FriendLinks?) {
+    static func register(on console: Console, node: F2FNode, dialer: PeerDialer, peerPorts: PeerPorts, friendLinks: FriendLinks?, udp: UDPTransport?) {
         console.addMenu(ConsoleMenu("peer", title: "F2F PEER MENU"))
         console.add(ConsoleCommand("peer/print", help: "print peer links and dialled addresses", printsData: true) { _ in
-            lines(node: node, dialer: dialer, peerPorts: peerPorts)
+            lines(node: node, dialer: dialer, peerPorts: peerPorts, udp: udp)
         })
         console.add(ConsoleCommand("peer/add", syntax: "[ID@]HOST:PORT", help: "keep a link to a peer (redialled when it fails); ID pins and befriends it") { argument throws(ConsoleError) in
             guard let line = PeerLine(parsing: argument) else { throw .invalidArgument }
@@ -33,7 +34,7 @@ enum PeerConsoleCommands {
         if let friendLinks { FriendConsoleCommands.register(on: console, links: friendLinks, node: node) }
     }
 
-    private static func lines(node: F2FNode, dialer: PeerDialer, peerPorts: PeerPorts) -> [String] {
+    private static func lines(node: F2FNode, dialer: PeerDialer, peerPorts: PeerPorts, udp: UDPTransport?) -> [String] {
         let now = node.now()
         var output: [String] = []
         for entry in dialer.entries {
@@ -61,11 +62,16 @@ enum PeerConsoleCommands {
             let reconnects = dialer.entry(for: peer)?.reconnects ?? 0
             let counters = peer.counters
             output.append("Peer \(pad(peer.id)) \(state) \(peer.displayName) \(peer.isOutbound ? "outbound" : "inbound")\(port) uptime \(uptime)s")
-            if let secure = peer.connection as? SecureConnection {
+            if let secure = peer.secureConnection {
                 let id = secure.remoteID.map(String.init(describing:)) ?? "-"
                 output.append(" id \(id) encrypted records in \(secure.counters.recordsIn) out \(secure.counters.recordsOut)")
             } else {
                 output.append(" plaintext (unauthenticated)")
+            }
+            if let link = udp?.link(for: peer) {
+                output.append(udpLine(link, now: now))
+            } else {
+                output.append(" path tcp")
             }
             output.append(" IN:  packets \(counters.packetsIn) bytes \(counters.bytesIn)")
             output.append(" OUT: packets \(counters.packetsOut) bytes \(counters.bytesOut)")
@@ -73,6 +79,27 @@ enum PeerConsoleCommands {
             output.append(" frames dropped \(counters.framesDropped) queued \(queued) unclaimed \(counters.unclaimedDropped) reconnects \(reconnects)")
         }
         return output
+    }
+
+    /// The link's path and what the UDP side saw: which path frames take, where datagrams go,
+    /// RTT and probe loss, datagram counters.
+    private static func udpLine(_ link: DatagramLink, now: Instant) -> String {
+        let path = link.carriesFrames ? "udp" : "tcp"
+        let endpoint = link.endpoint.map(String.init(describing:)) ?? "-"
+        let rtt = link.monitor.rtt.smoothed.map { String(format3(Double($0.nanoseconds) / 1e6)) + " ms" } ?? "-"
+        let loss = link.monitor.lossRate(now: now).map { "\(Int(($0 * 100).rounded()))%" } ?? "-"
+        let counters = link.counters
+        return " path \(path) udp \(endpoint) rtt \(rtt) loss \(loss) fallbacks \(link.selection?.fallbacks ?? 0)"
+            + " datagrams in \(counters.datagramsIn) out \(counters.datagramsOut) fragments in \(counters.fragmentsIn) out \(counters.fragmentsOut)"
+            + " send-failures \(counters.sendFailures) roams \(counters.roams)"
+            + " reassembly timed-out \(link.reassemblyCounters.timedOut) evicted \(link.reassemblyCounters.evicted)"
+            + " inbox-dropped \(link.connection?.counters.inboxDropped ?? 0)"
+    }
+
+    private static func format3(_ value: Double) -> String {
+        let thousandths = Int((value * 1000).rounded())
+        let fraction = String(thousandths % 1000)
+        return "\(thousandths / 1000).\(String(repeating: "0", count: 3 - fraction.count))\(fraction)"
     }
 
     private static func pad(_ value: Int) -> String {

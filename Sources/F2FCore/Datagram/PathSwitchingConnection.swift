@@ -1,0 +1,209 @@
+/// The datagram half of a friend link, as `PathSwitchingConnection` sees it (the UDP provider's
+/// `DatagramLink`).
+public protocol DatagramPath: AnyObject {
+    /// Whether frames go over datagrams now (`PathSelection` names UDP).
+    var carriesFrames: Bool { get }
+    /// Sends one whole F2F packet (header and payload), lent for the call. Never fails: a
+    /// datagram that cannot go is dropped and counted, as the network would.
+    func send(packet: UnsafeRawBufferPointer)
+}
+
+/// A friend link with two paths: the authenticated stream (Noise over TCP) and, once set up,
+/// a datagram path. `Peer` keeps writing and reading one stream of whole F2F packets: frame
+/// packets go over datagrams while `datagrams.carriesFrames`, every other packet (hello,
+/// keepalive, refusal, the UDP offer, the spanning tree) and all frames otherwise go over the
+/// stream. Packets that arrived as datagrams are slipped into the read stream between the
+/// stream's own packets, never inside one.
+///
+/// Relies on how `OutboundSlot` and `PacketAssembler` (this module) use a connection: a write
+/// never spans two packets and a packet's header comes first, whole; a read never spans two
+/// packets either. Order across the two paths is not kept, as Ethernet does not promise it.
+public final class PathSwitchingConnection: Connection, ConnectionEvents {
+    public struct Counters: Sendable {
+        /// Frame packets handed to the datagram path.
+        public var framesToDatagrams: UInt64 = 0
+        /// Packets that arrived as datagrams and were read by the peer.
+        public var packetsFromDatagrams: UInt64 = 0
+        /// Packets that arrived as datagrams while the inbox was full (the peer not reading).
+        public var inboxDropped: UInt64 = 0
+    }
+
+    public let stream: any Connection
+    public weak var events: (any ConnectionEvents)?
+    public var datagrams: (any DatagramPath)?
+    public private(set) var counters = Counters()
+
+    private enum Outbound {
+        case atBoundary
+        /// The rest of a packet going over the stream.
+        case streaming(remaining: Int)
+        /// A frame gathered whole in `gather` before it goes as datagrams.
+        case gathering(total: Int, filled: Int)
+    }
+
+    private var outbound = Outbound.atBoundary
+    /// One packet, allocated once: the frame is contiguous when sealed.
+    private let gather: UnsafeMutableRawBufferPointer
+    /// Where the stream's inbound packets end: bytes left of the current one, and the header
+    /// bytes of the next seen so far.
+    private var streamRemaining = 0
+    private var streamHeader: (UInt8, UInt8, UInt8) = (0, 0, 0)
+    private var streamHeaderFilled = 0
+    /// Whole packets that arrived as datagrams, waiting for the peer to read them: a fixed
+    /// buffer, so a peer that stops reading (back-pressure) drops datagrams, never queues them.
+    private let inbox: UnsafeMutableRawBufferPointer
+    private var inboxStart = 0
+    private var inboxEnd = 0
+    private var interest: CommInterest = []
+
+    public init(stream: any Connection, inboxCapacity: Int = 256 * 1024) {
+        self.stream = stream
+        gather = .allocate(byteCount: F2FPacketHeader.encodedCount + F2FPacketHeader.maximumPayloadCount, alignment: 16)
+        inbox = .allocate(byteCount: max(inboxCapacity, F2FPacketHeader.encodedCount + F2FPacketHeader.maximumPayloadCount), alignment: 16)
+        stream.events = self
+    }
+
+    deinit {
+        gather.deallocate()
+        inbox.deallocate()
+    }
+
+    public var remoteDescription: String { stream.remoteDescription }
+    public var authenticatedIdentity: AuthenticatedIdentity? { stream.authenticatedIdentity }
+
+    // MARK: Writing
+
+    public func write(_ bytes: UnsafeRawBufferPointer) throws(ConnectionError) -> Int {
+        if case .atBoundary = outbound {
+            precondition(bytes.count >= F2FPacketHeader.encodedCount, "a packet's header is written whole")
+            let type = F2FPacketType(rawValue: bytes[0])
+            let total = F2FPacketHeader.encodedCount + (Int(bytes[1]) << 8 | Int(bytes[2]))
+            outbound = type == .ethernetFrame && datagrams?.carriesFrames == true
+                ? .gathering(total: total, filled: 0) : .streaming(remaining: total)
+        }
+        switch outbound {
+        case .atBoundary:
+            preconditionFailure("decided above")
+        case .streaming(let remaining):
+            let taken = try stream.write(UnsafeRawBufferPointer(rebasing: bytes.prefix(remaining)))
+            outbound = taken == remaining ? .atBoundary : .streaming(remaining: remaining - taken)
+            return taken
+        case .gathering(let total, let filled):
+            let count = min(bytes.count, total - filled)
+            if count > 0 { (gather.baseAddress! + filled).copyMemory(from: bytes.baseAddress!, byteCount: count) }
+            guard filled + count == total else {
+                outbound = .gathering(total: total, filled: filled + count)
+                return count
+            }
+            outbound = .atBoundary
+            counters.framesToDatagrams &+= 1
+            datagrams?.send(packet: UnsafeRawBufferPointer(rebasing: gather[..<total]))
+            return count
+        }
+    }
+
+    public func flush() {
+        stream.flush()
+    }
+
+    public func reconfigure(_ interest: CommInterest) {
+        self.interest = interest
+        stream.reconfigure(interest)
+    }
+
+    // MARK: Reading
+
+    /// Whether the inbox holds packets the peer has not been told about.
+    private var unannounced = false
+
+    /// A packet that arrived as a datagram (header and payload). The peer is told it can read
+    /// by `announce()`, once per batch of datagrams, so that it reads them in one go (and the
+    /// engine forwards them as a batch), or at once when the inbox is half full.
+    public func deliver(packet: UnsafeRawBufferPointer) {
+        if inboxStart == inboxEnd {
+            inboxStart = 0
+            inboxEnd = 0
+        }
+        if inboxEnd + packet.count > inbox.count, inboxStart > 0 {
+            let held = inboxEnd - inboxStart
+            inbox.baseAddress!.copyMemory(from: inbox.baseAddress! + inboxStart, byteCount: held)
+            inboxStart = 0
+            inboxEnd = held
+        }
+        guard inboxEnd + packet.count <= inbox.count else {
+            counters.inboxDropped &+= 1
+            return
+        }
+        (inbox.baseAddress! + inboxEnd).copyMemory(from: packet.baseAddress!, byteCount: packet.count)
+        inboxEnd += packet.count
+        counters.packetsFromDatagrams &+= 1
+        unannounced = true
+        if inboxEnd - inboxStart > inbox.count / 2 { announce() }
+    }
+
+    /// Tells the peer that packets from datagrams wait, if any do and it wants to read.
+    public func announce() {
+        guard unannounced else { return }
+        unannounced = false
+        if interest.contains(.readable) { events?.connectionIsReady(self, readable: true, writable: false) }
+    }
+
+    private var streamAtBoundary: Bool { streamRemaining == 0 && streamHeaderFilled == 0 }
+
+    public func read(into buffer: UnsafeMutableRawBufferPointer) throws(ConnectionError) -> CommReadResult {
+        if streamAtBoundary, inboxStart < inboxEnd {
+            let count = min(buffer.count, inboxEnd - inboxStart)
+            buffer.baseAddress!.copyMemory(from: inbox.baseAddress! + inboxStart, byteCount: count)
+            inboxStart += count
+            return .bytes(count)
+        }
+        let result = try stream.read(into: buffer)
+        if case .bytes(let count) = result { track(UnsafeRawBufferPointer(rebasing: buffer[..<count])) }
+        return result
+    }
+
+    /// Follows the stream's packet boundaries through the bytes just read: a header costs a
+    /// few steps, a payload one subtraction.
+    private func track(_ bytes: UnsafeRawBufferPointer) {
+        var index = 0
+        while index < bytes.count {
+            if streamRemaining > 0 {
+                let skipped = min(streamRemaining, bytes.count - index)
+                streamRemaining -= skipped
+                index += skipped
+                continue
+            }
+            switch streamHeaderFilled {
+            case 0: streamHeader.0 = bytes[index]
+            case 1: streamHeader.1 = bytes[index]
+            default: streamHeader.2 = bytes[index]
+            }
+            streamHeaderFilled += 1
+            index += 1
+            if streamHeaderFilled == F2FPacketHeader.encodedCount {
+                streamHeaderFilled = 0
+                streamRemaining = Int(streamHeader.1) << 8 | Int(streamHeader.2)
+            }
+        }
+    }
+
+    public func close() {
+        events = nil
+        datagrams = nil
+        stream.close()
+    }
+
+    // MARK: ConnectionEvents (from the stream)
+
+    public func connectionIsReady(_ connection: any Connection, readable: Bool, writable: Bool) {
+        events?.connectionIsReady(self, readable: readable, writable: writable)
+    }
+
+    public func connectionEstablished(_ connection: any Connection) {
+        events?.connectionEstablished(self)
+    }
+
+    public func connectionClosed(_ connection: any Connection, error: ConnectionError?) {
+        events?.connectionClosed(self, error: error)
+    }
+}

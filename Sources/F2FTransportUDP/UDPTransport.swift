@@ -1,0 +1,262 @@
+import F2FBase
+import F2FCore
+import F2FPosix
+import F2FSecure
+import Logging
+
+/// Friend links over UDP (issue 15, slice 1): the node's UDP sockets (IPv4 and IPv6, on the
+/// `--listen` port or an ephemeral one), one `DatagramLink` per friend link whose connection is
+/// a `PathSwitchingConnection`, the `udp-offer` exchange over the authenticated stream, and the
+/// routing of inbound datagrams by receiver index.
+///
+/// A stranger's datagram costs a length check and one dictionary lookup (unknown index), or in
+/// addition the replay bitmap or one AEAD check; it is then counted in `counters`, never logged
+/// and never allocated for.
+public final class UDPTransport: CoreListener, OutboundProducer, DatagramLinkOwner {
+    /// Datagrams dropped before reaching a link's packets (`limits/print`).
+    public struct Counters: Sendable {
+        public var malformed: UInt64 = 0
+        public var unknownIndex: UInt64 = 0
+        public var tooOld: UInt64 = 0
+        public var duplicates: UInt64 = 0
+        public var forged: UInt64 = 0
+        public var expired: UInt64 = 0
+        /// Longer than any packet (cut by the receive buffer).
+        public var oversize: UInt64 = 0
+        public var receiveErrors: UInt64 = 0
+
+        public var dropped: UInt64 { malformed &+ unknownIndex &+ tooOld &+ duplicates &+ forged &+ expired &+ oversize }
+    }
+
+    /// One bound socket and its loop registration.
+    final class Socket: IOHandler {
+        let descriptor: Descriptor
+        let isIPv6: Bool
+        let port: UInt16
+        unowned let transport: UDPTransport
+
+        init(descriptor: consuming Descriptor, isIPv6: Bool, transport: UDPTransport) {
+            port = InetDatagramSocket.boundPort(descriptor.rawValue) ?? 0
+            self.descriptor = descriptor
+            self.isIPv6 = isIPv6
+            self.transport = transport
+        }
+
+        func handle(_ readiness: IOReadiness) {
+            transport.drain(self)
+        }
+    }
+
+    public private(set) var counters = Counters()
+    private let node: F2FNode
+    private let loop: any EventLoop
+    private let logger: Logger
+    private var sockets: [Socket] = []
+    /// By peer id, and by each of our receiver indices.
+    private var links: [Int: DatagramLink] = [:]
+    private var byIndex: [UInt32: DatagramLink] = [:]
+    private var peersByLink: [ObjectIdentifier: Peer] = [:]
+    private let receiveBuffer: UnsafeMutableRawBufferPointer
+    private let source = DatagramSource()
+    private var timer: EventLoop.TimerID?
+    /// Links that received datagrams in the current wake-up (capacity kept).
+    private var touched: [DatagramLink] = []
+
+    static let tickInterval: Duration = .milliseconds(25)
+    /// Datagrams per wake-up, so that a flood cannot starve the rest of the loop.
+    static let receiveBudget = 256
+
+    public init(node: F2FNode, loop: any EventLoop, logger: Logger) {
+        self.node = node
+        self.loop = loop
+        self.logger = logger
+        receiveBuffer = .allocate(byteCount: 64 * 1024 + 64, alignment: 16)
+        touched.reserveCapacity(64)
+    }
+
+    deinit {
+        receiveBuffer.deallocate()
+    }
+
+    var now: Instant { loop.now }
+
+    /// Binds on `host` (every address it resolves to; nil: all) and `port` (0: ephemeral, one
+    /// per family).
+    public func bind(host: String?, port: UInt16) throws(SystemError) {
+        let addresses = try InetStreamSocket.resolve(host: host, port: port, passive: true)
+        try InetDatagramSocket.bind(on: addresses, description: "\(host ?? "*"):\(port)") { descriptor, isIPv6 in
+            sockets.append(Socket(descriptor: descriptor, isIPv6: isIPv6, transport: self))
+        }
+    }
+
+    /// The bound ports, for logs and offers (0: no socket of that family).
+    public var ports: (ipv4: UInt16, ipv6: UInt16) {
+        (sockets.first { !$0.isIPv6 }?.port ?? 0, sockets.first { $0.isIPv6 }?.port ?? 0)
+    }
+
+    public func start() throws(SystemError) {
+        for socket in sockets {
+            do {
+                try loop.register(socket.descriptor.rawValue, interest: .readable, handler: socket)
+            } catch {
+                throw SystemError(error)
+            }
+        }
+        node.addListener(self)
+        node.addProducer(self, priority: .control)
+        timer = loop.scheduleRepeating(every: Self.tickInterval) { [weak self] in self?.tick() }
+    }
+
+    public func stop() {
+        if let timer { loop.cancelTimer(timer) }
+        timer = nil
+        for socket in sockets { loop.deregister(socket.descriptor.rawValue) }
+        sockets.removeAll()
+        links.removeAll()
+        byIndex.removeAll()
+        peersByLink.removeAll()
+    }
+
+    /// The UDP path of `peer`'s link, if it has one.
+    public func link(for peer: Peer) -> DatagramLink? {
+        links[peer.id]
+    }
+
+    // MARK: Sockets
+
+    func send(_ datagram: [UInt8], to endpoint: InetSocketAddress) -> Bool {
+        guard let socket = endpoint.isIPv6 ? sockets.first(where: \.isIPv6) : sockets.first(where: { !$0.isIPv6 }) else { return false }
+        let sent = datagram.withUnsafeBytes { bytes in try? InetDatagramSocket.send(socket.descriptor.rawValue, bytes, to: endpoint) }
+        if case .processed? = sent { return true }
+        return false
+    }
+
+    fileprivate func drain(_ socket: Socket) {
+        let now = loop.now
+        // Peers are told of what arrived once per wake-up, so each reads its packets in one go.
+        defer {
+            for link in touched { link.connection?.announce() }
+            touched.removeAll(keepingCapacity: true)
+        }
+        for _ in 0..<Self.receiveBudget {
+            let received: IOResult<Int>
+            do {
+                received = try InetDatagramSocket.receive(socket.descriptor.rawValue, into: receiveBuffer, source: source)
+            } catch {
+                // ICMP errors surface here (port unreachable): the path's probes tell.
+                counters.receiveErrors &+= 1
+                continue
+            }
+            guard case .processed(let count) = received else { return }
+            guard count <= receiveBuffer.count else {
+                counters.oversize &+= 1
+                continue
+            }
+            let datagram = UnsafeRawBufferPointer(rebasing: receiveBuffer[..<count])
+            guard let index = NoiseDatagramCipher.receiverIndex(of: datagram) else {
+                counters.malformed &+= 1
+                continue
+            }
+            guard let link = byIndex[index] else {
+                counters.unknownIndex &+= 1
+                continue
+            }
+            switch link.receive(datagram, index: index, source: source, now: now) {
+            case nil:
+                if !touched.contains(where: { $0 === link }) { touched.append(link) }
+            case .malformed?: counters.malformed &+= 1
+            case .wrongReceiver?: counters.unknownIndex &+= 1
+            case .tooOld?: counters.tooOld &+= 1
+            case .duplicate?: counters.duplicates &+= 1
+            case .forged?: counters.forged &+= 1
+            case .sessionExpired?: counters.expired &+= 1
+            }
+        }
+    }
+
+    // MARK: Links
+
+    private func makeOffer() -> UDPOffer {
+        var index = UInt32.random(in: 1...UInt32.max)
+        while byIndex[index] != nil { index = UInt32.random(in: 1...UInt32.max) }
+        return UDPOffer(index: index, portIPv4: ports.ipv4, portIPv6: ports.ipv6, key: .random())
+    }
+
+    private func open(for peer: Peer) {
+        guard links[peer.id] == nil, let connection = peer.connection as? PathSwitchingConnection, !sockets.isEmpty else { return }
+        let link = DatagramLink(
+            transport: self, connection: connection, streamHost: Self.host(of: connection.remoteDescription), offer: makeOffer(), now: loop.now)
+        links[peer.id] = link
+        byIndex[link.localIndices.current] = link
+        peersByLink[ObjectIdentifier(link)] = peer
+        connection.datagrams = link
+        peer.pumpOutbound()
+    }
+
+    private func close(for peer: Peer) {
+        guard let link = links.removeValue(forKey: peer.id) else { return }
+        byIndex[link.localIndices.current] = nil
+        if let previous = link.localIndices.previous { byIndex[previous] = nil }
+        peersByLink[ObjectIdentifier(link)] = nil
+    }
+
+    /// The numeric host of a stream's `HOST:PORT` / `[V6]:PORT` description (port kept; the
+    /// offer's port replaces it).
+    static func host(of description: String) -> InetSocketAddress? {
+        guard let colon = description.lastIndex(of: ":"), let port = UInt16(description[description.index(after: colon)...]) else { return nil }
+        var host = description[..<colon]
+        if host.hasPrefix("["), host.hasSuffix("]") { host = host.dropFirst().dropLast() }
+        return (try? InetStreamSocket.resolve(host: String(host), port: port, passive: false))?.first
+    }
+
+    func pathChanged(_ link: DatagramLink, to path: PathSelection.Path) {
+        let name = peersByLink[ObjectIdentifier(link)]?.displayName ?? "?"
+        switch path {
+        case .udp:
+            logger.info("friend link on UDP", metadata: ["peer": "\(name)", "endpoint": "\(link.endpoint.map(String.init(describing:)) ?? "-")"])
+        case .tcp:
+            logger.info("friend link falls back to TCP: UDP silent", metadata: ["peer": "\(name)"])
+        }
+    }
+
+    private func tick() {
+        let now = loop.now
+        for (_, link) in links {
+            link.tick(now: now)
+            if now >= link.rekeyDue, let peer = peersByLink[ObjectIdentifier(link)] {
+                if let previous = link.localIndices.previous { byIndex[previous] = nil }
+                let offer = makeOffer()
+                link.renew(with: offer, now: now)
+                byIndex[offer.index] = link
+                peer.pumpOutbound()
+            }
+        }
+    }
+
+    // MARK: CoreListener, OutboundProducer
+
+    public func handle(_ event: CoreEvent, peer: Peer, payload: UnsafeRawBufferPointer, context: AnyObject?) -> ListenerVerdict {
+        switch event {
+        case .connected:
+            open(for: peer)
+            return .ignored
+        case .disconnected:
+            close(for: peer)
+            return .ignored
+        case .packet(.udpOffer):
+            if let offer = UDPOffer(parsing: payload), let link = links[peer.id] {
+                link.accept(offer, now: loop.now)
+            }
+            return .claimed
+        case .packet, .writable:
+            return .ignored
+        }
+    }
+
+    public func produce(for peer: Peer, into slot: OutboundSlot) -> Bool {
+        guard let link = links[peer.id], let offer = link.pendingOffer else { return false }
+        link.pendingOffer = nil
+        slot.load(.udpOffer) { buffer in offer.encode(into: buffer) }
+        return true
+    }
+}

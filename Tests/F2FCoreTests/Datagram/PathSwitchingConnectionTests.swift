@@ -1,0 +1,108 @@
+import F2FBase
+import F2FCore
+import F2FTesting
+import Testing
+
+@Suite struct PathSwitchingConnectionTests {
+    final class RecordingPath: DatagramPath {
+        var carriesFrames = false
+        var sent: [[UInt8]] = []
+        func send(packet: UnsafeRawBufferPointer) { sent.append(Array(packet)) }
+    }
+
+    /// Writes `packet` as `OutboundSlot` does: header, then payload, resuming after partial writes.
+    static func write(_ packet: [UInt8], to connection: PathSwitchingConnection) throws -> Bool {
+        let slot = OutboundSlot()
+        slot.load(F2FPacketType(rawValue: packet[0]), payload: UnsafeRawBufferPointer(rebasing: packet.withUnsafeBytes { $0 }[3...]))
+        return try slot.write(to: connection)
+    }
+
+    @Test func framesTakeTheDatagramPathOnlyWhileItCarriesFramesOtherPacketsNever() throws {
+        let stream = ScriptedConnection()
+        let connection = PathSwitchingConnection(stream: stream)
+        let path = RecordingPath()
+        connection.datagrams = path
+        let frame = PacketBytes.packet(.ethernetFrame, payload: Array(repeating: 0xAB, count: 1514))
+        let keepalive = PacketBytes.packet(.keepalive)
+        #expect(try Self.write(frame, to: connection))
+        #expect(stream.written == frame && path.sent.isEmpty, "TCP until the path selection says UDP")
+        path.carriesFrames = true
+        #expect(try Self.write(frame, to: connection))
+        #expect(try Self.write(keepalive, to: connection))
+        #expect(path.sent == [frame], "one whole frame packet per send")
+        #expect(stream.written == frame + keepalive, "control packets stay on the stream")
+        #expect(connection.counters.framesToDatagrams == 1)
+    }
+
+    @Test func aPacketStartedOnTheStreamFinishesThereWhenThePathChangesMidway() throws {
+        let stream = ScriptedConnection()
+        stream.writeCapacities = [3, 100, 0]
+        let connection = PathSwitchingConnection(stream: stream)
+        let path = RecordingPath()
+        connection.datagrams = path
+        let frame = PacketBytes.packet(.ethernetFrame, payload: Array(repeating: 7, count: 300))
+        let slot = OutboundSlot()
+        slot.load(.ethernetFrame, payload: UnsafeRawBufferPointer(rebasing: frame.withUnsafeBytes { $0 }[3...]))
+        #expect(try !slot.write(to: connection), "the stream took part of it")
+        path.carriesFrames = true
+        stream.writeCapacities = []
+        #expect(try slot.write(to: connection))
+        #expect(stream.written == frame && path.sent.isEmpty)
+    }
+
+    @Test func datagramPacketsAreReadBetweenStreamPacketsNeverInsideOne() throws {
+        let stream = ScriptedConnection(chunkSize: 50, pauseBetweenChunks: true)
+        let connection = PathSwitchingConnection(stream: stream)
+        let big = PacketBytes.packet(.bpdu, payload: Array(repeating: 1, count: 120))
+        stream.feed(big)
+        let datagram = PacketBytes.packet(.ethernetFrame, payload: Array(repeating: 2, count: 60))
+        let assembler = PacketAssembler()
+        // The stream's packet is half read when the datagram arrives.
+        #expect(try assembler.read(from: connection) == .needMore)
+        datagram.withUnsafeBytes { connection.deliver(packet: $0) }
+        var types: [F2FPacketType] = []
+        var payloads: [[UInt8]] = []
+        for _ in 0..<10 {
+            if case .packet(let type) = try assembler.read(from: connection) {
+                types.append(type)
+                payloads.append(Array(assembler.payload))
+                assembler.release()
+            }
+        }
+        #expect(types == [.bpdu, .ethernetFrame])
+        #expect(payloads == [Array(big[3...]), Array(datagram[3...])])
+        #expect(connection.counters.packetsFromDatagrams == 1)
+    }
+
+    final class ReadinessRecorder: ConnectionEvents {
+        var readable = 0
+        func connectionIsReady(_ connection: any Connection, readable: Bool, writable: Bool) { if readable { self.readable += 1 } }
+        func connectionEstablished(_ connection: any Connection) {}
+        func connectionClosed(_ connection: any Connection, error: ConnectionError?) {}
+    }
+
+    @Test func thePeerIsToldOncePerBatchOfDatagramsAndOnlyWhenItReads() {
+        let connection = PathSwitchingConnection(stream: ScriptedConnection())
+        let recorder = ReadinessRecorder()
+        connection.events = recorder
+        let packet = PacketBytes.packet(.ethernetFrame, payload: Array(repeating: 3, count: 100))
+        connection.reconfigure([])
+        packet.withUnsafeBytes { connection.deliver(packet: $0) }
+        connection.announce()
+        #expect(recorder.readable == 0, "a peer that does not read (back-pressure) is not woken")
+        connection.reconfigure(.readable)
+        for _ in 0..<5 { packet.withUnsafeBytes { connection.deliver(packet: $0) } }
+        #expect(recorder.readable == 0, "not per datagram")
+        connection.announce()
+        connection.announce()
+        #expect(recorder.readable == 1, "once for the batch")
+    }
+
+    @Test func aFullInboxDropsAndCounts() throws {
+        let connection = PathSwitchingConnection(stream: ScriptedConnection(), inboxCapacity: 0)
+        let packet = PacketBytes.packet(.ethernetFrame, payload: Array(repeating: 3, count: 40_000))
+        for _ in 0..<3 { packet.withUnsafeBytes { connection.deliver(packet: $0) } }
+        #expect(connection.counters.packetsFromDatagrams == 1, "the inbox holds one largest packet")
+        #expect(connection.counters.inboxDropped == 2)
+    }
+}

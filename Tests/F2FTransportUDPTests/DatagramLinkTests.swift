@@ -1,0 +1,200 @@
+import F2FBase
+import F2FCore
+import F2FPosix
+import F2FSecure
+import F2FTesting
+import Testing
+
+@testable import F2FTransportUDP
+
+/// Two `DatagramLink`s wired back to back on virtual time: what one sends the other receives
+/// (from the sender's address) while `udpPasses`, nothing otherwise. No sockets, no sleeps.
+final class LinkPair: DatagramLinkOwner {
+    var now = Instant(nanoseconds: 0)
+    var udpPasses = true
+    /// Datagrams from side 1 to side 0 pass (a one-way block when false).
+    var backwardPasses = true
+    var outbox: [(from: Int, bytes: [UInt8], to: InetSocketAddress)] = []
+    private(set) var switches: [(side: Int, at: Instant, path: PathSelection.Path)] = []
+    let addresses: [InetSocketAddress]
+    let connections: [PathSwitchingConnection]
+    var links: [DatagramLink] = []
+    /// Which side is sending (set while a link's call runs).
+    private var sending = 0
+
+    init() throws {
+        let a = try #require(try InetStreamSocket.resolve(host: "127.0.0.1", port: 1000, passive: false).first)
+        addresses = [a, a.withPort(2000)]
+        connections = [PathSwitchingConnection(stream: ScriptedConnection()), PathSwitchingConnection(stream: ScriptedConnection())]
+        let offers = [
+            UDPOffer(index: 11, portIPv4: 1000, portIPv6: 0, key: .random()), UDPOffer(index: 22, portIPv4: 2000, portIPv6: 0, key: .random()),
+        ]
+        // The friend's stream address: same host, another port (the offer's port replaces it).
+        let streamHost = a.withPort(5555)
+        links = (0..<2).map { DatagramLink(transport: self, connection: connections[$0], streamHost: streamHost, offer: offers[$0], now: now) }
+        links[0].accept(offers[1], now: now)
+        links[1].accept(offers[0], now: now)
+        for side in 0..<2 { connections[side].datagrams = links[side] }
+    }
+
+    func send(_ datagram: [UInt8], to endpoint: InetSocketAddress) -> Bool {
+        outbox.append((sending, datagram, endpoint))
+        return true
+    }
+
+    func pathChanged(_ link: DatagramLink, to path: PathSelection.Path) {
+        switches.append((link === links[0] ? 0 : 1, now, path))
+    }
+
+    func on(_ side: Int, _ body: (DatagramLink) -> Void) {
+        sending = side
+        body(links[side])
+    }
+
+    /// Delivers what was sent, and what that provoked, until nothing is in flight.
+    func pump() {
+        while !outbox.isEmpty {
+            let (from, bytes, _) = outbox.removeFirst()
+            guard udpPasses, from == 0 || backwardPasses else { continue }
+            let to = 1 - from
+            _ = deliver(bytes, to: to, source: addresses[from])
+        }
+    }
+
+    func deliver(_ bytes: [UInt8], to side: Int, source: InetSocketAddress) -> NoiseDatagramCipher.Rejection? {
+        bytes.withUnsafeBytes { raw in
+            let index = NoiseDatagramCipher.receiverIndex(of: raw) ?? 0
+            sending = side
+            return links[side].receive(raw, index: index, source: DatagramSource(address: source), now: now)
+        }
+    }
+
+    /// Ticks both links every 5 ms through `milliseconds`, delivering as it goes.
+    func run(through milliseconds: Int64) {
+        while now < Instant(nanoseconds: milliseconds * 1_000_000) {
+            now = now + .milliseconds(5)
+            for side in 0..<2 { on(side) { $0.tick(now: now) } }
+            pump()
+        }
+    }
+
+    /// Packets side `side` received over datagrams, as the peer would read them.
+    func received(on side: Int) throws -> [[UInt8]] {
+        let assembler = PacketAssembler()
+        var packets: [[UInt8]] = []
+        while case .packet(let type) = try assembler.read(from: connections[side]) {
+            packets.append(PacketBytes.packet(type, payload: Array(assembler.payload)))
+            assembler.release()
+        }
+        return packets
+    }
+}
+
+@Suite struct DatagramLinkTests {
+    @Test func bothEndsTakeUDPOnceAProbeIsAnsweredAndAFullSizeFrameCrossesInTwoFragments() throws {
+        let pair = try LinkPair()
+        #expect(!pair.links[0].carriesFrames && !pair.links[1].carriesFrames, "TCP until a probe is answered")
+        pair.run(through: 10)
+        #expect(pair.links[0].carriesFrames && pair.links[1].carriesFrames)
+        let frame = PacketBytes.packet(.ethernetFrame, payload: (0..<1511).map { UInt8(truncatingIfNeeded: $0) })
+        pair.on(0) { link in frame.withUnsafeBytes { link.send(packet: $0) } }
+        pair.pump()
+        #expect(try pair.received(on: 1) == [frame])
+        #expect(pair.links[0].counters.fragmentsOut == 2 && pair.links[1].counters.fragmentsIn == 2)
+        #expect(pair.links[0].monitor.rtt.smoothed != nil, "the answered probe gave an RTT sample")
+    }
+
+    @Test func blockedUDPFallsBackWithinASecondAndReturnsWhenARetryPasses() throws {
+        let pair = try LinkPair()
+        pair.run(through: 500)
+        #expect(pair.links[0].carriesFrames && pair.links[1].carriesFrames)
+        pair.udpPasses = false
+        pair.run(through: 3000)
+        let fallbacks = pair.switches.filter { $0.path == .tcp }
+        #expect(Set(fallbacks.map(\.side)) == [0, 1], "both ends fall back")
+        for fallback in fallbacks {
+            #expect(fallback.at <= Instant(nanoseconds: 1_550_000_000), "within about a second of the block at 500 ms: \(fallback.at)")
+        }
+        #expect(!pair.links[0].carriesFrames && !pair.links[1].carriesFrames)
+        pair.udpPasses = true
+        pair.run(through: 8000)
+        #expect(pair.links[0].carriesFrames && pair.links[1].carriesFrames, "a retry after the backoff was answered")
+        #expect(pair.switches.filter { $0.path == .udp }.count == 4)
+    }
+
+    @Test func aLinkKeptIdleStaysOnUDPOnItsProbes() throws {
+        let pair = try LinkPair()
+        pair.run(through: 10_000)
+        #expect(pair.switches.allSatisfy { $0.path == .udp }, "\(pair.switches)")
+        #expect(pair.links[0].counters.datagramsOut > 20, "probes kept the path alive")
+    }
+
+    @Test func replayedAndForgedDatagramsAreDroppedAndMoveNothing() throws {
+        let pair = try LinkPair()
+        pair.run(through: 10)
+        let frame = PacketBytes.packet(.ethernetFrame, payload: Array(repeating: 9, count: 200))
+        pair.on(0) { link in frame.withUnsafeBytes { link.send(packet: $0) } }
+        let captured = try #require(pair.outbox.last?.bytes)
+        pair.pump()
+        #expect(try pair.received(on: 1) == [frame])
+        let stranger = pair.addresses[0].withPort(4444)
+        #expect(pair.deliver(captured, to: 1, source: stranger) == .duplicate)
+        var forged = captured
+        forged[8] = 0x70  // a counter never used, so only the AEAD check can refuse it
+        forged[forged.count - 1] ^= 1
+        #expect(pair.deliver(forged, to: 1, source: stranger) == .forged)
+        var unknown = captured
+        unknown[4] ^= 0xFF
+        #expect(pair.deliver(unknown, to: 1, source: stranger) == .wrongReceiver)
+        #expect(try pair.received(on: 1).isEmpty, "nothing delivered twice")
+        #expect(pair.links[1].endpoint == pair.addresses[0] && pair.links[1].counters.roams == 0)
+    }
+
+    @Test func anAuthenticatedDatagramFromANewAddressMovesTheEndpoint() throws {
+        let pair = try LinkPair()
+        pair.run(through: 10)
+        let frame = PacketBytes.packet(.ethernetFrame, payload: Array(repeating: 5, count: 100))
+        pair.on(0) { link in frame.withUnsafeBytes { link.send(packet: $0) } }
+        let datagram = try #require(pair.outbox.popLast()?.bytes)
+        let roamed = pair.addresses[0].withPort(3333)
+        #expect(pair.deliver(datagram, to: 1, source: roamed) == nil)
+        #expect(pair.links[1].endpoint == roamed && pair.links[1].counters.roams == 1)
+        #expect(try pair.received(on: 1) == [frame])
+    }
+
+    @Test func aRekeyKeepsDatagramsSealedUnderThePreviousKey() throws {
+        let pair = try LinkPair()
+        pair.run(through: 10)
+        let frame = PacketBytes.packet(.ethernetFrame, payload: Array(repeating: 1, count: 64))
+        pair.on(0) { link in frame.withUnsafeBytes { link.send(packet: $0) } }
+        let inFlight = try #require(pair.outbox.popLast()?.bytes)
+        // B draws a new key and offers it; A takes it. The datagram sealed before still opens.
+        let renewed = UDPOffer(index: 33, portIPv4: 2000, portIPv6: 0, key: .random())
+        pair.links[1].renew(with: renewed, now: pair.now)
+        #expect(pair.links[1].pendingOffer?.index == 33, "the new offer is due on the stream")
+        pair.links[0].accept(renewed, now: pair.now)
+        pair.on(0) { link in frame.withUnsafeBytes { link.send(packet: $0) } }
+        let underNewKey = try #require(pair.outbox.popLast()?.bytes)
+        #expect(underNewKey[4] == 33, "sealed for the new index")
+        #expect(pair.deliver(underNewKey, to: 1, source: pair.addresses[0]) == nil)
+        #expect(pair.deliver(inFlight, to: 1, source: pair.addresses[0]) == nil)
+        #expect(try pair.received(on: 1) == [frame, frame])
+    }
+
+    @Test func aOneWayBlockMovesBothEndsToTCPWithinASecond() throws {
+        let pair = try LinkPair()
+        pair.run(through: 500)
+        let frame = PacketBytes.packet(.ethernetFrame, payload: Array(repeating: 4, count: 500))
+        pair.backwardPasses = false  // side 1's datagrams are lost, side 0's still arrive
+        // Side 0 keeps sending frames: they reach side 1, but its own echoes do not come back.
+        for _ in 0..<300 {
+            pair.on(0) { link in frame.withUnsafeBytes { link.send(packet: $0) } }
+            pair.run(through: (pair.now.nanoseconds / 1_000_000) + 5)
+        }
+        let fallbacks = pair.switches.filter { $0.path == .tcp }
+        #expect(Set(fallbacks.map(\.side)) == [0, 1], "\(pair.switches)")
+        for fallback in fallbacks {
+            #expect(fallback.at <= Instant(nanoseconds: 1_550_000_000), "within about a second of the block at 500 ms: \(fallback.at)")
+        }
+    }
+}

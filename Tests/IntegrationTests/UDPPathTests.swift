@@ -1,0 +1,221 @@
+import Foundation
+import Glibc
+import Testing
+
+/// Friend links carrying frames over UDP (issue 15), on real processes: frames cross as
+/// datagrams, a 1514-byte frame crosses in fragments, a replayed or forged datagram is dropped
+/// and counted, and a link whose UDP is blocked (nftables in a namespace) falls back to TCP and
+/// comes back.
+@Suite(.serialized) struct UDPPathTests {
+    /// The `path …` line of the first peer in `peer/print`.
+    private func pathLine(_ sw: SwitchProcess) throws -> String {
+        try sw.command("peer/print").data.first { $0.hasPrefix(" path ") } ?? ""
+    }
+
+    private func number(after word: String, in line: String) -> Int? {
+        let parts = line.split(separator: " ")
+        guard let index = parts.firstIndex(where: { $0 == word }), index + 1 < parts.count else { return nil }
+        return Int(parts[index + 1])
+    }
+
+    private func recordsOut(_ sw: SwitchProcess) throws -> Int {
+        let line = try sw.command("peer/print").data.first { $0.contains("encrypted records") } ?? ""
+        return number(after: "out", in: line) ?? -1
+    }
+
+    private func datagramsOut(_ sw: SwitchProcess) throws -> Int {
+        let line = try pathLine(sw)
+        guard let range = line.range(of: "datagrams in ") else { return -1 }
+        return number(after: "out", in: String(line[range.lowerBound...])) ?? -1
+    }
+
+    private func linked(launcher: [String] = []) throws -> (a: SwitchProcess, b: SwitchProcess, port: UInt16) {
+        let port = try TCPPorts.free()
+        let friends = try FriendGroup(count: 2)
+        let a = try SwitchProcess(arguments: ["--listen", "127.0.0.1:\(port)"] + friends.member(0), launcher: launcher)
+        let b = try SwitchProcess(arguments: ["--peer", friends.pinned(0, port: port)] + friends.member(1), launcher: launcher)
+        try a.waitForPeers(1)
+        try b.waitForPeers(1)
+        return (a, b, port)
+    }
+
+    @Test func framesCrossOverUDPNotTheTCPLink() throws {
+        let (a, b, port) = try linked()
+        for sw in [a, b] {
+            try waitUntil(timeout: .seconds(5), "the link to take UDP") { try pathLine(sw).hasPrefix(" path udp udp 127.0.0.1:") }
+        }
+        let line = try pathLine(b)
+        #expect(line.contains("udp 127.0.0.1:\(port) "), "b sends to a's --listen port: \(line)")
+        let onA = try TestClient(a.socketDirectory, mac: "02:00:00:00:0a:01")
+        let onB = try TestClient(b.socketDirectory, mac: "02:00:00:00:0b:01")
+        let recordsBefore = try recordsOut(b)
+        let datagramsBefore = try datagramsOut(b)
+        for tag in 0..<100 {
+            let frame = onB.frame(to: .broadcast, size: 1000, tag: UInt8(tag))
+            try onB.send(frame)
+            #expect(try onA.receive() == frame)
+        }
+        let recordsAfter = try recordsOut(b)
+        let datagramsAfter = try datagramsOut(b)
+        #expect(datagramsAfter - datagramsBefore >= 100, "the frames went as datagrams (\(datagramsBefore) → \(datagramsAfter))")
+        // Keepalives and probes still use the stream now and then; 100 frames would be 100 records.
+        #expect(recordsAfter - recordsBefore < 20, "the frames did not go over TCP (\(recordsBefore) → \(recordsAfter))")
+        try b.stop()
+        try a.stop()
+    }
+
+    @Test func aFullSizeFrameCrossesInFragments() throws {
+        let (a, b, _) = try linked()
+        try waitUntil(timeout: .seconds(5), "the link to take UDP") { try pathLine(b).hasPrefix(" path udp") }
+        let onA = try TestClient(a.socketDirectory, mac: "02:00:00:00:0a:01")
+        let onB = try TestClient(b.socketDirectory, mac: "02:00:00:00:0b:01")
+        for tag in 0..<5 {
+            let frame = onB.frame(to: .broadcast, size: 1514, tag: UInt8(tag))
+            try onB.send(frame)
+            #expect(try onA.receive() == frame)
+        }
+        let line = try pathLine(b)
+        #expect(line.contains("path udp") && !line.contains("fragments in 0 out 0 "), "\(line)")
+        let received = try pathLine(a)
+        #expect(!received.contains("fragments in 0 "), "a reassembled them: \(received)")
+        try b.stop()
+        try a.stop()
+    }
+
+    @Test func replayedAndForgedDatagramsAreDroppedAndCounted() throws {
+        let (a, b, port) = try linked()
+        try waitUntil(timeout: .seconds(5), "the link to take UDP") { try pathLine(b).hasPrefix(" path udp") }
+        let capturePath = a.workDirectory + "/udp.pcap"
+        let capture = try PacketCapture(interface: "lo", filter: "udp dst port \(port)", path: capturePath)
+        let onA = try TestClient(a.socketDirectory, mac: "02:00:00:00:0a:01")
+        let onB = try TestClient(b.socketDirectory, mac: "02:00:00:00:0b:01")
+        let frame = onB.frame(to: .broadcast, size: 400, tag: 7)
+        try onB.send(frame)
+        #expect(try onA.receive() == frame)
+        let datagrams = UDPCapture.payloads(try capture.finish(minimumCount: 400)).filter { $0.first == 4 && $0.count > 400 }
+        let captured = try #require(datagrams.first, "the frame's datagram was captured")
+        let endpointBefore = try pathLine(a)
+        let sender = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+        defer { close(sender) }
+        func send(_ bytes: [UInt8]) {
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = port.bigEndian
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            _ = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { sendto(sender, bytes, bytes.count, 0, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+        }
+        send(captured)
+        var forged = captured
+        forged[8] = 0xF0  // a fresh counter, so only the AEAD check can refuse it
+        forged[forged.count - 1] ^= 1
+        send(forged)
+        try waitUntil(timeout: .seconds(5), "both to be counted") {
+            let line = try a.command("limits/print").data.first { $0.hasPrefix("udp-dropped ") } ?? ""
+            return line.contains(" replayed 1 ") && line.contains(" bad-mac 1 ")
+        }
+        #expect(try onA.receive(timeout: .milliseconds(300)) == nil, "the replayed frame is not delivered again")
+        let endpointAfter = try pathLine(a)
+        #expect(endpointBefore.split(separator: " ")[3] == endpointAfter.split(separator: " ")[3], "the endpoint stays with b: \(endpointAfter)")
+        #expect(endpointAfter.contains("roams 0") || endpointAfter.hasSuffix("roams 0"), "\(endpointAfter)")
+        try b.stop()
+        try a.stop()
+    }
+
+    @Test func blockedUDPFallsBackToTCPAndComesBack() throws {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/sbin/nft") else {
+            Issue.record("nft is not installed (Debian nftables)")
+            return
+        }
+        let namespace = "f2f-udp-\(getpid())"
+        try run("/usr/sbin/ip", ["netns", "add", namespace])
+        defer { try? run("/usr/sbin/ip", ["netns", "del", namespace]) }
+        // A 1500-byte path, as between two hosts on Ethernet: the datagrams carry DF.
+        try run("/usr/sbin/ip", ["netns", "exec", namespace, "ip", "link", "set", "lo", "mtu", "1500", "up"])
+        let (a, b, port) = try linked(launcher: ["/usr/sbin/ip", "netns", "exec", namespace])
+        let onA = try TestClient(a.socketDirectory, mac: "02:00:00:00:0a:01")
+        let onB = try TestClient(b.socketDirectory, mac: "02:00:00:00:0b:01")
+        try waitUntil(timeout: .seconds(5), "the link to take UDP") { try pathLine(b).hasPrefix(" path udp") }
+        for tag in 0..<5 {
+            let frame = onB.frame(to: .broadcast, size: 1514, tag: UInt8(tag))
+            try onB.send(frame)
+            #expect(try onA.receive() == frame, "a full-size frame crosses the 1500-byte path over UDP")
+        }
+        let sent = try pathLine(b)
+        #expect(sent.hasPrefix(" path udp") && !sent.contains("fragments in 0 out 0 ") && sent.contains("send-failures 0"), "\(sent)")
+        let nft = ["/usr/sbin/ip", "netns", "exec", namespace, "nft"]
+        try run(nft[0], Array(nft.dropFirst()) + ["add table inet f2ftest"])
+        try run(nft[0], Array(nft.dropFirst()) + ["add chain inet f2ftest input { type filter hook input priority 0 ; }"])
+        try run(nft[0], Array(nft.dropFirst()) + ["add rule inet f2ftest input udp dport \(port) drop"])
+        try waitUntil(timeout: .seconds(10), "both ends to fall back to TCP") {
+            try pathLine(a).hasPrefix(" path tcp") && pathLine(b).hasPrefix(" path tcp")
+        }
+        #expect(try a.establishedPeerCount() == 1, "the link itself stays")
+        for tag in 0..<10 {
+            let frame = onB.frame(to: .broadcast, size: 1514, tag: UInt8(tag))
+            try onB.send(frame)
+            #expect(try onA.receive() == frame)
+        }
+        try run(nft[0], Array(nft.dropFirst()) + ["delete table inet f2ftest"])
+        try waitUntil(timeout: .seconds(20), "UDP to be taken again") {
+            try pathLine(a).hasPrefix(" path udp") && pathLine(b).hasPrefix(" path udp")
+        }
+        let frame = onA.frame(to: .broadcast, size: 600, tag: 99)
+        try onA.send(frame)
+        #expect(try onB.receive() == frame)
+        try b.stop()
+        try a.stop()
+    }
+
+    @Test func aFriendWithoutUDPKeepsTheLinkOnTCP() throws {
+        let port = try TCPPorts.free()
+        let friends = try FriendGroup(count: 2)
+        let a = try SwitchProcess(arguments: ["--listen", "127.0.0.1:\(port)"] + friends.member(0))
+        let b = try SwitchProcess(arguments: ["--peer", friends.pinned(0, port: port), "--no-udp"] + friends.member(1))
+        try a.waitForPeers(1)
+        try b.waitForPeers(1)
+        let onA = try TestClient(a.socketDirectory, mac: "02:00:00:00:0a:01")
+        let onB = try TestClient(b.socketDirectory, mac: "02:00:00:00:0b:01")
+        Thread.sleep(forTimeInterval: 0.5)  // time enough for UDP to be taken, were it offered
+        for tag in 0..<5 {
+            let frame = onA.frame(to: .broadcast, size: 800, tag: UInt8(tag))
+            try onA.send(frame)
+            #expect(try onB.receive() == frame)
+        }
+        let onTheUDPSide = try pathLine(a)
+        #expect(onTheUDPSide.hasPrefix(" path tcp udp - "), "no offer from b, so no UDP endpoint: \(onTheUDPSide)")
+        #expect(try pathLine(b) == " path tcp")
+        try b.stop()
+        try a.stop()
+    }
+
+    private func run(_ executable: String, _ arguments: [String]) throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        try process.run()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { throw TestFailure("\(executable) \(arguments.joined(separator: " ")) failed") }
+    }
+}
+
+/// The UDP payloads of a pcap file captured on `lo` (Ethernet framing, IPv4).
+enum UDPCapture {
+    static func payloads(_ file: [UInt8]) -> [[UInt8]] {
+        var result: [[UInt8]] = []
+        var offset = 24  // global header
+        while offset + 16 <= file.count {
+            let length = Int(file[offset + 8]) | Int(file[offset + 9]) << 8 | Int(file[offset + 10]) << 16 | Int(file[offset + 11]) << 24
+            let start = offset + 16
+            offset = start + length
+            guard offset <= file.count, length > 14 + 20 + 8 else { continue }
+            let packet = Array(file[start..<offset])
+            guard packet[12] == 0x08, packet[13] == 0x00, packet[14 + 9] == 17 else { continue }
+            let ipHeader = Int(packet[14] & 0x0F) * 4
+            let udp = 14 + ipHeader
+            result.append(Array(packet[(udp + 8)...]))
+        }
+        return result
+    }
+}
