@@ -51,9 +51,9 @@ import VDEServer
         friendLinks = FriendLinks(identity: me, friends: FriendList(), limits: limits, node: node, loop: loop, logger: logger)
         let server = VDEServer(
             directory: SocketDirectory(path: "/nonexistent/f2f-test", permissions: SocketPermissions()), engine: engine, logger: logger)
-        PeerConsoleCommands.register(on: console, node: node, dialer: dialer, peerPorts: peerPorts, friendLinks: friendLinks)
+        PeerConsoleCommands.register(on: console, node: node, dialer: dialer, peerPorts: peerPorts, friendLinks: friendLinks, udp: nil)
         LimitsConsoleCommands.register(
-            on: console, settings: settings, node: node, engine: engine, friendLinks: friendLinks, peerPorts: peerPorts, server: server,
+            on: console, settings: settings, node: node, engine: engine, friendLinks: friendLinks, udp: nil, peerPorts: peerPorts, server: server,
             accept: { AcceptPauses(listener: 2, console: 0, control: 1) }, consoleSessions: { (1, 3) })
     }
 
