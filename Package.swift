@@ -73,7 +73,7 @@ let package = Package(
         .executableTarget(
             name: "F2FSwitchCLI",
             dependencies: [
-                "F2FBase", "EthernetSwitch", "F2FPosix", "F2FSecure", "F2FTransportTCP", "SwitchRuntime", "F2FSwitchNode", logging, argumentParser,
+                "F2FBase", "EthernetSwitch", "F2FCore", "F2FPosix", "F2FSecure", "F2FTransportTCP", "SwitchRuntime", "F2FSwitchNode", logging, argumentParser,
             ],
             swiftSettings: strict
         ),

@@ -1,6 +1,7 @@
 import ArgumentParser
 import EthernetSwitch
 import F2FBase
+import F2FCore
 import F2FPosix
 import F2FSwitchNode
 import Logging
@@ -31,15 +32,16 @@ struct F2FSwitchCommand: ParsableCommand {
         do {
             application = try SwitchApplication(settings: options.settings, logger: logger)
             try application.start()
-        } catch let error as ServerSocketError {
-            logger.error("\(error)")
-            throw ExitCode.failure
-        } catch let error as IdentityStore.Failure {
-            logger.error("\(error)")
-            throw ExitCode.failure
-        } catch let error as RCFile.Failure {
-            logger.error("\(error)")
-            throw ExitCode.failure
+        } catch {
+            // What the switch could not set up (a socket in use, a key file refused, a failing
+            // rcfile line) is one log line like every other, not a usage message.
+            switch error {
+            case is ServerSocketError, is IdentityStore.Failure, is RCFile.Failure, is SystemError, is ConnectionError:
+                logger.error("cannot start: \(error)")
+                throw ExitCode.failure
+            default:
+                throw error
+            }
         }
         if !options.daemon { application.printAttachInstructions() }
         application.run()
