@@ -10,14 +10,7 @@ public enum InetDatagramSocket {
     public static func bind(
         on addresses: [InetSocketAddress], description: String, _ take: (consuming Descriptor, _ isIPv6: Bool) -> Void
     ) throws(SystemError) {
-        var count = 0
-        var lastError = SystemError(errno: EADDRNOTAVAIL, operation: "bind UDP on \(description)")
-        for address in addresses {
-            let raw = Glibc.socket(address.family, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-            guard raw >= 0 else { continue }
-            let socket = Descriptor(taking: raw)
-            var one: Int32 = 1
-            if address.family == AF_INET6 { setsockopt(raw, Int32(IPPROTO_IPV6), IPV6_V6ONLY, &one, socklen_t(MemoryLayout<Int32>.size)) }
+        try InetSocketBinding.bindEach(addresses, type: Int32(SOCK_DGRAM.rawValue), operation: "bind UDP on \(description)") { raw, address in
             // DF set and never lowered on an ICMP message we cannot authenticate: the link
             // sizes its datagrams itself (docs/udp-data-path.md).
             var probe = IP_PMTUDISC_PROBE
@@ -26,14 +19,9 @@ public enum InetDatagramSocket {
             } else {
                 setsockopt(raw, Int32(IPPROTO_IP), IP_MTU_DISCOVER, &probe, socklen_t(MemoryLayout<Int32>.size))
             }
-            guard address.withSockaddr({ Glibc.bind(raw, $0, $1) }) == 0 else {
-                lastError = SystemError(errno: errno, operation: "bind UDP on \(description)")
-                continue
-            }
-            count += 1
+        } _: { socket, address in
             take(socket, address.family == AF_INET6)
         }
-        guard count > 0 else { throw lastError }
     }
 
     /// Sends one datagram to `address` without blocking; `.wouldBlock` when the socket buffer

@@ -25,24 +25,16 @@ public enum InetStreamSocket {
     public static func listen(
         on addresses: [InetSocketAddress], backlog: Int32, description: String, _ take: (consuming Descriptor) -> Void
     ) throws(SystemError) {
-        var count = 0
-        var lastError = SystemError(errno: EADDRNOTAVAIL, operation: "listen on \(description)")
-        for address in addresses {
-            let raw = Glibc.socket(address.family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-            guard raw >= 0 else { continue }
-            let socket = Descriptor(taking: raw)
-            var one: Int32 = 1
-            setsockopt(raw, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
-            if address.family == AF_INET6 { setsockopt(raw, Int32(IPPROTO_IPV6), IPV6_V6ONLY, &one, socklen_t(MemoryLayout<Int32>.size)) }
-            let bound = address.withSockaddr { Glibc.bind(raw, $0, $1) }
-            guard bound == 0, Glibc.listen(raw, backlog) == 0 else {
-                lastError = SystemError(errno: errno, operation: "listen on \(description)")
-                continue
-            }
-            count += 1
+        try InetSocketBinding.bindEach(
+            addresses, type: Int32(SOCK_STREAM.rawValue), operation: "listen on \(description)",
+            prepare: { raw, _ in
+                var one: Int32 = 1
+                setsockopt(raw, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+            },
+            finish: { Glibc.listen($0, backlog) == 0 }
+        ) { socket, _ in
             take(socket)
         }
-        guard count > 0 else { throw lastError }
     }
 
     /// The addresses `host` and `port` resolve to, in the resolver's order (getaddrinfo). A

@@ -142,7 +142,7 @@ public final class DatagramLink: DatagramPath {
         }
     }
 
-    private func seal(_ piece: [UInt8], to endpoint: InetSocketAddress, now: Instant) {
+    private func seal(_ piece: UnsafeRawBufferPointer, to endpoint: InetSocketAddress, now: Instant) {
         do {
             _ = try sender?.seal(piece, into: &datagram, sessionAge: now - senderSince)
         } catch {
@@ -162,8 +162,8 @@ public final class DatagramLink: DatagramPath {
         scratch.removeAll(keepingCapacity: true)
         F2FPacketHeader(type: type, payloadCount: 4).encode(into: &scratch)
         scratch.appendBigEndian(sequence)
-        let piece = scratch
-        seal(piece, to: endpoint, now: transport.now)
+        let now = transport.now
+        scratch.withUnsafeBytes { seal($0, to: endpoint, now: now) }
     }
 
     // MARK: Receiving

@@ -84,7 +84,7 @@ public final class PlugPort: PortLink {
         egress.flush()
     }
 
-    public var isBackedUp: Bool { egress.queuedCount > 0 }
+    public var isBackedUp: Bool { egress.isBackedUp }
 
     /// Paused, the plug's frames wait in its socket: the switch or program at the other end
     /// (a client of its own switch) finds it full and slows down in turn.

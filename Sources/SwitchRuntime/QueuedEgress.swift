@@ -29,7 +29,8 @@ public final class QueuedEgress<Transport: EgressTransport> {
         self.writableInterestChanged = writableInterestChanged
     }
 
-    public var queuedCount: Int { queue.count }
+    /// Frames wait for the socket: the link's `PortLink.isBackedUp`.
+    public var isBackedUp: Bool { !queue.isEmpty }
 
     @inline(__always)
     public func stage(_ frame: UnsafeRawBufferPointer) {

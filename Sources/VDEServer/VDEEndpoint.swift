@@ -91,7 +91,7 @@ final class VDEEndpoint: PortLink {
         egress.flush()
     }
 
-    var isBackedUp: Bool { egress.queuedCount > 0 }
+    var isBackedUp: Bool { egress.isBackedUp }
 
     func pauseReceiving() -> Bool {
         interest.pause()

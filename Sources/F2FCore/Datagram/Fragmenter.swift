@@ -28,17 +28,15 @@ public struct Fragmenter: Sendable {
         return (packetCount + capacity - 1) / capacity
     }
 
-    /// Calls `emit` once per datagram plaintext, in order, each built in `scratch` (cleared and
-    /// reused, so no allocation once it has grown); `emit` must not keep the array.
+    /// Calls `emit` once per datagram plaintext, in order: a packet that fits is handed on as
+    /// it is (no copy); fragments are built in `scratch` (cleared and reused, so no allocation
+    /// once it has grown). The bytes are valid only during `emit`.
     public mutating func fragment(
         _ packet: UnsafeRawBufferPointer, maximumPayload: Int, scratch: inout [UInt8],
-        emit: ([UInt8]) -> Void
+        emit: (UnsafeRawBufferPointer) -> Void
     ) throws(Refusal) {
         if packet.count <= maximumPayload {
-            scratch.removeAll(keepingCapacity: true)
-            // Typed bytes: one memcpy, where a raw buffer is appended byte by byte.
-            scratch.append(contentsOf: packet.bindMemory(to: UInt8.self))
-            emit(scratch)
+            emit(packet)
             return
         }
         guard maximumPayload > FragmentHeader.encodedCount else { throw .payloadTooSmall }
@@ -50,8 +48,9 @@ public struct Fragmenter: Sendable {
             header.index = index
             scratch.removeAll(keepingCapacity: true)
             header.encode(into: &scratch)
+            // Typed bytes: one memcpy, where a raw buffer is appended byte by byte.
             scratch.append(contentsOf: UnsafeRawBufferPointer(rebasing: packet[header.offset..<header.offset + header.payloadCount]).bindMemory(to: UInt8.self))
-            emit(scratch)
+            scratch.withUnsafeBytes(emit)
         }
     }
 }

@@ -166,7 +166,7 @@ public final class DatagramPort: PortLink {
         egress.flush()
     }
 
-    public var isBackedUp: Bool { egress.queuedCount > 0 }
+    public var isBackedUp: Bool { egress.isBackedUp }
 
     public func pauseReceiving() -> Bool {
         interest.pause()

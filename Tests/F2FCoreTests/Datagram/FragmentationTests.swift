@@ -14,7 +14,7 @@ import Testing
         var out: [[UInt8]] = []
         var scratch: [UInt8] = []
         try packet.withUnsafeBytes { bytes in
-            try fragmenter.fragment(bytes, maximumPayload: payload, scratch: &scratch) { out.append($0) }
+            try fragmenter.fragment(bytes, maximumPayload: payload, scratch: &scratch) { out.append(Array($0)) }
         }
         return out
     }
