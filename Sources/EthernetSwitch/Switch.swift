@@ -7,6 +7,9 @@ import F2FBase
 public struct Switch: Sendable {
     public struct Port: Sendable {
         public var isActive = false
+        /// Made with `port/create`: the port takes settings before a client comes, and
+        /// automatic allocation passes it by (vde_switch's rules); `port/remove` unmakes it.
+        public var isCreated = false
         public var counters = PortCounters()
         /// Spanning tree state; `.forwarding` whenever the spanning tree is off.
         public var state: STPPortState = .forwarding
@@ -93,9 +96,30 @@ public struct Switch: Sendable {
         ports.indices.contains(port) && ports[port].isActive
     }
 
-    /// The lowest inactive port at or above `lowest`, as vde_switch allocates.
+    /// A port VLAN settings apply to: it has a client, or was made with `port/create`.
+    public func exists(_ port: Int) -> Bool {
+        ports.indices.contains(port) && (ports[port].isActive || ports[port].isCreated)
+    }
+
+    /// The lowest port at or above `lowest` with no client and not made with `port/create`,
+    /// as vde_switch allocates.
     public func lowestFreePort(from lowest: Int = 1) -> Int? {
-        (max(lowest, 0)..<ports.count).first { !ports[$0].isActive }
+        (max(lowest, 0)..<ports.count).first { !ports[$0].isActive && !ports[$0].isCreated }
+    }
+
+    /// `port/create`: false if the port exists already (a client or an earlier create).
+    public mutating func createPort(_ port: Int) -> Bool {
+        precondition(ports.indices.contains(port), "no port \(port)")
+        guard !exists(port) else { return false }
+        ports[port].isCreated = true
+        return true
+    }
+
+    /// `port/remove` of a port made with `port/create`: false if it was not made so.
+    public mutating func unmakePort(_ port: Int) -> Bool {
+        guard ports.indices.contains(port), ports[port].isCreated else { return false }
+        ports[port].isCreated = false
+        return true
     }
 
     public mutating func activatePort(_ port: Int, kind: PortKind = .edge, guards: STPPortGuards = STPPortGuards(), now: Instant = .zero) {
@@ -373,12 +397,12 @@ public struct Switch: Sendable {
         updateVLANsInUse()
     }
 
-    /// `vlan/remove`: refused while an active port is in the VLAN; inactive ports' settings
+    /// `vlan/remove`: refused while an active or created port is in the VLAN; inactive ports' settings
     /// for it go with it (their untagged VLAN falls back to 0). VLAN 0 always stays.
     public mutating func removeVLAN(_ vlan: UInt16) throws(VLANError) {
         guard vlans.exists(vlan) else { throw .noSuchVLAN }
         let inUse = ports.indices.contains { port in
-            ports[port].isActive && (ports[port].untaggedVLAN == vlan || vlans.isTaggedMember(port, vlan: vlan))
+            exists(port) && (ports[port].untaggedVLAN == vlan || vlans.isTaggedMember(port, vlan: vlan))
         }
         guard !inUse else { throw .inUse }
         guard vlan != 0 else { return }
@@ -391,14 +415,14 @@ public struct Switch: Sendable {
     /// untagged VLAN, as in vde_switch).
     public mutating func addTaggedPort(_ port: Int, vlan: UInt16) throws(VLANError) {
         guard vlans.exists(vlan) else { throw .noSuchVLAN }
-        guard isActive(port) else { throw .noSuchPort }
+        guard exists(port) else { throw .noSuchPort }
         if ports[port].untaggedVLAN != vlan { vlans.setTaggedMember(port, vlan: vlan, true) }
     }
 
     /// `vlan/delport`: the untagged VLAN cannot be left this way (`port/setvlan` moves it).
     public mutating func removeTaggedPort(_ port: Int, vlan: UInt16) throws(VLANError) {
         guard vlans.exists(vlan) else { throw .noSuchVLAN }
-        guard isActive(port) else { throw .noSuchPort }
+        guard exists(port) else { throw .noSuchPort }
         guard ports[port].untaggedVLAN != vlan else { throw .inUse }
         vlans.setTaggedMember(port, vlan: vlan, false)
     }
@@ -407,7 +431,7 @@ public struct Switch: Sendable {
     /// stations are forgotten, they were learned in the old VLAN.
     public mutating func setUntaggedVLAN(_ vlan: UInt16, port: Int) throws(VLANError) {
         guard vlan <= VLANs.none else { throw .invalidVLAN }
-        guard isActive(port) else { throw .noSuchPort }
+        guard exists(port) else { throw .noSuchPort }
         guard vlan == VLANs.none || vlans.exists(vlan) else { throw .noSuchVLAN }
         if vlan != VLANs.none { vlans.setTaggedMember(port, vlan: vlan, false) }
         if ports[port].untaggedVLAN != vlan { macTable.removeEntries(onPort: port) }

@@ -87,6 +87,6 @@ public enum VLANError: Error, Sendable, Equatable {
     case exists
     /// A port is still in the VLAN, or it is the port's untagged VLAN.
     case inUse
-    /// The port has no client.
+    /// The port has no client and was not made with `port/create`.
     case noSuchPort
 }

@@ -425,6 +425,8 @@ public final class SwitchEngine {
     public func addTaggedPort(_ port: Int, vlan: UInt16) throws(VLANError) { try core.addTaggedPort(port, vlan: vlan) }
     public func removeTaggedPort(_ port: Int, vlan: UInt16) throws(VLANError) { try core.removeTaggedPort(port, vlan: vlan) }
     public func setUntaggedVLAN(_ vlan: UInt16, port: Int) throws(VLANError) { try core.setUntaggedVLAN(vlan, port: port) }
+    public func createPort(_ port: Int) -> Bool { core.createPort(port) }
+    public func unmakePort(_ port: Int) -> Bool { core.unmakePort(port) }
 }
 
 /// A port's drops by the MAC and storm rules, as the engine last reported them.

@@ -149,4 +149,26 @@ import Testing
         #expect(core.ports[1].untaggedVLAN == 10)
         #expect(core.egressForm(of: 1, vlan: 10) == .untagged)
     }
+
+    /// vde_switch's `port/create`: VLAN settings before a client, kept for it, and a port
+    /// that automatic allocation passes by.
+    @Test func aCreatedPortTakesVLANSettingsBeforeItsClient() {
+        var core = makeSwitch()
+        #expect(throws: VLANError.noSuchPort) { try core.setUntaggedVLAN(10, port: 6) }
+        let made = core.createPort(6), madeTwice = core.createPort(6), madeWithClient = core.createPort(1)
+        #expect(made && !madeTwice)
+        #expect(!madeWithClient, "a port with a client exists already")
+        #expect(throws: Never.self) { try core.setUntaggedVLAN(10, port: 6) }
+        #expect(throws: VLANError.noSuchPort) { try core.addTaggedPort(7, vlan: 10) }
+        #expect(core.lowestFreePort(from: 6) == 7)
+        #expect(throws: VLANError.inUse) { try core.removeVLAN(10) }
+        core.activatePort(6)
+        let fromCreated = frame(to: broadcast, from: "02:00:00:00:00:06")
+        let decision = core.receive(frame: fromCreated.span, on: 6, now: now)
+        #expect(receivers(&core, decision, from: 6) == [1: .untagged, 2: .untagged, 4: .tagged, 5: .tagged])
+        core.deactivatePort(6)
+        let unmade = core.unmakePort(6), unmadeTwice = core.unmakePort(6)
+        #expect(unmade && !unmadeTwice)
+        #expect(core.lowestFreePort(from: 6) == 6)
+    }
 }

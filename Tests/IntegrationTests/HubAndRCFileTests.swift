@@ -90,6 +90,32 @@ import Testing
         try sw.stop()
     }
 
+    /// A vde_switch start-up file that makes ports with `port/create` and puts them in a
+    /// VLAN runs unchanged: clients that come later to those ports are in the VLAN, and a
+    /// client that asks for no port is not given a made one.
+    @Test func anRCFileMakesPortsAndSetsTheirVLANsBeforeClientsCome() throws {
+        let files = try TemporaryDirectory.make()
+        defer { try? FileManager.default.removeItem(atPath: files) }
+        let rcFile = files + "/switch.rc"
+        try "vlan/create 10\nport/create 1\nport/setvlan 1 10\nport/create 2\nport/setvlan 2 10\n"
+            .write(toFile: rcFile, atomically: false, encoding: .utf8)
+        let sw = try SwitchProcess(arguments: ["--plaintext", "-f", rcFile])
+        let inTen = try TestClient(sw.socketDirectory, mac: "02:00:00:00:10:01", port: 1)
+        let alsoInTen = try TestClient(sw.socketDirectory, mac: "02:00:00:00:10:02", port: 2)
+        let unplaced = try TestClient(sw.socketDirectory, mac: "02:00:00:00:00:03")
+        defer { [inTen, alsoInTen, unplaced].forEach { $0.close() } }
+        #expect(try sw.command("port/print 3").data.first == "Port 0003 untagged_vlan=0000 ACTIVE - Unnamed Allocatable")
+        #expect(try sw.command("port/print 1").data.first == "Port 0001 untagged_vlan=0010 ACTIVE - Unnamed Allocatable")
+        let broadcast = MACAddress(parsing: "ff:ff:ff:ff:ff:ff")!
+        let hello = inTen.frame(to: broadcast, tag: 0x10)
+        try inTen.send(hello)
+        #expect(try alsoInTen.receive() == hello)
+        #expect(try unplaced.receive(timeout: .milliseconds(500)) == nil)
+        #expect(try sw.command("port/create 1").status == "1017 File exists")
+        #expect(try sw.command("vlan/remove 10").status == "1098 Address already in use")
+        try sw.stop()
+    }
+
     @Test func aFailingLineStopsTheStartNamingItsLineAndLeavesNothingBehind() throws {
         let work = try TemporaryDirectory.make()
         defer { try? FileManager.default.removeItem(atPath: work) }

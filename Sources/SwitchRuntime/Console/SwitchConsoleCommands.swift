@@ -79,9 +79,25 @@ public enum SwitchConsoleCommands {
                 argument throws(ConsoleError) in
                 try portLines(engine: engine, argument: argument, includeInactive: true)
             },
+            // A made port takes VLAN settings before its client comes (an rcfile can set them).
+            ConsoleCommand("port/create", syntax: "N", help: "create the port N (for settings before its client comes)") {
+                argument throws(ConsoleError) in
+                let port = try parsePort(argument, engine: engine)
+                guard engine.createPort(port) else { throw .exists }
+                return []
+            },
+            ConsoleCommand("port/createauto", help: "create a port, the lowest free one", printsData: true) { _ throws(ConsoleError) in
+                guard let port = engine.core.lowestFreePort(from: 1) else { throw .inUse }
+                _ = engine.createPort(port)
+                return ["Port \(TextFormat.zeroPadded(port, width: 4))"]
+            },
             ConsoleCommand("port/remove", syntax: "N", help: "disconnect the client on port N and free the port") { argument throws(ConsoleError) in
                 let port = try parsePort(argument, engine: engine)
-                guard engine.link(at: port) != nil else { throw .noSuchDeviceOrAddress }
+                let made = engine.unmakePort(port)
+                guard engine.link(at: port) != nil else {
+                    guard made else { throw .noSuchDeviceOrAddress }
+                    return []
+                }
                 engine.detach(port: port, reason: "removed from the console")
                 return []
             },
