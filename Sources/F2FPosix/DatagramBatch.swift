@@ -9,7 +9,8 @@ public final class ReceiveBatch {
     private let storage: UnsafeMutableRawPointer
     private let vectors: UnsafeMutablePointer<iovec>
     private let messages: UnsafeMutablePointer<cf2f_mmsghdr>
-    public private(set) var count = 0
+    // Counted once per datagram on the loop's thread only: no dynamic exclusivity check.
+    @exclusivity(unchecked) public private(set) var count = 0
 
     /// `bufferSize` should be one more than the largest frame accepted: a longer datagram is
     /// cut to `bufferSize` bytes, which tells the switch it was oversize.
@@ -80,7 +81,7 @@ public final class SendBatch {
     public let capacity: Int
     private let vectors: UnsafeMutablePointer<iovec>
     private let messages: UnsafeMutablePointer<cf2f_mmsghdr>
-    public private(set) var count = 0
+    @exclusivity(unchecked) public private(set) var count = 0
 
     public init(capacity: Int) {
         self.capacity = capacity

@@ -16,7 +16,8 @@ public final class QueuedEgress<Transport: EgressTransport> {
     /// Told whether the socket needs a watch for writability when that changes: exactly while
     /// frames wait in the queue.
     private let writableInterestChanged: (Bool) -> Void
-    private var wantsWritable = false
+    // Touched on the loop's thread only; no dynamic exclusivity check on the per-batch path.
+    @exclusivity(unchecked) private var wantsWritable = false
     /// Told when the transport refuses a batch (a connected peer gone: ECONNREFUSED), after
     /// the frames were counted as dropped.
     public var sendFailed: ((SystemError) -> Void)?

@@ -16,17 +16,20 @@ import Logging
 /// `stallTimeout` (checked every `tick`) counts as stalled — a stopped guest must not freeze
 /// its senders — and from then on frames for it are dropped, until it drains again.
 public final class SwitchEngine {
-    public private(set) var core: Switch
+    // The engine runs on its loop's thread and `core` is a value with no callbacks, so no two
+    // accesses to these fields can overlap; the dynamic exclusivity check would cost about 80
+    // instructions on each of a frame's several accesses (callgrind), so they go without it.
+    @exclusivity(unchecked) public private(set) var core: Switch
     public let loop: any EventLoop
     let logger: Logger
     /// One record per port, indexed by port number.
     private let ports: [EnginePort]
-    private var touchedPorts: [Int] = []
+    @exclusivity(unchecked) private var touchedPorts: [Int] = []
     private let receiveBatch: ReceiveBatch
     private var bpduFrame: [UInt8] = []
     /// Frames copied into the ingress buffers by `receive(_:from:)` and not yet flushed, and
     /// the ports they came from.
-    private var copiedCount = 0
+    @exclusivity(unchecked) private var copiedCount = 0
     private var copiedFrom: [Int] = []
     /// Where tagged and untagged copies of a batch's frames are built.
     private let vlanScratch: VLANScratch
@@ -187,22 +190,32 @@ public final class SwitchEngine {
     /// Each egress copy leaves as the port's membership wants it: as received when the form
     /// matches, else rewritten (tag added or removed) once per frame into the scratch slot.
     private func forwardInVLAN(_ frame: UnsafeRawBufferPointer, decision: ForwardingDecision, from port: Int, slot: Int) {
-        core.selectVLANTargets(for: decision, from: port)
-        let (vlan, wasTagged) = (core.frameVLAN, core.frameWasTagged)
         var rewritten: UnsafeRawBufferPointer?
-        for target in core.vlanTargets {
-            if target.tagged == wasTagged {
-                stage(frame, on: target.port)
-                continue
-            }
-            if rewritten == nil { rewritten = vlanScratch.rewrite(frame, slot: slot, tagging: wasTagged ? nil : vlan) }
-            // Only a frame already at the maximum size cannot take a tag.
-            guard let rewritten, rewritten.count <= maxFrameSize else {
-                core.recordDrop(port: target.port, reason: .oversize)
-                continue
-            }
-            stage(rewritten, on: target.port)
+        // A unicast has one copy: its form is asked for directly, without a target list.
+        if case .unicast(let egress) = decision {
+            let form = core.egressForm(of: egress, vlan: core.frameVLAN)
+            if form != .none { stageInVLAN(frame, tagged: form == .tagged, on: egress, slot: slot, rewritten: &rewritten) }
+            return
         }
+        core.selectVLANTargets(for: decision, from: port)
+        for target in core.vlanTargets {
+            stageInVLAN(frame, tagged: target.tagged, on: target.port, slot: slot, rewritten: &rewritten)
+        }
+    }
+
+    @inline(__always)
+    private func stageInVLAN(
+        _ frame: UnsafeRawBufferPointer, tagged: Bool, on egress: Int, slot: Int, rewritten: inout UnsafeRawBufferPointer?
+    ) {
+        let wasTagged = core.frameWasTagged
+        if tagged == wasTagged { return stage(frame, on: egress) }
+        if rewritten == nil { rewritten = vlanScratch.rewrite(frame, slot: slot, tagging: wasTagged ? nil : core.frameVLAN) }
+        // Only a frame already at the maximum size cannot take a tag.
+        guard let rewritten, rewritten.count <= maxFrameSize else {
+            core.recordDrop(port: egress, reason: .oversize)
+            return
+        }
+        stage(rewritten, on: egress)
     }
 
     /// Sends what the spanning tree decided, ahead of bulk traffic where the link allows it.
