@@ -64,6 +64,9 @@ public struct Switch: Sendable {
     /// while VLANs are in use (the engine reads it to tag or untag each egress copy).
     public private(set) var frameVLAN: UInt16 = 0
     public private(set) var frameWasTagged = false
+    /// For a unicast decision while VLANs are in use: whether its one copy leaves tagged, so
+    /// the engine needs no target list for it.
+    public private(set) var unicastLeavesTagged = false
     /// Where the last frame goes in its VLAN and whether each copy is tagged, from
     /// `selectVLANTargets`: built in place, so the engine reads one array per frame.
     public private(set) var vlanTargets: [VLANTarget] = []
@@ -271,8 +274,12 @@ public struct Switch: Sendable {
         if egress == port { return drop(.hairpin, on: port) }
         // A static entry may point at a port whose client is gone: its traffic goes nowhere.
         var reachable = ports[egress].isActive && ports[egress].state.forwards
-        // A static entry may also name a port outside the frame's VLAN.
-        if vlans.isInUse, egressForm(of: egress, vlan: vlanID) == .none { reachable = false }
+        if vlans.isInUse {
+            // A static entry may also name a port outside the frame's VLAN.
+            let form = egressForm(of: egress, vlan: vlanID)
+            if form == .none { reachable = false }
+            unicastLeavesTagged = form == .tagged
+        }
         return reachable ? .unicast(port: egress) : drop(.portBlocked, on: port)
     }
 

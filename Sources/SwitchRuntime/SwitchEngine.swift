@@ -192,22 +192,30 @@ public final class SwitchEngine {
     /// (Only mutating calls and field reads on `core` here: a non-mutating method call on it
     /// copies the whole switch value, its arrays retained and released, on every frame.)
     private func forwardInVLAN(_ frame: UnsafeRawBufferPointer, decision: ForwardingDecision, from port: Int, slot: Int) {
-        core.selectVLANTargets(for: decision, from: port)
-        let (vlan, wasTagged) = (core.frameVLAN, core.frameWasTagged)
         var rewritten: UnsafeRawBufferPointer?
-        for target in core.vlanTargets {
-            if target.tagged == wasTagged {
-                stage(frame, on: target.port)
-                continue
-            }
-            if rewritten == nil { rewritten = vlanScratch.rewrite(frame, slot: slot, tagging: wasTagged ? nil : vlan) }
-            // Only a frame already at the maximum size cannot take a tag.
-            guard let rewritten, rewritten.count <= maxFrameSize else {
-                core.recordDrop(port: target.port, reason: .oversize)
-                continue
-            }
-            stage(rewritten, on: target.port)
+        if case .unicast(let egress) = decision {
+            stageInVLAN(frame, tagged: core.unicastLeavesTagged, on: egress, slot: slot, rewritten: &rewritten)
+            return
         }
+        core.selectVLANTargets(for: decision, from: port)
+        for target in core.vlanTargets {
+            stageInVLAN(frame, tagged: target.tagged, on: target.port, slot: slot, rewritten: &rewritten)
+        }
+    }
+
+    @inline(__always)
+    private func stageInVLAN(
+        _ frame: UnsafeRawBufferPointer, tagged: Bool, on egress: Int, slot: Int, rewritten: inout UnsafeRawBufferPointer?
+    ) {
+        let wasTagged = core.frameWasTagged
+        if tagged == wasTagged { return stage(frame, on: egress) }
+        if rewritten == nil { rewritten = vlanScratch.rewrite(frame, slot: slot, tagging: wasTagged ? nil : core.frameVLAN) }
+        // Only a frame already at the maximum size cannot take a tag.
+        guard let rewritten, rewritten.count <= maxFrameSize else {
+            core.recordDrop(port: egress, reason: .oversize)
+            return
+        }
+        stage(rewritten, on: egress)
     }
 
     /// Sends what the spanning tree decided, ahead of bulk traffic where the link allows it.

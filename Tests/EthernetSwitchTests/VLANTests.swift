@@ -102,6 +102,11 @@ import Testing
         let unicast = core.receive(frame: toFirst.span, on: 5, now: now)
         #expect(unicast == .unicast(port: 1))
         #expect(receivers(&core, unicast, from: 5) == [1: .untagged])
+        #expect(!core.unicastLeavesTagged, "the engine reads a unicast's form here, without the list")
+        // And back from port 1 to the trunk's station: its one copy leaves tagged.
+        let toTrunk = frame(to: "02:00:00:00:00:05", from: "02:00:00:00:00:01")
+        #expect(core.receive(frame: toTrunk.span, on: 1, now: now) == .unicast(port: 5))
+        #expect(core.unicastLeavesTagged)
     }
 
     @Test func eachVLANLearnsItsOwnStations() throws {
