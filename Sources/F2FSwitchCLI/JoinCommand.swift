@@ -39,14 +39,14 @@ struct JoinCommand: ParsableCommand {
             // The data block's lines, without its `0000 DATA` header and `.` end.
             print(reply.dropLast().filter { !$0.hasPrefix("0000 ") && $0 != "." }.joined(separator: "\n"))
             let deadline = MonotonicClock.now() + .seconds(wait)
-            let linked = "Friend \(invitation.inviter) LINKED"
             let friend = "Friend \(invitation.inviter) "
             while MonotonicClock.now() < deadline {
-                let lines = try session.send("friend/print")
-                if lines.contains(where: { $0.hasPrefix(linked) }) {
-                    print("linked with \(invitation.inviter.checkedDescription); both friends files list the other")
+                // Up means past the hello (a refused joiner's link gets as far as sending its own).
+                if Self.isEstablished(invitation.inviter, peers: try session.send("peer/print")) {
+                    print("linked with \(invitation.inviter.checkedDescription), now a friend at both ends")
                     return
                 }
+                let lines = try session.send("friend/print")
                 // The switch drops the inviter from its friends when it gives the join up.
                 if !lines.contains(where: { $0.hasPrefix(friend) }) { fail("the inviter refused the invitation (used, expired or wrong) or could not be reached") }
                 ProcessEnvironment.sleep(.milliseconds(200))
@@ -54,6 +54,14 @@ struct JoinCommand: ParsableCommand {
             fail("no link with the inviter within \(wait) s")
         } catch {
             fail("\(error)")
+        }
+    }
+
+    /// Whether `peer/print` shows a link with `id` in the ESTABLISHED state (a `Peer` line,
+    /// then its ` id …` line).
+    static func isEstablished(_ id: PeerID, peers lines: [String]) -> Bool {
+        zip(lines, lines.dropFirst()).contains { peer, identity in
+            peer.hasPrefix("Peer ") && peer.contains(" ESTABLISHED ") && identity.hasPrefix(" id \(id) ")
         }
     }
 
