@@ -110,4 +110,24 @@ import Testing
         try a.stop()
         try b.stop()
     }
+
+    @Test func theTemplateUnitPassesSystemdAnalyzeVerify() throws {
+        var components = String(#filePath).split(separator: "/", omittingEmptySubsequences: false)
+        components.removeLast(3)  // Tests/IntegrationTests/ServiceIntegrationTests.swift
+        let template = try String(contentsOfFile: components.joined(separator: "/") + "/Scripts/service/f2f-switch@.service", encoding: .utf8)
+        for line in ["Type=notify", "ExecReload=/bin/kill -HUP $MAINPID", "NoNewPrivileges=yes", "ProtectSystem=strict", "CapabilityBoundingSet="] {
+            #expect(template.contains("\n" + line + "\n"), "\(line)")
+        }
+        #expect(template.contains("--rcfile /etc/f2f-switch/%i.rc") && template.contains("EnvironmentFile=-/etc/f2f-switch/%i.env"))
+
+        let work = try TemporaryDirectory.make()
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        let binaries = URL(fileURLWithPath: SwitchProcess.binaryPath).deletingLastPathComponent().path
+        try template.replacingOccurrences(of: "@BINDIR@", with: binaries).write(toFile: work + "/f2f-switch@.service", atomically: false, encoding: .utf8)
+        try FileManager.default.createSymbolicLink(atPath: work + "/f2f-switch@test.service", withDestinationPath: "f2f-switch@.service")
+        let verify = try ChildProcess("systemd-analyze", ["verify", work + "/f2f-switch@test.service"])
+        let (status, _) = try verify.finish(timeout: .seconds(30))
+        let complaints = verify.errorText.split(separator: "\n").filter { $0.contains("f2f-switch@") }
+        #expect(status == 0 && complaints.isEmpty, "\(complaints)")
+    }
 }
