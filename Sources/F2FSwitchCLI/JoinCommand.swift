@@ -39,16 +39,17 @@ struct JoinCommand: ParsableCommand {
             // The data block's lines, without its `0000 DATA` header and `.` end.
             print(reply.dropLast().filter { !$0.hasPrefix("0000 ") && $0 != "." }.joined(separator: "\n"))
             let deadline = MonotonicClock.now() + .seconds(wait)
-            let friend = "Friend \(invitation.inviter) "
             while MonotonicClock.now() < deadline {
+                let peers = try session.send("peer/print")
                 // Up means past the hello (a refused joiner's link gets as far as sending its own).
-                if Self.isEstablished(invitation.inviter, peers: try session.send("peer/print")) {
+                if Self.isEstablished(invitation.inviter, peers: peers) {
                     print("linked with \(invitation.inviter.checkedDescription), now a friend at both ends")
                     return
                 }
-                let lines = try session.send("friend/print")
-                // The switch drops the inviter from its friends when it gives the join up.
-                if !lines.contains(where: { $0.hasPrefix(friend) }) { fail("the inviter refused the invitation (used, expired or wrong) or could not be reached") }
+                // The switch removes the dial when it gives the join up.
+                if !peers.contains(where: { $0.hasPrefix("Dial ") && $0.contains(" \(invitation.inviter)@") }) {
+                    fail("the inviter refused the invitation (used, expired or wrong) or could not be reached")
+                }
                 ProcessEnvironment.sleep(.milliseconds(200))
             }
             fail("no link with the inviter within \(wait) s")

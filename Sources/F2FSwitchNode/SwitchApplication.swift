@@ -233,7 +233,9 @@ public final class SwitchApplication {
         notifyServiceManager([ServiceNotifier.reloading])
         defer { notifyServiceManager([ServiceNotifier.ready]) }
         do {
-            let ids = try settings.configuredFriends(identityPath: try settings.resolvedIdentityPath())
+            var ids = try settings.configuredFriends(identityPath: try settings.resolvedIdentityPath())
+            // Pins made at the console (peer/add ID@…, friend/join) are friends as long as they are dialled.
+            ids += dialer.entries.compactMap { $0.pinnedID.flatMap(PeerID.init(parsing:)) }
             let (added, removed) = friendLinks.replaceFriends(with: Set(ids))
             logger.info("SIGHUP: friends reloaded", metadata: ["friends": "\(friendLinks.friends.friends.count)", "added": "\(added)", "removed": "\(removed)"])
         } catch {
