@@ -4,7 +4,16 @@ import Glibc
 /// standard streams, signals, daemonisation. Here so that the command line stays free of libc.
 public enum ProcessEnvironment {
     /// The signals that stop the switch cleanly.
-    public static let stopSignals: [Int32] = [SIGINT, SIGTERM, SIGHUP]
+    public static let stopSignals: [Int32] = [SIGINT, SIGTERM]
+    /// Re-reads the friends file instead of stopping (`systemctl reload`).
+    public static let reloadSignal: Int32 = SIGHUP
+
+    /// Blocks the calling thread (one-shot commands that poll a running switch; never the loop).
+    public static func sleep(_ duration: Duration) {
+        var request = timespec(tv_sec: Int(duration.components.seconds), tv_nsec: Int(duration.components.attoseconds / 1_000_000_000))
+        var remaining = timespec()
+        while nanosleep(&request, &remaining) != 0, errno == EINTR { request = remaining }
+    }
 
     /// An environment variable, nil when unset or empty.
     public static func variable(_ name: String) -> String? {

@@ -31,6 +31,8 @@ public struct FriendAdmission {
         case peerLimit(Int)
         case sourceHandshakeRate(Double, source: String)
         case handshakeRate(Double)
+        /// An invitation proof that did not prove out: counted as a failed handshake.
+        case invitation(InvitationLedger.Refusal)
 
         public var description: String {
             switch self {
@@ -42,6 +44,7 @@ public struct FriendAdmission {
             case .sourceHandshakeRate(let rate, let source):
                 "more than \(rate) handshakes per second from \(source) (--handshake-rate-per-source)"
             case .handshakeRate(let rate): "more than \(rate) handshakes per second from strangers (--handshake-rate)"
+            case .invitation(let refusal): "invitation refused: \(refusal)"
             }
         }
     }
@@ -51,6 +54,8 @@ public struct FriendAdmission {
         public var overPeerLimit: UInt64 = 0
         public var handshakesRateLimited: UInt64 = 0
         public var duplicateLinksRefused: UInt64 = 0
+        public var invitationsRedeemed: UInt64 = 0
+        public var invitationsRefused: UInt64 = 0
     }
 
     /// Forgotten first once full again; beyond this many, all are (a bucket is only a few seconds of memory).
@@ -104,6 +109,25 @@ public struct FriendAdmission {
             return .peerLimit(limits.maxPeers)
         }
         return nil
+    }
+
+    /// The joiner's last handshake message carried an invitation proof: the only way a key
+    /// that is not a friend gets past `refusal(for:…)`, and only when the proof matches an
+    /// outstanding invitation of `ledger` that has not expired. The invitation is then used up
+    /// and `id` a friend; `refusal(for:…)` still applies its other rules to this handshake.
+    public mutating func redeemInvitation(
+        proof: [UInt8], handshakeHash: [UInt8], from id: PeerID, ledger: inout InvitationLedger, now: Int64
+    ) -> Refusal? {
+        if id == ownID { return .ownIdentity }
+        switch ledger.redeem(proof: proof, handshakeHash: handshakeHash, now: now) {
+        case .failure(let refusal):
+            counters.invitationsRefused &+= 1
+            return .invitation(refusal)
+        case .success:
+            counters.invitationsRedeemed &+= 1
+            friends.add(id)
+            return nil
+        }
     }
 
     /// The first handshake message from `source` is in: it may cost us Diffie-Hellman work

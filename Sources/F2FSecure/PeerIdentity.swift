@@ -1,8 +1,9 @@
 import Crypto
 import F2FCore
 
-/// A node's public id: its long-term X25519 public key, shown as 52 base32 characters. The
-/// Noise handshake proves the other side holds the matching private key.
+/// A node's public id: its long-term X25519 public key, 52 base32 characters, shown to people
+/// in the checked form (`checkedDescription`) that catches a typo. The Noise handshake proves
+/// the other side holds the matching private key.
 public struct PeerID: Hashable, Sendable, CustomStringConvertible {
     public let bytes: [UInt8]
 
@@ -11,12 +12,22 @@ public struct PeerID: Hashable, Sendable, CustomStringConvertible {
         bytes = publicKeyBytes
     }
 
+    /// The 52-character form or the checked form (`checkedDescription`, any case, dashes
+    /// optional); a checked id with a wrong check character is refused.
     public init?(parsing text: String) {
-        guard text.utf8.count == 52, let bytes = Base32.decode(text) else { return nil }
+        let plain = text.utf8.count == 52 ? text : CheckedID.decode(text)
+        guard let plain, plain.utf8.count == 52, let bytes = Base32.decode(plain) else { return nil }
         self.init(publicKeyBytes: bytes)
     }
 
+    /// The 52-character form, as files and logs have always had it.
     public var description: String { Base32.encode(bytes) }
+
+    /// `ABCDEFG-HIJKLMN-…`: eight groups of seven with four check characters, for people.
+    public var checkedDescription: String { CheckedID.encode(description) }
+
+    /// The first group of the checked form: enough to tell friends apart in a list.
+    public var shortDescription: String { String(checkedDescription.prefix(CheckedID.groupCount)) }
 
     /// The node id a hello from this key must carry.
     public var nodeID: UInt64 { AuthenticatedIdentity.nodeID(forPublicKey: bytes) }

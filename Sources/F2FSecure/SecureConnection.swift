@@ -79,6 +79,16 @@ public final class SecureConnection: Connection, ConnectionEvents {
     /// work strangers can ask for, and learns who has spoken in time.
     public var admitHandshake: (() -> String?)?
 
+    /// An initiator joining by invitation: the payload of its last handshake message, made
+    /// from the handshake hash before it (`Invitation.proof`). Nil: an empty payload.
+    public var invitationProof: (([UInt8]) -> [UInt8])?
+
+    /// A responder's check of a non-empty payload in the initiator's last message (an
+    /// invitation proof), called before `authorize` with the payload and the handshake hash
+    /// before that message: nil lets `authorize` decide, a reason fails the handshake as one
+    /// that did not authenticate. Without it, such a payload is refused.
+    public var redeemInvitation: ((PeerID, [UInt8], [UInt8]) -> String?)?
+
     /// Records as they arrive, limited to a handshake message's size until the handshake ends.
     private let reader = NoiseRecordReader(limit: NoiseHandshake.maximumMessageCount)
     /// The last record's plaintext, as the library returned it; read from `plainInStart`.
@@ -265,8 +275,10 @@ public final class SecureConnection: Connection, ConnectionEvents {
     private func sendHandshakeMessage() {
         guard case .handshaking(var handshaking) = state else { return }
         let message: [UInt8]
+        // The initiator's last message is the one after it learned the responder's key.
+        let payload = handshaking.handshake.remoteStatic != nil ? invitationProof?(handshaking.handshake.handshakeHash) ?? [] : []
         do {
-            message = try handshaking.handshake.writeMessage()
+            message = try handshaking.handshake.writeMessage(payload: payload)
         } catch {
             failHandshake(error)
             return
@@ -314,8 +326,10 @@ public final class SecureConnection: Connection, ConnectionEvents {
                     return
                 }
             }
+            let hashBefore = handshaking.handshake.handshakeHash
+            let payload: [UInt8]
             do {
-                _ = try handshaking.handshake.readMessage(Array(record))
+                payload = try handshaking.handshake.readMessage(Array(record))
             } catch {
                 failHandshake(error)
                 return
@@ -323,6 +337,14 @@ public final class SecureConnection: Connection, ConnectionEvents {
             state = .handshaking(handshaking)
             if let id = handshaking.handshake.remoteStatic, remoteID == nil {
                 remoteID = id
+                if !payload.isEmpty, handshaking.handshake.role == .responder {
+                    let refusal: String? = redeemInvitation.map { $0(id, payload, hashBefore) } ?? "an invitation proof nobody asked for"
+                    if let refusal {
+                        warn("invitation-refused", "refused invitation", metadata: ["id": "\(id)", "address": "\(remoteDescription)", "reason": "\(refusal)"])
+                        fail(.authenticationFailed("invitation from \(id) refused: \(refusal)"))
+                        return
+                    }
+                }
                 if let refusal = authorize(id) {
                     warn("refused-peer", "refused peer", metadata: ["id": "\(id)", "address": "\(remoteDescription)", "reason": "\(refusal)"])
                     fail(.refused("refused \(id): \(refusal)"))

@@ -7,13 +7,14 @@ import F2FSwitchNode
 import Logging
 import SwitchRuntime
 
-/// `f2f-switch`: runs the switch until SIGINT/SIGTERM/SIGHUP or the console's `shutdown`.
+/// `f2f-switch`: runs the switch until SIGINT/SIGTERM or the console's `shutdown` (SIGHUP
+/// re-reads the friends file).
 @main
 struct F2FSwitchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "f2f-switch",
         abstract: "A rootless virtual Ethernet switch that VDE clients (QEMU, vde_plug, libvdeplug) attach to, and a node of a friend-to-friend peer mesh.",
-        subcommands: [IdentityCommand.self, NetworkKeyCommand.self]
+        subcommands: [IdentityCommand.self, NetworkKeyCommand.self, InviteCommand.self, JoinCommand.self]
     )
 
     @OptionGroup var options: SwitchOptions

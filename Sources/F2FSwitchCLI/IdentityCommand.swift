@@ -11,12 +11,15 @@ struct IdentityCommand: ParsableCommand {
     /// `--identity` belongs to the switch's options; `f2f-switch id --identity FILE` reaches it here.
     @ParentCommand var switchCommand: F2FSwitchCommand
 
+    @Flag(name: .customLong("checked"), help: "Print the id in groups with check characters (a typo in it is caught), as people copy it.")
+    var checked = false
+
     func run() throws {
         do {
             let path = try switchCommand.options.settings.resolvedIdentityPath()
             let (key, created) = try IdentityStore.loadOrCreate(at: path)
             if created { ProcessEnvironment.writeToStandardError("created identity \(path)\n") }
-            print(key.id)
+            print(checked ? key.id.checkedDescription : key.id.description)
         } catch {
             ProcessEnvironment.writeToStandardError("f2f-switch: \(error)\n")
             throw ExitCode.failure

@@ -46,6 +46,8 @@ final class FriendLinks: ConnectionAcceptor, ConnectionEvents {
     /// Links may also carry frames over UDP (not `--no-udp`): each authenticated link is handed
     /// to the core inside a `PathSwitchingConnection`.
     var carriesDatagrams = false
+    /// Invitations this node gave out or is joining by (docs/invitations.md).
+    var invitations: InvitationDesk?
     private var poolCounters = Counters()
     var counters: Counters {
         var merged = poolCounters
@@ -98,7 +100,9 @@ final class FriendLinks: ConnectionAcceptor, ConnectionEvents {
 
     /// The encrypted layer for a connection the dialer opened.
     func secureOutbound(_ connection: any Connection, pinned: PeerID?) -> SecureConnection {
-        secure(connection, role: .initiator, pinned: pinned)
+        let secure = secure(connection, role: .initiator, pinned: pinned)
+        secure.invitationProof = invitations?.proof(for: pinned)
+        return secure
     }
 
     /// What the core gets for an authenticated link: the link itself, or with UDP the path
@@ -128,6 +132,35 @@ final class FriendLinks: ConnectionAcceptor, ConnectionEvents {
         node.peers.values.reduce(0) { count, peer in count + (peer.secureConnection?.remoteID == id ? 1 : 0) }
     }
 
+    /// A stranger's proof of an invitation we gave: on success it is a friend, here and in the
+    /// friends file; a refusal fails the handshake (counted with the handshake failures).
+    private func redeemInvitation(proof: [UInt8], handshakeHash: [UInt8], from id: PeerID) -> String? {
+        guard let invitations else { return "this node gives no invitations" }
+        let wasFriend = friends.contains(id)
+        let refusal = invitations.redeem { ledger in
+            admission.redeemInvitation(proof: proof, handshakeHash: handshakeHash, from: id, ledger: &ledger, now: invitations.now)
+        }
+        if refusal == nil {
+            if !wasFriend { invitations.persist(friend: id, note: "joined by invitation") }
+        } else if !wasFriend {
+            friends.remove(id)  // admitted by a proof that could not be recorded as used
+        }
+        return refusal
+    }
+
+    /// Makes the friend list `ids` (a reloaded friends file with the command line's): new
+    /// friends are admitted from the next handshake, removed ones lose their link now.
+    func replaceFriends(with ids: Set<PeerID>) -> (added: Int, removed: Int) {
+        let removed = friends.friends.subtracting(ids)
+        let added = ids.subtracting(friends.friends)
+        for id in added { friends.add(id) }
+        for id in removed {
+            friends.remove(id)
+            disconnect(id)
+        }
+        return (added.count, removed.count)
+    }
+
     /// Closes the link of a friend who was just removed.
     func disconnect(_ id: PeerID) {
         for peer in Array(node.peers.values) where peer.secureConnection?.remoteID == id {
@@ -148,6 +181,10 @@ final class FriendLinks: ConnectionAcceptor, ConnectionEvents {
         let source = (connection as? TCPConnection)?.sourcePrefix ?? connection.remoteDescription
         let secure = secure(connection, role: .responder, pinned: nil)
         secure.events = self
+        secure.redeemInvitation = { [weak self] id, proof, handshakeHash in
+            guard let self else { return "switch shutting down" }
+            return redeemInvitation(proof: proof, handshakeHash: handshakeHash, from: id)
+        }
         secure.admitHandshake = { [weak self, weak secure] in
             guard let self, let secure else { return "switch shutting down" }
             return admitHandshake(of: secure, from: source)

@@ -23,4 +23,26 @@ enum FriendsFile {
         }
         return ids
     }
+
+    /// Adds `id` with a `# note` unless the file lists it already; creates the file (0600)
+    /// when missing. Replaced whole, never appended in place: a reader sees the old list or
+    /// the new one.
+    static func add(_ id: PeerID, note: String, to path: String) throws(IdentityStore.Failure) {
+        var text = "# f2f-switch friends: one id per line, # comments\n"
+        if FileSystem.exists(path) {
+            guard !(try load(path)).contains(id) else { return }
+            do {
+                text = try FileSystem.readTrustedText(path)
+            } catch {
+                throw IdentityStore.Failure(description: "friends file: \(error)")
+            }
+            if !text.isEmpty, !text.hasSuffix("\n") { text += "\n" }
+        }
+        text += "\(id)  # \(note)\n"
+        do {
+            try FileSystem.replaceFile(path, contents: text, mode: 0o600)
+        } catch {
+            throw IdentityStore.Failure(description: "cannot write friends file: \(error)")
+        }
+    }
 }

@@ -120,12 +120,7 @@ public final class SwitchApplication {
         identity: IdentityKey, settings: SwitchNodeSettings, node: F2FNode, loop: any EventLoop, logger: Logger
     ) throws(IdentityStore.Failure) -> FriendLinks {
         let identityPath = try settings.resolvedIdentityPath()
-        var friends = settings.friends
-        friends += settings.peers.compactMap(\.pinnedID)
-        let defaultFriendsFile = IdentityStore.defaultFriendsPath(identityPath: identityPath)
-        if let path = settings.friendsFile ?? (FileSystem.isReadable(defaultFriendsFile) ? defaultFriendsFile : nil) {
-            friends += try FriendsFile.load(path)
-        }
+        let friends = try settings.configuredFriends(identityPath: identityPath)
         let handshakeTimeout = Duration.seconds(settings.handshakeTimeout)
         let limits = FriendLinks.Limits(
             maxPeers: settings.maxPeers,
@@ -140,6 +135,9 @@ public final class SwitchApplication {
             identity: identity, friends: FriendList(friends), limits: limits, node: node, loop: loop,
             logger: Logger(label: "f2f.secure"))
         links.networkKey = networkKey
+        links.invitations = InvitationDesk(
+            ledgerPath: InvitationDesk.ledgerPath(identityPath: identityPath), friendsPath: settings.friendsFilePath(identityPath: identityPath),
+            wallClock: WallClock.secondsSinceEpoch, logger: Logger(label: "f2f.secure"))
         for line in settings.peers where line.pinnedID != nil { links.reserve(line.address) }
         return links
     }
@@ -157,7 +155,8 @@ public final class SwitchApplication {
     }
 
     private func startComponents() throws {
-        try loop.handleSignals(ProcessEnvironment.stopSignals) { [unowned self] signal in
+        try loop.handleSignals(ProcessEnvironment.stopSignals + [ProcessEnvironment.reloadSignal]) { [unowned self] signal in
+            guard signal != ProcessEnvironment.reloadSignal else { return reloadFriends() }
             logger.info("signal \(signal): shutting down")
             loop.stop()
         }
@@ -204,6 +203,11 @@ public final class SwitchApplication {
         // Liveness is checked every 50 ms: a dead link is noticed within 50 ms of the interval.
         loop.scheduleRepeating(every: .milliseconds(50)) { [unowned self] in node.tick() }
         loop.scheduleRepeating(every: .milliseconds(50)) { [unowned self] in engine.tick() }
+        if let friendLinks, let invitations = friendLinks.invitations {
+            loop.scheduleRepeating(every: .milliseconds(100)) { [unowned self] in
+                invitations.tick(now: loop.now, node: node, friends: friendLinks.friends, dialer: dialer)
+            }
+        }
         loop.scheduleRepeating(every: .seconds(1)) { [unowned self] in
             listener?.reportSuppressedWarnings()
             consoleServer?.reportSuppressedWarnings()
@@ -219,6 +223,30 @@ public final class SwitchApplication {
             }
         }
         logger.info("switch ready", metadata: ["dir": "\(server.directory.path)", "ports": "\(settings.numports)", "mac": "\(bridgeAddress)"])
+        notifyServiceManager([ServiceNotifier.ready, "STATUS=switch ready on \(server.directory.path)"])
+    }
+
+    /// SIGHUP: the friends file again, with the command line's friends; a file that no
+    /// longer parses changes nothing.
+    private func reloadFriends() {
+        guard let friendLinks else { return logger.info("SIGHUP: no friends to reload (--plaintext)") }
+        notifyServiceManager([ServiceNotifier.reloading])
+        defer { notifyServiceManager([ServiceNotifier.ready]) }
+        do {
+            var ids = try settings.configuredFriends(identityPath: try settings.resolvedIdentityPath())
+            // Pins made at the console (peer/add ID@…, friend/join) are friends as long as they are dialled.
+            ids += dialer.entries.compactMap { $0.pinnedID.flatMap(PeerID.init(parsing:)) }
+            let (added, removed) = friendLinks.replaceFriends(with: Set(ids))
+            logger.info("SIGHUP: friends reloaded", metadata: ["friends": "\(friendLinks.friends.friends.count)", "added": "\(added)", "removed": "\(removed)"])
+        } catch {
+            logger.error("SIGHUP: friends not reloaded", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Tells systemd (`Type=notify`) how the switch is doing; nothing outside a service.
+    private func notifyServiceManager(_ states: [String]) {
+        guard let notifier = ServiceNotifier.fromEnvironment(), let error = notifier.notify(states) else { return }
+        logger.warning("cannot notify the service manager", metadata: ["error": "\(error)"])
     }
 
     private func makeConsole() -> Console {
@@ -284,7 +312,9 @@ public final class SwitchApplication {
 
             """
         if let path = settings.managementPath { text += "  console:  vdeterm \(path)\n" }
-        if let friendLinks { text += "  F2F id:   \(friendLinks.identity.id)  (friends admit it with --friend)\n" }
+        if let friendLinks {
+            text += "  F2F id:   \(friendLinks.identity.id.checkedDescription)  (friends admit it with --friend; f2f-switch invite makes a link)\n"
+        }
         // Straight to the descriptor: stdout may be a pipe, and this must show up before any log line.
         ProcessEnvironment.writeToStandardOutput(text)
     }
@@ -295,6 +325,7 @@ public final class SwitchApplication {
     }
 
     private func shutdown() {
+        notifyServiceManager([ServiceNotifier.stopping])
         listener?.close()
         friendLinks?.closeAll()
         for entry in dialer.entries { dialer.remove(id: entry.id) }

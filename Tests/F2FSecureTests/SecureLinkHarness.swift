@@ -65,21 +65,26 @@ final class SecureLinkHarness {
     let bob = IdentityKey()
     let aliceEnd = Endpoint()
     let bobEnd = Endpoint()
+    /// Whom each side admits; a test may change them before the handshake gets there.
+    let aliceFriendList = FriendList()
+    let bobFriendList = FriendList()
     private(set) var initiator: SecureConnection!
     private(set) var responder: SecureConnection!
     private var posted: [() -> Void] = []
 
     /// Alice dials Bob. Each side admits exactly the ids in its friend list.
     init(aliceFriends: [PeerID]? = nil, bobFriends: [PeerID]? = nil, aliceNetworkKey: NetworkKey? = nil, bobNetworkKey: NetworkKey? = nil) {
+        for id in aliceFriends ?? [bob.id] { aliceFriendList.add(id) }
+        for id in bobFriends ?? [alice.id] { bobFriendList.add(id) }
         initiator = makeEnd(
-            over: pair.a, role: .initiator, identity: alice, networkKey: aliceNetworkKey, friends: aliceFriends ?? [bob.id], endpoint: aliceEnd)
+            over: pair.a, role: .initiator, identity: alice, networkKey: aliceNetworkKey, friends: aliceFriendList, endpoint: aliceEnd)
         responder = makeEnd(
-            over: pair.b, role: .responder, identity: bob, networkKey: bobNetworkKey, friends: bobFriends ?? [alice.id], endpoint: bobEnd)
+            over: pair.b, role: .responder, identity: bob, networkKey: bobNetworkKey, friends: bobFriendList, endpoint: bobEnd)
     }
 
     /// One side: admits exactly `friends`, records every id it was asked about in `endpoint`.
     private func makeEnd(
-        over connection: PairedConnection, role: NoiseHandshake.Role, identity: IdentityKey, networkKey: NetworkKey?, friends: [PeerID],
+        over connection: PairedConnection, role: NoiseHandshake.Role, identity: IdentityKey, networkKey: NetworkKey?, friends: FriendList,
         endpoint: Endpoint
     ) -> SecureConnection {
         let end = SecureConnection(

@@ -31,7 +31,7 @@ enum PeerConsoleCommands {
             dialer.remove(id: entry.id)
             return []
         })
-        if let friendLinks { FriendConsoleCommands.register(on: console, links: friendLinks, node: node) }
+        if let friendLinks { FriendConsoleCommands.register(on: console, links: friendLinks, node: node, dialer: dialer) }
     }
 
     private static func lines(node: F2FNode, dialer: PeerDialer, peerPorts: PeerPorts, udp: UDPTransport?) -> [String] {
