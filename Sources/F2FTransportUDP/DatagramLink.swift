@@ -58,6 +58,10 @@ public final class DatagramLink: DatagramPath {
     private var senderSince: Instant
     private(set) var receiver: NoiseDatagramCipher
     private var receiverSince: Instant
+    /// The highest counter authenticated under `receiver`: only a datagram above it moves the
+    /// endpoint (WireGuard's rule), so a late or reordered datagram from the friend's old
+    /// address does not move it back.
+    private var receiverHighest: UInt64?
     private var previousReceiver: NoiseDatagramCipher?
     private var previousSince: Instant
     /// Our offer, due to go out on the stream.
@@ -101,6 +105,11 @@ public final class DatagramLink: DatagramPath {
 
     public var carriesFrames: Bool { selection?.path == .udp }
 
+    public var liveness: LinkLiveness.DatagramReport {
+        LinkLiveness.DatagramReport(
+            lastHeard: monitor.lastDatagram, retransmissionTimeout: monitor.rtt.smoothed == nil ? nil : monitor.rtt.retransmissionTimeout)
+    }
+
     var localIndices: (current: UInt32, previous: UInt32?) { (receiver.localIndex, previousReceiver?.localIndex) }
 
     // MARK: Offers
@@ -122,6 +131,7 @@ public final class DatagramLink: DatagramPath {
         previousSince = receiverSince
         receiver = Self.receiveSession(offer)
         receiverSince = now
+        receiverHighest = nil
         pendingOffer = offer
     }
 
@@ -179,9 +189,18 @@ public final class DatagramLink: DatagramPath {
         } else {
             return .wrongReceiver
         }
-        if case .failure(let rejection) = result { return rejection }
+        let counter: UInt64
+        switch result {
+        case .success(let value): counter = value
+        case .failure(let rejection): return rejection
+        }
         counters.datagramsIn &+= 1
-        if endpoint.map({ !source.matches($0) }) ?? true {
+        var newest = false
+        if index == receiver.localIndex, receiverHighest.map({ counter > $0 }) ?? true {
+            receiverHighest = counter
+            newest = true
+        }
+        if newest || endpoint == nil, endpoint.map({ !source.matches($0) }) ?? true {
             // Authenticated, so it is the friend: follow it (NAT rebinding, a new network).
             endpoint = source.address
             counters.roams &+= 1

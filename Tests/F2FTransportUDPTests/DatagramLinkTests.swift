@@ -162,6 +162,25 @@ final class LinkPair: DatagramLinkOwner {
         #expect(try pair.received(on: 1) == [frame])
     }
 
+    @Test func onlyTheNewestDatagramMovesTheEndpoint() throws {
+        let pair = try LinkPair()
+        pair.run(through: 10)
+        let frames = (1...2).map { PacketBytes.packet(.ethernetFrame, payload: Array(repeating: UInt8($0), count: 100)) }
+        var datagrams: [[UInt8]] = []
+        for frame in frames {
+            pair.on(0) { link in frame.withUnsafeBytes { link.send(packet: $0) } }
+            datagrams.append(try #require(pair.outbox.popLast()?.bytes))
+        }
+        let roamed = pair.addresses[0].withPort(3333)
+        #expect(pair.deliver(datagrams[1], to: 1, source: roamed) == nil)
+        #expect(pair.links[1].endpoint == roamed)
+        // The earlier datagram, late, from the old address (reordered across the NAT's
+        // rebinding): delivered, but it does not move the endpoint back.
+        #expect(pair.deliver(datagrams[0], to: 1, source: pair.addresses[0]) == nil)
+        #expect(pair.links[1].endpoint == roamed && pair.links[1].counters.roams == 1)
+        #expect(try pair.received(on: 1) == [frames[1], frames[0]])
+    }
+
     @Test func aRekeyKeepsDatagramsSealedUnderThePreviousKey() throws {
         let pair = try LinkPair()
         pair.run(through: 10)
