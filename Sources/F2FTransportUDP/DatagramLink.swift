@@ -76,10 +76,11 @@ public final class DatagramLink: DatagramPath {
     private var plaintext: [UInt8] = []
     private var actions: [PathSelection.Action] = []
     private var nextSelectionProbe: UInt32 = 0
-    /// The last selection probe, so that its echo also gives the monitor an RTT sample: until
+    /// The last selection probes, so that their echoes also give the monitor RTT samples: until
     /// it has one, the monitor's RTO (1 s) would space its probes as far apart as the silence
-    /// that makes `PathSelection` fall back.
-    private var lastSelectionProbe: (sequence: UInt32, sentAt: Instant)?
+    /// that makes `PathSelection` fall back. The last few, so that a path whose RTT exceeds the 250 ms probe spacing still gives
+    /// samples (a busy link sends the monitor's own probes never, so these are its only ones).
+    private var selectionProbes = [(sequence: UInt32, sentAt: Instant)?](repeating: nil, count: 8)
     private var lastProbeSent = Instant(nanoseconds: 0)
 
     init(transport: any DatagramLinkOwner, connection: PathSwitchingConnection, streamHost: InetSocketAddress?, offer: UDPOffer, now: Instant) {
@@ -245,9 +246,10 @@ public final class DatagramLink: DatagramPath {
         case .udpEcho where packet.count >= 7:
             let sequence = sequence(in: packet)
             if sequence & Self.selectionProbe != 0 {
-                if let probe = lastSelectionProbe, probe.sequence == sequence {
+                let slot = Int(sequence % UInt32(selectionProbes.count))
+                if let probe = selectionProbes[slot], probe.sequence == sequence {
                     monitor.addRTTSample(now - probe.sentAt)
-                    lastSelectionProbe = nil
+                    selectionProbes[slot] = nil
                 }
             } else {
                 monitor.probeAnswered(sequence: sequence, now: now)
@@ -284,8 +286,9 @@ public final class DatagramLink: DatagramPath {
     }
 
     private func sendSelectionProbe(now: Instant) {
-        lastSelectionProbe = (Self.selectionProbe | nextSelectionProbe, now)
-        sendProbe(type: .udpProbe, sequence: Self.selectionProbe | nextSelectionProbe)
+        let sequence = Self.selectionProbe | nextSelectionProbe
+        selectionProbes[Int(sequence % UInt32(selectionProbes.count))] = (sequence, now)
+        sendProbe(type: .udpProbe, sequence: sequence)
         nextSelectionProbe = (nextSelectionProbe &+ 1) & ~Self.selectionProbe
     }
 

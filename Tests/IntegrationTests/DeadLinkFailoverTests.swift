@@ -144,6 +144,109 @@ import Testing
         try a.stop()
     }
 
+    /// Both paths slowed: the stream and the datagrams of a default (UDP) link go through a
+    /// relay in the namespace that, when told, holds everything 150 ms each way. nftables
+    /// steers b's datagrams to the relay (DNAT) and lets a send datagrams only to it, so that
+    /// a follows b to the relay's address on b's first datagram (roaming).
+    @Test func aUDPLinkThatGotSlowStaysOnUDPAndAlive() throws {
+        let namespace = try TestNamespace("live-slow-\(getpid())")
+        defer { namespace.delete() }
+        let port = try TCPPorts.free()
+        let relayTCP = try TCPPorts.free()
+        let relayUDP = try TCPPorts.free()
+        try namespace.nft("add table ip liveslow")
+        try namespace.nft("add chain ip liveslow nat { type nat hook output priority -100 ; }")
+        try namespace.nft("add rule ip liveslow nat udp dport \(port) udp sport != \(relayUDP) dnat to 127.0.0.1:\(relayUDP)")
+        try namespace.nft("add chain ip liveslow filter { type filter hook output priority 0 ; }")
+        try namespace.nft("add rule ip liveslow filter udp sport \(port) udp dport != \(relayUDP) drop")
+        let directory = try TemporaryDirectory.make()
+        let script = directory + "/relay.py"
+        try Self.relayScript.write(toFile: script, atomically: true, encoding: .utf8)
+        let relay = Process()
+        relay.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
+        relay.arguments = ["netns", "exec", namespace.name, "python3", script, "0.15", "\(port)", "\(relayTCP)", "\(relayUDP)"]
+        let ready = Pipe()
+        relay.standardOutput = ready
+        try ProcessLaunch.run(relay)
+        defer {
+            relay.terminate()
+            relay.waitUntilExit()
+        }
+        #expect(String(decoding: ready.fileHandleForReading.availableData, as: UTF8.self).hasPrefix("ready"))
+        let friends = try FriendGroup(count: 2)
+        let a = try SwitchProcess(arguments: ["--listen", "127.0.0.1:\(port)"] + friends.member(0), launcher: namespace.launcher)
+        let b = try SwitchProcess(arguments: ["--peer", friends.pinned(0, port: relayTCP)] + friends.member(1), launcher: namespace.launcher)
+        try a.waitForPeers(1)
+        try b.waitForPeers(1)
+        let path = { (sw: SwitchProcess) throws -> String in try sw.command("peer/print").data.first { $0.hasPrefix(" path ") } ?? "" }
+        for sw in [a, b] { try waitUntil(timeout: .seconds(10), "the link to take UDP") { try path(sw).hasPrefix(" path udp") } }
+        let viaRelay = try path(a)
+        #expect(viaRelay.contains(" udp 127.0.0.1:\(relayUDP) "), "a sends its datagrams through the relay: \(viaRelay)")
+        let fallbacks = Self.number(after: "fallbacks", in: try path(b))
+        #expect(FileManager.default.createFile(atPath: script + ".slow", contents: nil))
+        let onA = try TestClient(a.socketDirectory, mac: "02:00:00:00:0a:01")
+        let onB = try TestClient(b.socketDirectory, mac: "02:00:00:00:0b:01")
+        let slowedAt = ContinuousClock.now
+        while ContinuousClock.now - slowedAt < .seconds(8) {
+            let frame = onB.frame(to: .broadcast, size: 300, tag: 6)
+            try onB.send(frame)
+            #expect(try onA.receive(timeout: .seconds(2)) == frame)
+            Thread.sleep(forTimeInterval: 0.25)
+        }
+        for sw in [a, b] {
+            #expect(try sw.command("peer/print").data.contains { $0.hasPrefix("Peer 0001 ESTABLISHED") }, "the first link is still up")
+            let line = try path(sw)
+            #expect(line.hasPrefix(" path udp"), "still on UDP: \(line)")
+        }
+        let line = try path(b)
+        #expect(Self.number(after: "fallbacks", in: line) == fallbacks, "never fell back: \(line)")
+        #expect((Self.number(after: "rtt", in: line) ?? 0) >= 280, "the datagram path's RTT: \(line)")
+        let liveness = try livenessLine(b)
+        #expect((Self.number(after: "dead-after", in: liveness) ?? 0) >= 1_200, "\(liveness)")
+        print("measured: a UDP link slowed to 150 ms each way: \(liveness);\(line)")
+        try b.stop()
+        try a.stop()
+    }
+
+    /// A relay for the stream and the datagrams, run with python3 inside the namespace.
+    static let relayScript = """
+import heapq, os, select, socket, sys, time
+# TCP port T -> target port, UDP port U <-> target port; once the file SCRIPT.slow exists, each
+# chunk is held SLOW s.
+slow, target, tcp_port, udp_port = float(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+flag = sys.argv[0] + ".slow"
+server = ("127.0.0.1", target)
+lt = socket.socket(); lt.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); lt.bind(("127.0.0.1", tcp_port)); lt.listen(4)
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("127.0.0.1", udp_port))
+print("ready", flush=True)
+client = None
+queue, seq = [], 0
+pairs = {}
+while True:
+    timeout = max(0.0, queue[0][0] - time.monotonic()) if queue else 0.05
+    ready, _, _ = select.select([lt, u] + list(pairs), [], [], min(timeout, 0.05))
+    now = time.monotonic()
+    delay = slow if os.path.exists(flag) else 0.0
+    for s in ready:
+        if s is lt:
+            c, _ = lt.accept(); t = socket.create_connection(server)
+            pairs[c] = t; pairs[t] = c
+        elif s is u:
+            data, source = u.recvfrom(65536)
+            if source == server:
+                if client: seq += 1; heapq.heappush(queue, (now + delay, seq, "u", client, data))
+            else:
+                client = source; seq += 1; heapq.heappush(queue, (now + delay, seq, "u", server, data))
+        else:
+            data = s.recv(65536)
+            if not data: sys.exit(0)
+            seq += 1; heapq.heappush(queue, (now + delay, seq, "t", pairs[s], data))
+    while queue and queue[0][0] <= time.monotonic():
+        _, _, kind, to, data = heapq.heappop(queue)
+        if kind == "u": u.sendto(data, to)
+        else: to.sendall(data)
+"""
+
     private func livenessLine(_ sw: SwitchProcess) throws -> String {
         try #require(try sw.command("peer/print").data.first { $0.hasPrefix(" liveness ") })
     }
