@@ -81,6 +81,7 @@ import Testing
         let namespace = try TestNamespace("live-fo-\(getpid())")
         defer { namespace.delete() }
         var failovers: [Duration] = []
+        var reasons: [String] = []
         for _ in 0..<3 {
             let triangle = try Triangle(in: namespace, extra: udp ? [] : ["--no-udp"])
             defer { triangle.stop() }
@@ -100,12 +101,16 @@ import Testing
             // It was the link's death that moved the traffic: C lost A, within the allowance.
             try triangle.c.waitForPeers(1, timeout: .seconds(2))
             let log = try triangle.c.stop().log
-            #expect(log.contains("link dead: nothing received for 0."), "C's log: \(log.suffix(600))")
+            let deaths = log.split(separator: "\n").filter { $0.contains("peer disconnected") && $0.contains("link dead: nothing received for ") }
+            // Under 1 s of silence; a run on a machine loaded enough to inflate the RTT samples
+            // gets a longer allowance (slow is not dead), which the median below tolerates.
+            #expect(deaths.count == 1, "C declared its link to A dead: \(deaths)")
+            reasons.append(deaths.first.map { String($0.split(separator: "reason=").last ?? $0) } ?? "-")
             try namespace.nft("delete table inet livefo")
         }
         let sorted = failovers.sorted()
         let median = sorted[sorted.count / 2]
-        print("measured: failover after a silent cut, \(udp ? "UDP" : "--no-udp"): median \(median), runs \(failovers)")
+        print("measured: failover after a silent cut, \(udp ? "UDP" : "--no-udp"): median \(median), runs \(failovers), \(reasons)")
         #expect(median < .milliseconds(1_500), "failover took \(failovers)")
     }
 
