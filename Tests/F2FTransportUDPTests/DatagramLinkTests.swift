@@ -162,6 +162,34 @@ final class LinkPair: DatagramLinkOwner {
         #expect(try pair.received(on: 1) == [frame])
     }
 
+    @Test func echoesOfEarlierProbesMeasureAnRTTLongerThanTheProbeSpacing() throws {
+        let pair = try LinkPair()
+        pair.run(through: 500)
+        let before = try #require(pair.links[0].monitor.rtt.smoothed)
+        // The path from side 0 gets slow: its datagrams arrive 600 ms late, several selection
+        // probes (250 ms apart) in flight at once; side 1's datagrams still pass at once, and
+        // side 1 sends frames all the time, so side 0's monitor never probes on its own.
+        var held: [[UInt8]] = []
+        let start = pair.now
+        let frame = PacketBytes.packet(.ethernetFrame, payload: Array(repeating: 7, count: 60))
+        while pair.now < start + .milliseconds(600) {
+            pair.now = pair.now + .milliseconds(5)
+            for side in 0..<2 { pair.on(side) { $0.tick(now: pair.now) } }
+            pair.on(1) { link in frame.withUnsafeBytes { link.send(packet: $0) } }
+            while !pair.outbox.isEmpty {
+                let (from, bytes, _) = pair.outbox.removeFirst()
+                if from == 0 { held.append(bytes) } else { _ = pair.deliver(bytes, to: 0, source: pair.addresses[1]) }
+            }
+        }
+        #expect(held.count >= 2)
+        for bytes in held { _ = pair.deliver(bytes, to: 1, source: pair.addresses[0]) }
+        pair.pump()  // side 1's echoes of every held probe
+        let after = try #require(pair.links[0].monitor.rtt.smoothed)
+        // Each held probe's echo is a sample (up to 600 ms; here about +70 ms on the estimate);
+        // the last one's alone, as before, moved it by about 25 ms.
+        #expect(after - before >= .milliseconds(50), "\(before) → \(after)")
+    }
+
     @Test func onlyTheNewestDatagramMovesTheEndpoint() throws {
         let pair = try LinkPair()
         pair.run(through: 10)
