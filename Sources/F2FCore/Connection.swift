@@ -18,10 +18,14 @@ public protocol Connection: AnyObject {
     func close()
     /// Who the provider proved is at the other end (nil: nobody, e.g. a plaintext link).
     var authenticatedIdentity: AuthenticatedIdentity? { get }
+    /// A second path to the same friend beside the byte stream (datagrams), for the link's
+    /// liveness; nil when there is none.
+    var datagramLiveness: LinkLiveness.DatagramReport? { get }
 }
 
 extension Connection {
     public var authenticatedIdentity: AuthenticatedIdentity? { nil }
+    public var datagramLiveness: LinkLiveness.DatagramReport? { nil }
 }
 
 /// The notifications a provider sends (thesis 3.3, docs/thesis.md: `f2f_handle_comm_*`).

@@ -6,9 +6,13 @@ import Logging
 /// injected clock (the loop's, or a manual one in tests).
 public final class F2FNode: ConnectionAcceptor {
     public struct Configuration: Sendable {
-        /// A link on which nothing arrives for this long is declared dead.
+        /// The longest silence a link is given, however slow its path; also the limit for
+        /// silence on the stream while datagrams still arrive (`LinkLiveness`).
         public var livenessInterval: Duration = .seconds(3)
-        /// Send a keepalive when nothing else went out for this long.
+        /// A link with a small RTT is dead after this much silence (`LinkLiveness`: it grows
+        /// with the RTT, up to `livenessInterval`).
+        public var minimumDeadAfter: Duration = .milliseconds(800)
+        /// Keepalives go at least this often (more often on a fast path: `LinkLiveness`).
         public var keepaliveInterval: Duration = .milliseconds(500)
         /// Hellos must be exchanged within this time.
         public var handshakeTimeout: Duration = .seconds(5)
@@ -104,11 +108,7 @@ public final class F2FNode: ConnectionAcceptor {
         for peer in peers.values.sorted(by: { $0.id < $1.id }) {
             switch peer.state {
             case .established:
-                if now - peer.lastReceived >= configuration.livenessInterval {
-                    peer.close(reason: "link dead: nothing received for \(configuration.livenessInterval)")
-                } else if now - peer.lastSent >= configuration.keepaliveInterval {
-                    peer.sendKeepalive()
-                }
+                if let reason = peer.tickLiveness(now: now) { peer.close(reason: reason) }
             case .handshaking, .connecting:
                 if now - peer.stateSince >= configuration.handshakeTimeout {
                     peer.close(reason: "no handshake within \(configuration.handshakeTimeout)")
@@ -120,6 +120,12 @@ public final class F2FNode: ConnectionAcceptor {
     }
 
     // MARK: Used by peers
+
+    var livenessConfiguration: LinkLiveness.Configuration {
+        LinkLiveness.Configuration(
+            minimumDeadAfter: configuration.minimumDeadAfter, maximumDeadAfter: configuration.livenessInterval,
+            maximumKeepaliveSpacing: configuration.keepaliveInterval)
+    }
 
     /// Why a hello was not admitted.
     enum AdmissionRefusal: CustomStringConvertible {

@@ -35,7 +35,11 @@ public final class Peer: ConnectionEvents {
         let since: Instant
         /// A packet a listener deferred, still in the assembler: reading waits for it.
         var heldPacket: F2FPacketType?
-        var keepaliveDue = false
+        var liveness: LinkLiveness
+        /// Our keepalive, due to go out with the next free slot.
+        var keepaliveDue: KeepalivePayload?
+        /// The friend's ping, to be echoed before anything else.
+        var echoDue: UInt32?
         var refusal: String?
     }
 
@@ -44,6 +48,8 @@ public final class Peer: ConnectionEvents {
     public let isOutbound: Bool
     public var counters = PeerCounters()
     public private(set) var lastReceived: Instant
+    /// The last packet that came on the stream (any but a frame), for `LinkLiveness`.
+    public private(set) var lastStreamReceived: Instant
     public private(set) var lastSent: Instant
     public private(set) var stateSince: Instant
     private var phase: Phase
@@ -64,6 +70,7 @@ public final class Peer: ConnectionEvents {
         self.node = node
         let now = node.now()
         lastReceived = now
+        lastStreamReceived = now
         lastSent = now
         stateSince = now
         phase = isOutbound ? .connecting : .handshaking(Handshaking())
@@ -172,6 +179,8 @@ public final class Peer: ConnectionEvents {
                 return
             case .packet(let type):
                 lastReceived = node.now()
+                // Frames may have come as datagrams; every other packet came on the stream.
+                if type != .ethernetFrame { lastStreamReceived = lastReceived }
                 counters.packetsIn &+= 1
                 counters.bytesIn &+= UInt64(F2FPacketHeader.encodedCount + assembler.payload.count)
                 dispatch(type)
@@ -187,7 +196,9 @@ public final class Peer: ConnectionEvents {
         case .established:
             switch type {
             case .keepalive:
+                let payload = KeepalivePayload(parsing: assembler.payload)
                 assembler.release()
+                receiveKeepalive(payload)
             case .reject:
                 // The other side's words: they reach log lines and the console.
                 let reason = LogText.escaped(String(decoding: assembler.payload, as: UTF8.self))
@@ -251,7 +262,7 @@ public final class Peer: ConnectionEvents {
             return
         }
         let now = node.now()
-        transition(to: .established(Established(remote: hello, since: now)))
+        transition(to: .established(Established(remote: hello, since: now, liveness: LinkLiveness(configuration: node.livenessConfiguration, now: now))))
         node.logger.info("peer connected", metadata: ["peer": "\(displayName)", "node-id": "\(String(hello.nodeID, radix: 16))"])
         node.notify(.connected, peer: self)
         pumpOutbound()
@@ -321,10 +332,16 @@ public final class Peer: ConnectionEvents {
             return true
         }
         guard case .established(var established) = phase else { return false }
-        if established.keepaliveDue {
-            established.keepaliveDue = false
+        if let sequence = established.echoDue {
+            established.echoDue = nil
             phase = .established(established)
-            slot.load(.keepalive) { _ in 0 }
+            slot.load(.keepalive) { KeepalivePayload.echo(sequence).encode(into: $0) }
+            return true
+        }
+        if let keepalive = established.keepaliveDue {
+            established.keepaliveDue = nil
+            phase = .established(established)
+            slot.load(.keepalive) { keepalive.encode(into: $0) }
             return true
         }
         return node.produce(for: self, into: slot)
@@ -371,12 +388,50 @@ public final class Peer: ConnectionEvents {
         node.peerClosed(self, reason: reason, wasEstablished: wasEstablished)
     }
 
-    /// A keepalive goes out with the next free slot.
-    func sendKeepalive() {
+    // MARK: Liveness
+
+    /// Keepalives and the dead-link decision (`LinkLiveness`); the reason to close, if dead.
+    func tickLiveness(now: Instant) -> String? {
+        guard case .established(var established) = phase else { return nil }
+        established.liveness.heard(at: lastReceived, onStream: false)
+        established.liveness.heard(at: lastStreamReceived, onStream: true)
+        if let report = connection.datagramLiveness { established.liveness.update(report) }
+        // A packet we hold unread is not the friend's silence.
+        if established.heldPacket != nil { established.liveness.heard(at: now, onStream: true) }
+        let action = established.liveness.tick(now: now)
+        switch action {
+        case nil:
+            phase = .established(established)
+            return nil
+        case .declareDead(let silence):
+            phase = .established(established)
+            return "link dead: nothing received for \(silence)"
+        case .sendKeepalive(let ping):
+            established.keepaliveDue = ping.map(KeepalivePayload.ping) ?? .plain
+            phase = .established(established)
+            pumpOutbound()
+            return nil
+        }
+    }
+
+    private func receiveKeepalive(_ payload: KeepalivePayload) {
         guard case .established(var established) = phase else { return }
-        established.keepaliveDue = true
-        phase = .established(established)
-        pumpOutbound()
+        switch payload {
+        case .plain:
+            return
+        case .ping(let sequence):
+            established.echoDue = sequence
+            phase = .established(established)
+            pumpOutbound()
+        case .echo(let sequence):
+            established.liveness.pingAnswered(sequence: sequence, now: node.now())
+            phase = .established(established)
+        }
+    }
+
+    /// The stream's RTT and the silence that would end the link, for `peer/print`.
+    public var liveness: LinkLiveness? {
+        if case .established(let established) = phase { established.liveness } else { nil }
     }
 
     private func transition(to newPhase: Phase) {

@@ -109,7 +109,7 @@ struct SwitchOptions: ParsableArguments {
     @Option(name: .customLong("name"), help: "Name this node shows its peers (default: host name).")
     var nodeName: String?
 
-    @Option(name: .customLong("liveness"), help: "Seconds without traffic after which a peer link is declared dead.")
+    @Option(name: .customLong("liveness"), help: "Longest silence a peer link is given before it is declared dead, however slow its path (a fast link: 0.8 s).")
     var liveness: Double = SwitchNodeSettings.defaults.liveness
 
     @Flag(name: .customLong("no-stp"), help: "Turn the spanning tree off (BPDUs are then flooded like other multicast).")

@@ -58,6 +58,10 @@ public final class DatagramLink: DatagramPath {
     private var senderSince: Instant
     private(set) var receiver: NoiseDatagramCipher
     private var receiverSince: Instant
+    /// The highest counter authenticated under `receiver`: only a datagram above it moves the
+    /// endpoint (WireGuard's rule), so a late or reordered datagram from the friend's old
+    /// address does not move it back.
+    private var receiverHighest: UInt64?
     private var previousReceiver: NoiseDatagramCipher?
     private var previousSince: Instant
     /// Our offer, due to go out on the stream.
@@ -72,10 +76,11 @@ public final class DatagramLink: DatagramPath {
     private var plaintext: [UInt8] = []
     private var actions: [PathSelection.Action] = []
     private var nextSelectionProbe: UInt32 = 0
-    /// The last selection probe, so that its echo also gives the monitor an RTT sample: until
+    /// The last selection probes, so that their echoes also give the monitor RTT samples: until
     /// it has one, the monitor's RTO (1 s) would space its probes as far apart as the silence
-    /// that makes `PathSelection` fall back.
-    private var lastSelectionProbe: (sequence: UInt32, sentAt: Instant)?
+    /// that makes `PathSelection` fall back. The last few, so that a path whose RTT exceeds the 250 ms probe spacing still gives
+    /// samples (a busy link sends the monitor's own probes never, so these are its only ones).
+    private var selectionProbes = [(sequence: UInt32, sentAt: Instant)?](repeating: nil, count: 8)
     private var lastProbeSent = Instant(nanoseconds: 0)
 
     init(transport: any DatagramLinkOwner, connection: PathSwitchingConnection, streamHost: InetSocketAddress?, offer: UDPOffer, now: Instant) {
@@ -101,6 +106,11 @@ public final class DatagramLink: DatagramPath {
 
     public var carriesFrames: Bool { selection?.path == .udp }
 
+    public var liveness: LinkLiveness.DatagramReport {
+        LinkLiveness.DatagramReport(
+            lastHeard: monitor.lastDatagram, retransmissionTimeout: monitor.rtt.smoothed == nil ? nil : monitor.rtt.retransmissionTimeout)
+    }
+
     var localIndices: (current: UInt32, previous: UInt32?) { (receiver.localIndex, previousReceiver?.localIndex) }
 
     // MARK: Offers
@@ -122,6 +132,7 @@ public final class DatagramLink: DatagramPath {
         previousSince = receiverSince
         receiver = Self.receiveSession(offer)
         receiverSince = now
+        receiverHighest = nil
         pendingOffer = offer
     }
 
@@ -179,9 +190,18 @@ public final class DatagramLink: DatagramPath {
         } else {
             return .wrongReceiver
         }
-        if case .failure(let rejection) = result { return rejection }
+        let counter: UInt64
+        switch result {
+        case .success(let value): counter = value
+        case .failure(let rejection): return rejection
+        }
         counters.datagramsIn &+= 1
-        if endpoint.map({ !source.matches($0) }) ?? true {
+        var newest = false
+        if index == receiver.localIndex, receiverHighest.map({ counter > $0 }) ?? true {
+            receiverHighest = counter
+            newest = true
+        }
+        if newest || endpoint == nil, endpoint.map({ !source.matches($0) }) ?? true {
             // Authenticated, so it is the friend: follow it (NAT rebinding, a new network).
             endpoint = source.address
             counters.roams &+= 1
@@ -226,9 +246,10 @@ public final class DatagramLink: DatagramPath {
         case .udpEcho where packet.count >= 7:
             let sequence = sequence(in: packet)
             if sequence & Self.selectionProbe != 0 {
-                if let probe = lastSelectionProbe, probe.sequence == sequence {
+                let slot = Int(sequence % UInt32(selectionProbes.count))
+                if let probe = selectionProbes[slot], probe.sequence == sequence {
                     monitor.addRTTSample(now - probe.sentAt)
-                    lastSelectionProbe = nil
+                    selectionProbes[slot] = nil
                 }
             } else {
                 monitor.probeAnswered(sequence: sequence, now: now)
@@ -265,8 +286,9 @@ public final class DatagramLink: DatagramPath {
     }
 
     private func sendSelectionProbe(now: Instant) {
-        lastSelectionProbe = (Self.selectionProbe | nextSelectionProbe, now)
-        sendProbe(type: .udpProbe, sequence: Self.selectionProbe | nextSelectionProbe)
+        let sequence = Self.selectionProbe | nextSelectionProbe
+        selectionProbes[Int(sequence % UInt32(selectionProbes.count))] = (sequence, now)
+        sendProbe(type: .udpProbe, sequence: sequence)
         nextSelectionProbe = (nextSelectionProbe &+ 1) & ~Self.selectionProbe
     }
 

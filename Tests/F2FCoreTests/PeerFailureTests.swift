@@ -132,8 +132,7 @@ struct GarbageStream: Sendable, CustomTestStringConvertible {
         #expect(link.betaListener.entries.last?.event == .packet(.ethernetFrame))
         #expect(link.betaListener.entries.last?.payload == [0xAB, 0xCD])
         #expect(link.betaListener.entries.last?.peerID == link.betaPeer.id)
-        link.advance(by: .seconds(1))
-        link.advance(by: .seconds(1))
+        for _ in 0..<40 { link.advance(by: .milliseconds(50)) }  // the node ticks every 50 ms
         #expect(link.betaPeer.state == .established)
         #expect(link.alphaPeer.state == .established)
         #expect(link.betaListener.events.filter { if case .disconnected = $0 { true } else { false } }.isEmpty)

@@ -162,6 +162,53 @@ final class LinkPair: DatagramLinkOwner {
         #expect(try pair.received(on: 1) == [frame])
     }
 
+    @Test func echoesOfEarlierProbesMeasureAnRTTLongerThanTheProbeSpacing() throws {
+        let pair = try LinkPair()
+        pair.run(through: 500)
+        let before = try #require(pair.links[0].monitor.rtt.smoothed)
+        // The path from side 0 gets slow: its datagrams arrive 600 ms late, several selection
+        // probes (250 ms apart) in flight at once; side 1's datagrams still pass at once, and
+        // side 1 sends frames all the time, so side 0's monitor never probes on its own.
+        var held: [[UInt8]] = []
+        let start = pair.now
+        let frame = PacketBytes.packet(.ethernetFrame, payload: Array(repeating: 7, count: 60))
+        while pair.now < start + .milliseconds(600) {
+            pair.now = pair.now + .milliseconds(5)
+            for side in 0..<2 { pair.on(side) { $0.tick(now: pair.now) } }
+            pair.on(1) { link in frame.withUnsafeBytes { link.send(packet: $0) } }
+            while !pair.outbox.isEmpty {
+                let (from, bytes, _) = pair.outbox.removeFirst()
+                if from == 0 { held.append(bytes) } else { _ = pair.deliver(bytes, to: 0, source: pair.addresses[1]) }
+            }
+        }
+        #expect(held.count >= 2)
+        for bytes in held { _ = pair.deliver(bytes, to: 1, source: pair.addresses[0]) }
+        pair.pump()  // side 1's echoes of every held probe
+        let after = try #require(pair.links[0].monitor.rtt.smoothed)
+        // Each held probe's echo is a sample (up to 600 ms; here about +70 ms on the estimate);
+        // the last one's alone, as before, moved it by about 25 ms.
+        #expect(after - before >= .milliseconds(50), "\(before) → \(after)")
+    }
+
+    @Test func onlyTheNewestDatagramMovesTheEndpoint() throws {
+        let pair = try LinkPair()
+        pair.run(through: 10)
+        let frames = (1...2).map { PacketBytes.packet(.ethernetFrame, payload: Array(repeating: UInt8($0), count: 100)) }
+        var datagrams: [[UInt8]] = []
+        for frame in frames {
+            pair.on(0) { link in frame.withUnsafeBytes { link.send(packet: $0) } }
+            datagrams.append(try #require(pair.outbox.popLast()?.bytes))
+        }
+        let roamed = pair.addresses[0].withPort(3333)
+        #expect(pair.deliver(datagrams[1], to: 1, source: roamed) == nil)
+        #expect(pair.links[1].endpoint == roamed)
+        // The earlier datagram, late, from the old address (reordered across the NAT's
+        // rebinding): delivered, but it does not move the endpoint back.
+        #expect(pair.deliver(datagrams[0], to: 1, source: pair.addresses[0]) == nil)
+        #expect(pair.links[1].endpoint == roamed && pair.links[1].counters.roams == 1)
+        #expect(try pair.received(on: 1) == [frames[1], frames[0]])
+    }
+
     @Test func aRekeyKeepsDatagramsSealedUnderThePreviousKey() throws {
         let pair = try LinkPair()
         pair.run(through: 10)

@@ -64,6 +64,9 @@ public struct PathMonitor: Sendable {
         probes = Array(repeating: nil, count: configuration.lossWindow)
     }
 
+    /// When the last authenticated datagram came; nil after `init` until one does.
+    public private(set) var lastDatagram: Instant?
+
     public var isDead: Bool {
         if case .dead = state { true } else { false }
     }
@@ -101,6 +104,7 @@ public struct PathMonitor: Sendable {
 
     /// Any authenticated datagram from the peer.
     public mutating func received(now: Instant) {
+        lastDatagram = now
         state = .alive(lastHeard: now, nextProbe: nil)
     }
 

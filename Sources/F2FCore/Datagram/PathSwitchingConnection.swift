@@ -6,6 +6,12 @@ public protocol DatagramPath: AnyObject {
     /// Sends one whole F2F packet (header and payload), lent for the call. Never fails: a
     /// datagram that cannot go is dropped and counted, as the network would.
     func send(packet: UnsafeRawBufferPointer)
+    /// When an authenticated datagram last came, and the path's RTO: the link's liveness.
+    var liveness: LinkLiveness.DatagramReport { get }
+}
+
+extension DatagramPath {
+    public var liveness: LinkLiveness.DatagramReport { LinkLiveness.DatagramReport(lastHeard: nil, retransmissionTimeout: nil) }
 }
 
 /// A friend link with two paths: the authenticated stream (Noise over TCP) and, once set up,
@@ -70,6 +76,7 @@ public final class PathSwitchingConnection: Connection, ConnectionEvents {
 
     public var remoteDescription: String { stream.remoteDescription }
     public var authenticatedIdentity: AuthenticatedIdentity? { stream.authenticatedIdentity }
+    public var datagramLiveness: LinkLiveness.DatagramReport? { datagrams?.liveness }
 
     // MARK: Writing
 

@@ -77,6 +77,10 @@ enum PeerConsoleCommands {
             output.append(" OUT: packets \(counters.packetsOut) bytes \(counters.bytesOut)")
             let queued = peerPorts.link(for: peer)?.queuedFrames ?? 0
             output.append(" frames dropped \(counters.framesDropped) queued \(queued) unclaimed \(counters.unclaimedDropped) reconnects \(reconnects)")
+            if let liveness = peer.liveness {
+                let rtt = liveness.rtt.smoothed.map { format3(Double($0.nanoseconds) / 1e6) + " ms" } ?? "-"
+                output.append(" liveness stream-rtt \(rtt) dead-after \(milliseconds(liveness.deadAfter)) ms keepalive \(milliseconds(liveness.keepaliveSpacing)) ms")
+            }
         }
         return output
     }
