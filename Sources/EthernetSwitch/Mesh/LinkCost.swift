@@ -1,0 +1,48 @@
+import F2FBase
+
+/// The cost a node advertises for one friend link, from the link's measured RTT and loss,
+/// with hysteresis: the advertised cost moves only when the measurement leaves a band around
+/// it, so RTT jitter does not re-route traffic (and reorder flows) back and forth.
+///
+/// Cost units are 100 µs of RTT, plus `perHop` for every link, so that among paths of
+/// similar delay the one with fewer hops (fewer nodes to cross) wins. Loss multiplies:
+/// every 10 % of loss doubles the cost.
+public struct LinkCost: Equatable, Sendable {
+    public static let perHop: UInt32 = 10
+    /// A link without RTT samples (the TCP path) counts as a 1 ms link.
+    public static let unmeasured: UInt32 = perHop + 10
+    public static let maximum: UInt32 = 1_000_000
+
+    /// What the node advertises now.
+    public private(set) var advertised: UInt32
+    /// The latest measurement, before hysteresis.
+    public private(set) var measured: UInt32
+    /// Set from the console: measurements are ignored while it is.
+    public var pinned: UInt32?
+
+    public init() {
+        advertised = Self.unmeasured
+        measured = Self.unmeasured
+    }
+
+    public var current: UInt32 { pinned ?? advertised }
+
+    /// The cost of a link with this RTT and loss rate (0...1), before hysteresis.
+    public static func cost(rtt: Duration?, loss: Double?) -> UInt32 {
+        guard let rtt else { return unmeasured }
+        let units = max(0, rtt.nanoseconds) / 100_000
+        var cost = Double(perHop) + Double(units)
+        if let loss, loss > 0 { cost *= 1 + min(loss, 1) * 10 }
+        return UInt32(min(cost.rounded(), Double(maximum)))
+    }
+
+    /// Takes a measurement; true when the advertised cost changed. The band is a quarter of
+    /// the advertised cost (at least 2 units) each way.
+    public mutating func update(rtt: Duration?, loss: Double?) -> Bool {
+        measured = Self.cost(rtt: rtt, loss: loss)
+        let difference = measured > advertised ? measured - advertised : advertised - measured
+        guard difference > max(advertised / 4, 2) else { return false }
+        advertised = measured
+        return pinned == nil
+    }
+}
