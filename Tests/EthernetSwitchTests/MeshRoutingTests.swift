@@ -37,6 +37,18 @@ import Testing
         }
     }
 
+    @Test func moreStationsThanAnAdvertMayCarryAreRefused() {
+        var bytes = Array(Self.sampleBytes[..<16])
+        bytes[12] = 0
+        bytes[13] = 0
+        bytes[14] = UInt8(truncatingIfNeeded: (MeshAdvert.maximumStations + 1) >> 8)
+        bytes[15] = UInt8(truncatingIfNeeded: MeshAdvert.maximumStations + 1)
+        bytes += [UInt8](repeating: 0, count: (MeshAdvert.maximumStations + 1) * MeshAdvert.stationCount)
+        #expect(throws: WireError.invalidField(name: "station count", value: UInt64(MeshAdvert.maximumStations + 1))) {
+            try MeshAdvert(parsing: bytes.span)
+        }
+    }
+
     @Test func randomBuffersNeverTrap() {
         var generator = SeededGenerator(seed: 18)
         for _ in 0..<10_000 {
@@ -307,33 +319,33 @@ import Testing
 
     @Test func costFollowsRTTAndLoss() {
         #expect(LinkCost.cost(rtt: nil, loss: nil) == LinkCost.unmeasured)
-        #expect(LinkCost.cost(rtt: .microseconds(50), loss: nil) == 10)
-        #expect(LinkCost.cost(rtt: .milliseconds(20), loss: nil) == 210)
-        #expect(LinkCost.cost(rtt: .milliseconds(20), loss: 0.1) == 420)
+        #expect(LinkCost.cost(rtt: .microseconds(50), loss: nil) == 50)
+        #expect(LinkCost.cost(rtt: .milliseconds(20), loss: nil) == 250)
+        #expect(LinkCost.cost(rtt: .milliseconds(20), loss: 0.1) == 500)
     }
 
     @Test func jitterInsideTheBandDoesNotChangeTheAdvertisedCost() {
         var cost = LinkCost()
         let outcome10 = cost.update(rtt: .milliseconds(20), loss: 0)
         #expect(outcome10)
-        #expect(cost.advertised == 210)
+        #expect(cost.advertised == 250)
         for rtt in [19, 22, 24, 17, 25, 21] {
             let outcome11 = cost.update(rtt: .milliseconds(Int64(rtt)), loss: 0)
             #expect(!outcome11, "\(rtt) ms moved the cost")
         }
-        #expect(cost.advertised == 210)
+        #expect(cost.advertised == 250)
         let outcome12 = cost.update(rtt: .milliseconds(30), loss: 0)
         #expect(outcome12)
-        #expect(cost.advertised == 310)
+        #expect(cost.advertised == 350)
         // Loss moves it too.
         let outcome13 = cost.update(rtt: .milliseconds(30), loss: 0.2)
         #expect(outcome13)
-        #expect(cost.advertised == 930)
+        #expect(cost.advertised == 1050)
         // Pinned: measurements are remembered but not advertised.
         cost.pinned = 50
         let outcome14 = cost.update(rtt: .milliseconds(1), loss: 0)
         #expect(!outcome14)
         #expect(cost.current == 50)
-        #expect(cost.measured == 20)
+        #expect(cost.measured == 60)
     }
 }

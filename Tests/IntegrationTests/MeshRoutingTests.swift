@@ -28,6 +28,30 @@ import Testing
         return String(line.split(separator: " ")[1])
     }
 
+    /// peer/print's number of the peer that is node `node`, and the cost shown for its link.
+    static func peer(on sw: SwitchProcess, node: String) throws -> (number: Int, cost: Int)? {
+        var number: Int?
+        for line in try sw.command("peer/print").data {
+            if line.hasPrefix("Peer ") {
+                number = Int(line.split(separator: " ")[1])
+            } else if line.hasPrefix(" mesh node \(node) cost "), let number {
+                return (number, Int(line.split(separator: " ")[4]) ?? -1)
+            }
+        }
+        return nil
+    }
+
+    /// Pins every link of `sw` to one cost. Loopback RTTs under a loaded test host swing by
+    /// milliseconds (a few hundred cost units), which would make "the cheapest path" a matter
+    /// of scheduling luck; pinned, the cheapest path is the fewest hops, and a test can make
+    /// one link dear on purpose.
+    static func pinAllCosts(_ sw: SwitchProcess, to cost: Int) throws {
+        for line in try sw.command("peer/print").data where line.hasPrefix("Peer ") && line.contains(" ESTABLISHED ") {
+            let number = line.split(separator: " ")[1]
+            #expect(try sw.command("mesh/setcost \(Int(number) ?? 0) \(cost)").status == "1000 Success")
+        }
+    }
+
     /// Waits until `sw` routes `station`'s frames to `owner` (its advert has arrived).
     static func waitForRoute(on sw: SwitchProcess, to station: MACAddress, owner: String) throws {
         try waitUntil(timeout: .seconds(10), "a route to \(station) owned by \(owner)") {
@@ -35,16 +59,40 @@ import Testing
         }
     }
 
-    /// `count` unicast frames each way, every one checked on arrival.
-    static func exchange(_ a: TestClient, _ b: TestClient, count: Int, tag: UInt8) throws {
+    /// `count` unicast frames each way, every one checked on arrival; returns the median
+    /// round trip (there and back, the test's own turnaround included), for the log only.
+    @discardableResult
+    static func exchange(_ a: TestClient, _ b: TestClient, count: Int, tag: UInt8) throws -> Duration {
+        var roundTrips: [Duration] = []
         for index in 0..<count {
+            let start = ContinuousClock.now
             let there = a.frame(to: b.mac, size: 200, tag: tag &+ UInt8(truncatingIfNeeded: index))
             try a.send(there)
             #expect(try b.receive() == there)
             let back = b.frame(to: a.mac, size: 200, tag: tag &+ UInt8(truncatingIfNeeded: index))
             try b.send(back)
             #expect(try a.receive() == back)
+            roundTrips.append(ContinuousClock.now - start)
         }
+        return roundTrips.sorted()[roundTrips.count / 2]
+    }
+
+    /// Sends a fresh unicast every 20 ms until one arrives; then lets stragglers arrive and
+    /// drops them, so the next exchange starts clean.
+    static func timeUntilDelivered(from sender: TestClient, to receiver: TestClient, within limit: Duration) throws -> Duration {
+        let start = ContinuousClock.now
+        var tag: UInt8 = 0x80
+        while ContinuousClock.now - start < limit {
+            let probe = sender.frame(to: receiver.mac, tag: tag)
+            try sender.send(probe)
+            if try receiver.receive(timeout: .milliseconds(20)) != nil {
+                let elapsed = ContinuousClock.now - start
+                while try receiver.receive(timeout: .milliseconds(200)) != nil {}
+                return elapsed
+            }
+            tag &+= 1
+        }
+        throw TestFailure("no unicast within \(limit)")
     }
 
     /// A, B, C all friends, C the root: the A–B link is an alternate port, so the tree sends
@@ -61,6 +109,9 @@ import Testing
             a = try SwitchProcess(arguments: ["--listen", "127.0.0.1:\(portA)", "--peer", "127.0.0.1:\(portC)"] + extra + friends.member(0))
             b = try SwitchProcess(arguments: ["--peer", "127.0.0.1:\(portC)", "--peer", "127.0.0.1:\(portA)"] + extra + friends.member(1))
             for sw in [a, b, c] { try sw.waitForPeers(2) }
+            if !extra.contains("--no-mesh-routing") {
+                for sw in [a, b, c] { try MeshRoutingTests.pinAllCosts(sw, to: 100) }
+            }
             try waitUntil(timeout: .seconds(10), "the tree to put the A–B link on an alternate port") {
                 try [a, b].flatMap { try $0.command("stp/print").data }.contains { $0.contains("role=alternate") }
             }
@@ -87,13 +138,31 @@ import Testing
         #expect(try mesh.a.command("mesh/route \(onB.mac)").data.first?.hasSuffix("path \(idA) > \(idB)") == true)
 
         let before = try Self.linkFrames(mesh.c)
-        try Self.exchange(onA, onB, count: 150, tag: 0x10)
+        let roundTrip = try Self.exchange(onA, onB, count: 150, tag: 0x10)
         let crossedC = try Self.linkFrames(mesh.c) - before
+        print("measured: A<->B median round trip \(roundTrip) over the direct link")
         // BPDUs (a hello per port every 2 s) still come and go; 300 frames did not.
         #expect(crossedC < 30, "C's links carried \(crossedC) frames")
         let routed = try mesh.a.command("mesh/print").data.first { $0.hasPrefix("frames routed ") }
         #expect(routed.map { (Int($0.split(separator: " ")[2]) ?? 0) >= 150 } == true, "\(routed ?? "-")")
         print("measured: C's link counters rose by \(crossedC) while A and B exchanged 300 frames")
+
+        // The direct link made dear (at both ends): A–C–B (200) is now the cheapest path.
+        let bFromA = try #require(try Self.peer(on: mesh.a, node: idB))
+        let aFromB = try #require(try Self.peer(on: mesh.b, node: idA))
+        #expect(bFromA.cost == 100)
+        #expect(try mesh.a.command("mesh/setcost \(bFromA.number) 1000").status == "1000 Success")
+        #expect(try mesh.b.command("mesh/setcost \(aFromB.number) 1000").status == "1000 Success")
+        let idC = try Self.nodeID(mesh.c)
+        try waitUntil(timeout: .seconds(10), "A and B to route through C") {
+            try mesh.a.command("mesh/route \(onB.mac)").data.first?.hasSuffix("path \(idA) > \(idC) > \(idB)") == true
+                && mesh.b.command("mesh/route \(onA.mac)").data.first?.hasSuffix("path \(idB) > \(idC) > \(idA)") == true
+        }
+        let beforeDear = try Self.linkFrames(mesh.c)
+        try Self.exchange(onA, onB, count: 150, tag: 0x30)
+        let viaC = try Self.linkFrames(mesh.c) - beforeDear
+        #expect(viaC >= 600, "each of the 300 frames in and out of C: \(viaC)")
+        #expect(try mesh.c.command("mesh/print").data.contains { $0.hasPrefix("frames routed 0 ") && $0.contains(" relayed 300 ") })
         onA.close()
         onB.close()
         try mesh.stop()
@@ -104,8 +173,9 @@ import Testing
         let onA = try TestClient(mesh.a.socketDirectory, mac: "02:00:00:00:0a:01", port: Self.clientPort)
         let onB = try TestClient(mesh.b.socketDirectory, mac: "02:00:00:00:0b:01", port: Self.clientPort)
         let before = try Self.linkFrames(mesh.c)
-        try Self.exchange(onA, onB, count: 150, tag: 0x10)
+        let roundTrip = try Self.exchange(onA, onB, count: 150, tag: 0x10)
         let crossedC = try Self.linkFrames(mesh.c) - before
+        print("measured: A<->B median round trip \(roundTrip) through C (--no-mesh-routing)")
         #expect(crossedC >= 600, "each of the 300 frames in and out of C: \(crossedC)")
         onA.close()
         onB.close()
@@ -130,6 +200,7 @@ import Testing
             switches.append(try SwitchProcess(arguments: arguments))
         }
         for sw in switches { try sw.waitForPeers(2) }
+        for sw in switches { try Self.pinAllCosts(sw, to: 100) }
         try waitUntil(timeout: .seconds(10), "the ring's tree to block one link") {
             try switches.flatMap { try $0.command("stp/print").data }.filter { $0.contains("role=alternate") }.count == 1
         }
@@ -160,13 +231,15 @@ import Testing
 
         let offPath = [0, 1, 4]
         var before = try offPath.map { try Self.linkFrames(switches[$0]) }
-        try Self.exchange(onS2, onS3, count: 100, tag: 0x20)
+        let direct = try Self.exchange(onS2, onS3, count: 100, tag: 0x20)
         var rise = try zip(offPath, before).map { try Self.linkFrames(switches[$0.0]) - $0.1 }
         #expect(rise.allSatisfy { $0 < 30 }, "switches off the direct path carried \(rise) frames")
-        print("measured: ring, direct link up: S0, S1, S4 link counters rose by \(rise) while S2 and S3 exchanged 200 frames")
+        print("measured: ring, direct link up: S0, S1, S4 link counters rose by \(rise) while S2 and S3 exchanged 200 frames; median round trip \(direct)")
 
         // Cut S2–S3 (S2 dialled it): the only way left is round the ring.
         #expect(try switches[2].command("peer/del 127.0.0.1:\(ports[3])").status == "1000 Success")
+        let failover = try Self.timeUntilDelivered(from: onS2, to: onS3, within: .seconds(5))
+        print("measured: ring, unicast S2->S3 flowing again \(failover) after the S2–S3 link was closed")
         try waitUntil(timeout: .seconds(10), "S2 to route round the ring") {
             try switches[2].command("mesh/route \(onS3.mac)").data.first?.hasSuffix("path \(ids[2]) > \(ids[1]) > \(ids[0]) > \(ids[4]) > \(ids[3])") == true
         }
@@ -174,10 +247,10 @@ import Testing
             try switches[3].command("mesh/route \(onS2.mac)").data.first?.contains("> \(ids[0]) >") == true
         }
         before = try offPath.map { try Self.linkFrames(switches[$0]) }
-        try Self.exchange(onS2, onS3, count: 100, tag: 0x40)
+        let around = try Self.exchange(onS2, onS3, count: 100, tag: 0x40)
         rise = try zip(offPath, before).map { try Self.linkFrames(switches[$0.0]) - $0.1 }
         #expect(rise.allSatisfy { $0 >= 400 }, "each of S0, S1, S4 should relay the 200 frames: \(rise)")
-        print("measured: ring, S2–S3 cut: S0, S1, S4 link counters rose by \(rise)")
+        print("measured: ring, S2–S3 cut: S0, S1, S4 link counters rose by \(rise); median round trip \(around)")
 
         for client in [onS2, onS3, onS0] { client.close() }
         for sw in switches.reversed() { try sw.stop() }

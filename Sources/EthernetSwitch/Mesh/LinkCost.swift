@@ -4,11 +4,12 @@ import F2FBase
 /// with hysteresis: the advertised cost moves only when the measurement leaves a band around
 /// it, so RTT jitter does not re-route traffic (and reorder flows) back and forth.
 ///
-/// Cost units are 100 µs of RTT, plus `perHop` for every link, so that among paths of
-/// similar delay the one with fewer hops (fewer nodes to cross) wins. Loss multiplies:
-/// every 10 % of loss doubles the cost.
+/// Cost units are 100 µs of RTT, plus `perHop` (5 ms worth) for every link: among paths of
+/// similar delay the one with fewer hops (fewer nodes to cross) wins, and on a LAN, where
+/// RTTs are far below a millisecond but a loaded host's scheduling adds a few, routes are
+/// fewest-hops rather than a lottery. Loss multiplies: every 10 % of loss doubles the cost.
 public struct LinkCost: Equatable, Sendable {
-    public static let perHop: UInt32 = 10
+    public static let perHop: UInt32 = 50
     /// A link without RTT samples (the TCP path) counts as a 1 ms link.
     public static let unmeasured: UInt32 = perHop + 10
     public static let maximum: UInt32 = 1_000_000

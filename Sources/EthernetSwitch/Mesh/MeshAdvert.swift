@@ -66,6 +66,8 @@ public struct MeshAdvert: Equatable, Sendable {
         try bytes.requireCount(Self.headerCount)
         let linkCount = Int(bytes.bigEndianUInt16(at: Field.linkCount))
         let stationCount = Int(bytes.bigEndianUInt16(at: Field.stationCount))
+        guard linkCount <= Self.maximumLinks else { throw .invalidField(name: "link count", value: UInt64(linkCount)) }
+        guard stationCount <= Self.maximumStations else { throw .invalidField(name: "station count", value: UInt64(stationCount)) }
         // The only length check: every read below is inside it.
         try bytes.requireCount(Self.headerCount + linkCount * Self.linkCount + stationCount * Self.stationCount)
         let origin = Self.uint64(bytes, at: Field.origin)
