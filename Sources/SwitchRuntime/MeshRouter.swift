@@ -13,6 +13,8 @@ public final class MeshRouter: CoreListener, OutboundProducer {
         public var advertsOut: UInt64 = 0
         public var advertsStale: UInt64 = 0
         public var advertsMalformed: UInt64 = 0
+        /// New origins refused while the database held `LinkStateDatabase.maximumOrigins`.
+        public var advertsRefused: UInt64 = 0
         public var originated: UInt64 = 0
         public var routeComputations: UInt64 = 0
     }
@@ -37,6 +39,7 @@ public final class MeshRouter: CoreListener, OutboundProducer {
     private var lastOriginated: Instant?
     private var timer: EventLoop.TimerID?
     private var isUpdateScheduled = false
+    private var isRecomputeScheduled = false
 
     public init(engine: SwitchEngine, node: F2FNode, peerPorts: PeerPorts, logger: Logger) {
         self.engine = engine
@@ -95,9 +98,11 @@ public final class MeshRouter: CoreListener, OutboundProducer {
         switch database.receive(advert, now: engine.loop.now) {
         case .installed:
             flood(advert, except: peer.id)
-            recomputeRoutes()
+            scheduleRecompute()
         case .stale:
             counters.advertsStale &+= 1
+        case .refusedFull:
+            counters.advertsRefused &+= 1
         case .ownOutnumbered:
             // Ours from before a restart: the next one must carry a higher number.
             originate()
@@ -138,6 +143,18 @@ public final class MeshRouter: CoreListener, OutboundProducer {
             guard let self else { return }
             isUpdateScheduled = false
             update(forceRecompute: true)
+        }
+    }
+
+    /// Once after the current dispatch, however many adverts it brought: a burst of adverts
+    /// (a friend relinking, or flooding on purpose) costs one Dijkstra, not one each.
+    private func scheduleRecompute() {
+        guard !isRecomputeScheduled else { return }
+        isRecomputeScheduled = true
+        engine.loop.afterCurrentDispatch { [weak self] in
+            guard let self else { return }
+            isRecomputeScheduled = false
+            recomputeRoutes()
         }
     }
 

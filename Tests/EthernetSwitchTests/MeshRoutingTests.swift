@@ -291,6 +291,19 @@ import Testing
         #expect(outcome5 == .installed)
     }
 
+    @Test func newOriginsBeyondTheLimitAreRefused() {
+        var database = LinkStateDatabase(ownID: 1)
+        for origin in 2...UInt64(LinkStateDatabase.maximumOrigins + 1) {
+            let outcome = database.receive(MeshAdvert(origin: origin, sequence: 1, links: [], stations: []), now: now)
+            #expect(outcome == .installed)
+        }
+        let refused = database.receive(MeshAdvert(origin: 5000, sequence: 1, links: [], stations: []), now: now)
+        #expect(refused == .refusedFull)
+        // Known origins still get their newer adverts in.
+        let newer = database.receive(MeshAdvert(origin: 2, sequence: 2, links: [], stations: []), now: now)
+        #expect(newer == .installed)
+    }
+
     @Test func ourOwnAdvertFromBeforeARestartIsOutnumbered() {
         var database = LinkStateDatabase(ownID: 1)
         database.originate(links: [], stations: [], now: now)

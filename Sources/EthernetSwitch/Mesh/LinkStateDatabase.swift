@@ -13,7 +13,12 @@ public struct LinkStateDatabase: Sendable {
         /// An advert of our own origin with a sequence at or above ours, left from before a
         /// restart: our next advert must outnumber it (`originate` takes care of that).
         case ownOutnumbered
+        /// A new origin while `maximumOrigins` are known: not stored, not flooded (a friend
+        /// inventing node ids cannot grow the database without bound).
+        case refusedFull
     }
+
+    public static let maximumOrigins = 1024
 
     private struct Record: Sendable {
         var advert: MeshAdvert
@@ -55,8 +60,10 @@ public struct LinkStateDatabase: Sendable {
             ownSequence = advert.sequence
             return .ownOutnumbered
         }
-        if let known = records[advert.origin]?.advert, !Self.isNewer(advert.sequence, than: known.sequence) {
-            return .stale
+        if let known = records[advert.origin]?.advert {
+            guard Self.isNewer(advert.sequence, than: known.sequence) else { return .stale }
+        } else if records.count >= Self.maximumOrigins {
+            return .refusedFull
         }
         records[advert.origin] = Record(advert: advert, expires: now + lifetime)
         return .installed

@@ -51,7 +51,7 @@ public enum MeshConsoleCommands {
         let advertCounters = router.counters
         lines.append(
             "adverts in \(advertCounters.advertsIn) out \(advertCounters.advertsOut) stale \(advertCounters.advertsStale)"
-                + " malformed \(advertCounters.advertsMalformed) originated \(advertCounters.originated) computations \(advertCounters.routeComputations)")
+                + " malformed \(advertCounters.advertsMalformed) refused \(advertCounters.advertsRefused) originated \(advertCounters.originated) computations \(advertCounters.routeComputations)")
         for advert in router.database.adverts where advert.origin != router.ownID {
             let id = advert.origin
             guard let distance = routes.distance[id], let hop = routes.nextHop[id] else {
