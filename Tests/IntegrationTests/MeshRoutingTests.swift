@@ -255,4 +255,74 @@ import Testing
         for client in [onS2, onS3, onS0] { client.close() }
         for sw in switches.reversed() { try sw.stop() }
     }
+
+    /// Five switches, every pair friends and linked (ten links), links pinned to equal costs:
+    /// every pair of clients talks over its own direct link, the three other switches see none
+    /// of it, and each broadcast reaches each other client exactly once. Cutting one link
+    /// sends that pair through exactly one of the others.
+    @Test func aFullMeshOfFiveUsesEachPairsDirectLink() throws {
+        let friends = try FriendGroup(count: 5)
+        let ports = try (0..<5).map { _ in try TCPPorts.free() }
+        var switches: [SwitchProcess] = []
+        for index in 0..<5 {
+            var arguments = ["--listen", "127.0.0.1:\(ports[index])"] + friends.member(index)
+            for other in (index + 1)..<5 { arguments += ["--peer", "127.0.0.1:\(ports[other])"] }
+            if index == 0 { arguments += ["--priority", "4096"] }
+            switches.append(try SwitchProcess(arguments: arguments))
+        }
+        for sw in switches { try sw.waitForPeers(4) }
+        for sw in switches { try Self.pinAllCosts(sw, to: 100) }
+        let clients = try (0..<5).map { try TestClient(switches[$0].socketDirectory, mac: "02:00:00:00:0\($0):01", port: Self.clientPort) }
+        try waitUntil(timeout: .seconds(10), "the tree to settle") {
+            try switches.flatMap { try $0.command("stp/print").data }.filter { $0.hasPrefix("Port ") && !$0.contains("state=forwarding") && !$0.contains("state=discarding") }.isEmpty
+        }
+
+        // Every broadcast arrives exactly once at every other client (this also makes every
+        // station known to its node, which advertises it).
+        for (index, sender) in clients.enumerated() {
+            let broadcast = sender.frame(to: .broadcast, size: 100, tag: UInt8(index))
+            let marker = sender.frame(to: .broadcast, tag: 0xF0 + UInt8(index))
+            try sender.send(broadcast)
+            try sender.send(marker)
+            for receiver in clients where receiver !== sender {
+                #expect(try receiver.receive() == broadcast)
+                #expect(try receiver.framesBefore(marker).isEmpty, "a second copy would come before the marker")
+            }
+        }
+        let ids = try switches.map(Self.nodeID)
+        for i in 0..<5 {
+            for j in 0..<5 where i != j { try Self.waitForRoute(on: switches[i], to: clients[j].mac, owner: ids[j]) }
+        }
+
+        for i in 0..<5 {
+            for j in (i + 1)..<5 {
+                let others = (0..<5).filter { $0 != i && $0 != j }
+                let before = try others.map { try Self.linkFrames(switches[$0]) }
+                try Self.exchange(clients[i], clients[j], count: 20, tag: UInt8(i * 16 + j))
+                let rise = try zip(others, before).map { try Self.linkFrames(switches[$0.0]) - $0.1 }
+                #expect(rise.allSatisfy { $0 < 30 }, "S\(i)<->S\(j): S\(others) carried \(rise)")
+            }
+        }
+
+        // S0–S1 closed (S0 dialled it): S0<->S1 now crosses exactly one of S2, S3, S4.
+        #expect(try switches[0].command("peer/del 127.0.0.1:\(ports[1])").status == "1000 Success")
+        try waitUntil(timeout: .seconds(10), "S0 to route to S1 over two hops") {
+            try switches[0].command("mesh/route \(clients[1].mac)").data.first?.split(separator: ">").count == 3
+        }
+        try waitUntil(timeout: .seconds(10), "S1 to route to S0 over two hops") {
+            try switches[1].command("mesh/route \(clients[0].mac)").data.first?.split(separator: ">").count == 3
+        }
+        let others = [2, 3, 4]
+        let before = try others.map { try Self.linkFrames(switches[$0]) }
+        try Self.exchange(clients[0], clients[1], count: 50, tag: 0x60)
+        let rise = try zip(others, before).map { try Self.linkFrames(switches[$0.0]) - $0.1 }
+        // Equal costs: both ends break the tie alike (the lower node id in the middle), so
+        // one switch relays both directions and the other two see nothing.
+        #expect(rise.filter { $0 >= 200 }.count == 1, "one relays the 100 frames: \(rise)")
+        #expect(rise.filter { $0 < 30 }.count == 2, "the others see none: \(rise)")
+        print("measured: full mesh, S0–S1 cut: S2, S3, S4 link counters rose by \(rise)")
+
+        for client in clients { client.close() }
+        for sw in switches.reversed() { try sw.stop() }
+    }
 }
