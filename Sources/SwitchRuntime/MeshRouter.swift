@@ -91,7 +91,9 @@ public final class MeshRouter: CoreListener, OutboundProducer {
         do {
             advert = try MeshAdvert(parsing: payload.bindMemory(to: UInt8.self).span)
         } catch {
+            // Counted (mesh/print); one line per advert at debug only: a friend could send many.
             counters.advertsMalformed &+= 1
+            logger.debug("malformed mesh advert", metadata: ["peer": "\(peer.displayName)", "error": "\(error)"])
             return
         }
         counters.advertsIn &+= 1
@@ -221,8 +223,12 @@ public final class MeshRouter: CoreListener, OutboundProducer {
     }
 
     private func recomputeRoutes() {
+        let previous = routes
         routes = database.routes()
         counters.routeComputations &+= 1
+        if routes.nextHop != previous.nextHop || routes.distance != previous.distance {
+            logger.debug("mesh routes changed", metadata: ["nodes": "\(routes.distance.count)", "owned-stations": "\(routes.owners.count)"])
+        }
         var portOfNeighbour: [UInt64: Int] = [:]
         for peer in node.peers.values where peer.state == .established {
             guard let remote = peer.remote, let link = peerPorts.link(for: peer) else { continue }
