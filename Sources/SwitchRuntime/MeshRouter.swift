@@ -171,7 +171,7 @@ public final class MeshRouter: CoreListener, OutboundProducer {
         for id in costs.keys {
             guard let peer = node.peers[id] else { continue }
             let measurement = linkMeasurement(peer)
-            _ = costs[id]?.update(rtt: measurement.rtt, loss: measurement.loss)
+            _ = costs[id]?.update(rtt: measurement.rtt, loss: measurement.loss, now: now)
         }
         var changed = database.expire(now: now) || forceRecompute
         let own = database.advert(of: ownID)

@@ -339,26 +339,43 @@ import Testing
 
     @Test func jitterInsideTheBandDoesNotChangeTheAdvertisedCost() {
         var cost = LinkCost()
-        let outcome10 = cost.update(rtt: .milliseconds(20), loss: 0)
-        #expect(outcome10)
+        var time = now
+        func measure(_ milliseconds: Int64, loss: Double = 0) -> Bool {
+            time = time + .milliseconds(250)
+            return cost.update(rtt: .milliseconds(milliseconds), loss: loss, now: time)
+        }
+        let first = measure(20)
+        #expect(first)
         #expect(cost.advertised == 250)
-        for rtt in [19, 22, 24, 17, 25, 21] {
-            let outcome11 = cost.update(rtt: .milliseconds(Int64(rtt)), loss: 0)
-            #expect(!outcome11, "\(rtt) ms moved the cost")
+        // Spikes above the path's delay do not count (the windowed minimum stays at 20 ms)...
+        for rtt in [19, 22, 40, 17, 60, 21] as [Int64] {
+            let moved = measure(rtt)
+            #expect(!moved, "\(rtt) ms moved the cost")
         }
         #expect(cost.advertised == 250)
-        let outcome12 = cost.update(rtt: .milliseconds(30), loss: 0)
-        #expect(outcome12)
+        // ...and a lower delay is taken at once when it leaves the band: 10 ms.
+        let lower = measure(10)
+        #expect(lower)
+        #expect(cost.advertised == 150)
+        // A lasting rise shows once the windows holding the lower samples have passed.
+        var rose = false
+        var waited = Duration.zero
+        while !rose, waited < .seconds(20) {
+            rose = measure(30)
+            waited += .milliseconds(250)
+        }
+        #expect(rose)
         #expect(cost.advertised == 350)
-        // Loss moves it too.
-        let outcome13 = cost.update(rtt: .milliseconds(30), loss: 0.2)
-        #expect(outcome13)
+        #expect(waited > LinkCost.window && waited <= LinkCost.window * 2 + .milliseconds(250), "after \(waited)")
+        // Loss moves it at once.
+        let lossy = measure(30, loss: 0.2)
+        #expect(lossy)
         #expect(cost.advertised == 1050)
         // Pinned: measurements are remembered but not advertised.
         cost.pinned = 50
-        let outcome14 = cost.update(rtt: .milliseconds(1), loss: 0)
-        #expect(!outcome14)
+        let pinnedMove = measure(30)
+        #expect(!pinnedMove)
         #expect(cost.current == 50)
-        #expect(cost.measured == 60)
+        #expect(cost.measured == 350)
     }
 }
