@@ -271,6 +271,11 @@ import Testing
             switches.append(try SwitchProcess(arguments: arguments))
         }
         for sw in switches { try sw.waitForPeers(4) }
+        // Before pinning: every link shows a measured cost, at least the per-link 50.
+        let measured = try switches[0].command("peer/print").data.filter { $0.hasPrefix(" mesh node ") }
+        #expect(measured.count == 4)
+        #expect(measured.allSatisfy { (Int($0.split(separator: " ")[4]) ?? 0) >= Int(LinkCost.perHop) }, "\(measured)")
+        print("measured: full mesh, S0's link costs before pinning: \(measured)")
         for sw in switches { try Self.pinAllCosts(sw, to: 100) }
         let clients = try (0..<5).map { try TestClient(switches[$0].socketDirectory, mac: "02:00:00:00:0\($0):01", port: Self.clientPort) }
         try waitUntil(timeout: .seconds(10), "the tree to settle") {
@@ -293,6 +298,8 @@ import Testing
         for i in 0..<5 {
             for j in 0..<5 where i != j { try Self.waitForRoute(on: switches[i], to: clients[j].mac, owner: ids[j]) }
         }
+        let nodes = try switches[0].command("mesh/print").data.filter { $0.hasPrefix("Node ") }
+        #expect(nodes.count == 4 && nodes.allSatisfy { $0.contains(" cost 100 ") }, "\(nodes)")
 
         for i in 0..<5 {
             for j in (i + 1)..<5 {
