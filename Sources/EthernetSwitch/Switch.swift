@@ -308,6 +308,12 @@ public struct Switch: Sendable {
         ports[port].counters.bytesOut &+= UInt64(byteCount)
     }
 
+    /// A frame that arrived on `port` but did not go through `receive` (a routed frame).
+    public mutating func recordReceived(port: Int, byteCount: Int) {
+        ports[port].counters.framesIn &+= 1
+        ports[port].counters.bytesIn &+= UInt64(byteCount)
+    }
+
     public mutating func recordDrop(port: Int, reason: DropReason) {
         ports[port].counters[dropped: reason] &+= 1
     }

@@ -21,6 +21,11 @@ public struct F2FPacketType: RawRepresentable, Hashable, Sendable, CustomStringC
     public static let udpEcho = F2FPacketType(rawValue: 0x06)
     public static let bpdu = F2FPacketType(rawValue: 0x0F)
     public static let ethernetFrame = F2FPacketType(rawValue: 0x10)
+    /// A node's link-state advert, flooded over every friend link (docs/mesh-routing.md).
+    public static let meshAdvert = F2FPacketType(rawValue: 0x20)
+    /// An Ethernet frame routed to the node that owns its destination, behind a header
+    /// naming that node and a hop limit (docs/mesh-routing.md).
+    public static let meshFrame = F2FPacketType(rawValue: 0x21)
 
     public var description: String {
         switch self {
@@ -32,6 +37,8 @@ public struct F2FPacketType: RawRepresentable, Hashable, Sendable, CustomStringC
         case .udpEcho: "udp-echo"
         case .bpdu: "bpdu"
         case .ethernetFrame: "ethernet-frame"
+        case .meshAdvert: "mesh-advert"
+        case .meshFrame: "mesh-frame"
         default: "type-0x\(String(rawValue, radix: 16))"
         }
     }

@@ -1,3 +1,4 @@
+import EthernetSwitch
 import F2FCore
 
 /// The F2F stream framing (`PacketAssembler`: 1-byte type, 2-byte big-endian length, payload)
@@ -69,6 +70,19 @@ enum F2FPacketHarness {
             BPDUHarness.check(frame: [UInt8](assembler.payload))
         case .ethernetFrame:
             EthernetHeaderHarness.check(frame: [UInt8](assembler.payload))
+        case .meshAdvert:
+            // What parses encodes to something that parses back the same (adverts are
+            // canonical: links and stations sorted).
+            guard let advert = try? MeshAdvert(parsing: [UInt8](assembler.payload).span) else { break }
+            var bytes: [UInt8] = []
+            advert.encode(into: &bytes)
+            precondition((try? MeshAdvert(parsing: bytes.span)) == advert, "mesh advert does not round-trip")
+        case .meshFrame:
+            let payload = [UInt8](assembler.payload)
+            if let header = try? MeshFrameHeader(parsing: payload.span) {
+                EthernetHeaderHarness.check(frame: Array(payload[MeshFrameHeader.encodedCount...]))
+                _ = header.owner
+            }
         default:
             _ = type.description
         }

@@ -60,6 +60,9 @@ struct SwitchOptions: ParsableArguments {
     @Flag(name: .customLong("no-udp"), help: "Friend links carry frames over TCP only (by default over UDP on the --listen port, TCP as fallback).")
     var noUDP = false
 
+    @Flag(name: .customLong("no-mesh-routing"), help: "Unicast between friends follows the spanning tree only (by default it takes the cheapest path to the station's node).")
+    var noMeshRouting = false
+
     @Option(name: .customLong("max-peers"), help: "Most peer links; connections beyond are closed at once.")
     var maxPeers: Int = SwitchNodeSettings.defaults.maxPeers
 
@@ -318,6 +321,7 @@ struct SwitchOptions: ParsableArguments {
         settings.networkKeyPath = networkKeyPath
         settings.plaintext = plaintext
         settings.noUDP = noUDP
+        settings.noMeshRouting = noMeshRouting
         settings.liveness = liveness
         settings.rootFriends = rootFriends.compactMap(PeerID.init(parsing:))
         settings.noRemoteRoot = noRemoteRoot

@@ -29,6 +29,8 @@ public final class SwitchApplication {
     private let friendLinks: FriendLinks?
     /// Frames over UDP on friend links; nil with `--no-udp` or `--plaintext`.
     private let udp: UDPTransport?
+    /// Shortest paths across friend links (docs/mesh-routing.md); nil with `--no-mesh-routing`.
+    private let mesh: MeshRouter?
     /// The spanning tree `stp/enable 1` starts from.
     private let spanningTreeSettings: SpanningTree
     /// The rcfile's `shutdown`: the switch stops once set up.
@@ -93,7 +95,19 @@ public final class SwitchApplication {
                 friendLinks.forCore(friendLinks.secureOutbound(connection, pinned: entry.pinnedID.flatMap(PeerID.init(parsing:))))
             }
         }
-        udp = friendLinks != nil && !settings.noUDP ? UDPTransport(node: node, loop: loop, logger: Logger(label: "f2f.udp")) : nil
+        let udp = friendLinks != nil && !settings.noUDP ? UDPTransport(node: node, loop: loop, logger: Logger(label: "f2f.udp")) : nil
+        self.udp = udp
+        if settings.noMeshRouting {
+            mesh = nil
+        } else {
+            let mesh = MeshRouter(engine: engine, node: node, peerPorts: peerPorts, logger: Logger(label: "f2f.mesh"))
+            // Costs follow what the UDP path measures (RTT from its probes, loss of probes).
+            mesh.linkMeasurement = { [loop] peer in
+                guard let monitor = udp?.link(for: peer)?.monitor else { return (nil, nil) }
+                return (monitor.rtt.smoothed, monitor.lossRate(now: loop.now))
+            }
+            self.mesh = mesh
+        }
     }
 
     /// Root guard on the links of friends who may not lead to the root. By default none: a mesh
@@ -251,7 +265,8 @@ public final class SwitchApplication {
 
     private func makeConsole() -> Console {
         let console = Console(banner: SwitchConsoleCommands.banner())
-        PeerConsoleCommands.register(on: console, node: node, dialer: dialer, peerPorts: peerPorts, friendLinks: friendLinks, udp: udp)
+        PeerConsoleCommands.register(on: console, node: node, dialer: dialer, peerPorts: peerPorts, friendLinks: friendLinks, udp: udp, mesh: mesh)
+        if let mesh { MeshConsoleCommands.register(on: console, router: mesh, engine: engine, node: node) }
         LimitsConsoleCommands.register(
             on: console, settings: settings, node: node, engine: engine, friendLinks: friendLinks, udp: udp, peerPorts: peerPorts, server: server,
             accept: { [unowned self] in
@@ -331,6 +346,7 @@ public final class SwitchApplication {
         for entry in dialer.entries { dialer.remove(id: entry.id) }
         for peer in Array(node.peers.values) { peer.close(reason: "switch shutting down") }
         udp?.stop()
+        mesh?.stop()
         engine.detachAll(reason: "switch shutting down")
         for stream in streamServers { stream.stop() }
         consoleServer?.stop()

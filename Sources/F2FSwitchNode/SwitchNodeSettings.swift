@@ -53,6 +53,8 @@ public struct SwitchNodeSettings: Sendable {
     public var plaintext = false
     /// Friend links on TCP only, as before issue 15 (no UDP socket, no offers).
     public var noUDP = false
+    /// Unicast to other nodes' stations follows the spanning tree (docs/mesh-routing.md).
+    public var noMeshRouting = false
     public var liveness: Double = 3
     public var rootFriends: [PeerID] = []
     public var noRemoteRoot = false

@@ -239,7 +239,7 @@ public final class DatagramLink: DatagramPath {
         }
         let type = F2FPacketType(rawValue: packet[0])
         switch type {
-        case .ethernetFrame:
+        case .ethernetFrame, .meshFrame:
             connection?.deliver(packet: packet)
         case .udpProbe where packet.count >= 7:
             sendProbe(type: .udpEcho, sequence: sequence(in: packet))

@@ -48,6 +48,11 @@ public final class PeerPorts: CoreListener, OutboundProducer {
             if link.isPaused { return .deferred }
             engine.receive(payload, from: link.port)
             return .claimed
+        case .packet(.meshFrame):
+            guard let link = links[peer.id] else { return .ignored }
+            if link.isPaused { return .deferred }
+            engine.receiveRouted(payload, from: link.port)
+            return .claimed
         case .packet, .writable:
             return .ignored
         }
@@ -94,7 +99,7 @@ public final class PeerLink: PortLink {
         self.port = port
         self.engine = engine
         self.control = control
-        queue = TimedFrameQueue(capacity: engine.burstQueueCapacity, slotSize: engine.maxFrameSize)
+        queue = TimedFrameQueue(capacity: engine.burstQueueCapacity, slotSize: engine.maxFrameSize + MeshFrameHeader.encodedCount)
     }
 
     /// BPDUs take the spanning-tree producer: they leave before any queued bulk frame.
@@ -129,12 +134,21 @@ public final class PeerLink: PortLink {
     public var queuedFrames: Int { queue.count }
 
     public func stage(_ frame: UnsafeRawBufferPointer) {
+        stage(frame, as: .ethernetFrame, frameCount: frame.count)
+    }
+
+    /// A routed frame: the same queue, so a flow's plain and routed frames keep their order.
+    public func stageRouted(_ packet: UnsafeRawBufferPointer) {
+        stage(packet, as: .meshFrame, frameCount: packet.count - MeshFrameHeader.encodedCount)
+    }
+
+    private func stage(_ frame: UnsafeRawBufferPointer, as type: F2FPacketType, frameCount: Int) {
         guard isOpen else { return }
         if queue.isEmpty, peer.slot.isFree, peer.state == .established {
-            peer.slot.load(.ethernetFrame, payload: frame)
-            engine.recordSent(port: port, byteCount: frame.count)
+            peer.slot.load(type, payload: frame)
+            engine.recordSent(port: port, byteCount: frameCount)
             peer.pumpOutbound(flush: false)
-        } else if !queue.push(frame, now: engine.loop.now) {
+        } else if !queue.push(frame, now: engine.loop.now, type: type) {
             engine.recordDrop(port: port, reason: .queueFull)
             peer.counters.framesDropped &+= 1
         }
@@ -155,8 +169,9 @@ public final class PeerLink: PortLink {
             engine.egressDrained(port: port)
             return false
         }
-        slot.load(.ethernetFrame, payload: frame)
-        engine.recordSent(port: port, byteCount: frame.count)
+        let type = queue.headType
+        slot.load(type, payload: frame)
+        engine.recordSent(port: port, byteCount: type == .meshFrame ? frame.count - MeshFrameHeader.encodedCount : frame.count)
         queue.removeFirst()
         if queue.isEmpty { engine.egressDrained(port: port) }
         return true

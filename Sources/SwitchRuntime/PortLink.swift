@@ -12,6 +12,9 @@ public protocol PortLink: AnyObject {
 
     /// Takes a frame for this port. The bytes stay valid only until `flush()` returns.
     func stage(_ frame: UnsafeRawBufferPointer)
+    /// Takes a routed packet (mesh header, then the frame) for this port; only peer links
+    /// carry them. The bytes stay valid only until `flush()` returns.
+    func stageRouted(_ packet: UnsafeRawBufferPointer)
     /// Sends what was staged.
     func flush()
     /// Releases descriptors and files; the engine has already removed the port.
@@ -31,6 +34,9 @@ public protocol PortLink: AnyObject {
 }
 
 extension PortLink {
+    /// Links other than friend links never get routed packets (the engine routes to peer ports only).
+    public func stageRouted(_ packet: UnsafeRawBufferPointer) {}
+
     /// Sends a control frame (a BPDU) now. Links with a priority path (F2F peers) override it.
     public func sendControl(_ frame: UnsafeRawBufferPointer) {
         stage(frame)

@@ -43,6 +43,11 @@ public final class SwitchEngine {
     /// storm costs one warning per port per `dropReportInterval`, never a line per frame.
     private var nextDropReport = Instant.zero
     public var dropReportInterval: Duration = .seconds(10)
+    /// Mesh routing (docs/mesh-routing.md): nil until a `MeshRouter` sets it; then a unicast
+    /// frame from a local port whose destination another node owns is routed to that node.
+    public private(set) var meshTable: MeshForwardingTable?
+    public private(set) var meshCounters = MeshCounters()
+    private let meshScratch: MeshScratch
 
     public init(configuration: SwitchConfiguration, spanningTree: SpanningTree? = nil, loop: any EventLoop, logger: Logger, burstQueueCapacity: Int = 256) {
         core = Switch(configuration: configuration, spanningTree: spanningTree)
@@ -50,7 +55,9 @@ public final class SwitchEngine {
         self.logger = logger
         self.burstQueueCapacity = burstQueueCapacity
         ports = (0..<configuration.portCount).map { _ in EnginePort() }
-        receiveBatch = ReceiveBatch(capacity: 64, bufferSize: configuration.maxFrameSize + 1)
+        // Room for a routed frame's mesh header too, so a routed full-size frame is not cut.
+        receiveBatch = ReceiveBatch(capacity: 64, bufferSize: configuration.maxFrameSize + 1 + MeshFrameHeader.encodedCount)
+        meshScratch = MeshScratch(slots: receiveBatch.capacity, slotSize: configuration.maxFrameSize + MeshFrameHeader.encodedCount)
         vlanScratch = VLANScratch(slots: receiveBatch.capacity, slotSize: configuration.maxFrameSize + 1 + VLANScratch.tagSize)
         touchedPorts.reserveCapacity(configuration.portCount)
     }
@@ -137,6 +144,15 @@ public final class SwitchEngine {
     /// libvdeplug plug, a stream, an unconnected dgram socket). It is copied into the ingress
     /// buffers and flushed with the others at the end of the current dispatch.
     public func receive(_ frame: UnsafeRawBufferPointer, from port: Int) {
+        receive(frame, from: port, routed: false)
+    }
+
+    /// A routed frame (`meshFrame` packet: mesh header, then the frame) from a peer link.
+    public func receiveRouted(_ packet: UnsafeRawBufferPointer, from port: Int) {
+        receive(packet, from: port, routed: true)
+    }
+
+    private func receive(_ frame: UnsafeRawBufferPointer, from port: Int, routed: Bool) {
         if copiedCount == receiveBatch.capacity { finishCopiedBatch() }
         let slot = receiveBatch.buffer(copiedCount)
         // A frame longer than the slot is cut to maxFrameSize + 1: still dropped as oversize.
@@ -146,7 +162,12 @@ public final class SwitchEngine {
         }
         copiedCount += 1
         if !copiedFrom.contains(port) { copiedFrom.append(port) }
-        forward(UnsafeRawBufferPointer(rebasing: slot[..<count]), from: port, now: loop.now, slot: copiedCount - 1)
+        let copy = UnsafeRawBufferPointer(rebasing: slot[..<count])
+        if routed {
+            forwardRouted(copy, from: port, now: loop.now, slot: copiedCount - 1)
+        } else {
+            forward(copy, from: port, now: loop.now, slot: copiedCount - 1)
+        }
         if !isCopiedBatchScheduled {
             isCopiedBatchScheduled = true
             loop.afterCurrentDispatch { [unowned self] in finishCopiedBatch() }
@@ -170,6 +191,7 @@ public final class SwitchEngine {
     private func forward(_ frame: UnsafeRawBufferPointer, from port: Int, now: Instant, slot: Int) {
         let bytes = frame.bindMemory(to: UInt8.self)
         let decision = core.receive(frame: bytes.span, on: port, now: now)
+        if meshTable != nil, routeThroughMesh(frame, decision: decision, from: port, slot: slot) { return }
         // A hub repeats frames as they came, whatever VLANs exist (as vde_switch -x).
         if core.vlans.isInUse, !core.configuration.isHub {
             forwardInVLAN(frame, decision: decision, from: port, slot: slot)
@@ -185,6 +207,111 @@ public final class SwitchEngine {
         case .drop, .consumed:
             break
         }
+    }
+
+    // MARK: Mesh routing
+
+    /// Installs the mesh's routes (nil: mesh routing off, everything on the spanning tree).
+    public func setMeshTable(_ table: MeshForwardingTable?) {
+        meshTable = table
+    }
+
+    /// A unicast frame entering the mesh here (from a local port) for a station another node
+    /// owns goes straight to that node's next hop instead of along the tree: one dictionary
+    /// lookup. Only at the ingress node: a frame already on the tree stays on it, so no
+    /// frame is ever both flooded and routed (docs/mesh-routing.md).
+    @inline(__always)
+    private func routeThroughMesh(_ frame: UnsafeRawBufferPointer, decision: ForwardingDecision, from port: Int, slot: Int) -> Bool {
+        switch decision {
+        case .unicast(let egress):
+            guard core.ports[egress].kind == .pointToPoint else { return false }
+        case .flood:
+            break
+        case .drop, .consumed:
+            return false
+        }
+        guard core.ports[port].kind == .edge, !core.vlans.isInUse, !core.configuration.isHub,
+            // Read in place (a final class's stored property): no copy of the table per frame.
+            let hop = meshTable?.stations[Self.stationKey(of: frame)]
+        else { return false }
+        stageRouted(frame, header: MeshFrameHeader(owner: hop.owner), on: hop.port, slot: slot)
+        meshCounters.routed &+= 1
+        return true
+    }
+
+    /// A routed frame from a peer: delivered here if this node owns its destination, else
+    /// passed on towards the owner. Never learned from, never flooded to peers.
+    private func forwardRouted(_ packet: UnsafeRawBufferPointer, from port: Int, now: Instant, slot: Int) {
+        guard let ownID = meshTable?.ownID, packet.count >= MeshFrameHeader.encodedCount + EthernetHeader.minimumCount,
+            packet.count - MeshFrameHeader.encodedCount <= maxFrameSize, core.isActive(port)
+        else {
+            meshCounters.droppedMalformed &+= 1
+            return
+        }
+        let header: MeshFrameHeader
+        do {
+            header = try MeshFrameHeader(parsing: packet.bindMemory(to: UInt8.self).span)
+        } catch {
+            meshCounters.droppedMalformed &+= 1
+            return
+        }
+        let frame = UnsafeRawBufferPointer(rebasing: packet[MeshFrameHeader.encodedCount...])
+        core.recordReceived(port: port, byteCount: frame.count)
+        if header.owner == ownID {
+            deliverRouted(frame, now: now)
+            return
+        }
+        guard header.hopLimit > 1 else {
+            meshCounters.droppedHopLimit &+= 1
+            return
+        }
+        guard let egress = meshTable?.nodes[header.owner] else {
+            meshCounters.droppedNoRoute &+= 1
+            return
+        }
+        stageRouted(frame, header: MeshFrameHeader(owner: header.owner, hopLimit: header.hopLimit - 1), on: egress, slot: slot)
+        meshCounters.relayed &+= 1
+    }
+
+    /// To the local port the station is on; if it is not known (aged, or gone since this node
+    /// advertised it), to every local port — never back into the mesh.
+    private func deliverRouted(_ frame: UnsafeRawBufferPointer, now: Instant) {
+        let key = Self.stationKey(of: frame)
+        let address = MACAddress(rawValue: key & 0xFFFF_FFFF_FFFF)
+        if let egress = core.macTable.lookup(address, vlanID: UInt16(key >> 48), now: now), core.ports[egress].kind == .edge,
+            core.isActive(egress), core.ports[egress].state.forwards
+        {
+            stage(frame, on: egress)
+            meshCounters.delivered &+= 1
+            return
+        }
+        for egress in core.floodPorts where core.ports[egress].kind == .edge {
+            stage(frame, on: egress)
+        }
+        meshCounters.deliveredByFlood &+= 1
+    }
+
+    private func stageRouted(_ frame: UnsafeRawBufferPointer, header: MeshFrameHeader, on port: Int, slot: Int) {
+        let record = ports[port]
+        guard let link = record.link else { return }
+        link.stageRouted(meshScratch.wrap(frame, header: header, slot: slot))
+        if !record.isTouched {
+            record.isTouched = true
+            touchedPorts.append(port)
+        }
+    }
+
+    /// The destination's station key as the MAC table would see it with VLANs not in use:
+    /// the 802.1Q VID of a tagged frame, else 0.
+    @inline(__always)
+    static func stationKey(of frame: UnsafeRawBufferPointer) -> UInt64 {
+        var destination: UInt64 = 0
+        for index in 0..<6 { destination = destination << 8 | UInt64(frame[index]) }
+        var vlan: UInt64 = 0
+        if frame.count >= EthernetHeader.taggedCount, frame[12] == 0x81, frame[13] == 0x00 {
+            vlan = (UInt64(frame[14]) << 8 | UInt64(frame[15])) & 0x0FFF
+        }
+        return vlan << 48 | destination
     }
 
     /// Each egress copy leaves as the port's membership wants it: as received when the form

@@ -14,12 +14,15 @@ final class TimedFrameQueue {
     private let frames: FrameQueue
     /// When each queued frame arrived, in a ring parallel to `frames`.
     private var arrivals: [Instant]
+    /// The packet type each queued frame leaves as (a plain or a routed frame), parallel too.
+    private var types: [F2FPacketType]
     private var head = 0
     private var codel: CoDel
 
     init(capacity: Int, slotSize: Int, codel: CoDel = CoDel()) {
         frames = FrameQueue(capacity: capacity, slotSize: slotSize)
         arrivals = Array(repeating: .zero, count: capacity)
+        types = Array(repeating: .ethernetFrame, count: capacity)
         self.codel = codel
     }
 
@@ -27,11 +30,15 @@ final class TimedFrameQueue {
     var isEmpty: Bool { frames.isEmpty }
 
     /// Copies `frame` in, stamped `now`; false (nothing stored) when the ring is full.
-    func push(_ frame: UnsafeRawBufferPointer, now: Instant) -> Bool {
+    func push(_ frame: UnsafeRawBufferPointer, now: Instant, type: F2FPacketType = .ethernetFrame) -> Bool {
         guard frames.push(frame) else { return false }
         arrivals[(head + frames.count - 1) % frames.capacity] = now
+        types[(head + frames.count - 1) % frames.capacity] = type
         return true
     }
+
+    /// The packet type of the frame `next` returned.
+    var headType: F2FPacketType { types[head] }
 
     /// The frame to send next, valid until `removeFirst()`; nil when none is left. Frames CoDel
     /// drops on the way are removed and reported through `dropped`, one call each.

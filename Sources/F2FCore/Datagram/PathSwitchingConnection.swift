@@ -85,7 +85,7 @@ public final class PathSwitchingConnection: Connection, ConnectionEvents {
             precondition(bytes.count >= F2FPacketHeader.encodedCount, "a packet's header is written whole")
             let type = F2FPacketType(rawValue: bytes[0])
             let total = F2FPacketHeader.encodedCount + (Int(bytes[1]) << 8 | Int(bytes[2]))
-            outbound = type == .ethernetFrame && datagrams?.carriesFrames == true
+            outbound = (type == .ethernetFrame || type == .meshFrame) && datagrams?.carriesFrames == true
                 ? .gathering(total: total, filled: 0) : .streaming(remaining: total)
         }
         switch outbound {

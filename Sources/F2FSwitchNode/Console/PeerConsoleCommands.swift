@@ -8,10 +8,10 @@ import VDEServer
 
 /// `peer/*`: the F2F links, as users manage them from vdeterm.
 enum PeerConsoleCommands {
-    static func register(on console: Console, node: F2FNode, dialer: PeerDialer, peerPorts: PeerPorts, friendLinks: FriendLinks?, udp: UDPTransport?) {
+    static func register(on console: Console, node: F2FNode, dialer: PeerDialer, peerPorts: PeerPorts, friendLinks: FriendLinks?, udp: UDPTransport?, mesh: MeshRouter? = nil) {
         console.addMenu(ConsoleMenu("peer", title: "F2F PEER MENU"))
         console.add(ConsoleCommand("peer/print", help: "print peer links and dialled addresses", printsData: true) { _ in
-            lines(node: node, dialer: dialer, peerPorts: peerPorts, udp: udp)
+            lines(node: node, dialer: dialer, peerPorts: peerPorts, udp: udp, mesh: mesh)
         })
         console.add(ConsoleCommand("peer/add", syntax: "[ID@]HOST:PORT", help: "keep a link to a peer (redialled when it fails); ID pins and befriends it") { argument throws(ConsoleError) in
             guard let line = PeerLine(parsing: argument) else { throw .invalidArgument }
@@ -34,7 +34,7 @@ enum PeerConsoleCommands {
         if let friendLinks { FriendConsoleCommands.register(on: console, links: friendLinks, node: node, dialer: dialer) }
     }
 
-    private static func lines(node: F2FNode, dialer: PeerDialer, peerPorts: PeerPorts, udp: UDPTransport?) -> [String] {
+    private static func lines(node: F2FNode, dialer: PeerDialer, peerPorts: PeerPorts, udp: UDPTransport?, mesh: MeshRouter?) -> [String] {
         let now = node.now()
         var output: [String] = []
         for entry in dialer.entries {
@@ -72,6 +72,10 @@ enum PeerConsoleCommands {
                 output.append(udpLine(link, now: now))
             } else {
                 output.append(" path tcp")
+            }
+            if let cost = mesh?.cost(ofPeer: peer.id), let remote = peer.remote {
+                let pinned = cost.pinned.map { " pinned \($0)" } ?? ""
+                output.append(" mesh node \(MeshConsoleCommands.nodeName(remote.nodeID)) cost \(cost.current) measured \(cost.measured)\(pinned)")
             }
             output.append(" IN:  packets \(counters.packetsIn) bytes \(counters.bytesIn)")
             output.append(" OUT: packets \(counters.packetsOut) bytes \(counters.bytesOut)")

@@ -21,7 +21,11 @@ final class RecordingLink: PortLink {
         endpointID = id
     }
 
+    /// Routed packets (mesh header + frame), in the order the engine staged them.
+    private(set) var routed: [[UInt8]] = []
+
     func stage(_ frame: UnsafeRawBufferPointer) { staged.append(Array(frame)) }
+    func stageRouted(_ packet: UnsafeRawBufferPointer) { routed.append(Array(packet)) }
 
     func flush() {
         if refusesFrames { queued += staged } else { flushed += staged }
