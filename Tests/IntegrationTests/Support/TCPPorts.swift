@@ -67,7 +67,21 @@ extension SwitchProcess {
         try command("peer/print").data.filter { $0.hasPrefix("Peer ") && $0.contains(" ESTABLISHED ") }.count
     }
 
+    /// Also waits, when peers are expected, until the spanning tree has settled on the peer
+    /// ports: a frame sent while a new link is still proposing would be held back from it.
     func waitForPeers(_ count: Int, timeout: Duration = .seconds(10)) throws {
-        try waitUntil(timeout: timeout, "\(count) established peer(s) on \(socketDirectory)") { try establishedPeerCount() == count }
+        try waitUntil(timeout: timeout, "\(count) established peer(s) on \(socketDirectory)") {
+            try establishedPeerCount() == count && (count == 0 || peerPortsSettled())
+        }
+    }
+
+    /// No peer port (p2p=1) is a root or designated port still discarding: each forwards or
+    /// blocks for good (alternate, backup). True when the spanning tree is off.
+    func peerPortsSettled() throws -> Bool {
+        try command("stp/print").data.allSatisfy { line in
+            guard line.hasPrefix("Port "), line.contains(" p2p=1 ") else { return true }
+            return line.contains(" state=forwarding ") || line.contains(" role=alternate ") || line.contains(" role=backup ")
+                || line.contains(" role=disabled ")
+        }
     }
 }
