@@ -105,7 +105,10 @@ public final class SwitchApplication {
                 limits: DatagramResponder.Limits(
                     handshakeRate: settings.handshakeRate, handshakeBurst: max(1, Int(settings.handshakeRate)),
                     handshakeRatePerSource: settings.handshakeRatePerSource, handshakeBurstPerSource: max(1, Int(2 * settings.handshakeRatePerSource))),
-                authorize: { [weak friendLinks] id in friendLinks?.refusalForDirectLink(id) ?? "switch shutting down" },
+                authorize: { [weak friendLinks] id in
+                    guard let friendLinks else { return "switch shutting down" }
+                    return friendLinks.refusalForDirectLink(id)
+                },
                 logger: Logger(label: "f2f.udp"))
             let introductions = FriendIntroductions(
                 transport: udp, direct: direct, node: node, loop: loop, ownID: friendLinks.identity.id, friends: friendLinks.friends)
