@@ -185,8 +185,12 @@ public final class DirectLinks: DatagramConnectionOwner {
         case HandshakeDatagram.completion?:
             receiveCompletion(datagram, source: source, now: now)
         case HandshakeDatagram.punch?:
-            // A friend opening its NAT towards us: our next initiation will pass.
-            _ = responder.receivePunch(datagram)
+            // A friend opening its NAT towards us: its NAT now lets our initiation through,
+            // so it goes again at once rather than at the next retry.
+            guard responder.receivePunch(datagram) else { return true }
+            for attempt in attempts.values where !attempt.initiator.isEstablished && attempt.endpoints.contains(where: source.matches) {
+                _ = transport.send(attempt.initiator.initiationDatagram, to: source.address)
+            }
         case nil:
             return false
         default:

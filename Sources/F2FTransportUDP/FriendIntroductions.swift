@@ -91,7 +91,17 @@ public final class FriendIntroductions: CoreListener, OutboundProducer {
 
     // MARK: Time
 
+    private var tickPending = false
+
+    /// A tick once the current dispatch is done (never inside a peer's packet handling).
+    private func tickSoon() {
+        guard !tickPending else { return }
+        tickPending = true
+        loop.afterCurrentDispatch { [weak self] in self?.tick() }
+    }
+
     private func tick() {
+        tickPending = false
         let now = loop.now
         let wants = friends.sorted.filter { $0 != ownID && !direct.isLinked($0) }
         var byFriend: [PeerID: Peer] = [:]
@@ -134,7 +144,10 @@ public final class FriendIntroductions: CoreListener, OutboundProducer {
     public func handle(_ event: CoreEvent, peer: Peer, payload: UnsafeRawBufferPointer, context: AnyObject?) -> ListenerVerdict {
         switch event {
         case .connected:
-            if let friend = Self.friend(of: peer) { links[peer.id] = Link(friend: friend) }
+            if let friend = Self.friend(of: peer) {
+                links[peer.id] = Link(friend: friend)
+                tickSoon()  // our wants to the new friend, and the new link changes them
+            }
             return .ignored
         case .disconnected:
             if let link = links.removeValue(forKey: peer.id), !links.values.contains(where: { $0.friend == link.friend }) {
@@ -151,6 +164,7 @@ public final class FriendIntroductions: CoreListener, OutboundProducer {
         case .packet(.wantedFriends):
             if let wanted = WantedFriends(parsing: payload), let link = links[peer.id] {
                 broker.setWants(Set(wanted.friends), local: wanted.localEndpoints, of: link.friend)
+                tickSoon()  // a pair may be complete now: introduce it without waiting for the timer
             } else {
                 counters.malformed &+= 1
             }
