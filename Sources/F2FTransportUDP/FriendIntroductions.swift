@@ -52,6 +52,9 @@ public final class FriendIntroductions: CoreListener, OutboundProducer {
     private var broker = IntroductionBroker<PeerID, InetSocketAddress>()
     private var links: [Int: Link] = [:]
     private var timer: EventLoop.TimerID?
+    /// Our local UDP endpoints, as `wanted-friends` offers them.
+    private var localEndpoints: [InetSocketAddress] = []
+    private var localEndpointsAt: Instant?
 
     public init(transport: UDPTransport, direct: DirectLinks, node: F2FNode, loop: any EventLoop, ownID: PeerID, friends: FriendList) {
         self.transport = transport
@@ -104,6 +107,16 @@ public final class FriendIntroductions: CoreListener, OutboundProducer {
         tickPending = false
         let now = loop.now
         let wants = friends.sorted.filter { $0 != ownID && !direct.isLinked($0) }
+        if localEndpointsAt.map({ now - $0 >= Self.wantsRefresh }) ?? true {
+            // Our interfaces with our UDP ports, re-read now and then (a laptop changes networks).
+            let ports = transport.ports
+            localEndpoints = Array(
+                (InterfaceAddresses.current(port: ports.ipv4, includeIPv6: false)
+                    + (ports.ipv6 == 0 ? [] : InterfaceAddresses.current(port: ports.ipv6, includeIPv6: true).filter(\.isIPv6)))
+                    .filter { ports.ipv4 != 0 || $0.isIPv6 }
+                    .prefix(WantedFriends.maximumEndpoints))
+            localEndpointsAt = now
+        }
         var byFriend: [PeerID: Peer] = [:]
         for peer in node.establishedPeers {
             guard var link = links[peer.id] else { continue }
@@ -121,7 +134,7 @@ public final class FriendIntroductions: CoreListener, OutboundProducer {
                 link.toldWants = wants
                 link.wantsSentAt = now
                 var payload: [UInt8] = []
-                WantedFriends(localEndpoints: [], friends: wants).encode(into: &payload)
+                WantedFriends(localEndpoints: localEndpoints, friends: wants).encode(into: &payload)
                 link.outbox.append((type: F2FPacketType.wantedFriends, payload: payload))
                 counters.wantsSent &+= 1
             }
