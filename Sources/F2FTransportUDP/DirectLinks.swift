@@ -125,6 +125,9 @@ public final class DirectLinks: DatagramConnectionOwner {
             guard !attempts.values.contains(where: { $0.initiator.friend == friend }) else { return }
             connect(to: friend, at: endpoints, introducedBy: introducer, rekeying: nil, now: now)
         } else {
+            // One round of punching at a time, however often we are introduced: a friend
+            // cannot make us send more than a round's punches to addresses of its choosing.
+            guard punching[friend] == nil else { return }
             let datagram = HandshakeDatagram.makePunch(for: HandshakeMAC(responder: friend))
             punching[friend] = Punching(
                 endpoints: endpoints, until: now + Self.punchDuration, lastSent: now, datagram: datagram, introducedBy: introducer)
