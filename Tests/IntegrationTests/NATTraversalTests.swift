@@ -159,8 +159,16 @@ import Testing
             try onB.send(back)
             #expect(try onA.receive() == back)
         }
+        // Full-size frames cross the direct link in fragments.
+        for tag in 0..<20 {
+            let frame = onA.frame(to: onB.mac, size: 1514, tag: UInt8(tag))
+            try onA.send(frame)
+            #expect(try onB.receive() == frame)
+        }
         let crossedC = try Self.framesIn(nodes.c) - before
-        #expect(crossedC < 10, "400 frames between A and B; C's ports saw \(crossedC) frames (spanning-tree BPDUs at most)")
+        #expect(crossedC < 10, "420 frames between A and B; C's ports saw \(crossedC) frames (spanning-tree BPDUs at most)")
+        let direct = try #require(try Self.directLine(nodes.b))
+        #expect(!direct.contains(" datagrams in 0 "), "\(direct)")
     }
 
     @Test func behindASymmetricNATFramesKeepFlowingThroughTheMutualFriendAndTheDirectLinkIsRetried() throws {
