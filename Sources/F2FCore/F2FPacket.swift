@@ -19,6 +19,14 @@ public struct F2FPacketType: RawRepresentable, Hashable, Sendable, CustomStringC
     /// Inside datagrams only: a path probe and its echo (a sequence number, maybe padding).
     public static let udpProbe = F2FPacketType(rawValue: 0x05)
     public static let udpEcho = F2FPacketType(rawValue: 0x06)
+    /// Over an authenticated link: the UDP address and port the sender sees the receiver's
+    /// datagrams come from (issue 18, docs/nat-traversal.md).
+    public static let observedAddress = F2FPacketType(rawValue: 0x07)
+    /// Over an authenticated link: the friends the sender wants to reach and is not linked to,
+    /// and its local UDP endpoints, so that a mutual friend can introduce them.
+    public static let wantedFriends = F2FPacketType(rawValue: 0x08)
+    /// Over an authenticated link: a mutual friend's UDP endpoints, to punch and handshake to.
+    public static let introduction = F2FPacketType(rawValue: 0x09)
     public static let bpdu = F2FPacketType(rawValue: 0x0F)
     public static let ethernetFrame = F2FPacketType(rawValue: 0x10)
     /// A node's link-state advert, flooded over every friend link (docs/mesh-routing.md).
@@ -35,6 +43,9 @@ public struct F2FPacketType: RawRepresentable, Hashable, Sendable, CustomStringC
         case .udpOffer: "udp-offer"
         case .udpProbe: "udp-probe"
         case .udpEcho: "udp-echo"
+        case .observedAddress: "observed-address"
+        case .wantedFriends: "wanted-friends"
+        case .introduction: "introduction"
         case .bpdu: "bpdu"
         case .ethernetFrame: "ethernet-frame"
         case .meshAdvert: "mesh-advert"

@@ -129,7 +129,14 @@ final class FriendLinks: ConnectionAcceptor, ConnectionEvents {
     }
 
     private func linkCount(of id: PeerID) -> Int {
-        node.peers.values.reduce(0) { count, peer in count + (peer.secureConnection?.remoteID == id ? 1 : 0) }
+        node.peers.values.reduce(0) { count, peer in count + (peer.secureConnection?.remoteID == id || peer.friendID == id ? 1 : 0) }
+    }
+
+    /// For a link that starts over UDP (`DirectLinks`), once its handshake proved `id`: the
+    /// same friends-only rules as an incoming TCP link (friend, not ourselves, one link per
+    /// friend, the peer limit); nil when it may link.
+    func refusalForDirectLink(_ id: PeerID) -> String? {
+        refusal(for: id, pinned: nil, inbound: true)
     }
 
     /// A stranger's proof of an invitation we gave: on success it is a friend, here and in the
@@ -163,7 +170,7 @@ final class FriendLinks: ConnectionAcceptor, ConnectionEvents {
 
     /// Closes the link of a friend who was just removed.
     func disconnect(_ id: PeerID) {
-        for peer in Array(node.peers.values) where peer.secureConnection?.remoteID == id {
+        for peer in Array(node.peers.values) where peer.secureConnection?.remoteID == id || peer.friendID == id {
             peer.close(reason: "no longer a friend")
         }
     }

@@ -8,4 +8,10 @@ extension Peer {
         let stream = (connection as? PathSwitchingConnection)?.stream ?? connection
         return stream as? SecureConnection
     }
+
+    /// The friend this link proved, whichever provider proved it (a TCP link's Noise layer or
+    /// a link that started over UDP).
+    var friendID: PeerID? {
+        connection.authenticatedIdentity.flatMap { PeerID(publicKeyBytes: $0.publicKey) }
+    }
 }

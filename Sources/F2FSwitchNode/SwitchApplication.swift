@@ -31,6 +31,10 @@ public final class SwitchApplication {
     private let udp: UDPTransport?
     /// Shortest paths across friend links (docs/mesh-routing.md); nil with `--no-mesh-routing`.
     private let mesh: MeshRouter?
+    /// Links that start over UDP and introductions through mutual friends (NAT traversal);
+    /// nil without `udp`.
+    private let directLinks: DirectLinks?
+    private let introductions: FriendIntroductions?
     /// The spanning tree `stp/enable 1` starts from.
     private let spanningTreeSettings: SpanningTree
     /// The rcfile's `shutdown`: the switch stops once set up.
@@ -108,6 +112,27 @@ public final class SwitchApplication {
             }
             self.mesh = mesh
         }
+        if let udp, let friendLinks {
+            let direct = DirectLinks(
+                transport: udp, node: node, loop: loop, identity: friendLinks.identity, networkKey: friendLinks.networkKey,
+                friends: friendLinks.friends,
+                limits: DatagramResponder.Limits(
+                    handshakeRate: settings.handshakeRate, handshakeBurst: max(1, Int(settings.handshakeRate)),
+                    handshakeRatePerSource: settings.handshakeRatePerSource, handshakeBurstPerSource: max(1, Int(2 * settings.handshakeRatePerSource))),
+                authorize: { [weak friendLinks] id in
+                    guard let friendLinks else { return "switch shutting down" }
+                    return friendLinks.refusalForDirectLink(id)
+                },
+                logger: Logger(label: "f2f.udp"))
+            let introductions = FriendIntroductions(
+                transport: udp, direct: direct, node: node, loop: loop, ownID: friendLinks.identity.id, friends: friendLinks.friends)
+            direct.introductions = introductions
+            directLinks = direct
+            self.introductions = introductions
+        } else {
+            directLinks = nil
+            introductions = nil
+        }
     }
 
     /// Root guard on the links of friends who may not lead to the root. By default none: a mesh
@@ -118,7 +143,7 @@ public final class SwitchApplication {
         let rootFriends = Set(settings.rootFriends)
         return { peer in
             guard noRemoteRoot || !rootFriends.isEmpty else { return STPPortGuards() }
-            let id = peer.secureConnection?.remoteID
+            let id = peer.secureConnection?.remoteID ?? peer.friendID
             return STPPortGuards(rootGuard: noRemoteRoot || !(id.map(rootFriends.contains) ?? false))
         }
     }
@@ -186,6 +211,8 @@ public final class SwitchApplication {
             // ephemeral port per family, offered to friends over the link.
             try udp.bind(host: settings.listen?.host, port: settings.listen?.port ?? 0)
             try udp.start()
+            directLinks?.start()
+            introductions?.start()
             logger.info("friend links over UDP", metadata: ["ipv4-port": "\(udp.ports.ipv4)", "ipv6-port": "\(udp.ports.ipv6)"])
         }
         try server.start()
@@ -345,6 +372,8 @@ public final class SwitchApplication {
         friendLinks?.closeAll()
         for entry in dialer.entries { dialer.remove(id: entry.id) }
         for peer in Array(node.peers.values) { peer.close(reason: "switch shutting down") }
+        introductions?.stop()
+        directLinks?.stop()
         udp?.stop()
         mesh?.stop()
         engine.detachAll(reason: "switch shutting down")

@@ -48,6 +48,9 @@ public final class UDPTransport: CoreListener, OutboundProducer, DatagramLinkOwn
     }
 
     public private(set) var counters = Counters()
+    /// Links that start over UDP and their handshakes (issue 18); without it, handshake
+    /// datagrams count as malformed.
+    public internal(set) weak var direct: DirectLinks?
     private let node: F2FNode
     private let loop: any EventLoop
     private let logger: Logger
@@ -137,6 +140,7 @@ public final class UDPTransport: CoreListener, OutboundProducer, DatagramLinkOwn
         defer {
             for link in touched { link.connection?.announce() }
             touched.removeAll(keepingCapacity: true)
+            direct?.announce()
         }
         for _ in 0..<Self.receiveBudget {
             let received: IOResult<Int>
@@ -154,25 +158,40 @@ public final class UDPTransport: CoreListener, OutboundProducer, DatagramLinkOwn
             }
             let datagram = UnsafeRawBufferPointer(rebasing: receiveBuffer[..<count])
             guard let index = NoiseDatagramCipher.receiverIndex(of: datagram) else {
-                counters.malformed &+= 1
+                if direct?.receiveHandshake(datagram, source: source, now: now) != true { counters.malformed &+= 1 }
                 continue
             }
             guard let link = byIndex[index] else {
-                counters.unknownIndex &+= 1
+                if let rejection = direct?.receiveTransport(datagram, index: index, source: source, now: now) {
+                    if let rejection { tally(rejection) }
+                } else {
+                    counters.unknownIndex &+= 1
+                }
                 continue
             }
             switch link.receive(datagram, index: index, source: source, now: now) {
             case nil:
                 if !touched.contains(where: { $0 === link }) { touched.append(link) }
-            case .malformed?: counters.malformed &+= 1
-            case .wrongReceiver?: counters.unknownIndex &+= 1
-            case .tooOld?: counters.tooOld &+= 1
-            case .duplicate?: counters.duplicates &+= 1
-            case .forged?: counters.forged &+= 1
-            case .sessionExpired?: counters.expired &+= 1
+            case let rejection?:
+                tally(rejection)
             }
         }
     }
+
+    private func tally(_ rejection: NoiseDatagramCipher.Rejection) {
+        switch rejection {
+        case .malformed: counters.malformed &+= 1
+        case .wrongReceiver: counters.unknownIndex &+= 1
+        case .tooOld: counters.tooOld &+= 1
+        case .duplicate: counters.duplicates &+= 1
+        case .forged: counters.forged &+= 1
+        case .sessionExpired: counters.expired &+= 1
+        }
+    }
+
+    /// Whether one of the links keyed over TCP uses `index` (links that start over UDP draw
+    /// theirs from the same space).
+    func isIndexInUse(_ index: UInt32) -> Bool { byIndex[index] != nil }
 
     // MARK: Links
 

@@ -139,6 +139,15 @@ public struct NoiseHandshake {
         return role == .initiator ? (first, second) : (second, first)
     }
 
+    /// After the last message: the (send, receive) keys of `Split()` for a datagram session,
+    /// whose explicit counters replace the implicit nonces of `transportCiphers()`.
+    public func datagramKeys() -> (send: DatagramSessionKey, receive: DatagramSessionKey) {
+        precondition(isComplete, "transport keys exist only after the handshake")
+        let (first, second) = NoiseSymmetricState.hkdf(chainingKey: symmetric.chainingKey, inputKeyMaterial: [])
+        let keys = (DatagramSessionKey(key: SymmetricKey(data: first)), DatagramSessionKey(key: SymmetricKey(data: second)))
+        return role == .initiator ? keys : (keys.1, keys.0)
+    }
+
     // MARK: Tokens
 
     private mutating func writeEphemeral(into message: inout [UInt8]) {

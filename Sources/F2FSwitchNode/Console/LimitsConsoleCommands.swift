@@ -48,6 +48,21 @@ enum LimitsConsoleCommands {
                 output.append(
                     "udp-dropped \(dropped.dropped) malformed \(dropped.malformed) unknown-index \(dropped.unknownIndex) too-old \(dropped.tooOld) "
                         + "replayed \(dropped.duplicates) bad-mac \(dropped.forged) expired \(dropped.expired) oversize \(dropped.oversize)")
+                if let direct = udp.direct {
+                    let handshakes = direct.responderCounters
+                    let links = direct.counters
+                    output.append(
+                        "udp-handshakes bad-mac1 \(handshakes.badMAC1) cookie-replies \(handshakes.cookieRepliesSent) rate-limited \(handshakes.rateLimited) "
+                            + "responses \(handshakes.responses) duplicates \(handshakes.duplicateInitiations) failures \(handshakes.handshakeFailures) "
+                            + "refused \(handshakes.refused) established \(handshakes.established) pending-evicted \(handshakes.pendingEvicted) "
+                            + "pending-expired \(handshakes.pendingExpired) punches \(handshakes.punches)")
+                    let introductions = direct.introductions
+                    output.append(
+                        "direct-links attempts \(links.attempts) failed \(links.attemptsFailed) started \(links.linksStarted) punches-sent \(links.punchesSent) "
+                            + "rekeys \(links.rekeys) introductions-ignored \(links.introductionsIgnored) "
+                            + "introductions sent \(introductions?.counters.introductionsSent ?? 0) received \(introductions?.counters.introductionsReceived ?? 0) "
+                            + "retried \(introductions?.brokerCounters.retries ?? 0)")
+                }
             }
             if let friendLinks {
                 output.append("strangers-refused \(friendLinks.counters.strangersRefused) handshake-failures \(friendLinks.counters.handshakeFailures)")

@@ -62,13 +62,17 @@ enum PeerConsoleCommands {
             let reconnects = dialer.entry(for: peer)?.reconnects ?? 0
             let counters = peer.counters
             output.append("Peer \(pad(peer.id)) \(state) \(peer.displayName) \(peer.isOutbound ? "outbound" : "inbound")\(port) uptime \(uptime)s")
-            if let secure = peer.secureConnection {
+            if let direct = peer.connection as? DatagramConnection {
+                output.append(" id \(direct.friend) encrypted datagrams (link started over UDP)")
+            } else if let secure = peer.secureConnection {
                 let id = secure.remoteID.map(String.init(describing:)) ?? "-"
                 output.append(" id \(id) encrypted records in \(secure.counters.recordsIn) out \(secure.counters.recordsOut)")
             } else {
                 output.append(" plaintext (unauthenticated)")
             }
-            if let link = udp?.link(for: peer) {
+            if let direct = peer.connection as? DatagramConnection {
+                output.append(directLine(direct))
+            } else if let link = udp?.link(for: peer) {
                 output.append(udpLine(link, now: now))
             } else {
                 output.append(" path tcp")
@@ -76,6 +80,11 @@ enum PeerConsoleCommands {
             if let cost = mesh?.cost(ofPeer: peer.id), let remote = peer.remote {
                 let pinned = cost.pinned.map { " pinned \($0)" } ?? ""
                 output.append(" mesh node \(MeshConsoleCommands.nodeName(remote.nodeID)) cost \(cost.current) measured \(cost.measured)\(pinned)")
+            }
+            if let introductions = udp?.direct?.introductions, peer.state == .established {
+                let seen = introductions.observedEndpoint(of: peer).map(String.init(describing:)) ?? "-"
+                let seesUs = introductions.observedUs(by: peer).map(String.init(describing:)) ?? "-"
+                output.append(" nat observed \(seen) sees-us-at \(seesUs)")
             }
             output.append(" IN:  packets \(counters.packetsIn) bytes \(counters.bytesIn)")
             output.append(" OUT: packets \(counters.packetsOut) bytes \(counters.bytesOut)")
@@ -102,6 +111,14 @@ enum PeerConsoleCommands {
             + " send-failures \(counters.sendFailures) roams \(counters.roams)"
             + " reassembly timed-out \(link.reassemblyCounters.timedOut) evicted \(link.reassemblyCounters.evicted)"
             + " inbox-dropped \(link.connection?.counters.inboxDropped ?? 0)"
+    }
+
+    /// A link that started over UDP: direct, who introduced it, its datagram counters.
+    private static func directLine(_ link: DatagramConnection) -> String {
+        let counters = link.counters
+        return " path udp direct introduced-by \(link.introducedBy ?? "-") udp \(link.endpoint) \(link.isInitiator ? "initiator" : "responder")"
+            + " datagrams in \(counters.datagramsIn) out \(counters.datagramsOut) send-failures \(counters.sendFailures)"
+            + " hello-resends \(counters.helloResends) rekeys \(counters.rekeys) roams \(counters.roams) inbox-dropped \(counters.inboxDropped)"
     }
 
     private static func format3(_ value: Double) -> String {

@@ -1,0 +1,285 @@
+import F2FBase
+import F2FCore
+import F2FPosix
+import F2FSecure
+
+/// What a `DatagramConnection` needs from its owner (`DirectLinks`; a fake in unit tests).
+protocol DatagramConnectionOwner: AnyObject {
+    var now: Instant { get }
+    /// Sends one datagram; false when the socket did not take it.
+    func send(_ datagram: [UInt8], to endpoint: InetSocketAddress) -> Bool
+    /// The first authenticated datagram from the friend arrived (our message 3 got through).
+    func confirmed(_ connection: DatagramConnection)
+    func closed(_ connection: DatagramConnection)
+}
+
+/// A friend link that started over UDP (docs/nat-traversal.md): every F2F packet the `Peer`
+/// writes (hello, keepalives, spanning-tree BPDUs, frames, the NAT-traversal packets) goes in
+/// transport datagrams under the session the UDP handshake made, fragmented above
+/// `payloadSize`; every datagram the friend sends is opened, reassembled and read by the peer
+/// as the same packet stream a TCP link gives.
+///
+/// What in the peer protocol assumed a reliable stream, and what this does instead:
+/// - the **hello** is sent once by `Peer`; a lost hello would leave the link half-open until
+///   the handshake timeout, so ours is resent every `helloInterval` until the friend's first
+///   packet other than a hello shows it arrived (a duplicate hello on an established peer is
+///   offered to listeners, which ignore it);
+/// - **keepalives**, BPDUs and the NAT-traversal packets are periodic, so a lost one is
+///   replaced by the next; liveness (`Peer`'s 3 s) already tolerates losing several;
+/// - a **refusal** (`reject`) may be lost: the refused side then ends on its liveness timer;
+/// - **order** is not kept across lost and reordered datagrams, as Ethernet does not promise it.
+public final class DatagramConnection: Connection {
+    public struct Counters: Sendable {
+        public var datagramsIn: UInt64 = 0
+        public var datagramsOut: UInt64 = 0
+        public var sendFailures: UInt64 = 0
+        public var helloResends: UInt64 = 0
+        public var roams: UInt64 = 0
+        public var rekeys: UInt64 = 0
+        public var inboxDropped: UInt64 = 0
+        public var malformed: UInt64 = 0
+    }
+
+    static let payloadSize = DatagramLink.payloadSize
+    static let helloInterval: Duration = .milliseconds(250)
+    static let maximumHelloResends = 20
+
+    public weak var events: (any ConnectionEvents)?
+    public let friend: PeerID
+    /// Who introduced us (their display name), or nil when we were not introduced.
+    public let introducedBy: String?
+    public private(set) var endpoint: InetSocketAddress
+    public private(set) var counters = Counters()
+    public let isInitiator: Bool
+    unowned let owner: any DatagramConnectionOwner
+
+    private var session: NoiseDatagramCipher
+    private var sessionSince: Instant
+    /// The session before the last rekey: still opened until it expires, so datagrams in
+    /// flight across a rekey are kept.
+    private var previous: (session: NoiseDatagramCipher, since: Instant)?
+    private var confirmed = false
+    private var isClosed = false
+
+    private var fragmenter = Fragmenter()
+    private var reassembler = Reassembler()
+    private var scratch: [UInt8] = []
+    private var datagram: [UInt8] = []
+    private var plaintext: [UInt8] = []
+    private var gathered: [UInt8] = []
+    private var gatherTotal = 0
+    private var inbox: [UInt8] = []
+    private var inboxStart = 0
+    private var interest: CommInterest = []
+    private var unannounced = false
+    /// Our hello, resent until the friend shows it has it.
+    private var hello: (packet: [UInt8], lastSent: Instant, resends: Int)?
+    private var helloAcknowledged = false
+    public private(set) var lastReceived: Instant
+
+    init(
+        owner: any DatagramConnectionOwner, friend: PeerID, session: NoiseDatagramCipher, endpoint: InetSocketAddress, isInitiator: Bool,
+        introducedBy: String?, now: Instant
+    ) {
+        self.owner = owner
+        self.friend = friend
+        self.session = session
+        self.endpoint = endpoint
+        self.isInitiator = isInitiator
+        self.introducedBy = introducedBy
+        sessionSince = now
+        lastReceived = now
+        // The responder has seen message 3: its session is confirmed from the start.
+        confirmed = !isInitiator
+        scratch.reserveCapacity(Self.payloadSize)
+        datagram.reserveCapacity(Self.payloadSize + NoiseDatagramCipher.overhead)
+        plaintext.reserveCapacity(64 * 1024 + 16)
+        gathered.reserveCapacity(F2FPacketHeader.encodedCount + F2FPacketHeader.maximumPayloadCount)
+        inbox.reserveCapacity(64 * 1024)
+    }
+
+    public var remoteDescription: String { "udp:\(endpoint)" }
+    public var authenticatedIdentity: AuthenticatedIdentity? { AuthenticatedIdentity(publicKey: friend.bytes) }
+
+    /// Our receiver indices: the current session's and the previous one's.
+    var localIndices: (current: UInt32, previous: UInt32?) { (session.localIndex, previous?.session.localIndex) }
+
+    /// How old the current session is (the owner rekeys before the cipher's limits).
+    func sessionAge(now: Instant) -> Duration { now - sessionSince }
+
+    /// A new session from a new handshake with the same friend (rekey).
+    func install(_ newSession: NoiseDatagramCipher, now: Instant) {
+        previous = (session, sessionSince)
+        session = newSession
+        sessionSince = now
+        counters.rekeys &+= 1
+        // Our message 3 of the new handshake is confirmed by the friend's first datagram under it.
+        if isInitiator { confirmed = false }
+    }
+
+    // MARK: Writing
+
+    public func write(_ bytes: UnsafeRawBufferPointer) throws(ConnectionError) -> Int {
+        guard !isClosed else { throw .alreadyClosed(operation: "datagram link") }
+        if gatherTotal == 0 {
+            precondition(bytes.count >= F2FPacketHeader.encodedCount, "a packet's header is written whole")
+            gatherTotal = F2FPacketHeader.encodedCount + (Int(bytes[1]) << 8 | Int(bytes[2]))
+            gathered.removeAll(keepingCapacity: true)
+        }
+        let count = min(bytes.count, gatherTotal - gathered.count)
+        gathered.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[..<count]).bindMemory(to: UInt8.self))
+        if gathered.count == gatherTotal {
+            gatherTotal = 0
+            if gathered[0] == F2FPacketType.hello.rawValue, !helloAcknowledged {
+                hello = (gathered, owner.now, 0)
+            }
+            let packet = gathered
+            packet.withUnsafeBytes { send(packet: $0) }
+        }
+        return count
+    }
+
+    private func send(packet: UnsafeRawBufferPointer) {
+        let now = owner.now
+        do {
+            try fragmenter.fragment(packet, maximumPayload: Self.payloadSize, scratch: &scratch) { piece in seal(piece, now: now) }
+        } catch {
+            counters.sendFailures &+= 1
+        }
+    }
+
+    private func seal(_ piece: UnsafeRawBufferPointer, now: Instant) {
+        do {
+            _ = try session.seal(piece, into: &datagram, sessionAge: now - sessionSince)
+        } catch {
+            counters.sendFailures &+= 1  // expired: the owner's rekey is late
+            return
+        }
+        if owner.send(datagram, to: endpoint) {
+            counters.datagramsOut &+= 1
+        } else {
+            counters.sendFailures &+= 1
+        }
+    }
+
+    public func flush() {}
+
+    public func reconfigure(_ interest: CommInterest) {
+        // Writes never wait (a datagram the socket refuses is dropped), so the peer asks for
+        // writability only in a corner; the next tick answers it, as it announces packets
+        // that arrived while the peer was not reading.
+        self.interest = interest
+        if interest.contains(.readable), inboxStart < inbox.count { unannounced = true }
+    }
+
+    // MARK: Reading
+
+    /// A transport datagram naming one of our indices. Returns the rejection, if any.
+    func receive(_ bytes: UnsafeRawBufferPointer, index: UInt32, source: DatagramSource, now: Instant) -> NoiseDatagramCipher.Rejection? {
+        let result: Result<UInt64, NoiseDatagramCipher.Rejection>
+        if index == session.localIndex {
+            result = session.open(bytes, plaintext: &plaintext, sessionAge: now - sessionSince)
+        } else if var old = previous, old.session.localIndex == index {
+            result = old.session.open(bytes, plaintext: &plaintext, sessionAge: now - old.since)
+            previous = old
+        } else {
+            return .wrongReceiver
+        }
+        if case .failure(let rejection) = result { return rejection }
+        counters.datagramsIn &+= 1
+        lastReceived = now
+        if !confirmed, index == session.localIndex {
+            confirmed = true
+            owner.confirmed(self)
+        }
+        if !source.matches(endpoint) {
+            // Authenticated, so it is the friend: follow it (NAT rebinding, a new network).
+            endpoint = source.address
+            counters.roams &+= 1
+        }
+        if plaintext.first == FragmentHeader.marker {
+            let pieces = plaintext
+            pieces.withUnsafeBytes { raw in
+                guard let header = try? FragmentHeader(parsing: raw) else {
+                    counters.malformed &+= 1
+                    return
+                }
+                _ = reassembler.receive(header, datagram: raw, now: now) { packet in
+                    packet.withUnsafeBytes { deliver($0) }
+                }
+            }
+        } else {
+            let whole = plaintext
+            whole.withUnsafeBytes { deliver($0) }
+        }
+        return nil
+    }
+
+    private func deliver(_ packet: UnsafeRawBufferPointer) {
+        guard packet.count >= F2FPacketHeader.encodedCount,
+            Int(packet[1]) << 8 | Int(packet[2]) == packet.count - F2FPacketHeader.encodedCount
+        else {
+            counters.malformed &+= 1
+            return
+        }
+        if packet[0] != F2FPacketType.hello.rawValue, !helloAcknowledged {
+            // The friend sends other packets only once established, i.e. with our hello.
+            helloAcknowledged = true
+            hello = nil
+        }
+        if inboxStart == inbox.count {
+            inbox.removeAll(keepingCapacity: true)
+            inboxStart = 0
+        }
+        guard inbox.count - inboxStart + packet.count <= 256 * 1024 else {
+            counters.inboxDropped &+= 1
+            return
+        }
+        inbox.append(contentsOf: packet.bindMemory(to: UInt8.self))
+        unannounced = true
+    }
+
+    /// Tells the peer that packets wait, once per batch of datagrams.
+    func announce() {
+        guard unannounced, interest.contains(.readable) else { return }
+        unannounced = false
+        events?.connectionIsReady(self, readable: true, writable: false)
+    }
+
+    public func read(into buffer: UnsafeMutableRawBufferPointer) throws(ConnectionError) -> CommReadResult {
+        guard !isClosed else { throw .alreadyClosed(operation: "datagram link") }
+        guard inboxStart < inbox.count else { return .wouldBlock }
+        let count = min(buffer.count, inbox.count - inboxStart)
+        inbox.withUnsafeBytes { raw in
+            buffer.baseAddress!.copyMemory(from: raw.baseAddress! + inboxStart, byteCount: count)
+        }
+        inboxStart += count
+        return .bytes(count)
+    }
+
+    // MARK: Time
+
+    func tick(now: Instant) {
+        reassembler.expire(now: now)
+        if interest.contains(.writable) { events?.connectionIsReady(self, readable: false, writable: true) }
+        announce()
+        if var pending = hello, now - pending.lastSent >= Self.helloInterval {
+            guard pending.resends < Self.maximumHelloResends else {
+                hello = nil
+                return
+            }
+            pending.lastSent = now
+            pending.resends += 1
+            hello = pending
+            counters.helloResends &+= 1
+            pending.packet.withUnsafeBytes { send(packet: $0) }
+        }
+    }
+
+    public func close() {
+        guard !isClosed else { return }
+        isClosed = true
+        events = nil
+        owner.closed(self)
+    }
+}

@@ -1,0 +1,156 @@
+import F2FBase
+import F2FCore
+import F2FPosix
+import F2FSecure
+import Testing
+
+@testable import F2FTransportUDP
+
+/// Two ends of a link that started over UDP, back to back on virtual time: what `Peer` writes
+/// crosses as datagrams, large packets in fragments, and the hello (sent once by `Peer`) is
+/// resent until the friend shows it arrived.
+final class DirectPair: DatagramConnectionOwner {
+    var now = Instant(nanoseconds: 1_000_000_000)
+    var passes = true
+    var sent: [(bytes: [UInt8], to: InetSocketAddress)] = []
+    var confirmations = 0
+    var closes = 0
+    let addresses = [InetSocketAddress(ip: [10, 0, 1, 2], port: 1000)!, InetSocketAddress(ip: [10, 0, 2, 2], port: 2000)!]
+    var ends: [DatagramConnection] = []
+
+    init() {
+        let keys = (DatagramSessionKey.random(), DatagramSessionKey.random())
+        let first = NoiseDatagramCipher(sending: keys.0, receiving: keys.1, localIndex: 11, remoteIndex: 22)
+        let second = NoiseDatagramCipher(sending: keys.1, receiving: keys.0, localIndex: 22, remoteIndex: 11)
+        ends = [
+            DatagramConnection(
+                owner: self, friend: IdentityKey().id, session: first, endpoint: addresses[1], isInitiator: true, introducedBy: "c", now: now),
+            DatagramConnection(
+                owner: self, friend: IdentityKey().id, session: second, endpoint: addresses[0], isInitiator: false, introducedBy: nil, now: now),
+        ]
+    }
+
+    func send(_ datagram: [UInt8], to endpoint: InetSocketAddress) -> Bool {
+        sent.append((datagram, endpoint))
+        return true
+    }
+
+    func confirmed(_ connection: DatagramConnection) { confirmations += 1 }
+    func closed(_ connection: DatagramConnection) { closes += 1 }
+
+    /// Delivers what was sent (unless `passes` is false: lost), each to the end it names.
+    @discardableResult
+    func deliver() -> Int {
+        let batch = sent
+        sent.removeAll()
+        guard passes else { return 0 }
+        for (bytes, to) in batch {
+            let receiver = to == addresses[1] ? 1 : 0
+            let source = DatagramSource(address: addresses[1 - receiver])
+            let index = NoiseDatagramCipher.receiverIndex(of: bytes.withUnsafeBytes { $0 })!
+            let rejection = bytes.withUnsafeBytes { ends[receiver].receive($0, index: index, source: source, now: now) }
+            #expect(rejection == nil)
+        }
+        return batch.count
+    }
+
+    func write(_ packet: [UInt8], on end: Int) throws {
+        var offset = 0
+        while offset < packet.count {
+            // In pieces, as `OutboundSlot` may write: header first, then the rest.
+            let piece = offset == 0 ? 3 : packet.count - offset
+            offset += try packet[offset..<(offset + piece)].withUnsafeBytes { try ends[end].write($0) }
+        }
+    }
+
+    func read(on end: Int) throws -> [UInt8] {
+        var output: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 70_000)
+        while case .bytes(let count) = try buffer.withUnsafeMutableBytes({ try ends[end].read(into: $0) }) {
+            output += buffer[..<count]
+        }
+        return output
+    }
+}
+
+@Suite struct DatagramConnectionTests {
+    static func packet(_ type: UInt8, _ payload: [UInt8]) -> [UInt8] {
+        [type, UInt8(payload.count >> 8), UInt8(payload.count & 0xFF)] + payload
+    }
+
+    @Test func packetsCrossAsDatagramsAndLargeOnesInFragments() throws {
+        let pair = DirectPair()
+        let frame = Self.packet(0x10, (0..<1514).map { UInt8(truncatingIfNeeded: $0) })
+        let bpdu = Self.packet(0x0F, [1, 2, 3])
+        try pair.write(frame, on: 0)
+        try pair.write(bpdu, on: 0)
+        #expect(pair.sent.count == 3, "two fragments and the BPDU")
+        pair.deliver()
+        #expect(try pair.read(on: 1) == frame + bpdu)
+        #expect(pair.confirmations == 0, "the initiator's end is confirmed by the friend's datagrams, not its own")
+        try pair.write(Self.packet(0x02, []), on: 1)
+        pair.deliver()
+        #expect(pair.confirmations == 1)
+    }
+
+    @Test func aLostHelloIsResentUntilTheFriendsFirstOtherPacket() throws {
+        let pair = DirectPair()
+        let hello = Self.packet(0x01, [9, 9, 9])
+        try pair.write(hello, on: 0)
+        pair.passes = false
+        pair.deliver()  // lost
+        pair.now = pair.now + .milliseconds(100)
+        pair.ends[0].tick(now: pair.now)
+        #expect(pair.sent.isEmpty, "not yet")
+        pair.now = pair.now + .milliseconds(150)
+        pair.ends[0].tick(now: pair.now)
+        #expect(pair.ends[0].counters.helloResends == 1)
+        pair.passes = true
+        pair.deliver()
+        #expect(try pair.read(on: 1) == hello)
+        // The friend's hello and then its keepalive: only the keepalive shows ours arrived.
+        try pair.write(Self.packet(0x01, [7]), on: 1)
+        pair.deliver()
+        pair.now = pair.now + .milliseconds(250)
+        pair.ends[0].tick(now: pair.now)
+        #expect(pair.ends[0].counters.helloResends == 2, "a hello from the friend proves nothing of ours")
+        pair.deliver()
+        try pair.write(Self.packet(0x02, []), on: 1)
+        pair.deliver()
+        pair.now = pair.now + .seconds(1)
+        pair.ends[0].tick(now: pair.now)
+        #expect(pair.ends[0].counters.helloResends == 2, "acknowledged: no more resends")
+        #expect(pair.sent.isEmpty)
+    }
+
+    @Test func anAuthenticatedDatagramFromANewAddressMovesTheEndpoint() throws {
+        let pair = DirectPair()
+        try pair.write(Self.packet(0x02, []), on: 1)
+        let moved = InetSocketAddress(ip: [10, 0, 1, 2], port: 1001)!
+        let (bytes, _) = pair.sent.removeFirst()
+        let index = NoiseDatagramCipher.receiverIndex(of: bytes.withUnsafeBytes { $0 })!
+        _ = bytes.withUnsafeBytes { pair.ends[0].receive($0, index: index, source: DatagramSource(address: moved), now: pair.now) }
+        #expect(pair.ends[0].endpoint == moved)
+        #expect(pair.ends[0].counters.roams == 1)
+        // A replay of it from elsewhere is refused and moves nothing.
+        let replay = bytes.withUnsafeBytes { pair.ends[0].receive($0, index: index, source: DatagramSource(address: pair.addresses[1]), now: pair.now) }
+        #expect(replay == .duplicate)
+        #expect(pair.ends[0].endpoint == moved)
+    }
+
+    @Test func aRekeyKeepsOpeningTheOldSessionsDatagrams() throws {
+        let pair = DirectPair()
+        try pair.write(Self.packet(0x02, [1]), on: 1)
+        let inFlight = pair.sent
+        pair.sent.removeAll()
+        let keys = (DatagramSessionKey.random(), DatagramSessionKey.random())
+        pair.ends[0].install(NoiseDatagramCipher(sending: keys.0, receiving: keys.1, localIndex: 33, remoteIndex: 44), now: pair.now)
+        pair.ends[1].install(NoiseDatagramCipher(sending: keys.1, receiving: keys.0, localIndex: 44, remoteIndex: 33), now: pair.now)
+        #expect(pair.ends[0].localIndices.current == 33 && pair.ends[0].localIndices.previous == 11)
+        pair.sent = inFlight
+        pair.deliver()
+        try pair.write(Self.packet(0x02, [2]), on: 1)
+        pair.deliver()
+        #expect(try pair.read(on: 0) == Self.packet(0x02, [1]) + Self.packet(0x02, [2]))
+    }
+}
