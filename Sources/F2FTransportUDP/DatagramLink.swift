@@ -16,8 +16,14 @@ import F2FSecure
 /// links on virtual time without sockets).
 protocol DatagramLinkOwner: AnyObject {
     var now: Instant { get }
-    /// Sends one datagram; false when the socket did not take it.
-    func send(_ datagram: [UInt8], to endpoint: InetSocketAddress) -> Bool
+    /// Room to build one datagram for `endpoint` in (the next slot of the socket's send
+    /// batch); nil when no socket can reach it.
+    func datagramSlot(for endpoint: InetSocketAddress) -> UnsafeMutableRawBufferPointer?
+    /// Stages the first `byteCount` bytes of the slot just handed out; they leave at the next
+    /// `flushDatagrams()`. If the socket refuses the datagram then, `link.sendRefused()`.
+    func commitDatagram(byteCount: Int, to endpoint: InetSocketAddress, from link: DatagramLink)
+    /// Sends every staged datagram (one `sendmmsg` per socket).
+    func flushDatagrams()
     func pathChanged(_ link: DatagramLink, to path: PathSelection.Path)
 }
 
@@ -68,8 +74,6 @@ public final class DatagramLink: DatagramPath {
     /// Packets given up in reassembly (a fragment lost or late), for `peer/print`.
     public var reassemblyCounters: Reassembler.Counters { reassembler.counters }
     private var scratch: [UInt8] = []
-    private var datagram: [UInt8] = []
-    private var plaintext: [UInt8] = []
     private var actions: [PathSelection.Action] = []
     private var nextSelectionProbe: UInt32 = 0
     /// The last selection probe, so that its echo also gives the monitor an RTT sample: until
@@ -89,8 +93,6 @@ public final class DatagramLink: DatagramPath {
         previousSince = now
         pendingOffer = offer
         scratch.reserveCapacity(Self.payloadSize)
-        datagram.reserveCapacity(Self.payloadSize + NoiseDatagramCipher.overhead)
-        plaintext.reserveCapacity(64 * 1024 + 16)
         actions.reserveCapacity(4)
     }
 
@@ -142,18 +144,36 @@ public final class DatagramLink: DatagramPath {
         }
     }
 
+    /// Builds the datagram in the socket's send slot: the piece copied in after the header's
+    /// room, sealed there in place, staged for the batch's `sendmmsg`.
     private func seal(_ piece: UnsafeRawBufferPointer, to endpoint: InetSocketAddress, now: Instant) {
+        guard let slot = transport.datagramSlot(for: endpoint), slot.count >= piece.count + NoiseDatagramCipher.overhead else {
+            counters.sendFailures &+= 1
+            return
+        }
+        if piece.count > 0 {
+            (slot.baseAddress! + NoiseDatagramCipher.headerCount).copyMemory(from: piece.baseAddress!, byteCount: piece.count)
+        }
         do {
-            _ = try sender?.seal(piece, into: &datagram, sessionAge: now - senderSince)
+            _ = try sender?.seal(inPlace: slot, plaintextCount: piece.count, sessionAge: now - senderSince)
         } catch {
             counters.sendFailures &+= 1  // expired: the friend's next offer brings a new key
             return
         }
-        if transport.send(datagram, to: endpoint) {
-            counters.datagramsOut &+= 1
-        } else {
-            counters.sendFailures &+= 1
-        }
+        transport.commitDatagram(byteCount: piece.count + NoiseDatagramCipher.overhead, to: endpoint, from: self)
+        counters.datagramsOut &+= 1
+    }
+
+    /// Sends what this burst staged.
+    public func flush() {
+        transport.flushDatagrams()
+    }
+
+    /// A staged datagram the socket did not take (full buffer, unreachable): dropped, as the
+    /// network would.
+    func sendRefused() {
+        counters.datagramsOut &-= 1
+        counters.sendFailures &+= 1
     }
 
     private func sendProbe(type: F2FPacketType, sequence: UInt32) {
@@ -168,14 +188,15 @@ public final class DatagramLink: DatagramPath {
 
     // MARK: Receiving
 
-    /// A transport datagram whose receiver index is one of ours. Returns the rejection, if any,
-    /// for the transport's counters.
-    func receive(_ bytes: UnsafeRawBufferPointer, index: UInt32, source: DatagramSource, now: Instant) -> NoiseDatagramCipher.Rejection? {
+    /// A transport datagram whose receiver index is one of ours, opened in place (its bytes
+    /// are the receive slot's, and are changed). Returns the rejection, if any, for the
+    /// transport's counters.
+    func receive(_ bytes: UnsafeMutableRawBufferPointer, index: UInt32, source: DatagramSource, now: Instant) -> NoiseDatagramCipher.Rejection? {
         let result: Result<UInt64, NoiseDatagramCipher.Rejection>
         if index == receiver.localIndex {
-            result = receiver.open(bytes, plaintext: &plaintext, sessionAge: now - receiverSince)
+            result = receiver.open(inPlace: bytes, sessionAge: now - receiverSince)
         } else if previousReceiver?.localIndex == index {
-            result = previousReceiver!.open(bytes, plaintext: &plaintext, sessionAge: now - previousSince)
+            result = previousReceiver!.open(inPlace: bytes, sessionAge: now - previousSince)
         } else {
             return .wrongReceiver
         }
@@ -191,21 +212,18 @@ public final class DatagramLink: DatagramPath {
         // datagram from the friend says nothing of whether ours reach it, and a one-way block
         // must not keep our frames in a black hole while the friend's TCP link stays silent.
         monitor.received(now: now)
+        let plaintext = NoiseDatagramCipher.plaintext(of: bytes)
         if plaintext.first == FragmentHeader.marker {
             counters.fragmentsIn &+= 1
-            let pieces = plaintext
-            pieces.withUnsafeBytes { raw in
-                guard let header = try? FragmentHeader(parsing: raw) else {
-                    counters.malformed &+= 1
-                    return
-                }
-                _ = reassembler.receive(header, datagram: raw, now: now) { packet in
-                    packet.withUnsafeBytes { handle($0, now: now) }
-                }
+            guard let header = try? FragmentHeader(parsing: plaintext) else {
+                counters.malformed &+= 1
+                return nil
+            }
+            _ = reassembler.receive(header, datagram: plaintext, now: now) { packet in
+                packet.withUnsafeBytes { handle($0, now: now) }
             }
         } else {
-            let whole = plaintext
-            whole.withUnsafeBytes { handle($0, now: now) }
+            handle(plaintext, now: now)
         }
         return nil
     }

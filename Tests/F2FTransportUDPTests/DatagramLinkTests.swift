@@ -37,9 +37,26 @@ final class LinkPair: DatagramLinkOwner {
         for side in 0..<2 { connections[side].datagrams = links[side] }
     }
 
-    func send(_ datagram: [UInt8], to endpoint: InetSocketAddress) -> Bool {
-        outbox.append((sending, datagram, endpoint))
-        return true
+    /// One slot, as a socket's send batch has many: what is committed is copied to the outbox.
+    private let slot = UnsafeMutableRawBufferPointer.allocate(byteCount: 9216, alignment: 16)
+    /// Datagrams staged and not yet flushed (they are in the outbox already).
+    private(set) var unflushed = 0
+
+    deinit {
+        slot.deallocate()
+    }
+
+    func datagramSlot(for endpoint: InetSocketAddress) -> UnsafeMutableRawBufferPointer? {
+        slot
+    }
+
+    func commitDatagram(byteCount: Int, to endpoint: InetSocketAddress, from link: DatagramLink) {
+        outbox.append((sending, Array(slot.prefix(byteCount)), endpoint))
+        unflushed += 1
+    }
+
+    func flushDatagrams() {
+        unflushed = 0
     }
 
     func pathChanged(_ link: DatagramLink, to path: PathSelection.Path) {
@@ -62,8 +79,9 @@ final class LinkPair: DatagramLinkOwner {
     }
 
     func deliver(_ bytes: [UInt8], to side: Int, source: InetSocketAddress) -> NoiseDatagramCipher.Rejection? {
-        bytes.withUnsafeBytes { raw in
-            let index = NoiseDatagramCipher.receiverIndex(of: raw) ?? 0
+        var copy = bytes  // opened in place, as in a receive slot
+        return copy.withUnsafeMutableBytes { raw in
+            let index = NoiseDatagramCipher.receiverIndex(of: UnsafeRawBufferPointer(raw)) ?? 0
             sending = side
             return links[side].receive(raw, index: index, source: DatagramSource(address: source), now: now)
         }

@@ -4,8 +4,11 @@ public protocol DatagramPath: AnyObject {
     /// Whether frames go over datagrams now (`PathSelection` names UDP).
     var carriesFrames: Bool { get }
     /// Sends one whole F2F packet (header and payload), lent for the call. Never fails: a
-    /// datagram that cannot go is dropped and counted, as the network would.
+    /// datagram that cannot go is dropped and counted, as the network would. It may wait
+    /// for `flush()`, which the peer calls at the end of each burst.
     func send(packet: UnsafeRawBufferPointer)
+    /// Sends what `send(packet:)` staged (one `sendmmsg` per burst).
+    func flush()
 }
 
 /// A friend link with two paths: the authenticated stream (Noise over TCP) and, once set up,
@@ -103,6 +106,7 @@ public final class PathSwitchingConnection: Connection, ConnectionEvents {
     }
 
     public func flush() {
+        datagrams?.flush()
         stream.flush()
     }
 
