@@ -35,7 +35,7 @@ let package = Package(
         .target(name: "F2FTransportTCP", dependencies: ["F2FBase", "F2FCore", "F2FPosix", logging], swiftSettings: strict),
 
         // Friend links over UDP (issue 15): datagram sessions keyed over the authenticated stream.
-        .target(name: "F2FTransportUDP", dependencies: ["F2FBase", "F2FCore", "F2FPosix", "F2FSecure", logging], swiftSettings: strict),
+        .target(name: "F2FTransportUDP", dependencies: ["F2FBase", "EthernetSwitch", "F2FCore", "F2FPosix", "F2FSecure", logging], swiftSettings: strict),
 
         // libvdeplug (Debian libvdeplug-dev, vdeplug4): the real VDE client library.
         .systemLibrary(name: "CVDEPlug"),

@@ -63,6 +63,11 @@ public final class InetSendBatch {
         count += 1
     }
 
+    /// The size of staged datagram `index` (also inside `send`'s `refused`).
+    public func byteCount(of index: Int) -> Int {
+        vectors[index].iov_len
+    }
+
     /// Sends every staged datagram on `descriptor` and empties the batch. The ones the socket
     /// refuses (its buffer full, the address unreachable) are dropped, as the network would,
     /// and reported by index to `refused`.

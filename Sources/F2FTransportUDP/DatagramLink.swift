@@ -1,3 +1,4 @@
+import EthernetSwitch
 import F2FBase
 import F2FCore
 import F2FPosix
@@ -41,9 +42,19 @@ public final class DatagramLink: DatagramPath {
         public var roams: UInt64 = 0
     }
 
-    /// Plaintext per datagram: passes any IPv6 path (1280 − 40 − 8 − 32 of transport header
-    /// and tag); larger packets are fragmented. Probing it up (DPLPMTUD) is a later step.
-    public static let payloadSize = 1200
+    /// Plaintext per datagram until a larger size is confirmed: passes any IPv6 path (1280 − 40
+    /// − 8 − 32 of transport header and tag); larger packets are fragmented.
+    public static let basePayloadSize = 1200
+    /// Sizes probed above it, smallest first (RFC 8899 DPLPMTUD in its simplest form): a
+    /// 1500-byte path (IPv4: 1500 − 20 − 8 − 32; IPv6: 1500 − 40 − 8 − 32), then a 9000-byte
+    /// one (jumbo-frame LANs; loopback), where a 1514-byte frame goes whole.
+    static let probedPayloads: (ipv4: [Int], ipv6: [Int]) = ([1440, 8940], [1420, 8920])
+    /// Padded probes are this far apart, and a size is given up after this many unanswered.
+    static let mtuProbeSpacing: Duration = .milliseconds(200)
+    static let mtuProbeTries = 3
+    /// The two high bits of a probe's sequence: a padded path-MTU probe; the low bits say
+    /// which size, so a late echo still confirms the right one.
+    static let mtuProbe: UInt32 = 0xC000_0000
     /// Our receive key is replaced this often (the cipher reports rekeys due at 120 s and
     /// refuses at 180 s; the previous session stays open meanwhile).
     static let rekeyInterval: Duration = .seconds(60)
@@ -81,6 +92,14 @@ public final class DatagramLink: DatagramPath {
     /// that makes `PathSelection` fall back.
     private var lastSelectionProbe: (sequence: UInt32, sentAt: Instant)?
     private var lastProbeSent = Instant(nanoseconds: 0)
+    /// Plaintext per datagram on this path (`basePayloadSize`, or the largest probed size an
+    /// echo confirmed). Frames up to it minus the F2F header cross in one datagram, and the
+    /// guests' TCP is clamped to fit it.
+    public private(set) var payloadSize = DatagramLink.basePayloadSize
+    /// The path-MTU search: the next size to try, the tries it had, when the last went out.
+    private var mtuCandidate = 0
+    private var mtuTries = 0
+    private var mtuProbeSent = Instant(nanoseconds: 0)
 
     init(transport: any DatagramLinkOwner, connection: PathSwitchingConnection, streamHost: InetSocketAddress?, offer: UDPOffer, now: Instant) {
         self.transport = transport
@@ -92,7 +111,7 @@ public final class DatagramLink: DatagramPath {
         senderSince = now
         previousSince = now
         pendingOffer = offer
-        scratch.reserveCapacity(Self.payloadSize)
+        scratch.reserveCapacity(9000)  // the largest probe: built once, never grown
         actions.reserveCapacity(4)
     }
 
@@ -135,7 +154,7 @@ public final class DatagramLink: DatagramPath {
         guard sender != nil, let endpoint else { return }
         let now = transport.now
         do {
-            try fragmenter.fragment(packet, maximumPayload: Self.payloadSize, scratch: &scratch) { piece in
+            try fragmenter.fragment(packet, maximumPayload: payloadSize, scratch: &scratch) { piece in
                 if piece.first == FragmentHeader.marker { counters.fragmentsOut &+= 1 }
                 seal(piece, to: endpoint, now: now)
             }
@@ -154,6 +173,11 @@ public final class DatagramLink: DatagramPath {
         if piece.count > 0 {
             (slot.baseAddress! + NoiseDatagramCipher.headerCount).copyMemory(from: piece.baseAddress!, byteCount: piece.count)
         }
+        if piece.first == F2FPacketType.ethernetFrame.rawValue {
+            // A whole frame (fragments start with their marker): our copy, so its SYN may be clamped.
+            let frame = NoiseDatagramCipher.headerCount + F2FPacketHeader.encodedCount
+            clampMSS(UnsafeMutableRawBufferPointer(rebasing: slot[frame..<NoiseDatagramCipher.headerCount + piece.count]))
+        }
         do {
             _ = try sender?.seal(inPlace: slot, plaintextCount: piece.count, sessionAge: now - senderSince)
         } catch {
@@ -169,10 +193,12 @@ public final class DatagramLink: DatagramPath {
         transport.flushDatagrams()
     }
 
-    /// A staged datagram the socket did not take (full buffer, unreachable): dropped, as the
-    /// network would.
-    func sendRefused() {
+    /// A staged datagram of `byteCount` bytes the socket did not take (full buffer,
+    /// unreachable): dropped, as the network would. A padded path-MTU probe larger than the
+    /// local interface carries is refused too (DF): that is the probe's answer, not a failure.
+    func sendRefused(byteCount: Int) {
         counters.datagramsOut &-= 1
+        if byteCount > payloadSize + NoiseDatagramCipher.overhead { return }
         counters.sendFailures &+= 1
     }
 
@@ -206,6 +232,10 @@ public final class DatagramLink: DatagramPath {
             // Authenticated, so it is the friend: follow it (NAT rebinding, a new network).
             endpoint = source.address
             counters.roams &+= 1
+            // Another path: its MTU is found again from the size every path carries.
+            payloadSize = Self.basePayloadSize
+            mtuCandidate = 0
+            mtuTries = 0
             if selection == nil, sender != nil { selection = PathSelection(now: now) }
         }
         // Life for the monitor; but only an echo of our own probe keeps frames on UDP: a
@@ -223,9 +253,21 @@ public final class DatagramLink: DatagramPath {
                 packet.withUnsafeBytes { handle($0, now: now) }
             }
         } else {
+            if plaintext.first == F2FPacketType.ethernetFrame.rawValue, plaintext.count > F2FPacketHeader.encodedCount {
+                // Also on receiving: a friend with an older switch does not clamp what it sends.
+                let frame = NoiseDatagramCipher.headerCount + F2FPacketHeader.encodedCount
+                clampMSS(UnsafeMutableRawBufferPointer(rebasing: bytes[frame..<bytes.count - NoiseDatagramCipher.tagCount]))
+            }
             handle(plaintext, now: now)
         }
         return nil
+    }
+
+    /// The guests' TCP is told to send segments that fit one datagram (`TCPMSSClamp`): a
+    /// 1514-byte frame would be two datagrams of half the size, and lost with either.
+    @inline(__always)
+    private func clampMSS(_ frame: UnsafeMutableRawBufferPointer) {
+        TCPMSSClamp.clamp(frame, maximumFrameCount: payloadSize - F2FPacketHeader.encodedCount)
     }
 
     private func handle(_ packet: UnsafeRawBufferPointer, now: Instant) {
@@ -243,7 +285,9 @@ public final class DatagramLink: DatagramPath {
             sendProbe(type: .udpEcho, sequence: sequence(in: packet))
         case .udpEcho where packet.count >= 7:
             let sequence = sequence(in: packet)
-            if sequence & Self.selectionProbe != 0 {
+            if sequence & Self.mtuProbe == Self.mtuProbe {
+                mtuProbeAnswered(candidate: Int(sequence & 0xFF))
+            } else if sequence & Self.selectionProbe != 0 {
                 if let probe = lastSelectionProbe, probe.sequence == sequence {
                     monitor.addRTTSample(now - probe.sentAt)
                     lastSelectionProbe = nil
@@ -273,12 +317,51 @@ public final class DatagramLink: DatagramPath {
         selection?.tick(now: now, actions: &actions)
         perform(now: now)
         guard let selection, selection.path == .udp else { return }
+        if now - mtuProbeSent >= Self.mtuProbeSpacing { sendMTUProbe(now: now) }
         if case .sendProbe(let sequence)? = monitor.tick(now: now) {
             sendProbe(type: .udpProbe, sequence: sequence & ~Self.selectionProbe)
         } else if now - lastProbeSent >= selection.configuration.probeInterval {
             // Echoes are what keeps frames on UDP, so a busy link probes too, a few small
             // datagrams a second.
             sendSelectionProbe(now: now)
+        }
+    }
+
+    // MARK: Path MTU
+
+    private var mtuCandidates: [Int] {
+        endpoint?.isIPv6 == true ? Self.probedPayloads.ipv6 : Self.probedPayloads.ipv4
+    }
+
+    /// The next padded probe of the search, if it is not over: a probe packet padded to the
+    /// candidate size, sent with DF (the socket's IP_PMTUDISC_PROBE), so it arrives whole or
+    /// not at all; a size the local interface cannot send is refused by the socket.
+    private func sendMTUProbe(now: Instant) {
+        let candidates = mtuCandidates
+        if mtuTries == Self.mtuProbeTries {
+            mtuCandidate += 1  // three unanswered: too big for this path
+            mtuTries = 0
+        }
+        guard mtuCandidate < candidates.count, sender != nil, let endpoint else { return }
+        let size = candidates[mtuCandidate]
+        mtuTries += 1
+        mtuProbeSent = now
+        scratch.removeAll(keepingCapacity: true)
+        F2FPacketHeader(type: .udpProbe, payloadCount: size - F2FPacketHeader.encodedCount).encode(into: &scratch)
+        scratch.appendBigEndian(Self.mtuProbe | UInt32(mtuCandidate))
+        scratch.append(contentsOf: repeatElement(0, count: size - scratch.count))
+        scratch.withUnsafeBytes { seal($0, to: endpoint, now: now) }
+    }
+
+    /// An echo of a padded probe: datagrams of that size pass both ways; the search goes on
+    /// with the next size.
+    private func mtuProbeAnswered(candidate: Int) {
+        let candidates = mtuCandidates
+        guard candidate < candidates.count else { return }
+        payloadSize = max(payloadSize, candidates[candidate])
+        if candidate >= mtuCandidate {
+            mtuCandidate = candidate + 1
+            mtuTries = 0
         }
     }
 

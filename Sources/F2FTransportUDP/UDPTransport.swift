@@ -50,7 +50,7 @@ public final class UDPTransport: CoreListener, OutboundProducer, DatagramLinkOwn
         func flush() {
             let staged = batch.count
             guard staged > 0 else { return }
-            batch.send(on: descriptor.rawValue) { index in stagedBy[index]?.sendRefused() }
+            batch.send(on: descriptor.rawValue) { index in stagedBy[index]?.sendRefused(byteCount: batch.byteCount(of: index)) }
             for index in 0..<staged { stagedBy[index] = nil }
         }
 

@@ -94,6 +94,7 @@ enum PeerConsoleCommands {
             + " send-failures \(counters.sendFailures) roams \(counters.roams)"
             + " reassembly timed-out \(link.reassemblyCounters.timedOut) evicted \(link.reassemblyCounters.evicted)"
             + " inbox-dropped \(link.connection?.counters.inboxDropped ?? 0)"
+            + " payload \(link.payloadSize)"
     }
 
     private static func format3(_ value: Double) -> String {
