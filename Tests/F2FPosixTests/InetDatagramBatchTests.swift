@@ -1,4 +1,6 @@
 import F2FPosix
+import Foundation
+import Glibc
 import Testing
 
 /// `sendmmsg`/`recvmmsg` batches of the UDP path over real loopback UDP sockets: datagrams
@@ -77,5 +79,15 @@ import Testing
         let received = InetReceiveBatch(capacity: 4, slotSize: 64)
         #expect(try received.receive(from: receiver.rawValue) == .processed(2))
         #expect([Array(received.datagram(0)), Array(received.datagram(1))] == [[1], [3]])
+    }
+
+    /// The socket asks for a 1 MiB receive buffer; the kernel grants up to rmem_max, doubled.
+    @Test func theReceiveBufferIsRaisedAsFarAsTheKernelAllows() throws {
+        let socket = try Bound.make()
+        var size: Int32 = 0
+        var length = socklen_t(MemoryLayout<Int32>.size)
+        #expect(getsockopt(socket.rawValue, SOL_SOCKET, SO_RCVBUF, &size, &length) == 0)
+        let limit = try #require(Int(try String(contentsOfFile: "/proc/sys/net/core/rmem_max", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
+        #expect(Int(size) == 2 * min(InetDatagramSocket.receiveBufferSize, limit))
     }
 }
