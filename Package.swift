@@ -35,14 +35,17 @@ let package = Package(
         .target(name: "F2FTransportTCP", dependencies: ["F2FBase", "F2FCore", "F2FPosix", logging], swiftSettings: strict),
 
         // Friend links over UDP (issue 15): datagram sessions keyed over the authenticated stream.
-        .target(name: "F2FTransportUDP", dependencies: ["F2FBase", "F2FCore", "F2FPosix", "F2FSecure", logging], swiftSettings: strict),
+        .target(name: "F2FTransportUDP", dependencies: ["F2FBase", "EthernetSwitch", "F2FCore", "F2FPosix", "F2FSecure", logging], swiftSettings: strict),
 
         // libvdeplug (Debian libvdeplug-dev, vdeplug4): the real VDE client library.
         .systemLibrary(name: "CVDEPlug"),
         .target(name: "VDEPlug", dependencies: ["CVDEPlug", "F2FPosix"], swiftSettings: strict),
 
+        // libsodium (Debian libsodium-dev): ChaCha20-Poly1305 in place for the UDP path's datagrams.
+        .systemLibrary(name: "CSodium", pkgConfig: "libsodium", providers: [.apt(["libsodium-dev"])]),
+
         // Friends only: Noise XX authenticated, encrypted links as a provider over any connection.
-        .target(name: "F2FSecure", dependencies: ["F2FBase", "F2FCore", logging, crypto], swiftSettings: strict),
+        .target(name: "F2FSecure", dependencies: ["F2FBase", "F2FCore", "CSodium", logging, crypto], swiftSettings: strict),
 
         // The switch runtime: the engine over real ports, the port kinds every switch has (friend
         // links, --plug cables, QEMU stream/dgram sockets), the console and its command sets.

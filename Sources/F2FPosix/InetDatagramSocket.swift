@@ -5,6 +5,11 @@ import Glibc
 /// ephemeral one), non-blocking, close-on-exec. IPv6 sockets are IPv6-only so that an IPv4
 /// socket can share the port, as the TCP listener does.
 public enum InetDatagramSocket {
+    /// SO_RCVBUF asked for (the kernel doubles it and charges each datagram its whole
+    /// buffer, ~2.3 KiB for a full-size frame): about 10 ms of a 1 Gbit/s stream of full-size
+    /// frames, a couple of thousand small ones.
+    public static let receiveBufferSize = 1 << 20
+
     /// Binds a UDP socket on each of `addresses` and hands each to `take` with its family.
     /// Fails only when none could be bound, with the last address's error.
     public static func bind(
@@ -14,6 +19,11 @@ public enum InetDatagramSocket {
             // DF set and never lowered on an ICMP message we cannot authenticate: the link
             // sizes its datagrams itself (docs/udp-data-path.md).
             var probe = IP_PMTUDISC_PROBE
+            // The default receive buffer (~208 KiB) holds only a few hundred datagrams of any
+            // size (each is charged its whole buffer): a burst while the loop is busy elsewhere
+            // overflows it and the guests' TCP sees loss. The kernel caps this at rmem_max.
+            var receiveBuffer = Int32(receiveBufferSize)
+            setsockopt(raw, SOL_SOCKET, SO_RCVBUF, &receiveBuffer, socklen_t(MemoryLayout<Int32>.size))
             if address.family == AF_INET6 {
                 setsockopt(raw, Int32(IPPROTO_IPV6), IPV6_MTU_DISCOVER, &probe, socklen_t(MemoryLayout<Int32>.size))
             } else {

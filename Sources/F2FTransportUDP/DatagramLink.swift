@@ -1,3 +1,4 @@
+import EthernetSwitch
 import F2FBase
 import F2FCore
 import F2FPosix
@@ -16,8 +17,14 @@ import F2FSecure
 /// links on virtual time without sockets).
 protocol DatagramLinkOwner: AnyObject {
     var now: Instant { get }
-    /// Sends one datagram; false when the socket did not take it.
-    func send(_ datagram: [UInt8], to endpoint: InetSocketAddress) -> Bool
+    /// Room to build one datagram for `endpoint` in (the next slot of the socket's send
+    /// batch); nil when no socket can reach it.
+    func datagramSlot(for endpoint: InetSocketAddress) -> UnsafeMutableRawBufferPointer?
+    /// Stages the first `byteCount` bytes of the slot just handed out; they leave at the next
+    /// `flushDatagrams()`. If the socket refuses the datagram then, `link.sendRefused()`.
+    func commitDatagram(byteCount: Int, to endpoint: InetSocketAddress, from link: DatagramLink)
+    /// Sends every staged datagram (one `sendmmsg` per socket).
+    func flushDatagrams()
     func pathChanged(_ link: DatagramLink, to path: PathSelection.Path)
 }
 
@@ -35,9 +42,19 @@ public final class DatagramLink: DatagramPath {
         public var roams: UInt64 = 0
     }
 
-    /// Plaintext per datagram: passes any IPv6 path (1280 − 40 − 8 − 32 of transport header
-    /// and tag); larger packets are fragmented. Probing it up (DPLPMTUD) is a later step.
-    public static let payloadSize = 1200
+    /// Plaintext per datagram until a larger size is confirmed: passes any IPv6 path (1280 − 40
+    /// − 8 − 32 of transport header and tag); larger packets are fragmented.
+    public static let basePayloadSize = 1200
+    /// Sizes probed above it, smallest first (RFC 8899 DPLPMTUD in its simplest form): a
+    /// 1500-byte path (IPv4: 1500 − 20 − 8 − 32; IPv6: 1500 − 40 − 8 − 32), then a 9000-byte
+    /// one (jumbo-frame LANs; loopback), where a 1514-byte frame goes whole.
+    static let probedPayloads: (ipv4: [Int], ipv6: [Int]) = ([1440, 8940], [1420, 8920])
+    /// Padded probes are this far apart, and a size is given up after this many unanswered.
+    static let mtuProbeSpacing: Duration = .milliseconds(200)
+    static let mtuProbeTries = 3
+    /// The two high bits of a probe's sequence: a padded path-MTU probe; the low bits say
+    /// which size, so a late echo still confirms the right one.
+    static let mtuProbe: UInt32 = 0xC000_0000
     /// Our receive key is replaced this often (the cipher reports rekeys due at 120 s and
     /// refuses at 180 s; the previous session stays open meanwhile).
     static let rekeyInterval: Duration = .seconds(60)
@@ -72,8 +89,6 @@ public final class DatagramLink: DatagramPath {
     /// Packets given up in reassembly (a fragment lost or late), for `peer/print`.
     public var reassemblyCounters: Reassembler.Counters { reassembler.counters }
     private var scratch: [UInt8] = []
-    private var datagram: [UInt8] = []
-    private var plaintext: [UInt8] = []
     private var actions: [PathSelection.Action] = []
     private var nextSelectionProbe: UInt32 = 0
     /// The last selection probes, so that their echoes also give the monitor RTT samples: until
@@ -82,6 +97,14 @@ public final class DatagramLink: DatagramPath {
     /// samples (a busy link sends the monitor's own probes never, so these are its only ones).
     private var selectionProbes = [(sequence: UInt32, sentAt: Instant)?](repeating: nil, count: 8)
     private var lastProbeSent = Instant(nanoseconds: 0)
+    /// Plaintext per datagram on this path (`basePayloadSize`, or the largest probed size an
+    /// echo confirmed). Frames up to it minus the F2F header cross in one datagram, and the
+    /// guests' TCP is clamped to fit it.
+    public private(set) var payloadSize = DatagramLink.basePayloadSize
+    /// The path-MTU search: the next size to try, the tries it had, when the last went out.
+    private var mtuCandidate = 0
+    private var mtuTries = 0
+    private var mtuProbeSent = Instant(nanoseconds: 0)
 
     init(transport: any DatagramLinkOwner, connection: PathSwitchingConnection, streamHost: InetSocketAddress?, offer: UDPOffer, now: Instant) {
         self.transport = transport
@@ -93,9 +116,7 @@ public final class DatagramLink: DatagramPath {
         senderSince = now
         previousSince = now
         pendingOffer = offer
-        scratch.reserveCapacity(Self.payloadSize)
-        datagram.reserveCapacity(Self.payloadSize + NoiseDatagramCipher.overhead)
-        plaintext.reserveCapacity(64 * 1024 + 16)
+        scratch.reserveCapacity(9000)  // the largest probe: built once, never grown
         actions.reserveCapacity(4)
     }
 
@@ -144,7 +165,7 @@ public final class DatagramLink: DatagramPath {
         guard sender != nil, let endpoint else { return }
         let now = transport.now
         do {
-            try fragmenter.fragment(packet, maximumPayload: Self.payloadSize, scratch: &scratch) { piece in
+            try fragmenter.fragment(packet, maximumPayload: payloadSize, scratch: &scratch) { piece in
                 if piece.first == FragmentHeader.marker { counters.fragmentsOut &+= 1 }
                 seal(piece, to: endpoint, now: now)
             }
@@ -153,18 +174,43 @@ public final class DatagramLink: DatagramPath {
         }
     }
 
+    /// Builds the datagram in the socket's send slot: the piece copied in after the header's
+    /// room, sealed there in place, staged for the batch's `sendmmsg`.
     private func seal(_ piece: UnsafeRawBufferPointer, to endpoint: InetSocketAddress, now: Instant) {
+        guard let slot = transport.datagramSlot(for: endpoint), slot.count >= piece.count + NoiseDatagramCipher.overhead else {
+            counters.sendFailures &+= 1
+            return
+        }
+        if piece.count > 0 {
+            (slot.baseAddress! + NoiseDatagramCipher.headerCount).copyMemory(from: piece.baseAddress!, byteCount: piece.count)
+        }
+        if piece.first == F2FPacketType.ethernetFrame.rawValue {
+            // A whole frame (fragments start with their marker): our copy, so its SYN may be clamped.
+            let frame = NoiseDatagramCipher.headerCount + F2FPacketHeader.encodedCount
+            clampMSS(UnsafeMutableRawBufferPointer(rebasing: slot[frame..<NoiseDatagramCipher.headerCount + piece.count]))
+        }
         do {
-            _ = try sender?.seal(piece, into: &datagram, sessionAge: now - senderSince)
+            _ = try sender?.seal(inPlace: slot, plaintextCount: piece.count, sessionAge: now - senderSince)
         } catch {
             counters.sendFailures &+= 1  // expired: the friend's next offer brings a new key
             return
         }
-        if transport.send(datagram, to: endpoint) {
-            counters.datagramsOut &+= 1
-        } else {
-            counters.sendFailures &+= 1
-        }
+        transport.commitDatagram(byteCount: piece.count + NoiseDatagramCipher.overhead, to: endpoint, from: self)
+        counters.datagramsOut &+= 1
+    }
+
+    /// Sends what this burst staged.
+    public func flush() {
+        transport.flushDatagrams()
+    }
+
+    /// A staged datagram of `byteCount` bytes the socket did not take (full buffer,
+    /// unreachable): dropped, as the network would. A padded path-MTU probe larger than the
+    /// local interface carries is refused too (DF): that is the probe's answer, not a failure.
+    func sendRefused(byteCount: Int) {
+        counters.datagramsOut &-= 1
+        if byteCount > payloadSize + NoiseDatagramCipher.overhead { return }
+        counters.sendFailures &+= 1
     }
 
     private func sendProbe(type: F2FPacketType, sequence: UInt32) {
@@ -179,14 +225,15 @@ public final class DatagramLink: DatagramPath {
 
     // MARK: Receiving
 
-    /// A transport datagram whose receiver index is one of ours. Returns the rejection, if any,
-    /// for the transport's counters.
-    func receive(_ bytes: UnsafeRawBufferPointer, index: UInt32, source: DatagramSource, now: Instant) -> NoiseDatagramCipher.Rejection? {
+    /// A transport datagram whose receiver index is one of ours, opened in place (its bytes
+    /// are the receive slot's, and are changed). Returns the rejection, if any, for the
+    /// transport's counters.
+    func receive(_ bytes: UnsafeMutableRawBufferPointer, index: UInt32, source: DatagramSource, now: Instant) -> NoiseDatagramCipher.Rejection? {
         let result: Result<UInt64, NoiseDatagramCipher.Rejection>
         if index == receiver.localIndex {
-            result = receiver.open(bytes, plaintext: &plaintext, sessionAge: now - receiverSince)
+            result = receiver.open(inPlace: bytes, sessionAge: now - receiverSince)
         } else if previousReceiver?.localIndex == index {
-            result = previousReceiver!.open(bytes, plaintext: &plaintext, sessionAge: now - previousSince)
+            result = previousReceiver!.open(inPlace: bytes, sessionAge: now - previousSince)
         } else {
             return .wrongReceiver
         }
@@ -205,29 +252,42 @@ public final class DatagramLink: DatagramPath {
             // Authenticated, so it is the friend: follow it (NAT rebinding, a new network).
             endpoint = source.address
             counters.roams &+= 1
+            // Another path: its MTU is found again from the size every path carries.
+            payloadSize = Self.basePayloadSize
+            mtuCandidate = 0
+            mtuTries = 0
             if selection == nil, sender != nil { selection = PathSelection(now: now) }
         }
         // Life for the monitor; but only an echo of our own probe keeps frames on UDP: a
         // datagram from the friend says nothing of whether ours reach it, and a one-way block
         // must not keep our frames in a black hole while the friend's TCP link stays silent.
         monitor.received(now: now)
+        let plaintext = NoiseDatagramCipher.plaintext(of: bytes)
         if plaintext.first == FragmentHeader.marker {
             counters.fragmentsIn &+= 1
-            let pieces = plaintext
-            pieces.withUnsafeBytes { raw in
-                guard let header = try? FragmentHeader(parsing: raw) else {
-                    counters.malformed &+= 1
-                    return
-                }
-                _ = reassembler.receive(header, datagram: raw, now: now) { packet in
-                    packet.withUnsafeBytes { handle($0, now: now) }
-                }
+            guard let header = try? FragmentHeader(parsing: plaintext) else {
+                counters.malformed &+= 1
+                return nil
+            }
+            _ = reassembler.receive(header, datagram: plaintext, now: now) { packet in
+                packet.withUnsafeBytes { handle($0, now: now) }
             }
         } else {
-            let whole = plaintext
-            whole.withUnsafeBytes { handle($0, now: now) }
+            if plaintext.first == F2FPacketType.ethernetFrame.rawValue, plaintext.count > F2FPacketHeader.encodedCount {
+                // Also on receiving: a friend with an older switch does not clamp what it sends.
+                let frame = NoiseDatagramCipher.headerCount + F2FPacketHeader.encodedCount
+                clampMSS(UnsafeMutableRawBufferPointer(rebasing: bytes[frame..<bytes.count - NoiseDatagramCipher.tagCount]))
+            }
+            handle(plaintext, now: now)
         }
         return nil
+    }
+
+    /// The guests' TCP is told to send segments that fit one datagram (`TCPMSSClamp`): a
+    /// 1514-byte frame would be two datagrams of half the size, and lost with either.
+    @inline(__always)
+    private func clampMSS(_ frame: UnsafeMutableRawBufferPointer) {
+        TCPMSSClamp.clamp(frame, maximumFrameCount: payloadSize - F2FPacketHeader.encodedCount)
     }
 
     private func handle(_ packet: UnsafeRawBufferPointer, now: Instant) {
@@ -245,7 +305,9 @@ public final class DatagramLink: DatagramPath {
             sendProbe(type: .udpEcho, sequence: sequence(in: packet))
         case .udpEcho where packet.count >= 7:
             let sequence = sequence(in: packet)
-            if sequence & Self.selectionProbe != 0 {
+            if sequence & Self.mtuProbe == Self.mtuProbe {
+                mtuProbeAnswered(candidate: Int(sequence & 0xFF))
+            } else if sequence & Self.selectionProbe != 0 {
                 let slot = Int(sequence % UInt32(selectionProbes.count))
                 if let probe = selectionProbes[slot], probe.sequence == sequence {
                     monitor.addRTTSample(now - probe.sentAt)
@@ -276,12 +338,51 @@ public final class DatagramLink: DatagramPath {
         selection?.tick(now: now, actions: &actions)
         perform(now: now)
         guard let selection, selection.path == .udp else { return }
+        if now - mtuProbeSent >= Self.mtuProbeSpacing { sendMTUProbe(now: now) }
         if case .sendProbe(let sequence)? = monitor.tick(now: now) {
             sendProbe(type: .udpProbe, sequence: sequence & ~Self.selectionProbe)
         } else if now - lastProbeSent >= selection.configuration.probeInterval {
             // Echoes are what keeps frames on UDP, so a busy link probes too, a few small
             // datagrams a second.
             sendSelectionProbe(now: now)
+        }
+    }
+
+    // MARK: Path MTU
+
+    private var mtuCandidates: [Int] {
+        endpoint?.isIPv6 == true ? Self.probedPayloads.ipv6 : Self.probedPayloads.ipv4
+    }
+
+    /// The next padded probe of the search, if it is not over: a probe packet padded to the
+    /// candidate size, sent with DF (the socket's IP_PMTUDISC_PROBE), so it arrives whole or
+    /// not at all; a size the local interface cannot send is refused by the socket.
+    private func sendMTUProbe(now: Instant) {
+        let candidates = mtuCandidates
+        if mtuTries == Self.mtuProbeTries {
+            mtuCandidate += 1  // three unanswered: too big for this path
+            mtuTries = 0
+        }
+        guard mtuCandidate < candidates.count, sender != nil, let endpoint else { return }
+        let size = candidates[mtuCandidate]
+        mtuTries += 1
+        mtuProbeSent = now
+        scratch.removeAll(keepingCapacity: true)
+        F2FPacketHeader(type: .udpProbe, payloadCount: size - F2FPacketHeader.encodedCount).encode(into: &scratch)
+        scratch.appendBigEndian(Self.mtuProbe | UInt32(mtuCandidate))
+        scratch.append(contentsOf: repeatElement(0, count: size - scratch.count))
+        scratch.withUnsafeBytes { seal($0, to: endpoint, now: now) }
+    }
+
+    /// An echo of a padded probe: datagrams of that size pass both ways; the search goes on
+    /// with the next size.
+    private func mtuProbeAnswered(candidate: Int) {
+        let candidates = mtuCandidates
+        guard candidate < candidates.count else { return }
+        payloadSize = max(payloadSize, candidates[candidate])
+        if candidate >= mtuCandidate {
+            mtuCandidate = candidate + 1
+            mtuTries = 0
         }
     }
 

@@ -28,18 +28,30 @@ public final class UDPTransport: CoreListener, OutboundProducer, DatagramLinkOwn
         public var dropped: UInt64 { malformed &+ unknownIndex &+ tooOld &+ duplicates &+ forged &+ expired &+ oversize }
     }
 
-    /// One bound socket and its loop registration.
+    /// One bound socket, its loop registration and its send batch.
     final class Socket: IOHandler {
         let descriptor: Descriptor
         let isIPv6: Bool
         let port: UInt16
         unowned let transport: UDPTransport
+        /// Datagrams staged during the current burst, sent with one `sendmmsg` at its end.
+        let batch = InetSendBatch(capacity: UDPTransport.batchCapacity, slotSize: UDPTransport.maximumDatagram)
+        /// Which link staged each slot, to count the datagrams the socket refuses.
+        var stagedBy: [DatagramLink?]
 
         init(descriptor: consuming Descriptor, isIPv6: Bool, transport: UDPTransport) {
             port = InetDatagramSocket.boundPort(descriptor.rawValue) ?? 0
             self.descriptor = descriptor
             self.isIPv6 = isIPv6
             self.transport = transport
+            stagedBy = Array(repeating: nil, count: UDPTransport.batchCapacity)
+        }
+
+        func flush() {
+            let staged = batch.count
+            guard staged > 0 else { return }
+            batch.send(on: descriptor.rawValue) { index in stagedBy[index]?.sendRefused(byteCount: batch.byteCount(of: index)) }
+            for index in 0..<staged { stagedBy[index] = nil }
         }
 
         func handle(_ readiness: IOReadiness) {
@@ -59,7 +71,7 @@ public final class UDPTransport: CoreListener, OutboundProducer, DatagramLinkOwn
     private var links: [Int: DatagramLink] = [:]
     private var byIndex: [UInt32: DatagramLink] = [:]
     private var peersByLink: [ObjectIdentifier: Peer] = [:]
-    private let receiveBuffer: UnsafeMutableRawBufferPointer
+    private let receiveBatch = InetReceiveBatch(capacity: UDPTransport.batchCapacity, slotSize: UDPTransport.maximumDatagram)
     private let source = DatagramSource()
     private var timer: EventLoop.TimerID?
     /// Links that received datagrams in the current wake-up (capacity kept).
@@ -68,17 +80,18 @@ public final class UDPTransport: CoreListener, OutboundProducer, DatagramLinkOwn
     static let tickInterval: Duration = .milliseconds(25)
     /// Datagrams per wake-up, so that a flood cannot starve the rest of the loop.
     static let receiveBudget = 256
+    /// Datagrams per `recvmmsg`, and staged per socket before a `sendmmsg` (a full batch is
+    /// sent at once, so a burst of any size goes out).
+    static let batchCapacity = 64
+    /// The largest datagram sent or received: a 9000-byte path's UDP payload (jumbo-frame
+    /// LANs), rounded up. Longer ones are counted as oversize.
+    static let maximumDatagram = 9216
 
     public init(node: F2FNode, loop: any EventLoop, logger: Logger) {
         self.node = node
         self.loop = loop
         self.logger = logger
-        receiveBuffer = .allocate(byteCount: 64 * 1024 + 64, alignment: 16)
         touched.reserveCapacity(64)
-    }
-
-    deinit {
-        receiveBuffer.deallocate()
     }
 
     var now: Instant { loop.now }
@@ -127,54 +140,81 @@ public final class UDPTransport: CoreListener, OutboundProducer, DatagramLinkOwn
 
     // MARK: Sockets
 
-    func send(_ datagram: [UInt8], to endpoint: InetSocketAddress) -> Bool {
-        guard let socket = endpoint.isIPv6 ? sockets.first(where: \.isIPv6) : sockets.first(where: { !$0.isIPv6 }) else { return false }
-        let sent = datagram.withUnsafeBytes { bytes in try? InetDatagramSocket.send(socket.descriptor.rawValue, bytes, to: endpoint) }
-        if case .processed? = sent { return true }
-        return false
+    func datagramSlot(for endpoint: InetSocketAddress) -> UnsafeMutableRawBufferPointer? {
+        guard let socket = socket(for: endpoint) else { return nil }
+        if socket.batch.isFull { socket.flush() }
+        return socket.batch.nextSlot
+    }
+
+    func commitDatagram(byteCount: Int, to endpoint: InetSocketAddress, from link: DatagramLink) {
+        guard let socket = socket(for: endpoint) else { return }
+        socket.stagedBy[socket.batch.count] = link
+        socket.batch.commit(byteCount: byteCount, to: endpoint)
+    }
+
+    func flushDatagrams() {
+        for socket in sockets { socket.flush() }
+    }
+
+    private func socket(for endpoint: InetSocketAddress) -> Socket? {
+        let isIPv6 = endpoint.isIPv6
+        for socket in sockets where socket.isIPv6 == isIPv6 { return socket }
+        return nil
     }
 
     fileprivate func drain(_ socket: Socket) {
         let now = loop.now
-        // Peers are told of what arrived once per wake-up, so each reads its packets in one go.
+        // Peers are told of what arrived once per wake-up, so each reads its packets in one go;
+        // echoes (and whatever the peers forwarded) leave in one batch after.
         defer {
             for link in touched { link.connection?.announce() }
             touched.removeAll(keepingCapacity: true)
             direct?.announce()
+            flushDatagrams()
         }
-        for _ in 0..<Self.receiveBudget {
+        var budget = Self.receiveBudget
+        while budget > 0 {
             let received: IOResult<Int>
             do {
-                received = try InetDatagramSocket.receive(socket.descriptor.rawValue, into: receiveBuffer, source: source)
+                received = try receiveBatch.receive(from: socket.descriptor.rawValue)
             } catch {
                 // ICMP errors surface here (port unreachable): the path's probes tell.
                 counters.receiveErrors &+= 1
+                budget -= 1
                 continue
             }
             guard case .processed(let count) = received else { return }
-            guard count <= receiveBuffer.count else {
-                counters.oversize &+= 1
-                continue
+            budget -= max(count, 1)
+            for slot in 0..<count { receive(slot, now: now) }
+            if count < receiveBatch.capacity { return }  // the socket is empty
+        }
+    }
+
+    private func receive(_ slot: Int, now: Instant) {
+        guard !receiveBatch.isTruncated(slot) else {
+            counters.oversize &+= 1
+            return
+        }
+        let datagram = receiveBatch.datagram(slot)
+        receiveBatch.source(slot, into: source)
+        // Handshakes and links that started over UDP (NAT traversal) are `direct`'s.
+        guard let index = NoiseDatagramCipher.receiverIndex(of: UnsafeRawBufferPointer(datagram)) else {
+            if direct?.receiveHandshake(UnsafeRawBufferPointer(datagram), source: source, now: now) != true { counters.malformed &+= 1 }
+            return
+        }
+        guard let link = byIndex[index] else {
+            if let rejection = direct?.receiveTransport(UnsafeRawBufferPointer(datagram), index: index, source: source, now: now) {
+                if let rejection { tally(rejection) }
+            } else {
+                counters.unknownIndex &+= 1
             }
-            let datagram = UnsafeRawBufferPointer(rebasing: receiveBuffer[..<count])
-            guard let index = NoiseDatagramCipher.receiverIndex(of: datagram) else {
-                if direct?.receiveHandshake(datagram, source: source, now: now) != true { counters.malformed &+= 1 }
-                continue
-            }
-            guard let link = byIndex[index] else {
-                if let rejection = direct?.receiveTransport(datagram, index: index, source: source, now: now) {
-                    if let rejection { tally(rejection) }
-                } else {
-                    counters.unknownIndex &+= 1
-                }
-                continue
-            }
-            switch link.receive(datagram, index: index, source: source, now: now) {
-            case nil:
-                if !touched.contains(where: { $0 === link }) { touched.append(link) }
-            case let rejection?:
-                tally(rejection)
-            }
+            return
+        }
+        switch link.receive(datagram, index: index, source: source, now: now) {
+        case nil:
+            if !touched.contains(where: { $0 === link }) { touched.append(link) }
+        case let rejection?:
+            tally(rejection)
         }
     }
 
@@ -240,6 +280,7 @@ public final class UDPTransport: CoreListener, OutboundProducer, DatagramLinkOwn
 
     private func tick() {
         let now = loop.now
+        defer { flushDatagrams() }  // the probes
         for (_, link) in links {
             link.tick(now: now)
             if now >= link.rekeyDue, let peer = peersByLink[ObjectIdentifier(link)] {

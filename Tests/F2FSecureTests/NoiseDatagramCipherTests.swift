@@ -135,4 +135,50 @@ import Testing
         #expect(Self.open(datagrams[2], with: &theirs) == .failure(.sessionExpired))
         #expect(theirs.counters.expired == 1)
     }
+
+    /// The wire format is unchanged by the in-place AEAD: a datagram opens with swift-crypto's
+    /// `ChaChaPoly` (nonce: 4 zero bytes and the counter little-endian; the header as associated
+    /// data), as a switch built before it sealed and opened them.
+    @Test func datagramsAreChaChaPolyUnderTheCounterNonce() throws {
+        var (ours, _) = Self.pair()
+        for _ in 0..<5 { _ = try Self.seal([0], with: &ours) }
+        let frame = (0..<1514).map { UInt8(truncatingIfNeeded: $0 * 7) }
+        let datagram = try Self.seal(frame, with: &ours)
+        let nonce: [UInt8] = [0, 0, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0]
+        let box = try ChaChaPoly.SealedBox(
+            nonce: ChaChaPoly.Nonce(data: nonce), ciphertext: datagram[16..<datagram.count - 16], tag: datagram[(datagram.count - 16)...])
+        #expect(Array(try ChaChaPoly.open(box, using: Self.keyA, authenticating: datagram[0..<16])) == frame)
+        // And one sealed by swift-crypto the old way opens here.
+        var header: [UInt8] = [4, 0, 0, 0, 7, 0, 0, 0, 0x2A, 0, 0, 0, 0, 0, 0, 0]
+        let sealed = try ChaChaPoly.seal(
+            frame, using: Self.keyB, nonce: ChaChaPoly.Nonce(data: [0, 0, 0, 0] + header[8..<16]), authenticating: header)
+        header += Array(sealed.ciphertext) + Array(sealed.tag)
+        #expect(try Self.open(header, with: &ours).get() == frame)
+    }
+
+    /// Sealing and opening in the caller's buffer: the header in front, the tag behind, the
+    /// plaintext where it was; nothing else is touched.
+    @Test func sealAndOpenInPlace() throws {
+        var (ours, theirs) = Self.pair()
+        let payload: [UInt8] = Array(repeating: 0x5A, count: 100)
+        var buffer = [UInt8](repeating: 0xEE, count: 16 + payload.count + 16 + 8)
+        buffer.replaceSubrange(16..<116, with: payload)
+        let status = try buffer.withUnsafeMutableBytes { (raw) throws(NoiseDatagramCipher.SealError) in
+            try ours.seal(inPlace: raw, plaintextCount: payload.count, sessionAge: Self.at(0))
+        }
+        #expect(status == .sealed)
+        #expect(Array(buffer.prefix(16)) == [4, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0])
+        #expect(Array(buffer[16..<116]) != payload)
+        #expect(Array(buffer.suffix(8)) == Array(repeating: 0xEE, count: 8))  // past the tag: untouched
+        var datagram = Array(buffer.prefix(132))
+        // A copy opened through the copying API first, then in place: the second is a replay.
+        #expect(try Self.open(datagram, with: &theirs).get() == payload)
+        let replay = datagram.withUnsafeMutableBytes { theirs.open(inPlace: $0, sessionAge: Self.at(0)) }
+        #expect(replay == .failure(.duplicate))
+        var (_, fresh) = Self.pair()
+        let opened = datagram.withUnsafeMutableBytes { raw in
+            fresh.open(inPlace: raw, sessionAge: Self.at(0)).map { _ in Array(NoiseDatagramCipher.plaintext(of: raw)) }
+        }
+        #expect(try opened.get() == payload)
+    }
 }

@@ -14,6 +14,8 @@ final class LinkPair: DatagramLinkOwner {
     var udpPasses = true
     /// Datagrams from side 1 to side 0 pass (a one-way block when false).
     var backwardPasses = true
+    /// The largest datagram the path carries (its MTU less IP and UDP headers).
+    var largestDatagram = Int.max
     var outbox: [(from: Int, bytes: [UInt8], to: InetSocketAddress)] = []
     private(set) var switches: [(side: Int, at: Instant, path: PathSelection.Path)] = []
     let addresses: [InetSocketAddress]
@@ -37,9 +39,27 @@ final class LinkPair: DatagramLinkOwner {
         for side in 0..<2 { connections[side].datagrams = links[side] }
     }
 
-    func send(_ datagram: [UInt8], to endpoint: InetSocketAddress) -> Bool {
-        outbox.append((sending, datagram, endpoint))
-        return true
+    /// One slot, as a socket's send batch has many: what is committed is copied to the outbox.
+    private let slot = UnsafeMutableRawBufferPointer.allocate(byteCount: 9216, alignment: 16)
+    /// Datagrams staged and not yet flushed (they are in the outbox already).
+    private(set) var unflushed = 0
+
+    deinit {
+        slot.deallocate()
+    }
+
+    func datagramSlot(for endpoint: InetSocketAddress) -> UnsafeMutableRawBufferPointer? {
+        slot
+    }
+
+    func commitDatagram(byteCount: Int, to endpoint: InetSocketAddress, from link: DatagramLink) {
+        precondition(byteCount <= slot.count)
+        outbox.append((sending, Array(slot.prefix(byteCount)), endpoint))
+        unflushed += 1
+    }
+
+    func flushDatagrams() {
+        unflushed = 0
     }
 
     func pathChanged(_ link: DatagramLink, to path: PathSelection.Path) {
@@ -55,15 +75,16 @@ final class LinkPair: DatagramLinkOwner {
     func pump() {
         while !outbox.isEmpty {
             let (from, bytes, _) = outbox.removeFirst()
-            guard udpPasses, from == 0 || backwardPasses else { continue }
+            guard udpPasses, from == 0 || backwardPasses, bytes.count <= largestDatagram else { continue }
             let to = 1 - from
             _ = deliver(bytes, to: to, source: addresses[from])
         }
     }
 
     func deliver(_ bytes: [UInt8], to side: Int, source: InetSocketAddress) -> NoiseDatagramCipher.Rejection? {
-        bytes.withUnsafeBytes { raw in
-            let index = NoiseDatagramCipher.receiverIndex(of: raw) ?? 0
+        var copy = bytes  // opened in place, as in a receive slot
+        return copy.withUnsafeMutableBytes { raw in
+            let index = NoiseDatagramCipher.receiverIndex(of: UnsafeRawBufferPointer(raw)) ?? 0
             sending = side
             return links[side].receive(raw, index: index, source: DatagramSource(address: source), now: now)
         }
@@ -244,4 +265,88 @@ final class LinkPair: DatagramLinkOwner {
             #expect(fallback.at <= Instant(nanoseconds: 1_550_000_000), "within about a second of the block at 500 ms: \(fallback.at)")
         }
     }
+
+    /// A frame as `PacketBytes` builds it, and the counters it moved on the sending side.
+    static func send(_ frame: [UInt8], on pair: LinkPair) -> (datagrams: UInt64, fragments: UInt64) {
+        let before = pair.links[0].counters
+        pair.on(0) { link in frame.withUnsafeBytes { link.send(packet: $0) } }
+        pair.pump()
+        let after = pair.links[0].counters
+        return (after.datagramsOut - before.datagramsOut, after.fragmentsOut - before.fragmentsOut)
+    }
+
+    @Test func aPathThatCarriesJumboDatagramsTakesFullSizeFramesWhole() throws {
+        let pair = try LinkPair()
+        pair.run(through: 10)
+        #expect(pair.links[0].payloadSize == DatagramLink.basePayloadSize, "1200 until a probe confirms more")
+        pair.run(through: 2_000)
+        #expect(pair.links[0].payloadSize == 8940 && pair.links[1].payloadSize == 8940)
+        let frame = PacketBytes.packet(.ethernetFrame, payload: (0..<1514).map { UInt8(truncatingIfNeeded: $0) })
+        #expect(Self.send(frame, on: pair) == (1, 0), "one datagram, no fragments")
+        let jumbo = PacketBytes.packet(.ethernetFrame, payload: Array(repeating: 3, count: 9000))
+        #expect(Self.send(jumbo, on: pair) == (2, 2))
+        #expect(try pair.received(on: 1) == [frame, jumbo])
+    }
+
+    @Test func aStandardPathSettlesOn1440AndARefusedProbeIsNoSendFailure() throws {
+        let pair = try LinkPair()
+        pair.largestDatagram = 1472  // a 1500-byte IPv4 path
+        pair.run(through: 3_000)
+        #expect(pair.links[0].payloadSize == 1440 && pair.links[1].payloadSize == 1440)
+        #expect(pair.links[0].carriesFrames, "the lost padded probes did not cost the path")
+        let frame = PacketBytes.packet(.ethernetFrame, payload: (0..<1514).map { UInt8(truncatingIfNeeded: $0) })
+        #expect(Self.send(frame, on: pair) == (2, 2), "1517 bytes over a 1440-byte payload: two fragments")
+        let fits = PacketBytes.packet(.ethernetFrame, payload: Array(repeating: 8, count: 1437))
+        #expect(Self.send(fits, on: pair) == (1, 0))
+        #expect(try pair.received(on: 1) == [frame, fits])
+        // A socket refuses a padded probe larger than its interface (DF): the search's answer.
+        pair.links[0].sendRefused(byteCount: 8940 + NoiseDatagramCipher.overhead)
+        #expect(pair.links[0].counters.sendFailures == 0)
+        pair.links[0].sendRefused(byteCount: 200)
+        #expect(pair.links[0].counters.sendFailures == 1)
+    }
+
+    @Test func aNarrowPathKeepsTheBasePayloadAndARoamStartsTheSearchAgain() throws {
+        let pair = try LinkPair()
+        pair.largestDatagram = 1232  // 1200 + 32: only what every IPv6 path carries
+        pair.run(through: 3_000)
+        #expect(pair.links[0].payloadSize == 1200)
+        let frame = PacketBytes.packet(.ethernetFrame, payload: Array(repeating: 2, count: 1514))
+        #expect(Self.send(frame, on: pair) == (2, 2))
+        #expect(try pair.received(on: 1) == [frame])
+        pair.largestDatagram = .max
+        pair.run(through: 5_000)
+        #expect(pair.links[1].payloadSize == 1200, "the search ended; the path is not probed again yet")
+        pair.on(0) { link in frame.withUnsafeBytes { link.send(packet: $0) } }
+        let datagram = try #require(pair.outbox.popLast()?.bytes)
+        #expect(pair.deliver(datagram, to: 1, source: pair.addresses[0].withPort(3333)) == nil)
+        pair.run(through: 7_000)
+        #expect(pair.links[1].payloadSize == 8940, "after the roam the new path was probed")
+    }
+
+    /// A TCP SYN crossing the link has its MSS clamped to what one datagram carries on the
+    /// path: 1440 − 3 (F2F header) − 14 (Ethernet) − 40 (IPv4 and TCP) = 1383.
+    @Test func aSynCrossingTheLinkIsClampedToThePathsPayload() throws {
+        let pair = try LinkPair()
+        pair.largestDatagram = 1472
+        pair.run(through: 3_000)
+        let syn = TCPMSSClampTestFrame.ipv4Syn
+        _ = Self.send(PacketBytes.packet(.ethernetFrame, payload: syn), on: pair)
+        let received = try #require(try pair.received(on: 1).first)
+        let frame = Array(received.dropFirst(3))
+        #expect(frame.count == syn.count)
+        #expect(Array(frame[56..<58]) == [0x05, 0x67], "MSS 1383")
+        #expect(Array(syn[56..<58]) == [0x05, 0xB4], "was 1460")
+    }
+}
+
+/// An IPv4 TCP SYN announcing MSS 1460 (Linux's options), as in `TCPMSSClampTests`.
+enum TCPMSSClampTestFrame {
+    static let ipv4Syn: [UInt8] = {
+        let hex = "02000000000202000000000108004500003c12344000400614860a0000010a0000029c4014511122334400000000a002faf061d30000020405b40402080a0001e2400000000001030307"
+        return stride(from: 0, to: hex.count, by: 2).map { offset in
+            let start = hex.index(hex.startIndex, offsetBy: offset)
+            return UInt8(hex[start..<hex.index(start, offsetBy: 2)], radix: 16)!
+        }
+    }()
 }

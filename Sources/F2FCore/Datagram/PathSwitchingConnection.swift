@@ -4,8 +4,11 @@ public protocol DatagramPath: AnyObject {
     /// Whether frames go over datagrams now (`PathSelection` names UDP).
     var carriesFrames: Bool { get }
     /// Sends one whole F2F packet (header and payload), lent for the call. Never fails: a
-    /// datagram that cannot go is dropped and counted, as the network would.
+    /// datagram that cannot go is dropped and counted, as the network would. It may wait
+    /// for `flush()`, which the peer calls at the end of each burst.
     func send(packet: UnsafeRawBufferPointer)
+    /// Sends what `send(packet:)` staged (one `sendmmsg` per burst).
+    func flush()
     /// When an authenticated datagram last came, and the path's RTO: the link's liveness.
     var liveness: LinkLiveness.DatagramReport { get }
 }
@@ -110,6 +113,7 @@ public final class PathSwitchingConnection: Connection, ConnectionEvents {
     }
 
     public func flush() {
+        datagrams?.flush()
         stream.flush()
     }
 

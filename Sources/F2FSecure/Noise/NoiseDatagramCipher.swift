@@ -1,6 +1,5 @@
 import Crypto
 import F2FCore
-import Foundation
 
 /// Noise transport messages over datagrams: one session's pair of keys (from the handshake's
 /// `Split()`) used with an explicit counter per message, as Noise §11.4 suggests and WireGuard
@@ -23,6 +22,10 @@ import Foundation
 /// not be opened); instead a session reports when it is due for a new handshake, by messages or
 /// age, and refuses to seal or open past WireGuard's hard limits. The caller, which owns the
 /// session's timers, passes its age (this target has no clock and no `Instant`).
+///
+/// The AEAD runs in place over the caller's buffer (`ChaCha20Poly1305`, libsodium): sealing
+/// and opening a datagram allocate nothing, and the provider builds datagrams straight into
+/// its send slots and reads plaintext where the datagram was received.
 public struct NoiseDatagramCipher: Sendable {
     public static let messageType: UInt8 = 4
     public static let headerCount = 16
@@ -91,8 +94,25 @@ public struct NoiseDatagramCipher: Sendable {
         public init() {}
     }
 
-    private let sendKey: SymmetricKey
-    private let receiveKey: SymmetricKey
+    /// 32 key bytes held inline, so that using them costs no allocation and no indirection.
+    struct Key: Sendable {
+        private var bytes: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+
+        init(_ key: SymmetricKey) {
+            key.withUnsafeBytes { source in
+                precondition(source.count == ChaCha20Poly1305.keyCount, "a 256-bit key")
+                withUnsafeMutableBytes(of: &bytes) { $0.copyMemory(from: source) }
+            }
+        }
+
+        @inline(__always)
+        func withUnsafeBytes<R>(_ body: (UnsafeRawPointer) -> R) -> R {
+            Swift.withUnsafeBytes(of: bytes) { body($0.baseAddress!) }
+        }
+    }
+
+    private let sendKey: Key
+    private let receiveKey: Key
     /// The index the peer chose for this session: written into every datagram we send.
     public let remoteIndex: UInt32
     /// Our index for this session: every datagram we accept names it.
@@ -106,29 +126,50 @@ public struct NoiseDatagramCipher: Sendable {
         sendKey: SymmetricKey, receiveKey: SymmetricKey, localIndex: UInt32, remoteIndex: UInt32,
         limits: Limits = Limits(), replayWindowBits: Int = 2048
     ) {
-        self.sendKey = sendKey
-        self.receiveKey = receiveKey
+        self.sendKey = Key(sendKey)
+        self.receiveKey = Key(receiveKey)
         self.localIndex = localIndex
         self.remoteIndex = remoteIndex
         self.limits = limits
         replay = ReplayWindow(bits: replayWindowBits)
     }
 
-    /// Replaces `datagram`'s contents (keeping its capacity) with the transport message
-    /// carrying `plaintext` under the next counter.
-    public mutating func seal(_ plaintext: some DataProtocol, into datagram: inout [UInt8], sessionAge age: Duration) throws(SealError) -> SealStatus {
+    /// Seals in place: `datagram` holds the plaintext after `headerCount` bytes of room and
+    /// has `tagCount` more bytes of room after it (`plaintextCount + overhead` in all). Writes
+    /// the header in front, encrypts, and writes the tag behind; the datagram is then the
+    /// first `plaintextCount + overhead` bytes.
+    public mutating func seal(
+        inPlace datagram: UnsafeMutableRawBufferPointer, plaintextCount: Int, sessionAge age: Duration
+    ) throws(SealError) -> SealStatus {
+        precondition(datagram.count >= plaintextCount + Self.overhead, "room for header and tag")
         guard sendCounter < limits.rejectAfterMessages, age < limits.rejectAfterTime else { throw .sessionExpired }
         let counter = sendCounter
         sendCounter += 1
-        datagram.removeAll(keepingCapacity: true)
-        Self.appendHeader(receiver: remoteIndex, counter: counter, to: &datagram)
-        // Sealing fails only on a key or nonce of the wrong size; ours are 32 and 12 bytes.
-        let box = try! ChaChaPoly.seal(
-            plaintext, using: sendKey, nonce: Self.nonce(counter), authenticating: datagram[0..<Self.headerCount])
-        Self.append(box.ciphertext, to: &datagram)
-        Self.append(box.tag, to: &datagram)
+        Self.writeHeader(receiver: remoteIndex, counter: counter, to: datagram)
+        let text = UnsafeMutableRawBufferPointer(rebasing: datagram[Self.headerCount..<Self.headerCount + plaintextCount])
+        let header = UnsafeRawBufferPointer(rebasing: datagram[0..<Self.headerCount])
+        let tag = datagram.baseAddress! + Self.headerCount + plaintextCount
+        Self.withNonce(counter) { nonce in
+            sendKey.withUnsafeBytes { key in ChaCha20Poly1305.seal(text, tag: tag, authenticating: header, nonce: nonce, key: key) }
+        }
         counters.sealed += 1
         return sendCounter >= limits.rekeyAfterMessages || age >= limits.rekeyAfterTime ? .rekeyDue : .sealed
+    }
+
+    /// Replaces `datagram`'s contents (keeping its capacity) with the transport message
+    /// carrying `plaintext` under the next counter (a copy, then `seal(inPlace:)`).
+    public mutating func seal(
+        _ plaintext: some Collection<UInt8>, into datagram: inout [UInt8], sessionAge age: Duration
+    ) throws(SealError) -> SealStatus {
+        datagram.removeAll(keepingCapacity: true)
+        datagram.append(contentsOf: repeatElement(0, count: Self.headerCount))
+        datagram.append(contentsOf: plaintext)
+        datagram.append(contentsOf: repeatElement(0, count: Self.tagCount))
+        let count = plaintext.count
+        let result = datagram.withUnsafeMutableBytes { bytes in
+            Result { () throws(SealError) in try seal(inPlace: bytes, plaintextCount: count, sessionAge: age) }
+        }
+        return try result.get()
     }
 
     /// The receiver index of a transport datagram, for routing it to its session; nil when it
@@ -138,40 +179,52 @@ public struct NoiseDatagramCipher: Sendable {
         return littleEndianUInt32(datagram, at: 4)
     }
 
-    /// Opens `datagram`, replacing `plaintext`'s contents (keeping its capacity); the counter it
-    /// carried on success.
-    public mutating func open(_ datagram: UnsafeRawBufferPointer, plaintext: inout [UInt8], sessionAge: Duration) -> Result<UInt64, Rejection> {
-        guard let receiver = Self.receiverIndex(of: datagram) else { return reject(.malformed) }
+    /// Opens `datagram` in place: on success its plaintext is `plaintext(of: datagram)`, and
+    /// the counter it carried is returned. On failure the bytes may have been changed. Every
+    /// check before the AEAD (shape, index, age, replay window) only reads.
+    public mutating func open(inPlace datagram: UnsafeMutableRawBufferPointer, sessionAge: Duration) -> Result<UInt64, Rejection> {
+        let bytes = UnsafeRawBufferPointer(datagram)
+        guard let receiver = Self.receiverIndex(of: bytes) else { return reject(.malformed) }
         guard receiver == localIndex else { return reject(.wrongReceiver) }
-        let counter = Self.littleEndianUInt64(datagram, at: 8)
+        let counter = Self.littleEndianUInt64(bytes, at: 8)
         guard counter < limits.rejectAfterMessages, sessionAge < limits.rejectAfterTime else { return reject(.sessionExpired) }
         switch replay.verdict(for: counter) {
         case .accepted: break
         case .duplicate: return reject(.duplicate)
         case .tooOld: return reject(.tooOld)
         }
-        let header = UnsafeRawBufferPointer(rebasing: datagram[0..<Self.headerCount]).bindMemory(to: UInt8.self)
-        do {
-            // The sealed box as one buffer built with one copy: `SealedBox(nonce:ciphertext:tag:)`
-            // concatenates with generic appends, byte by byte and with two more allocations
-            // (a tenth of a receiving switch's time in a profile).
-            let sealed = datagram.count - Self.headerCount
-            var combined = Data(count: 12 + sealed)
-            combined.withUnsafeMutableBytes { out in
-                for index in 0..<8 { out[4 + index] = UInt8(truncatingIfNeeded: counter >> (8 * UInt64(index))) }
-                UnsafeMutableRawBufferPointer(rebasing: out[12...]).copyMemory(from: UnsafeRawBufferPointer(rebasing: datagram[Self.headerCount...]))
-            }
-            let box = try ChaChaPoly.SealedBox(combined: combined)
-            let opened = try ChaChaPoly.open(box, using: receiveKey, authenticating: header)
-            plaintext.removeAll(keepingCapacity: true)
-            Self.append(opened, to: &plaintext)
-        } catch {
-            return reject(.forged)
+        let text = UnsafeMutableRawBufferPointer(rebasing: datagram[Self.headerCount..<datagram.count - Self.tagCount])
+        let header = UnsafeRawBufferPointer(rebasing: bytes[0..<Self.headerCount])
+        let tag = bytes.baseAddress! + datagram.count - Self.tagCount
+        let authentic = Self.withNonce(counter) { nonce in
+            receiveKey.withUnsafeBytes { key in ChaCha20Poly1305.open(text, tag: tag, authenticating: header, nonce: nonce, key: key) }
         }
+        guard authentic else { return reject(.forged) }
         // Only now, authenticated, may the counter move the window.
         replay.accept(counter)
         counters.opened += 1
         return .success(counter)
+    }
+
+    /// The plaintext of a datagram `open(inPlace:)` accepted.
+    @inline(__always)
+    public static func plaintext(of datagram: UnsafeMutableRawBufferPointer) -> UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(rebasing: datagram[headerCount..<datagram.count - tagCount])
+    }
+
+    /// Opens a copy of `datagram`, replacing `plaintext`'s contents (keeping its capacity); the
+    /// counter it carried on success.
+    public mutating func open(_ datagram: UnsafeRawBufferPointer, plaintext: inout [UInt8], sessionAge: Duration) -> Result<UInt64, Rejection> {
+        plaintext.removeAll(keepingCapacity: true)
+        plaintext.append(contentsOf: datagram)
+        let result = plaintext.withUnsafeMutableBytes { open(inPlace: $0, sessionAge: sessionAge) }
+        if case .success = result {
+            plaintext.removeLast(Self.tagCount)
+            plaintext.removeFirst(Self.headerCount)
+        } else {
+            plaintext.removeAll(keepingCapacity: true)
+        }
+        return result
     }
 
     private mutating func reject(_ rejection: Rejection) -> Result<UInt64, Rejection> {
@@ -186,16 +239,11 @@ public struct NoiseDatagramCipher: Sendable {
         return .failure(rejection)
     }
 
-    /// Appends `data` with one copy (`Array.append(contentsOf: Data)` goes byte by byte).
-    private static func append(_ data: Data, to output: inout [UInt8]) {
-        data.withUnsafeBytes { raw in output.append(contentsOf: raw.bindMemory(to: UInt8.self)) }
-    }
-
-    private static func appendHeader(receiver: UInt32, counter: UInt64, to output: inout [UInt8]) {
-        output.append(messageType)
-        for _ in 0..<3 { output.append(0) }  // reserved
-        for shift in stride(from: 0, to: 32, by: 8) { output.append(UInt8(truncatingIfNeeded: receiver >> UInt32(shift))) }
-        for shift in stride(from: 0, to: 64, by: 8) { output.append(UInt8(truncatingIfNeeded: counter >> UInt64(shift))) }
+    private static func writeHeader(receiver: UInt32, counter: UInt64, to datagram: UnsafeMutableRawBufferPointer) {
+        datagram[0] = messageType
+        for index in 1..<4 { datagram[index] = 0 }  // reserved
+        for index in 0..<4 { datagram[4 + index] = UInt8(truncatingIfNeeded: receiver >> UInt32(8 * index)) }
+        for index in 0..<8 { datagram[8 + index] = UInt8(truncatingIfNeeded: counter >> UInt64(8 * index)) }
     }
 
     private static func littleEndianUInt32(_ bytes: UnsafeRawBufferPointer, at offset: Int) -> UInt32 {
@@ -206,12 +254,10 @@ public struct NoiseDatagramCipher: Sendable {
         (0..<8).reduce(0) { $0 | UInt64(bytes[offset + $1]) << UInt64(8 * $1) }
     }
 
-    /// 32 bits of zeros, then the counter little-endian (§12.3), built on the stack.
-    private static func nonce(_ counter: UInt64) -> ChaChaPoly.Nonce {
-        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 12) { bytes in
-            for index in 0..<4 { bytes[index] = 0 }
-            for index in 0..<8 { bytes[4 + index] = UInt8(truncatingIfNeeded: counter >> (8 * UInt64(index))) }
-            return try! ChaChaPoly.Nonce(data: UnsafeRawBufferPointer(bytes))  // 12 bytes: always valid
-        }
+    /// 32 bits of zeros, then the counter little-endian (§12.3), on the stack.
+    @inline(__always)
+    private static func withNonce<R>(_ counter: UInt64, _ body: (UnsafeRawPointer) -> R) -> R {
+        let nonce: (UInt32, UInt32, UInt32) = (0, UInt32(truncatingIfNeeded: counter).littleEndian, UInt32(truncatingIfNeeded: counter >> 32).littleEndian)
+        return withUnsafeBytes(of: nonce) { body($0.baseAddress!) }
     }
 }

@@ -111,6 +111,7 @@ enum PeerConsoleCommands {
             + " send-failures \(counters.sendFailures) roams \(counters.roams)"
             + " reassembly timed-out \(link.reassemblyCounters.timedOut) evicted \(link.reassemblyCounters.evicted)"
             + " inbox-dropped \(link.connection?.counters.inboxDropped ?? 0)"
+            + " payload \(link.payloadSize)"
     }
 
     /// A link that started over UDP: direct, who introduced it, its datagram counters.

@@ -8,6 +8,7 @@ import Testing
         var carriesFrames = false
         var sent: [[UInt8]] = []
         func send(packet: UnsafeRawBufferPointer) { sent.append(Array(packet)) }
+        func flush() {}
     }
 
     /// Writes `packet` as `OutboundSlot` does: header, then payload, resuming after partial writes.
