@@ -40,7 +40,7 @@ public final class DatagramConnection: Connection {
         public var malformed: UInt64 = 0
     }
 
-    static let payloadSize = DatagramLink.payloadSize
+    static let payloadSize = DatagramLink.basePayloadSize
     static let helloInterval: Duration = .milliseconds(250)
     static let maximumHelloResends = 20
 

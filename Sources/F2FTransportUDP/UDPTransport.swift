@@ -156,6 +156,16 @@ public final class UDPTransport: CoreListener, OutboundProducer, DatagramLinkOwn
         for socket in sockets { socket.flush() }
     }
 
+    /// One datagram sent at once, outside the batches: handshakes, punches, and the packets of
+    /// links that started over UDP (`DatagramConnection`, not batched yet). False when no
+    /// socket can reach `endpoint` or it refused the datagram.
+    func send(_ datagram: [UInt8], to endpoint: InetSocketAddress) -> Bool {
+        guard let socket = socket(for: endpoint) else { return false }
+        let sent = datagram.withUnsafeBytes { bytes in try? InetDatagramSocket.send(socket.descriptor.rawValue, bytes, to: endpoint) }
+        if case .processed? = sent { return true }
+        return false
+    }
+
     private func socket(for endpoint: InetSocketAddress) -> Socket? {
         let isIPv6 = endpoint.isIPv6
         for socket in sockets where socket.isIPv6 == isIPv6 { return socket }
