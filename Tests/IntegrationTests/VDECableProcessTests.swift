@@ -44,7 +44,10 @@ import Testing
         try expectOneCopyOfEachBroadcast(from: onA, to: onC)
         // By default a client port never leads to the root: the cable's end at C, which would
         // have been C's root port, is the one that discards.
-        #expect(try stpLine(of: cablePortOnC, on: triangle.c).contains("ROOT-INCONSISTENT"))
+        let cableLine = try stpLine(of: cablePortOnC, on: triangle.c)
+        let treeOnC = try triangle.c.command("stp/print").data.joined(separator: "\n")
+        let peersOnC = try triangle.c.command("peer/print").data.joined(separator: "\n")
+        #expect(cableLine.contains("ROOT-INCONSISTENT"), "\(cableLine)\n\(treeOnC)\n\(peersOnC)")
         cable.terminate()
         try triangle.stop()
     }
