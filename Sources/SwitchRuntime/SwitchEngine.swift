@@ -83,6 +83,11 @@ public final class SwitchEngine {
     public func detach(port: Int, reason: String) {
         guard let link = link(at: port) else { return }
         ports[port].link = nil
+        if let capture = ports[port].capture {
+            ports[port].capture = nil
+            capture.stop()
+            logger.info("packet capture ended: its port went down", metadata: ["port": "\(port)", "capture": "\(capture.destination)"])
+        }
         core.deactivatePort(port, now: loop.now)
         link.close()
         egressDrained(port: port)
@@ -165,6 +170,7 @@ public final class SwitchEngine {
     /// slot of `vlanScratch`, so both stay valid until the batch is flushed.
     @inline(__always)
     private func forward(_ frame: UnsafeRawBufferPointer, from port: Int, now: Instant, slot: Int) {
+        if let capture = ports[port].capture { capture.record(frame, now: now) }
         let bytes = frame.bindMemory(to: UInt8.self)
         let decision = core.receive(frame: bytes.span, on: port, now: now)
         // A hub repeats frames as they came, whatever VLANs exist (as vde_switch -x).
@@ -217,7 +223,10 @@ public final class SwitchEngine {
             guard let link = ports[port].link else { continue }
             bpduFrame.removeAll(keepingCapacity: true)
             bpdu.encodeFrame(source: bridgeAddress, into: &bpduFrame)
-            bpduFrame.withUnsafeBytes { link.sendControl($0) }
+            bpduFrame.withUnsafeBytes { frame in
+                if let capture = ports[port].capture { capture.record(frame, now: loop.now) }
+                link.sendControl(frame)
+            }
             core.recordSent(port: port, byteCount: bpduFrame.count)
         }
     }
@@ -257,6 +266,7 @@ public final class SwitchEngine {
     private func stage(_ frame: UnsafeRawBufferPointer, on port: Int) {
         let record = ports[port]
         guard let link = record.link else { return }
+        if let capture = record.capture { capture.record(frame, now: loop.now) }
         link.stage(frame)
         if !record.isTouched {
             record.isTouched = true
@@ -278,6 +288,30 @@ public final class SwitchEngine {
         }
         touchedPorts.removeAll(keepingCapacity: true)
         return backedUp
+    }
+
+    // MARK: Packet capture
+
+    /// Starts writing what `port` receives and is sent to `capture`. The port must have a link
+    /// and no capture yet; nil when the capture started.
+    public func startCapture(_ capture: PacketCapture, port: Int) -> CaptureStartError? {
+        guard ports.indices.contains(port), ports[port].link != nil else { return .noLink }
+        guard ports[port].capture == nil else { return .alreadyCaptured }
+        ports[port].capture = capture
+        return nil
+    }
+
+    /// Ends `port`'s capture (written out as far as the destination takes it) and returns it.
+    @discardableResult
+    public func stopCapture(port: Int) -> PacketCapture? {
+        guard ports.indices.contains(port), let capture = ports[port].capture else { return nil }
+        ports[port].capture = nil
+        capture.stop()
+        return capture
+    }
+
+    public func capture(at port: Int) -> PacketCapture? {
+        ports.indices.contains(port) ? ports[port].capture : nil
     }
 
     // MARK: Back-pressure
@@ -452,6 +486,13 @@ struct RuleDrops: Equatable {
         result.storm = delta(storm, earlier.storm)
         return result
     }
+}
+
+public enum CaptureStartError: Error, Equatable, Sendable {
+    /// Nothing is attached to the port.
+    case noLink
+    /// The port is captured already (one capture per port).
+    case alreadyCaptured
 }
 
 public enum PortAllocationError: Error, Equatable, CustomStringConvertible {
