@@ -83,11 +83,6 @@ public final class SwitchEngine {
     public func detach(port: Int, reason: String) {
         guard let link = link(at: port) else { return }
         ports[port].link = nil
-        if let capture = ports[port].capture {
-            ports[port].capture = nil
-            capture.stop()
-            logger.info("packet capture ended: its port went down", metadata: ["port": "\(port)", "capture": "\(capture.destination)"])
-        }
         core.deactivatePort(port, now: loop.now)
         link.close()
         egressDrained(port: port)
@@ -292,10 +287,11 @@ public final class SwitchEngine {
 
     // MARK: Packet capture
 
-    /// Starts writing what `port` receives and is sent to `capture`. The port must have a link
-    /// and no capture yet; nil when the capture started.
+    /// Starts writing what `port` receives and is sent to `capture`; nil when it started. A
+    /// capture belongs to the port number, like a mirror on a hardware switch's port: it goes
+    /// on while clients leave and attach, until it is stopped.
     public func startCapture(_ capture: PacketCapture, port: Int) -> CaptureStartError? {
-        guard ports.indices.contains(port), ports[port].link != nil else { return .noLink }
+        guard ports.indices.contains(port) else { return .noSuchPort }
         guard ports[port].capture == nil else { return .alreadyCaptured }
         ports[port].capture = capture
         return nil
@@ -489,8 +485,8 @@ struct RuleDrops: Equatable {
 }
 
 public enum CaptureStartError: Error, Equatable, Sendable {
-    /// Nothing is attached to the port.
-    case noLink
+    /// The port number is out of range.
+    case noSuchPort
     /// The port is captured already (one capture per port).
     case alreadyCaptured
 }

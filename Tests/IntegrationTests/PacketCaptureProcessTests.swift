@@ -111,12 +111,16 @@ import Testing
         try sw.stop()
     }
 
-    @Test func theCaptureCommandRefusesAPortNotInUse() throws {
+    @Test func theCaptureCommandRefusesAPortOutOfRangeOrTaken() throws {
         let sw = try SwitchProcess()
-        let capture = try ChildProcess(SwitchProcess.binaryPath, ["capture", sw.socketDirectory, "7"])
+        let capture = try ChildProcess(SwitchProcess.binaryPath, ["capture", sw.socketDirectory, "32"])
         let (status, _) = try capture.finish()
         #expect(status == 1)
-        #expect(capture.errorText.contains("port 7 is not in use"))
+        #expect(capture.errorText.contains("expected a port number"))
+        #expect(try sw.command("pcap/start 5 \(sw.workDirectory)/five.pcap").status == "1000 Success")
+        let taken = try ChildProcess(SwitchProcess.binaryPath, ["capture", sw.socketDirectory, "5"])
+        #expect(try taken.finish().status == 1)
+        #expect(taken.errorText.contains("port 5 is captured already"))
         let mode = try FileManager.default.attributesOfItem(atPath: sw.socketDirectory + "/capture")[.posixPermissions] as? Int
         #expect(mode == 0o600, "only the switch's owner may capture")
         try sw.stop()

@@ -8,7 +8,7 @@ import Logging
 /// close. The socket is owner-only (0600) whatever `--mode` says: traffic is not for every
 /// user who may attach a guest. The stream is a `PacketCapture` like a file's (buffered, one
 /// write per dispatch, frames dropped and counted when the reader falls behind, never a
-/// wait); it ends when the client closes or the port goes down.
+/// wait); it ends when the client closes or `pcap/stop` stops it.
 public final class CaptureServer {
     public static let socketName = "capture"
     public var maximumStreams = 4
@@ -55,7 +55,7 @@ public final class CaptureServer {
         rest = ListenerRest(loop: loop, descriptors: [raw])
         listener = consume socket
         directory = consume parent
-        // A stream whose port went down (its capture stopped) or whose writes failed is closed.
+        // A stream stopped from the console (`pcap/stop`) or whose writes failed is closed.
         sweepTimer = loop.scheduleRepeating(every: .milliseconds(500)) { [unowned self] in sweep() }
     }
 
@@ -136,7 +136,6 @@ public final class CaptureServer {
             return .failure(error == .noSuchDeviceOrAddress ? "no such peer" : "expected a port number or 'peer NAME'")
         }
         guard words.count == (words.first == "peer" ? 2 : 1) else { return .failure("expected a port number or 'peer NAME'") }
-        guard engine.link(at: port) != nil else { return .failure("port \(port) is not in use") }
         guard engine.capture(at: port) == nil else { return .failure("port \(port) is captured already (pcap/stop it first)") }
         guard streams.count < maximumStreams else { return .failure("too many capture streams") }
         return .success(port)

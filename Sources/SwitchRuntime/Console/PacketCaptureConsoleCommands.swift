@@ -30,7 +30,6 @@ public enum PacketCaptureConsoleCommands {
                 guard let value = Int(rest[rest.startIndex + 1]), value >= PcapFormat.fileHeaderCount else { throw .invalidArgument }
                 maximumBytes = value
             }
-            guard engine.link(at: port) != nil else { throw .noSuchDeviceOrAddress }
             guard engine.capture(at: port) == nil else { throw .inUse }
             let capture: PacketCapture
             do throws(SystemError) {

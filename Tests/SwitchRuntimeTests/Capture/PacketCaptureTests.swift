@@ -107,19 +107,28 @@ import Testing
         #expect(engine.stopCapture(port: 2) == nil)
     }
 
-    @Test func aPortTakesOneCaptureAndNeedsALink() throws {
+    @Test func aPortTakesOneCaptureInRange() throws {
         _ = try startFileCapture(port: 1, name: "first.pcap")
         let path = directory + "/second.pcap"
         let second = PacketCapture(destination: .file(path), descriptor: try FileSystem.createNewPrivateFile(path), loop: loop)
         #expect(engine.startCapture(second, port: 1) == .alreadyCaptured)
-        #expect(engine.startCapture(second, port: 5) == .noLink)
+        #expect(engine.startCapture(second, port: 8) == .noSuchPort)
     }
 
-    @Test func aPortGoingDownEndsItsCapture() throws {
-        let (capture, _) = try startFileCapture(port: 3, name: "down.pcap")
+    /// Like a mirror on a hardware port: the capture belongs to the port number, and goes on
+    /// across clients leaving and attaching.
+    @Test func aCaptureOutlivesThePortsClients() throws {
+        let (capture, path) = try startFileCapture(port: 3, name: "port3.pcap")
         engine.detach(port: 3, reason: "test")
-        #expect(capture.state == .stopped)
-        #expect(engine.capture(at: 3) == nil)
+        #expect(capture.state == .recording)
+        let broadcast = EngineOnManualLoopTests.frame(from: 0x0200_0000_00AA, to: 0xFFFF_FFFF_FFFF, tag: 1)
+        send(broadcast, from: 1)
+        let next = RecordingLink("d", id: 4)
+        engine.attach(next, port: 3)
+        let second = EngineOnManualLoopTests.frame(from: 0x0200_0000_00AA, to: 0xFFFF_FFFF_FFFF, tag: 2)
+        send(second, from: 1)
+        #expect(try Self.records(path).map(\.bytes).filter { $0[0] == 0xFF } == [second])
+        #expect(engine.capture(at: 3) === capture)
     }
 
     @Test func anExistingFileOrALinkIsNeverWrittenThrough() throws {
