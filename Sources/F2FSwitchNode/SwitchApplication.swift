@@ -187,10 +187,12 @@ public final class SwitchApplication {
         }
         try server.start()
         try startMetrics()
-        let captureServer = CaptureServer(directory: server.directory.path, engine: engine, logger: Logger(label: "f2f.capture")) { [unowned self] name in
-            peerPort(named: name)
-        }
-        try captureServer.start()
+        let captureLogger = Logger(label: "f2f.capture")
+        let captureServer = CaptureServer(engine: engine, logger: captureLogger) { [unowned self] name in peerPort(named: name) }
+        let directory = server.directory
+        try captureServer.start(
+            listening: directory.makeListener(name: CaptureServer.socketName, mode: 0o600, backlog: 8, logger: captureLogger),
+            remove: { directory.removeEntry(CaptureServer.socketName) })
         self.captureServer = captureServer
         // One console for the rcfile and the management socket, so both speak the same language.
         if settings.managementPath != nil || settings.rcFile != nil {

@@ -17,44 +17,41 @@ public final class CaptureServer {
     /// Room in the kernel for a burst while the reader catches up.
     static let streamBufferBytes: Int32 = 1 << 20
 
-    private let directoryPath: String
     private let engine: SwitchEngine
     private let loop: any EventLoop
     private let logger: Logger
     private let peerPort: (String) -> Int?
     private var listener: Descriptor?
     private var listenerDescriptor: Int32 = -1
-    private var directory: DirectoryHandle?
+    /// Removes the socket file (through the socket directory's handle).
+    private var removeSocket: (() -> Void)?
     private var rest: ListenerRest?
     private var pending: [Int32: CaptureRequest] = [:]
     /// Streams running, by descriptor: the capture (which owns the socket) and its port.
     private var streams: [Int32: (port: Int, capture: PacketCapture)] = [:]
     private var sweepTimer: LoopTimerID?
 
-    public init(directory: String, engine: SwitchEngine, logger: Logger, peerPort: @escaping (String) -> Int?) {
-        directoryPath = directory
+    public init(engine: SwitchEngine, logger: Logger, peerPort: @escaping (String) -> Int?) {
         self.engine = engine
         loop = engine.loop
         self.logger = logger
         self.peerPort = peerPort
     }
 
-    public var path: String { directoryPath + "/" + Self.socketName }
-
-    public func start() throws(ServerSocketError) {
-        let parent = try ConsoleServer.openParent(of: path)
-        let socket = try StreamListener.make(in: parent, name: Self.socketName, mode: 0o600, group: nil, backlog: 8, logger: logger)
+    /// Serves on `socket`, the listening `capture` socket the socket directory made (owner-only);
+    /// `remove` deletes its file when the server stops.
+    public func start(listening socket: consuming Descriptor, remove: @escaping () -> Void) throws(ServerSocketError) {
         let raw = socket.rawValue
         do {
             try loop.register(raw, interest: .readable, handler: IOCallback { [unowned self] _ in accept() })
         } catch {
-            parent.remove(Self.socketName)
+            remove()
             throw .system(SystemError(error))
         }
         listenerDescriptor = raw
         rest = ListenerRest(loop: loop, descriptors: [raw])
         listener = consume socket
-        directory = consume parent
+        removeSocket = remove
         // A stream stopped from the console (`pcap/stop`) or whose writes failed is closed.
         sweepTimer = loop.scheduleRepeating(every: .milliseconds(500)) { [unowned self] in sweep() }
     }
@@ -68,8 +65,8 @@ public final class CaptureServer {
         rest?.cancel()
         loop.deregister(listenerDescriptor)
         listener = nil
-        directory?.remove(Self.socketName)
-        directory = nil
+        removeSocket?()
+        removeSocket = nil
     }
 
     private func accept() {
