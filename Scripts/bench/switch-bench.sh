@@ -58,7 +58,9 @@
 #   --keep              keep the temp dir (switch logs, f2f-bench outputs, strace output)
 #   --capture-port N    f2f-switch captures port N (pcap/start from a start-up file, to a
 #                       file in the temp dir removed before each start, no byte bound that a
-#                       run reaches): what a captured port costs (docs/packet-capture.md)
+#                       run reaches): what a captured port costs (docs/packet-capture.md).
+#                       The file goes to BENCH_CAPTURE_DIR (default the temp dir; /dev/shm
+#                       measures the switch without the disk's writeback throttling)
 #   Binaries missing?   swift build -c release --product f2f-switch --product f2f-bench
 #
 # OUTPUT
@@ -190,8 +192,9 @@ start_switch() {  # start_switch NAME DIR TAG [VAR=value...]
         f2f-switch)
             cmd=("$F2F" -s "$dir" -q)
             if [ -n "$CAPTURE_PORT" ]; then
-                rm -f "$TMPD/capture.pcap"
-                printf 'pcap/start %s %s 1000000000000\n' "$CAPTURE_PORT" "$TMPD/capture.pcap" > "$TMPD/capture.rc"
+                local capture_file="${BENCH_CAPTURE_DIR:-$TMPD}/f2f-bench-capture.$$.pcap"
+                rm -f "$capture_file"
+                printf 'pcap/start %s %s 1000000000000\n' "$CAPTURE_PORT" "$capture_file" > "$TMPD/capture.rc"
                 chmod 600 "$TMPD/capture.rc"
                 cmd+=(-f "$TMPD/capture.rc")
             fi ;;
@@ -488,6 +491,7 @@ cleanup() {
     trap - EXIT INT TERM
     STOP_GRACE=0.5 stop_started
     release_stdin
+    [ -n "$CAPTURE_PORT" ] && rm -f "${BENCH_CAPTURE_DIR:-/nonexistent}/f2f-bench-capture.$$.pcap"
     remove_tmpdir
     exit $rc
 }

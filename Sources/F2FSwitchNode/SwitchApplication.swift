@@ -343,6 +343,8 @@ public final class SwitchApplication {
         for peer in Array(node.peers.values) { peer.close(reason: "switch shutting down") }
         udp?.stop()
         engine.detachAll(reason: "switch shutting down")
+        // Captures write out what they hold: the last dispatch's flush may not have run.
+        for port in 0..<settings.numports { engine.stopCapture(port: port) }
         for stream in streamServers { stream.stop() }
         consoleServer?.stop()
         metricsServer?.stop()

@@ -81,7 +81,9 @@ import Testing
         try waitUntil(timeout: .seconds(5), "the capture to fill") {
             try sw.command("pcap/print").data.contains { $0.contains(" full frames 1 ") }
         }
-        #expect(try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int == bound)
+        try waitUntil(timeout: .seconds(5), "the capture's file to reach its bound") {
+            try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int == bound
+        }
         try sw.stop()
     }
 

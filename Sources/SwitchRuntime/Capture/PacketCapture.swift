@@ -4,8 +4,9 @@ import F2FPosix
 
 /// Writes what one port sends and receives to a pcap file or stream (`pcap/start`,
 /// `f2f-switch capture`). The engine hands it each frame of its port; the frame is appended to
-/// a buffer reserved at the start, and the buffer is written once at the end of the loop's
-/// dispatch (or when it fills): no system call and no allocation per frame.
+/// a buffer reserved at the start, and the buffer is written when it holds 64 KiB or, at the
+/// latest, `flushDelay` after its first frame (a timer on the loop): no system call and no
+/// allocation per frame, and a write per 40 or so full-size frames rather than per batch.
 ///
 /// Bounded: at most `maximumBytes` reach the destination (the file header included); past that
 /// the capture stops taking frames and says so in `pcap/print`. A stream whose reader falls
@@ -35,8 +36,13 @@ public final class PacketCapture {
     }
 
     public static let defaultMaximumBytes = 100 << 20
-    /// Frames wait here until the end of the dispatch: enough for a full batch of large frames.
+    /// Frames wait here until they are written: room for a write's worth and a full batch more.
     static let bufferCapacity = 256 << 10
+    /// A write of this much goes out at once.
+    static let flushThreshold = 64 << 10
+    /// How long a frame may wait in the buffer: a live reader (`| tcpdump -r -`) sees it this
+    /// late at most.
+    public static let flushDelay = Duration.milliseconds(20)
 
     public let destination: Destination
     public let maximumBytes: Int
@@ -50,10 +56,16 @@ public final class PacketCapture {
 
     private let descriptor: Descriptor
     private let loop: any EventLoop
-    private var buffer: [UInt8] = []
+    /// `bufferCapacity` bytes allocated once: frames are copied in with one `memcpy` each.
+    private let buffer: UnsafeMutableRawBufferPointer
+    /// Bytes of `buffer` in use.
+    private var filled = 0
     /// Bytes at the head of `buffer` already written.
     private var writtenOffset = 0
-    private var isFlushScheduled = false
+    private var flushTimer: LoopTimerID?
+    /// The destination took less than it was offered (a stream's reader behind): only the
+    /// timer tries again, so a blocked stream never costs a system call per frame.
+    private var isBlocked = false
     /// The loop's time and the calendar's at the start: a frame's timestamp is the
     /// calendar's start plus the loop time since, so the clock is read once, not per frame.
     private let startInstant: Instant
@@ -66,13 +78,20 @@ public final class PacketCapture {
         self.descriptor = descriptor
         self.maximumBytes = max(maximumBytes, PcapFormat.fileHeaderCount)
         self.loop = loop
-        buffer.reserveCapacity(Self.bufferCapacity)
+        buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: Self.bufferCapacity, alignment: 8)
         startInstant = loop.now
         let wall = WallClock.now()
         startMicroseconds = wall.seconds * 1_000_000 + wall.nanoseconds / 1000
-        PcapFormat.appendFileHeader(into: &buffer)
-        byteCount = buffer.count
+        var header: [UInt8] = []
+        PcapFormat.appendFileHeader(into: &header)
+        header.withUnsafeBytes { buffer.copyMemory(from: $0) }
+        filled = header.count
+        byteCount = header.count
         scheduleFlush()
+    }
+
+    deinit {
+        buffer.deallocate()
     }
 
     public var rawDescriptor: Int32 { descriptor.rawValue }
@@ -86,62 +105,73 @@ public final class PacketCapture {
             state = .full
             return
         }
-        if buffer.count + needed > Self.bufferCapacity {
-            flush()
-            guard buffer.count + needed <= Self.bufferCapacity else {
+        if filled + needed > Self.bufferCapacity {
+            if !isBlocked { flush() }
+            guard filled + needed <= Self.bufferCapacity else {
                 droppedCount &+= 1
                 return
             }
         }
         let microseconds = startMicroseconds + (now - startInstant).nanoseconds / 1000
-        PcapFormat.appendRecordHeader(into: &buffer, microseconds: microseconds, count: frame.count)
-        buffer.append(contentsOf: frame)
+        PcapFormat.storeRecordHeader(at: buffer.baseAddress! + filled, microseconds: microseconds, count: frame.count)
+        if let source = frame.baseAddress {
+            (buffer.baseAddress! + filled + PcapFormat.recordHeaderCount).copyMemory(from: source, byteCount: frame.count)
+        }
+        filled += needed
         byteCount += needed
         frameCount &+= 1
-        scheduleFlush()
+        if filled - writtenOffset >= Self.flushThreshold, !isBlocked {
+            flush()
+        } else if flushTimer == nil {
+            scheduleFlush()
+        }
     }
 
     private func scheduleFlush() {
-        guard !isFlushScheduled else { return }
-        isFlushScheduled = true
-        loop.afterCurrentDispatch { [weak self] in
+        flushTimer = loop.schedule(after: Self.flushDelay) { [weak self] in
             guard let self else { return }
-            isFlushScheduled = false
+            flushTimer = nil
             flush()
+            // What the destination did not take yet (a stream's reader behind) is tried again.
+            if writtenOffset < filled { scheduleFlush() }
         }
     }
 
     /// Writes what the buffer holds, as far as the destination takes it now.
     public func flush() {
         let raw = descriptor.rawValue
-        while writtenOffset < buffer.count {
-            let result = buffer.withUnsafeBytes { bytes in
-                Result { () throws(SystemError) in try FileSystem.writeAvailable(raw, from: UnsafeRawBufferPointer(rebasing: bytes[writtenOffset...])) }
-            }
+        while writtenOffset < filled {
+            let pending = UnsafeRawBufferPointer(rebasing: buffer[writtenOffset..<filled])
+            let result = Result { () throws(SystemError) in try FileSystem.writeAvailable(raw, from: pending) }
             switch result {
             case .success(.processed(let count)):
                 writtenOffset += count
             case .success(.wouldBlock):
+                isBlocked = true
                 // What was written is dropped from the head once it is most of the buffer.
-                if writtenOffset > buffer.count / 2 {
-                    buffer.removeSubrange(..<writtenOffset)
+                if writtenOffset > filled / 2 {
+                    buffer.baseAddress!.copyMemory(from: pending.baseAddress!, byteCount: pending.count)
+                    filled = pending.count
                     writtenOffset = 0
                 }
                 return
             case .failure(let error):
                 if state != .stopped { state = .failed(error) }
-                buffer.removeAll(keepingCapacity: true)
+                filled = 0
                 writtenOffset = 0
                 return
             }
         }
-        buffer.removeAll(keepingCapacity: true)
+        filled = 0
         writtenOffset = 0
+        isBlocked = false
     }
 
     /// Takes no more frames and writes what is left (as far as the destination takes it now);
     /// the descriptor closes when the capture goes.
     public func stop() {
+        if let flushTimer { loop.cancelTimer(flushTimer) }
+        flushTimer = nil
         flush()
         if state == .recording || state == .full { state = .stopped }
     }

@@ -31,4 +31,14 @@ public enum PcapFormat {
         bytes.appendLittleEndian(UInt32(truncatingIfNeeded: count))  // captured: all of it
         bytes.appendLittleEndian(UInt32(truncatingIfNeeded: count))  // on the wire
     }
+
+    /// `appendRecordHeader` into memory the capture owns (16 bytes at `address`).
+    @inline(__always)
+    public static func storeRecordHeader(at address: UnsafeMutableRawPointer, microseconds: Int64, count: Int) {
+        let clamped = max(0, microseconds)
+        address.storeBytes(of: UInt32(truncatingIfNeeded: clamped / 1_000_000).littleEndian, toByteOffset: 0, as: UInt32.self)
+        address.storeBytes(of: UInt32(truncatingIfNeeded: clamped % 1_000_000).littleEndian, toByteOffset: 4, as: UInt32.self)
+        address.storeBytes(of: UInt32(truncatingIfNeeded: count).littleEndian, toByteOffset: 8, as: UInt32.self)
+        address.storeBytes(of: UInt32(truncatingIfNeeded: count).littleEndian, toByteOffset: 12, as: UInt32.self)
+    }
 }

@@ -40,6 +40,12 @@ import Testing
         return (capture, path)
     }
 
+    /// The records written once the capture's flush delay has passed.
+    func records(_ path: String) throws -> [(seconds: UInt32, microseconds: UInt32, bytes: [UInt8])] {
+        loop.advance(by: PacketCapture.flushDelay)
+        return try Self.records(path)
+    }
+
     /// The records of a pcap file: (seconds, microseconds, bytes).
     static func records(_ path: String) throws -> [(seconds: UInt32, microseconds: UInt32, bytes: [UInt8])] {
         let data = try #require(FileManager.default.contents(atPath: path))
@@ -70,14 +76,36 @@ import Testing
         send(reply, from: 2)
         // Port 3 talks to port 2 only: not port 1's traffic.
         send(EngineOnManualLoopTests.frame(from: 0x0200_0000_00CC, to: 0x0200_0000_00BB, tag: 3), from: 3)
-        let records = try Self.records(path)
-        #expect(records.map(\.bytes) == [request, reply])
+        let written = try records(path)
+        #expect(written.map(\.bytes) == [request, reply])
         #expect(capture.frameCount == 2)
-        let first = Int64(records[0].seconds) * 1_000_000 + Int64(records[0].microseconds)
-        let second = Int64(records[1].seconds) * 1_000_000 + Int64(records[1].microseconds)
+        let first = Int64(written[0].seconds) * 1_000_000 + Int64(written[0].microseconds)
+        let second = Int64(written[1].seconds) * 1_000_000 + Int64(written[1].microseconds)
         #expect(second - first == 3000, "timestamps follow the loop's clock")
         let now = WallClock.now().seconds
-        #expect(abs(Int64(records[0].seconds) - now) < 60, "calendar time")
+        #expect(abs(Int64(written[0].seconds) - now) < 60, "calendar time")
+    }
+
+    func fileSize(_ path: String) throws -> Int {
+        try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int ?? -1
+    }
+
+    /// No write per frame or per batch: frames gather until 64 KiB or the flush delay.
+    @Test func framesAreWrittenInBulkOrAfterTheDelay() throws {
+        let (_, path) = try startFileCapture(port: 1, name: "bulk.pcap")
+        loop.advance(by: PacketCapture.flushDelay)
+        #expect(try fileSize(path) == 24)
+        let frame = EngineOnManualLoopTests.frame(from: 0x0200_0000_00AA, to: 0xFFFF_FFFF_FFFF, tag: 1)
+        send(frame, from: 1)
+        loop.advance(by: PacketCapture.flushDelay / 2)
+        #expect(try fileSize(path) == 24, "not yet")
+        loop.advance(by: PacketCapture.flushDelay / 2)
+        #expect(try fileSize(path) == 24 + 76)
+        // 64 KiB of frames go out at once, without waiting for the timer.
+        let perFrame = 16 + frame.count
+        let count = PacketCapture.flushThreshold / perFrame + 1
+        for _ in 0..<count { send(frame, from: 1) }
+        #expect(try fileSize(path) == 24 + 76 + count * perFrame)
     }
 
     @Test func theFileStopsAtItsBound() throws {
@@ -86,7 +114,7 @@ import Testing
         for tag in UInt8(1)...5 {
             send(EngineOnManualLoopTests.frame(from: 0x0200_0000_00AA, to: 0xFFFF_FFFF_FFFF, tag: tag), from: 1)
         }
-        #expect(try Self.records(path).count == 2)
+        #expect(try records(path).count == 2)
         #expect(capture.state == .full)
         #expect(try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int == 24 + 2 * 76)
         #expect(dataFrames(b).count == 5, "forwarding goes on")
@@ -102,7 +130,7 @@ import Testing
         let stopped = try #require(engine.stopCapture(port: 2))
         #expect(stopped.state == .stopped)
         send(EngineOnManualLoopTests.frame(from: 0x0200_0000_00AA, to: 0xFFFF_FFFF_FFFF, tag: 2), from: 1)
-        #expect(try Self.records(path).count == 1)
+        #expect(try records(path).count == 1)
         #expect(engine.capture(at: 2) == nil)
         #expect(engine.stopCapture(port: 2) == nil)
     }
@@ -127,7 +155,7 @@ import Testing
         engine.attach(next, port: 3)
         let second = EngineOnManualLoopTests.frame(from: 0x0200_0000_00AA, to: 0xFFFF_FFFF_FFFF, tag: 2)
         send(second, from: 1)
-        #expect(try Self.records(path).map(\.bytes).filter { $0[0] == 0xFF } == [second])
+        #expect(try records(path).map(\.bytes).filter { $0[0] == 0xFF } == [second])
         #expect(engine.capture(at: 3) === capture)
     }
 
@@ -145,5 +173,23 @@ import Testing
         let (_, path) = try startFileCapture(port: 1, name: "mode.pcap")
         let mode = try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int
         #expect(mode == 0o600)
+    }
+}
+
+@Suite struct PcapFormatTests {
+    @Test func fileHeaderBytes() {
+        var bytes: [UInt8] = []
+        PcapFormat.appendFileHeader(into: &bytes)
+        #expect(bytes == [0xD4, 0xC3, 0xB2, 0xA1, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF, 0, 0, 1, 0, 0, 0])
+    }
+
+    @Test func recordHeaderStoredInPlaceMatchesTheAppendedOne() {
+        var appended: [UInt8] = []
+        PcapFormat.appendRecordHeader(into: &appended, microseconds: 1_700_000_000_123_456, count: 1514)
+        #expect(appended == [0x00, 0xF1, 0x53, 0x65, 0x40, 0xE2, 0x01, 0x00, 0xEA, 0x05, 0, 0, 0xEA, 0x05, 0, 0])
+        var stored = [UInt8](repeating: 0xAA, count: 17)
+        stored.withUnsafeMutableBytes { PcapFormat.storeRecordHeader(at: $0.baseAddress! + 1, microseconds: 1_700_000_000_123_456, count: 1514) }
+        #expect(Array(stored[1...]) == appended)
+        #expect(stored[0] == 0xAA)
     }
 }
