@@ -56,6 +56,11 @@
 #                       (default /tmp/switch-bench-YYYYmmdd-HHMMSS)
 #   --no-install        never call apt-get (else missing vde2/vdeplug/strace are installed)
 #   --keep              keep the temp dir (switch logs, f2f-bench outputs, strace output)
+#   --capture-port N    f2f-switch captures port N (pcap/start from a start-up file, to a
+#                       file in the temp dir removed before each start, no byte bound that a
+#                       run reaches): what a captured port costs (docs/packet-capture.md).
+#                       The file goes to BENCH_CAPTURE_DIR (default the temp dir; /dev/shm
+#                       measures the switch without the disk's writeback throttling)
 #   Binaries missing?   swift build -c release --product f2f-switch --product f2f-bench
 #
 # OUTPUT
@@ -98,6 +103,7 @@ DO_ALLOC=1
 DO_INSTALL=1
 KEEP=0
 OUT=""
+CAPTURE_PORT=""                    # --capture-port: f2f-switch captures this port
 
 declare -A STARTED=()              # pid -> description, for every background process
 STOP_GRACE=5                       # seconds a stopped process gets between SIGTERM and SIGKILL
@@ -123,6 +129,7 @@ parse_args() {
             --out)             OUT=${2:?}; shift ;;
             --no-install)      DO_INSTALL=0 ;;
             --keep)            KEEP=1 ;;
+            --capture-port)    CAPTURE_PORT=${2:?--capture-port needs N}; shift ;;
             -h|--help)         usage; exit 0 ;;
             *)                 die "unknown option '$1' (see --help)" ;;
         esac
@@ -182,7 +189,15 @@ start_switch() {  # start_switch NAME DIR TAG [VAR=value...]
     local cmd
     case "$name" in
         vde_switch) cmd=(vde_switch -s "$dir") ;;          # foreground; stdin = our FIFO
-        f2f-switch) cmd=("$F2F" -s "$dir" -q) ;;
+        f2f-switch)
+            cmd=("$F2F" -s "$dir" -q)
+            if [ -n "$CAPTURE_PORT" ]; then
+                local capture_file="${BENCH_CAPTURE_DIR:-$TMPD}/f2f-bench-capture.$$.pcap"
+                rm -f "$capture_file"
+                printf 'pcap/start %s %s 1000000000000\n' "$CAPTURE_PORT" "$capture_file" > "$TMPD/capture.rc"
+                chmod 600 "$TMPD/capture.rc"
+                cmd+=(-f "$TMPD/capture.rc")
+            fi ;;
         *) die "unknown switch $name" ;;
     esac
     spawn "$TMPD/$tag.switch.log" "$name" env "$@" "${cmd[@]}"
@@ -399,7 +414,7 @@ header_lines() {
     echo "# host: $(host_summary), loadavg at start: $LOADAVG0"
     echo "# vde_switch: $(vde_switch -v 2>/dev/null | head -1) (Debian vde2 $(pkg_version vde2), vde-switch $(pkg_version vde-switch)); vdeplug $(pkg_version vdeplug), libvdeplug2 $(pkg_version libvdeplug2), glibc $(pkg_version libc6)"
     echo "# f2f-switch: $F2F_ORIG (repo $git_rev, built $F2F_BUILT, sha256 ${F2F_SHA:0:16}); f2f-bench: $BENCH_ORIG; $SWIFT_VERSION"
-    echo "# params: reps=$REPS seconds=$RUN_SECONDS sizes=$SIZES latency_samples=$LAT_SAMPLES wait_idle=$WAIT_IDLE redo_disturbed=$REDO order=alternating (odd reps vde first)"
+    echo "# params: reps=$REPS seconds=$RUN_SECONDS sizes=$SIZES latency_samples=$LAT_SAMPLES wait_idle=$WAIT_IDLE redo_disturbed=$REDO order=alternating (odd reps vde first)${CAPTURE_PORT:+ f2f_capture_port=$CAPTURE_PORT}"
 }
 
 # "higher" or "lower": which way is better for a metric.
@@ -476,6 +491,7 @@ cleanup() {
     trap - EXIT INT TERM
     STOP_GRACE=0.5 stop_started
     release_stdin
+    [ -n "$CAPTURE_PORT" ] && rm -f "${BENCH_CAPTURE_DIR:-/nonexistent}/f2f-bench-capture.$$.pcap"
     remove_tmpdir
     exit $rc
 }

@@ -107,6 +107,12 @@ public enum InetStreamSocket {
         try syscall("send") { Glibc.send(descriptor, buffer.baseAddress, buffer.count, Int32(MSG_DONTWAIT | MSG_NOSIGNAL)) }
     }
 
+    /// Ends our side of the stream (FIN) while the other side may still send: an answer is
+    /// sent whole before the connection closes, even if the client sent more than was read.
+    public static func shutdownWriting(_ descriptor: Int32) {
+        _ = Glibc.shutdown(descriptor, Int32(SHUT_WR))
+    }
+
     /// The port a listening socket is bound to (useful with port 0).
     public static func boundPort(_ descriptor: Int32) -> UInt16? {
         var storage = sockaddr_storage()

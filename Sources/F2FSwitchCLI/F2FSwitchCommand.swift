@@ -14,7 +14,7 @@ struct F2FSwitchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "f2f-switch",
         abstract: "A rootless virtual Ethernet switch that VDE clients (QEMU, vde_plug, libvdeplug) attach to, and a node of a friend-to-friend peer mesh.",
-        subcommands: [IdentityCommand.self, NetworkKeyCommand.self, InviteCommand.self, JoinCommand.self]
+        subcommands: [IdentityCommand.self, NetworkKeyCommand.self, InviteCommand.self, JoinCommand.self, CaptureCommand.self]
     )
 
     @OptionGroup var options: SwitchOptions

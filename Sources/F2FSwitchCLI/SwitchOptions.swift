@@ -42,6 +42,9 @@ struct SwitchOptions: ParsableArguments {
     @Option(name: .customLong("listen"), help: "Accept F2F peers on [HOST:]PORT.")
     var listen: String?
 
+    @Option(name: .customLong("metrics"), help: "Serve Prometheus metrics (GET /metrics) on [HOST:]PORT; loopback when only a port is given (docs/metrics.md).")
+    var metrics: String?
+
     @Option(name: .customLong("peer"), help: "Keep a link to the F2F peer at [ID@]HOST:PORT (repeatable); an ID pins who must answer there and makes it a friend.")
     var peers: [String] = []
 
@@ -200,6 +203,7 @@ struct SwitchOptions: ParsableArguments {
         guard hashExpire > 0 else { throw ValidationError("--hash-expire must be positive") }
         guard (64...65535).contains(maxFrame) else { throw ValidationError("--max-frame must be 64…65535") }
         if let listen, TCPAddress(parsing: listen) == nil { throw ValidationError("--listen: expected [HOST:]PORT, got '\(listen)'") }
+        if let metrics, TCPAddress(parsing: metrics) == nil { throw ValidationError("--metrics: expected [HOST:]PORT, got '\(metrics)'") }
         for peer in peers where PeerLine(parsing: peer) == nil {
             throw ValidationError("--peer: expected [ID@]HOST:PORT, got '\(peer)'")
         }
@@ -314,6 +318,7 @@ struct SwitchOptions: ParsableArguments {
         settings.clientPorts = clientPorts
         settings.nodeName = nodeName
         settings.listen = listen.flatMap(TCPAddress.init(parsing:))
+        settings.metrics = metrics.flatMap(TCPAddress.init(parsing:))
         settings.peers = peers.compactMap(PeerLine.init(parsing:))
         settings.friends = friends.compactMap(PeerID.init(parsing:))
         settings.friendsFile = friendsFile

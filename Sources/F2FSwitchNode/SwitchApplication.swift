@@ -39,10 +39,18 @@ public final class SwitchApplication {
     private let spanningTreeSettings: SpanningTree
     /// The rcfile's `shutdown`: the switch stops once set up.
     private var stopRequested = false
+    /// `--metrics`: Prometheus text on `GET /metrics`.
+    private var metricsServer: MetricsServer?
+    /// The `capture` socket in the socket directory (`f2f-switch capture`).
+    private var captureServer: CaptureServer?
+    /// Seconds since the epoch when the switch was made (`process_start_time_seconds`).
+    private let startTime: Double
 
     public init(settings: SwitchNodeSettings, logger: Logger) throws {
         self.settings = settings
         self.logger = logger
+        let wall = WallClock.now()
+        startTime = Double(wall.seconds) + Double(wall.nanoseconds) / 1e9
         loop = try EpollEventLoop()
         loop.moderationInterval = .microseconds(Int64(settings.moderation))
         let directory = switch settings.socketDirectoryLocation {
@@ -188,6 +196,8 @@ public final class SwitchApplication {
             for stream in streamServers { stream.stop() }
             for port in datagramPorts { engine.detach(port: port.port, reason: "start-up failed") }
             consoleServer?.stop()
+            metricsServer?.stop()
+            captureServer?.stop()
             server.stop()  // removes what it created: ctl, and the directory if it made it
             throw error
         }
@@ -216,6 +226,14 @@ public final class SwitchApplication {
             logger.info("friend links over UDP", metadata: ["ipv4-port": "\(udp.ports.ipv4)", "ipv6-port": "\(udp.ports.ipv6)"])
         }
         try server.start()
+        try startMetrics()
+        let captureLogger = Logger(label: "f2f.capture")
+        let captureServer = CaptureServer(engine: engine, logger: captureLogger) { [unowned self] name in peerPort(named: name) }
+        let directory = server.directory
+        try captureServer.start(
+            listening: directory.makeListener(name: CaptureServer.socketName, mode: 0o600, backlog: 8, logger: captureLogger),
+            remove: { directory.removeEntry(CaptureServer.socketName) })
+        self.captureServer = captureServer
         // One console for the rcfile and the management socket, so both speak the same language.
         if settings.managementPath != nil || settings.rcFile != nil {
             let console = makeConsole()
@@ -253,6 +271,7 @@ public final class SwitchApplication {
             listener?.reportSuppressedWarnings()
             consoleServer?.reportSuppressedWarnings()
             server.reportSuppressedWarnings()
+            metricsServer?.reportSuppressedWarnings()
             for stream in streamServers { stream.reportSuppressedWarnings() }
             for port in datagramPorts { port.reportSuppressedWarnings() }
         }
@@ -290,8 +309,31 @@ public final class SwitchApplication {
         logger.warning("cannot notify the service manager", metadata: ["error": "\(error)"])
     }
 
+    private func startMetrics() throws {
+        guard let address = settings.metrics else { return }
+        let metrics = NodeMetrics(engine: engine, node: node, friendLinks: friendLinks, udp: udp, startTime: startTime)
+        let metricsServer = MetricsServer(host: address.host, port: address.port, loop: loop, logger: Logger(label: "f2f.metrics")) {
+            metrics.render()
+        }
+        try metricsServer.start()
+        self.metricsServer = metricsServer
+        logger.info("serving metrics", metadata: ["metrics": "http://\(address.host ?? "127.0.0.1"):\(address.port)/metrics"])
+    }
+
+    /// The port of the established link to the friend called `name` (its hello name), or whose
+    /// id is or starts with `name` (at least seven characters).
+    private func peerPort(named name: String) -> Int? {
+        let peers = node.peers.values.filter { $0.state == .established }.sorted { $0.id < $1.id }
+        let match = peers.first { $0.remote?.name == name } ?? peers.first { peer in
+            guard name.count >= 7, let id = peer.secureConnection?.remoteID?.description else { return false }
+            return id.hasPrefix(name)
+        }
+        return match?.attachment
+    }
+
     private func makeConsole() -> Console {
         let console = Console(banner: SwitchConsoleCommands.banner())
+        PacketCaptureConsoleCommands.register(on: console, engine: engine) { [unowned self] name in peerPort(named: name) }
         PeerConsoleCommands.register(on: console, node: node, dialer: dialer, peerPorts: peerPorts, friendLinks: friendLinks, udp: udp, mesh: mesh)
         if let mesh { MeshConsoleCommands.register(on: console, router: mesh, engine: engine, node: node) }
         LimitsConsoleCommands.register(
@@ -377,8 +419,12 @@ public final class SwitchApplication {
         udp?.stop()
         mesh?.stop()
         engine.detachAll(reason: "switch shutting down")
+        // Captures write out what they hold: the last dispatch's flush may not have run.
+        for port in 0..<settings.numports { engine.stopCapture(port: port) }
         for stream in streamServers { stream.stop() }
         consoleServer?.stop()
+        metricsServer?.stop()
+        captureServer?.stop()
         server.stop()
         if let pidFile = settings.pidFile { FileSystem.remove(pidFile) }
         node.removeAllComponents()

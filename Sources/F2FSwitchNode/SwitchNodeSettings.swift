@@ -27,6 +27,8 @@ public struct SwitchNodeSettings: Sendable {
     public var maxConsoleSessions = 16
     public var rcFile: String?
     public var pidFile: String?
+    /// Where `GET /metrics` is served; a missing host means loopback (docs/metrics.md).
+    public var metrics: TCPAddress?
 
     // The switch.
     public var switchConfiguration = SwitchConfiguration()

@@ -10,4 +10,7 @@ final class EnginePort {
     var backPressure = EgressBackPressure()
     /// MAC- and storm-rule drops already reported.
     var reportedDrops = RuleDrops()
+    /// `pcap/start`: what the port receives and is sent is written here. Nil for ports not
+    /// captured, which then pay one test per frame and direction.
+    var capture: PacketCapture?
 }

@@ -189,6 +189,7 @@ public final class SwitchEngine {
     /// slot of `vlanScratch`, so both stay valid until the batch is flushed.
     @inline(__always)
     private func forward(_ frame: UnsafeRawBufferPointer, from port: Int, now: Instant, slot: Int) {
+        if let capture = ports[port].capture { capture.record(frame, now: now) }
         let bytes = frame.bindMemory(to: UInt8.self)
         let decision = core.receive(frame: bytes.span, on: port, now: now)
         if meshTable != nil, routeThroughMesh(frame, decision: decision, from: port, slot: slot) { return }
@@ -357,7 +358,10 @@ public final class SwitchEngine {
             guard let link = ports[port].link else { continue }
             bpduFrame.removeAll(keepingCapacity: true)
             bpdu.encodeFrame(source: bridgeAddress, into: &bpduFrame)
-            bpduFrame.withUnsafeBytes { link.sendControl($0) }
+            bpduFrame.withUnsafeBytes { frame in
+                if let capture = ports[port].capture { capture.record(frame, now: loop.now) }
+                link.sendControl(frame)
+            }
             core.recordSent(port: port, byteCount: bpduFrame.count)
         }
     }
@@ -397,6 +401,7 @@ public final class SwitchEngine {
     private func stage(_ frame: UnsafeRawBufferPointer, on port: Int) {
         let record = ports[port]
         guard let link = record.link else { return }
+        if let capture = record.capture { capture.record(frame, now: loop.now) }
         link.stage(frame)
         if !record.isTouched {
             record.isTouched = true
@@ -418,6 +423,31 @@ public final class SwitchEngine {
         }
         touchedPorts.removeAll(keepingCapacity: true)
         return backedUp
+    }
+
+    // MARK: Packet capture
+
+    /// Starts writing what `port` receives and is sent to `capture`; nil when it started. A
+    /// capture belongs to the port number, like a mirror on a hardware switch's port: it goes
+    /// on while clients leave and attach, until it is stopped.
+    public func startCapture(_ capture: PacketCapture, port: Int) -> CaptureStartError? {
+        guard ports.indices.contains(port) else { return .noSuchPort }
+        guard ports[port].capture == nil else { return .alreadyCaptured }
+        ports[port].capture = capture
+        return nil
+    }
+
+    /// Ends `port`'s capture (written out as far as the destination takes it) and returns it.
+    @discardableResult
+    public func stopCapture(port: Int) -> PacketCapture? {
+        guard ports.indices.contains(port), let capture = ports[port].capture else { return nil }
+        ports[port].capture = nil
+        capture.stop()
+        return capture
+    }
+
+    public func capture(at port: Int) -> PacketCapture? {
+        ports.indices.contains(port) ? ports[port].capture : nil
     }
 
     // MARK: Back-pressure
@@ -594,6 +624,13 @@ struct RuleDrops: Equatable {
         result.storm = delta(storm, earlier.storm)
         return result
     }
+}
+
+public enum CaptureStartError: Error, Equatable, Sendable {
+    /// The port number is out of range.
+    case noSuchPort
+    /// The port is captured already (one capture per port).
+    case alreadyCaptured
 }
 
 public enum PortAllocationError: Error, Equatable, CustomStringConvertible {

@@ -128,8 +128,17 @@ public final class SocketDirectory {
         }
     }
 
-    /// Removes entry `name` (a data socket) if the directory is still open.
-    func removeEntry(_ name: String) {
+    /// Listens on another socket of the open directory (the owner-only `capture` socket), made
+    /// through the directory's handle as `ctl` is: a planted link is replaced, never followed.
+    public func makeListener(name: String, mode: UInt32, backlog: Int32, logger: Logger) throws(ServerSocketError) -> Descriptor {
+        guard let socket = try handle?.listen(name: name, mode: mode, backlog: backlog, logger: logger) else {
+            throw .system(SystemError(errno: Errno.badDescriptor, operation: "listen \(path)/\(name): directory closed"))
+        }
+        return socket
+    }
+
+    /// Removes entry `name` (a data socket, the capture socket) if the directory is still open.
+    public func removeEntry(_ name: String) {
         handle?.remove(name)
     }
 
@@ -143,5 +152,12 @@ public final class SocketDirectory {
             DirectoryHandle.removeEmpty(path)
             createdDirectory = false
         }
+    }
+}
+
+extension DirectoryHandle {
+    /// `StreamListener.make` in this directory (reachable through an optional handle).
+    fileprivate func listen(name: String, mode: UInt32, backlog: Int32, logger: Logger) throws(ServerSocketError) -> Descriptor {
+        try StreamListener.make(in: self, name: name, mode: mode, group: nil, backlog: backlog, logger: logger)
     }
 }

@@ -12,6 +12,10 @@ public enum ConsoleError: Error, Equatable, Sendable {
     case inUse
     /// ENOSYS: unknown command.
     case notImplemented
+    /// ENOENT: a file's directory does not exist.
+    case noSuchFile
+    /// EACCES: a file may not be created there (or a link stands in its place).
+    case permissionDenied
 
     public var code: Int {
         switch self {
@@ -21,6 +25,8 @@ public enum ConsoleError: Error, Equatable, Sendable {
         case .exists: 17
         case .inUse: 98
         case .notImplemented: 38
+        case .noSuchFile: 2
+        case .permissionDenied: 13
         }
     }
 
@@ -33,6 +39,8 @@ public enum ConsoleError: Error, Equatable, Sendable {
         case .exists: "File exists"
         case .inUse: "Address already in use"
         case .notImplemented: "Function not implemented"
+        case .noSuchFile: "No such file or directory"
+        case .permissionDenied: "Permission denied"
         }
     }
 }

@@ -126,7 +126,8 @@ final class SwitchProcess {
     }
 
     func filesInSocketDirectory() -> [String] {
-        ((try? FileManager.default.contentsOfDirectory(atPath: socketDirectory)) ?? []).sorted()
+        // Without the owner-only `capture` socket every switch has (docs/packet-capture.md).
+        ((try? FileManager.default.contentsOfDirectory(atPath: socketDirectory)) ?? []).filter { $0 != "capture" }.sorted()
     }
 
     deinit {
