@@ -23,10 +23,10 @@ final class NodeMetrics {
         self.startTime = startTime
     }
 
-    /// The short form of an id shown beside a friend's name: its first seven characters, as
-    /// Syncthing shows a device.
+    /// The short form of an id shown beside a friend's name: the first group of its checked
+    /// form, as Syncthing shows a device.
     static func shortID(_ id: PeerID) -> String {
-        String(id.description.prefix(7))
+        id.shortDescription
     }
 
     func render() -> String {

@@ -14,7 +14,7 @@ import Testing
         let far = try SwitchProcess(arguments: ["--peer", friends.pinned(0, port: listen), "--name", "far"] + friends.member(1))
         try near.waitForPeers(1)
         try far.waitForPeers(1)
-        let farLabels = #"{id="\#(friends.ids[1].prefix(7))",peer="far"}"#
+        let farLabels = #"{id="\#(friends.ids[1].prefix(7).uppercased())",peer="far"}"#
 
         let up = try MetricsProcessTests.parse(try MetricsProcessTests.scrape(port: metrics))
         #expect(try MetricsProcessTests.value(up, "f2f_peer_up" + farLabels) == 1)
