@@ -42,6 +42,9 @@ import Testing
             for offset in 0..<12 {
                 let index = run * 14 + offset
                 guard plain[index] != plain[index + 1] else { continue }
+                // Luhn mod 32, like Luhn mod 10 with 0 and 9, cannot see a swap of its first and
+                // last symbols (A = 0 and 7 = 31): Syncthing's ids share that blind spot.
+                guard Set([plain[index], plain[index + 1]]) != ["A", "7"] else { continue }
                 var swapped = plain
                 swapped.swapAt(index, index + 1)
                 #expect(PeerID(parsing: String(swapped)) == nil)
