@@ -4,8 +4,9 @@
 # Three configurations, interleaved per repetition, each on a fresh switch:
 #   plain    no VLAN: the untagged fast path (one branch for VLANs)
 #   access   both clients' ports untagged in VLAN 10: classification, no rewrite
-#   tagged   port 1 untagged in 10 and a tagged member of 20, port 2 the reverse: every
-#            frame, both ways, leaves with a tag inserted (a rewritten copy per frame)
+#   tagged   port 1 untagged in 10 and a tagged member of 20, port 2 the reverse, each
+#            client's address pinned in the other's VLAN: every frame, both ways, is a
+#            unicast that leaves with a tag inserted (a rewritten copy per frame)
 # vde_switch needs a client on a port before its VLANs can be set, and keeps the settings
 # when the client goes: placeholder vde_plug clients take ports 1 and 2, the console sets
 # the VLANs, the placeholders leave, and f2f-bench's sender and receiver take ports 1 and 2
@@ -32,8 +33,11 @@ configure() { # mode dir mgmt
     case $mode in
         plain) ;;
         access) cmds=("vlan/create 10" "port/setvlan 1 10" "port/setvlan 2 10") ;;
+        # Each client's address pinned in the other's VLAN (f2f-bench's fixed sender and
+        # receiver MACs): every frame is then a unicast that leaves tagged, not a flood.
         tagged) cmds=("vlan/create 10" "vlan/create 20" "port/setvlan 1 10" "port/setvlan 2 20"
-                      "vlan/addport 20 1" "vlan/addport 10 2") ;;
+                      "vlan/addport 20 1" "vlan/addport 10 2"
+                      "hash/add 02:be:00:00:00:0b 2 10" "hash/add 02:be:00:00:00:0a 1 20") ;;
     esac
     local holders=()
     for port in 1 2; do

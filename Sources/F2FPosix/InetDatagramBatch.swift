@@ -11,34 +11,17 @@ public final class InetSendBatch {
     public let capacity: Int
     /// The largest datagram a slot holds.
     public let slotSize: Int
-    private let storage: UnsafeMutableRawPointer
-    private let names: UnsafeMutablePointer<sockaddr_storage>
-    private let vectors: UnsafeMutablePointer<iovec>
-    private let messages: UnsafeMutablePointer<cf2f_mmsghdr>
+    private let slots: AddressedSlots
     public private(set) var count = 0
 
     public init(capacity: Int, slotSize: Int) {
         self.capacity = capacity
         self.slotSize = slotSize
-        storage = .allocate(byteCount: capacity * slotSize, alignment: 16)
-        names = .allocate(capacity: capacity)
-        vectors = .allocate(capacity: capacity)
-        messages = .allocate(capacity: capacity)
-        for index in 0..<capacity {
-            names[index] = sockaddr_storage()
-            vectors[index] = iovec(iov_base: storage + index * slotSize, iov_len: 0)
-            messages[index] = cf2f_mmsghdr()
-            messages[index].msg_hdr.msg_name = UnsafeMutableRawPointer(names + index)
-            messages[index].msg_hdr.msg_iov = vectors + index
-            messages[index].msg_hdr.msg_iovlen = 1
-        }
+        slots = AddressedSlots(capacity: capacity, slotSize: slotSize, length: 0)
     }
 
     deinit {
-        storage.deallocate()
-        names.deallocate()
-        vectors.deallocate()
-        messages.deallocate()
+        slots.deallocate()
     }
 
     public var isFull: Bool { count == capacity }
@@ -48,7 +31,7 @@ public final class InetSendBatch {
     @inline(__always)
     public var nextSlot: UnsafeMutableRawBufferPointer {
         precondition(count < capacity, "send batch overflow")
-        return UnsafeMutableRawBufferPointer(start: storage + count * slotSize, count: slotSize)
+        return UnsafeMutableRawBufferPointer(start: slots.storage + count * slotSize, count: slotSize)
     }
 
     /// Stages the first `byteCount` bytes of `nextSlot` for `address`.
@@ -56,16 +39,16 @@ public final class InetSendBatch {
     public func commit(byteCount: Int, to address: InetSocketAddress) {
         precondition(count < capacity && byteCount <= slotSize, "send batch overflow")
         address.bytes.withUnsafeBytes { raw in
-            UnsafeMutableRawPointer(names + count).copyMemory(from: raw.baseAddress!, byteCount: raw.count)
-            messages[count].msg_hdr.msg_namelen = socklen_t(raw.count)
+            UnsafeMutableRawPointer(slots.names + count).copyMemory(from: raw.baseAddress!, byteCount: raw.count)
+            slots.messages[count].msg_hdr.msg_namelen = socklen_t(raw.count)
         }
-        vectors[count].iov_len = byteCount
+        slots.vectors[count].iov_len = byteCount
         count += 1
     }
 
     /// The size of staged datagram `index` (also inside `send`'s `refused`).
     public func byteCount(of index: Int) -> Int {
-        vectors[index].iov_len
+        slots.vectors[index].iov_len
     }
 
     /// Sends every staged datagram on `descriptor` and empties the batch. The ones the socket
@@ -76,7 +59,7 @@ public final class InetSendBatch {
         while start < count {
             let result: IOResult<Int32>
             do {
-                result = try syscall("sendmmsg") { cf2f_sendmmsg(descriptor, messages + start, UInt32(count - start), Self.flags) }
+                result = try syscall("sendmmsg") { cf2f_sendmmsg(descriptor, slots.messages + start, UInt32(count - start), Self.flags) }
             } catch {
                 // The error belongs to the first datagram not sent: drop it, go on with the rest.
                 refused(start)
@@ -101,44 +84,27 @@ public final class InetReceiveBatch {
     public let capacity: Int
     /// The largest datagram a slot holds; a longer one is cut and reported by `isTruncated`.
     public let slotSize: Int
-    private let storage: UnsafeMutableRawPointer
-    private let names: UnsafeMutablePointer<sockaddr_storage>
-    private let vectors: UnsafeMutablePointer<iovec>
-    private let messages: UnsafeMutablePointer<cf2f_mmsghdr>
+    private let slots: AddressedSlots
     public private(set) var count = 0
 
     public init(capacity: Int, slotSize: Int) {
         self.capacity = capacity
         self.slotSize = slotSize
-        storage = .allocate(byteCount: capacity * slotSize, alignment: 16)
-        names = .allocate(capacity: capacity)
-        vectors = .allocate(capacity: capacity)
-        messages = .allocate(capacity: capacity)
-        for index in 0..<capacity {
-            names[index] = sockaddr_storage()
-            vectors[index] = iovec(iov_base: storage + index * slotSize, iov_len: slotSize)
-            messages[index] = cf2f_mmsghdr()
-            messages[index].msg_hdr.msg_name = UnsafeMutableRawPointer(names + index)
-            messages[index].msg_hdr.msg_iov = vectors + index
-            messages[index].msg_hdr.msg_iovlen = 1
-        }
+        slots = AddressedSlots(capacity: capacity, slotSize: slotSize, length: slotSize)
     }
 
     deinit {
-        storage.deallocate()
-        names.deallocate()
-        vectors.deallocate()
-        messages.deallocate()
+        slots.deallocate()
     }
 
     /// Receives up to `capacity` datagrams without blocking.
     public func receive(from descriptor: Int32) throws(SystemError) -> IOResult<Int> {
         for index in 0..<capacity {
-            messages[index].msg_hdr.msg_namelen = socklen_t(MemoryLayout<sockaddr_storage>.size)
-            messages[index].msg_hdr.msg_flags = 0
+            slots.messages[index].msg_hdr.msg_namelen = socklen_t(MemoryLayout<sockaddr_storage>.size)
+            slots.messages[index].msg_hdr.msg_flags = 0
         }
         count = 0
-        switch try syscall("recvmmsg", { cf2f_recvmmsg(descriptor, messages, UInt32(capacity), Int32(MSG_DONTWAIT)) }) {
+        switch try syscall("recvmmsg", { cf2f_recvmmsg(descriptor, slots.messages, UInt32(capacity), Int32(MSG_DONTWAIT)) }) {
         case .processed(let received):
             count = Int(received)
             return .processed(count)
@@ -150,22 +116,55 @@ public final class InetReceiveBatch {
     /// Datagram `index` of the last receive, writable (opened in place); valid until the next.
     @inline(__always)
     public func datagram(_ index: Int) -> UnsafeMutableRawBufferPointer {
-        UnsafeMutableRawBufferPointer(start: storage + index * slotSize, count: min(Int(messages[index].msg_len), slotSize))
+        UnsafeMutableRawBufferPointer(start: slots.storage + index * slotSize, count: min(Int(slots.messages[index].msg_len), slotSize))
     }
 
     /// Whether datagram `index` was longer than a slot (and so cut).
     @inline(__always)
     public func isTruncated(_ index: Int) -> Bool {
-        messages[index].msg_hdr.msg_flags & Int32(MSG_TRUNC) != 0
+        slots.messages[index].msg_hdr.msg_flags & Int32(MSG_TRUNC) != 0
     }
 
     /// Copies datagram `index`'s sender into `source` (a few bytes; no allocation).
     @inline(__always)
     public func source(_ index: Int, into source: DatagramSource) {
-        let length = Int(messages[index].msg_hdr.msg_namelen)
+        let length = Int(slots.messages[index].msg_hdr.msg_namelen)
         withUnsafeMutableBytes(of: &source.storage) { target in
-            target.baseAddress!.copyMemory(from: UnsafeRawPointer(names + index), byteCount: min(length, target.count))
+            target.baseAddress!.copyMemory(from: UnsafeRawPointer(slots.names + index), byteCount: min(length, target.count))
         }
         source.length = socklen_t(min(length, MemoryLayout<sockaddr_storage>.size))
+    }
+}
+
+/// Slots of `slotSize` bytes, each with room for its peer's address, wired into the `mmsghdr`
+/// array that both `sendmmsg` and `recvmmsg` take; the send and the receive batch share it.
+struct AddressedSlots {
+    let storage: UnsafeMutableRawPointer
+    let names: UnsafeMutablePointer<sockaddr_storage>
+    let vectors: UnsafeMutablePointer<iovec>
+    let messages: UnsafeMutablePointer<cf2f_mmsghdr>
+
+    /// `length`: each slot's initial iovec length (0 to build datagrams in, the slot size to
+    /// receive into).
+    init(capacity: Int, slotSize: Int, length: Int) {
+        storage = .allocate(byteCount: capacity * slotSize, alignment: 16)
+        names = .allocate(capacity: capacity)
+        vectors = .allocate(capacity: capacity)
+        messages = .allocate(capacity: capacity)
+        for index in 0..<capacity {
+            names[index] = sockaddr_storage()
+            vectors[index] = iovec(iov_base: storage + index * slotSize, iov_len: length)
+            messages[index] = cf2f_mmsghdr()
+            messages[index].msg_hdr.msg_name = UnsafeMutableRawPointer(names + index)
+            messages[index].msg_hdr.msg_iov = vectors + index
+            messages[index].msg_hdr.msg_iovlen = 1
+        }
+    }
+
+    func deallocate() {
+        storage.deallocate()
+        names.deallocate()
+        vectors.deallocate()
+        messages.deallocate()
     }
 }

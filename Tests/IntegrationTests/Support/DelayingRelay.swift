@@ -12,20 +12,9 @@ final class DelayingRelay: Sendable {
     private let stopped = Mutex(false)
 
     init(targetPort: UInt16) throws {
-        let port = try TCPPorts.free()
-        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let (port, listener) = try TCPPorts.listenOnLoopback()
         self.port = port
         self.listener = listener
-        var one: Int32 = 1
-        setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
-        address.sin_port = port.bigEndian
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard bound == 0, listen(listener, 4) == 0 else { throw TestFailure("relay cannot listen on \(port)") }
         Thread.detachNewThread { [self] in
             let client = accept(listener, nil, nil)
             guard client >= 0, let server = try? TCPPorts.connect(port: targetPort) else { return }

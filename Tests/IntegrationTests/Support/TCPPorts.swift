@@ -30,6 +30,27 @@ enum TCPPorts {
         return UInt16(bigEndian: address.sin_port)
     }
 
+    /// A listening socket on 127.0.0.1 at a port of its own (the test relays' side facing the
+    /// dialling switch).
+    static func listenOnLoopback() throws -> (port: UInt16, descriptor: Int32) {
+        let port = try free()
+        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var one: Int32 = 1
+        setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
+        address.sin_port = port.bigEndian
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard bound == 0, listen(listener, 4) == 0 else {
+            close(listener)
+            throw TestFailure("cannot listen on 127.0.0.1:\(port)")
+        }
+        return (port, listener)
+    }
+
     /// A raw TCP client for hostile-input tests.
     static func connect(port: UInt16) throws -> Int32 {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
