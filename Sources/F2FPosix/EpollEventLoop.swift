@@ -21,6 +21,8 @@ public final class EpollEventLoop: EventLoop {
     @exclusivity(unchecked) private var registrations: [Registration?] = []
     private var nextGeneration: UInt32 = 1
     @exclusivity(unchecked) private var timers = LoopTimers()
+    /// Reused by every wake-up that runs timers.
+    @exclusivity(unchecked) private var dueTimers: [LoopTimerID] = []
     private var signalDescriptor: Int32 = -1
     private var signalAction: ((Int32) -> Void)?
     private var isRunning = false
@@ -234,7 +236,8 @@ public final class EpollEventLoop: EventLoop {
 
     private func runDueTimers() {
         guard timers.earliestDeadline <= now.nanoseconds else { return }
-        for id in timers.due(now: now) {
+        timers.due(now: now, into: &dueTimers)
+        for id in dueTimers {
             if let action = timers.fire(id, now: now) { action() }
         }
     }

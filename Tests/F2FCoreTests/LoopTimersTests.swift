@@ -32,6 +32,14 @@ import Testing
 
         #expect(timers.due(now: t0) == [])
         #expect(timers.due(now: t0 + .seconds(2)) == [tieA, tieB, late])
+
+        // The same order into a reused array, which forgets what an earlier wake-up left in it.
+        var reused: [LoopTimerID] = [late, late, late, late]
+        timers.due(now: t0 + .seconds(1), into: &reused)
+        #expect(reused == [tieA, tieB])
+        let later = timers.add(deadline: t0, interval: nil) {}
+        timers.due(now: t0 + .seconds(2), into: &reused)
+        #expect(reused == [later, tieA, tieB, late])
     }
 
     @Test func aCancelledTimerIsNotHandedOut() {
