@@ -66,6 +66,25 @@ public enum UnixSocket {
         }
     }
 
+    /// Reads what waits, up to `limit` bytes, onto the end of `input`, with no buffer of its own;
+    /// nil when the peer closed or the read failed. The line-oriented servers' (console,
+    /// capture) one way in.
+    public static func readAppending(_ descriptor: Int32, to input: inout [UInt8], limit: Int) -> IOResult<Int>? {
+        let start = input.count
+        input.append(contentsOf: repeatElement(0, count: limit))
+        let result = input.withUnsafeMutableBytes { buffer in
+            Result { () throws(SystemError) in try read(descriptor, into: UnsafeMutableRawBufferPointer(rebasing: buffer[start...])) }
+        }
+        let kept: Int? = switch result {
+        case .failure, .success(.processed(0)): nil
+        case .success(.wouldBlock): 0
+        case .success(.processed(let count)): count
+        }
+        input.removeSubrange((start + (kept ?? 0))...)
+        guard let kept else { return nil }
+        return kept == 0 ? .wouldBlock : .processed(kept)
+    }
+
     /// Writes what the socket takes now; partial writes are normal. Never raises SIGPIPE.
     public static func write(_ descriptor: Int32, from buffer: UnsafeRawBufferPointer) throws(SystemError) -> IOResult<Int> {
         switch try syscall("send", { Glibc.send(descriptor, buffer.baseAddress, buffer.count, Int32(MSG_NOSIGNAL)) }) {

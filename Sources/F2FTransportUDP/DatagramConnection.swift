@@ -133,8 +133,7 @@ public final class DatagramConnection: Connection {
             if gathered[0] == F2FPacketType.hello.rawValue, !helloAcknowledged {
                 hello = (gathered, owner.now, 0)
             }
-            let packet = gathered
-            packet.withUnsafeBytes { send(packet: $0) }
+            gathered.withUnsafeBytes { send(packet: $0) }
         }
         return count
     }

@@ -197,19 +197,9 @@ final class CaptureRequest {
     }
 
     func read() -> ReadOutcome {
-        guard let raw = socket?.rawValue else { return .closed }
-        var chunk = [UInt8](repeating: 0, count: CaptureServer.maximumRequestCount)
-        let result = chunk.withUnsafeMutableBytes { buffer in
-            Result { () throws(SystemError) in try UnixSocket.read(raw, into: buffer) }
-        }
-        switch result {
-        case .failure, .success(.processed(0)):
-            return .closed
-        case .success(.wouldBlock):
-            return .needMore
-        case .success(.processed(let count)):
-            input.append(contentsOf: chunk[..<count])
-        }
+        guard let raw = socket?.rawValue, let read = UnixSocket.readAppending(raw, to: &input, limit: CaptureServer.maximumRequestCount)
+        else { return .closed }
+        if case .wouldBlock = read { return .needMore }
         guard let newline = input.firstIndex(of: UInt8(ascii: "\n")) else {
             return input.count > CaptureServer.maximumRequestCount ? .closed : .needMore
         }

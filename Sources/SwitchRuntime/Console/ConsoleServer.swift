@@ -240,19 +240,8 @@ final class ConsoleSession {
             input.removeSubrange(..<inputStart)
             inputStart = 0
         }
-        var chunk = [UInt8](repeating: 0, count: 4096)
-        let raw = descriptor.rawValue
-        let result = chunk.withUnsafeMutableBytes { buffer in
-            Result { () throws(SystemError) in try UnixSocket.read(raw, into: buffer) }
-        }
-        switch result {
-        case .failure, .success(.processed(0)):
-            return .closed
-        case .success(.wouldBlock):
-            return .received
-        case .success(.processed(let count)):
-            input.append(contentsOf: chunk[..<count])
-        }
+        guard let read = UnixSocket.readAppending(descriptor.rawValue, to: &input, limit: 4096) else { return .closed }
+        if case .wouldBlock = read { return .received }
         if !hasWaitingCommand, input.count > Self.maximumLineCount {
             return .misbehaved("line longer than \(Self.maximumLineCount) bytes")
         }
