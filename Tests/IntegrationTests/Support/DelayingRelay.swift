@@ -42,8 +42,10 @@ final class DelayingRelay: Sendable {
         set { delay.withLock { $0 = newValue } }
     }
 
+    /// Idempotent: `deinit` calls it again, and a second close could close a descriptor that
+    /// another test has since been given.
     func stop() {
-        stopped.withLock { $0 = true }
+        guard stopped.withLock({ wasStopped in defer { wasStopped = true }; return !wasStopped }) else { return }
         shutdown(listener, Int32(SHUT_RDWR))
         close(listener)
     }

@@ -4,6 +4,9 @@ import Glibc
 
 /// Speaks QEMU's stream netdev protocol (4-byte big-endian length, then the frame) over a
 /// blocking unix or TCP stream socket, as `-netdev stream` and `-netdev socket,connect=` do.
+///
+/// A failed init leaves `fd` to `deinit` (which runs once every stored property is set): closing
+/// it there as well could close a descriptor another test has since been given.
 final class StreamTestClient: TestFrameSource {
     let fd: Int32
     let mac: MACAddress
@@ -18,7 +21,6 @@ final class StreamTestClient: TestFrameSource {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }
         guard connected == 0 else {
-            close(fd)
             throw TestFailure("connect \(unixPath): errno \(errno)")
         }
     }
@@ -34,7 +36,6 @@ final class StreamTestClient: TestFrameSource {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
         guard connected == 0 else {
-            close(fd)
             throw TestFailure("connect 127.0.0.1:\(tcpPort): errno \(errno)")
         }
     }
@@ -132,7 +133,6 @@ final class DatagramTestClient: TestFrameSource {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }
         guard bound == 0 else {
-            close(fd)
             throw TestFailure("bind \(path): errno \(errno)")
         }
     }

@@ -28,8 +28,10 @@ final class TamperingRelay: Sendable {
         tamperRequested.withLock { $0 = true }
     }
 
+    /// Idempotent: `deinit` calls it again, and a second close could close a descriptor that
+    /// another test has since been given.
     func stop() {
-        stopped.withLock { $0 = true }
+        guard stopped.withLock({ wasStopped in defer { wasStopped = true }; return !wasStopped }) else { return }
         shutdown(listener, Int32(SHUT_RDWR))
         close(listener)
     }
