@@ -66,6 +66,11 @@ struct SwitchOptions: ParsableArguments {
     @Flag(name: .customLong("no-mesh-routing"), help: "Unicast between friends follows the spanning tree only (by default it takes the cheapest path to the station's node).")
     var noMeshRouting = false
 
+    @Flag(
+        name: .customLong("map-port"),
+        help: "Ask the home router to forward the UDP port (and the --listen TCP port) here, by NAT-PMP or UPnP-IGD; removed at exit.")
+    var mapPort = false
+
     @Option(name: .customLong("max-peers"), help: "Most peer links; connections beyond are closed at once.")
     var maxPeers: Int = SwitchNodeSettings.defaults.maxPeers
 
@@ -327,6 +332,7 @@ struct SwitchOptions: ParsableArguments {
         settings.plaintext = plaintext
         settings.noUDP = noUDP
         settings.noMeshRouting = noMeshRouting
+        settings.mapPort = mapPort
         settings.liveness = liveness
         settings.rootFriends = rootFriends.compactMap(PeerID.init(parsing:))
         settings.noRemoteRoot = noRemoteRoot

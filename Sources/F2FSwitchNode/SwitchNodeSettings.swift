@@ -57,6 +57,8 @@ public struct SwitchNodeSettings: Sendable {
     public var noUDP = false
     /// Unicast to other nodes' stations follows the spanning tree (docs/mesh-routing.md).
     public var noMeshRouting = false
+    /// Ask the home router (NAT-PMP, else UPnP-IGD) to forward our UDP and TCP ports.
+    public var mapPort = false
     public var liveness: Double = 3
     public var rootFriends: [PeerID] = []
     public var noRemoteRoot = false
