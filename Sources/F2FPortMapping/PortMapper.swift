@@ -38,7 +38,8 @@ public final class PortMapper {
     public struct Counters: Sendable {
         public var attempts: UInt64 = 0
         public var natpmpRequests: UInt64 = 0
-        public var upnpRequests: UInt64 = 0
+        /// UPnP-IGD attempts (an SSDP discovery, then the SOAP requests), each on the worker.
+        public var upnpAttempts: UInt64 = 0
         public var renewals: UInt64 = 0
         public var failures: UInt64 = 0
         public var removed: UInt64 = 0
@@ -51,8 +52,6 @@ public final class PortMapper {
         case upnp(natpmpFailure: PortMappingFailure?)
     }
 
-    /// Asked lifetime (RFC 6886 recommends 7200 s); renewed at half.
-    public static let lifetime: UInt32 = 7200
     /// After a failure (no gateway, or a renewal refused), the next try.
     public static let retryInterval: Duration = .seconds(600)
 
@@ -79,7 +78,7 @@ public final class PortMapper {
     private var upnpGateway: UPnPGateway?
 
     /// `ports`: what to forward, each to the same external port when the gateway allows.
-    public init(loop: any EventLoop, ports: [(PortMappingProtocol, UInt16)], lifetime: UInt32 = PortMapper.lifetime, logger: Logger) {
+    public init(loop: any EventLoop, ports: [(PortMappingProtocol, UInt16)], lifetime: UInt32, logger: Logger) {
         self.loop = loop
         self.logger = logger
         requests = ports
@@ -153,7 +152,7 @@ public final class PortMapper {
         let requests = requests
         let lifetime = lifetime
         let previous = current?.method == .upnp ? current?.mappings ?? [] : []
-        counters.upnpRequests &+= 1 + UInt64(requests.count)
+        counters.upnpAttempts &+= 1
         do {
             try worker.run({
                 switch UPnPGateway.discover() {
@@ -197,7 +196,7 @@ public final class PortMapper {
         let shortest = mappings.map(\.lifetime).filter { $0 > 0 }.min()
         current = Current(
             method: method, gateway: gateway, externalAddress: external, mappings: mappings, mappedAt: loop.now,
-            renewAt: shortest.map { loop.now + .seconds(max(30, Int64($0) / 2)) })
+            renewAt: shortest.map { loop.now + .milliseconds(max(1000, Int64($0) * 500)) })
         lastFailure = nil
         reportedUnavailable = false
         guard !stopped else { return }
@@ -310,7 +309,7 @@ public final class PortMapper {
         let counters = counters
         lines.append(
             "port-mapping attempts \(counters.attempts) renewals \(counters.renewals) failures \(counters.failures)"
-                + " nat-pmp-requests \(natpmp?.requests ?? counters.natpmpRequests) upnp-requests \(counters.upnpRequests) removed \(counters.removed)")
+                + " nat-pmp-requests \(natpmp?.requests ?? counters.natpmpRequests) upnp-attempts \(counters.upnpAttempts) removed \(counters.removed)")
         lines.append("port-mapping last-error \(lastFailure ?? "-")")
         return lines
     }

@@ -300,7 +300,7 @@ public final class SwitchApplication {
         guard !ports.isEmpty else {
             return logger.warning("--map-port: nothing to map (no UDP socket and no --listen)")
         }
-        let mapper = PortMapper(loop: loop, ports: ports, logger: Logger(label: "f2f.portmap"))
+        let mapper = PortMapper(loop: loop, ports: ports, lifetime: settings.mapPortLifetime, logger: Logger(label: "f2f.portmap"))
         mapper.onExternalEndpointChange = { [weak introductions] endpoint in introductions?.advertisedEndpoint = endpoint }
         portMapper = mapper
         mapper.start()

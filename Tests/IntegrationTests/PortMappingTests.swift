@@ -152,16 +152,26 @@ import Testing
         defer { router.remove() }
         let friends = try FriendGroup(count: 2)
         let a = try SwitchProcess(
-            arguments: ["--listen", "10.0.1.2:\(Self.portA)", "--map-port"] + friends.member(0), launcher: Self.launcher("natpmp-a"), logToFile: true)
+            arguments: ["--listen", "10.0.1.2:\(Self.portA)", "--map-port", "--map-port-lifetime", "6"] + friends.member(0),
+            launcher: Self.launcher("natpmp-a"), logToFile: true)
         defer { _ = try? a.stop() }
         try waitUntil(timeout: .seconds(15), "A to map its ports by \(method)") {
             try Self.natLines(a).first?.hasPrefix("port-mapping mapped method \(method) ") == true
         }
         let lines = try Self.natLines(a)
+        print("port-mapping: nat/print on A:\n" + lines.joined(separator: "\n"))
         #expect(lines[0].contains(" external \(Self.routerWAN) "), "\(lines)")
-        #expect(lines.contains(" udp \(Self.portA) -> \(Self.portA) lifetime 7200"), "the same external port: \(lines)")
-        #expect(lines.contains(" tcp \(Self.portA) -> \(Self.portA) lifetime 7200"), "\(lines)")
+        #expect(lines.contains(" udp \(Self.portA) -> \(Self.portA) lifetime 6"), "the same external port: \(lines)")
+        #expect(lines.contains(" tcp \(Self.portA) -> \(Self.portA) lifetime 6"), "\(lines)")
         #expect(lines.contains("advertised \(Self.routerWAN):\(Self.portA)"), "\(lines)")
+        // Renewed at half the lifetime, on the loop's timer, keeping the ports.
+        try waitUntil(timeout: .seconds(10), "A to renew its mappings") {
+            try Self.natLines(a).contains { $0.hasPrefix("port-mapping attempts ") && !$0.contains(" renewals 0 ") }
+        }
+        let renewed = try Self.natLines(a)
+        #expect(renewed.first?.hasPrefix("port-mapping mapped method \(method) ") == true, "\(renewed)")
+        #expect(renewed.contains(" udp \(Self.portA) -> \(Self.portA) lifetime 6") && renewed.contains(" tcp \(Self.portA) -> \(Self.portA) lifetime 6"), "\(renewed)")
+        #expect(renewed.contains { $0.hasPrefix("port-mapping attempts ") && $0.contains(" failures 0 ") }, "\(renewed)")
         let rules = try router.forwardingRules()
         #expect(rules.count == 2 && rules.allSatisfy { $0.contains("dnat ip to 10.0.1.2:\(Self.portA)") }, "\(rules)")
 
@@ -192,6 +202,7 @@ import Testing
         }
 
         let (status, log) = try a.stop()
+        print("port-mapping: A's log:\n" + log.split(separator: "\n").filter { $0.contains("portmap") }.joined(separator: "\n"))
         #expect(status == 0, "\(log)")
         #expect(log.contains("port mappings removed") && log.contains("removed=2") && log.contains("of=2"), "\(log)")
         #expect(try router.forwardingRules().isEmpty, "the router forwards nothing to A after its exit")
@@ -239,6 +250,7 @@ import Testing
         #expect(try onB.receive() == frame)
         let (status, log) = try a.stop()
         #expect(status == 0, "\(log)")
+        print("port-mapping: nat/print on A:\n" + lines.joined(separator: "\n"))
         let mappingLines = log.split(separator: "\n").filter { $0.contains("port mapping") || $0.contains("f2f.portmap") }
         #expect(mappingLines.count == 1, "one line about the port mapping: \(mappingLines)")
         #expect(mappingLines.first?.contains("port mapping unavailable: no gateway answered; working as without --map-port") == true, "\(mappingLines)")
