@@ -99,6 +99,7 @@ let package = Package(
         .target(name: "F2FTesting", dependencies: ["F2FBase", "EthernetSwitch", "F2FCore"], swiftSettings: strict),
 
         .testTarget(name: "F2FBaseTests", dependencies: ["F2FBase"], swiftSettings: strict),
+        .testTarget(name: "F2FPortMappingTests", dependencies: ["F2FPortMapping", "F2FPosix", "F2FCore", "F2FBase"], swiftSettings: strict),
         .testTarget(name: "F2FPosixTests", dependencies: ["F2FPosix", "F2FBase", "F2FCore"], swiftSettings: strict),
         .testTarget(name: "F2FCoreTests", dependencies: ["F2FCore", "F2FBase", "F2FTesting", logging], swiftSettings: strict),
         .testTarget(
