@@ -8,14 +8,17 @@ import Testing
 /// nftables. A behind it maps its port; B outside knows only the router's public address and
 /// that port, dials it, and the two link without a mutual friend.
 ///
-///     natpmp-a (10.0.1.2) ── lan 10.0.1.1 [natpmp-r: masquerade, miniupnpd] wan 11.18.0.2 ── natpmp-b (11.18.0.9)
+///     natpmp-a (10.0.1.2) ── lan 10.0.1.1 [natpmp-r: masquerade, miniupnpd] wan 11.18.0.2 ── natpmp-w (11.18.0.9)
+///                                                       (a second home: natpmp-b ── natpmp-rb 11.18.0.3 ──┘)
 ///
 /// miniupnpd refuses to map behind a reserved address (it checks its WAN address against the
 /// documentation and private ranges), so the test's "public" side uses 11.18.0.0/24, which
 /// never leaves these namespaces.
 @Suite(.serialized) struct PortMappingTests {
     static let routerWAN = "11.18.0.2"
-    static let publicB = "11.18.0.9"
+    static let routerWANB = "11.18.0.3"
+    /// B in the tests with one home, C with two.
+    static let publicNode = "11.18.0.9"
     static let portA: UInt16 = 47_140
     static let portB: UInt16 = 47_141
 
@@ -30,29 +33,49 @@ import Testing
 
     /// The namespaces, the router's rules and miniupnpd; `remove()` undoes them.
     final class HomeRouter {
-        static let namespaces = ["natpmp-a", "natpmp-r", "natpmp-b"]
+        static let namespaces = ["natpmp-a", "natpmp-r", "natpmp-w", "natpmp-rb", "natpmp-b"]
         let directory: String
         private(set) var daemon: ChildProcess?
 
-        init(_ gateway: Gateway) throws {
+        /// `symmetric`: the routers pick a random port per destination (`masquerade random`);
+        /// `secondHome`: B behind a router of its own (no gateway daemon) instead of public.
+        init(_ gateway: Gateway, symmetric: Bool = false, secondHome: Bool = false) throws {
             Self.removeNamespaces()
             directory = try TemporaryDirectory.make()
-            for namespace in Self.namespaces {
+            for namespace in Self.namespaces where secondHome || !namespace.hasSuffix("b") {
                 try run("ip", "netns", "add", namespace)
                 try run("ip", "-n", namespace, "link", "set", "lo", "up")
             }
-            try run("ip", "-n", "natpmp-b", "link", "add", "eth0", "type", "veth", "peer", "name", "wan", "netns", "natpmp-r")
-            try run("ip", "-n", "natpmp-b", "addr", "add", "\(PortMappingTests.publicB)/24", "dev", "eth0")
-            try run("ip", "-n", "natpmp-b", "link", "set", "eth0", "up")
-            try run("ip", "-n", "natpmp-r", "addr", "add", "\(PortMappingTests.routerWAN)/24", "dev", "wan")
-            try run("ip", "-n", "natpmp-r", "link", "set", "wan", "up")
-            try run("ip", "-n", "natpmp-r", "link", "add", "lan", "type", "veth", "peer", "name", "eth0", "netns", "natpmp-a")
-            try run("ip", "-n", "natpmp-r", "addr", "add", "10.0.1.1/24", "dev", "lan")
-            try run("ip", "-n", "natpmp-r", "link", "set", "lan", "up")
-            try run("ip", "-n", "natpmp-a", "addr", "add", "10.0.1.2/24", "dev", "eth0")
-            try run("ip", "-n", "natpmp-a", "link", "set", "eth0", "up")
-            try run("ip", "-n", "natpmp-a", "route", "add", "default", "via", "10.0.1.1")
-            try run("ip", "netns", "exec", "natpmp-r", "sysctl", "-qw", "net.ipv4.ip_forward=1")
+            // The public side: a bridge with the public node's address on it.
+            try run("ip", "-n", "natpmp-w", "link", "add", "br0", "type", "bridge")
+            try run("ip", "-n", "natpmp-w", "addr", "add", "\(PortMappingTests.publicNode)/24", "dev", "br0")
+            try run("ip", "-n", "natpmp-w", "link", "set", "br0", "up")
+            var homes = [("natpmp-r", "natpmp-a", PortMappingTests.routerWAN, "10.0.1")]
+            if secondHome { homes.append(("natpmp-rb", "natpmp-b", PortMappingTests.routerWANB, "10.0.2")) }
+            for (router, host, wan, lan) in homes {
+                try run("ip", "-n", "natpmp-w", "link", "add", "to-\(router)", "type", "veth", "peer", "name", "wan", "netns", router)
+                try run("ip", "-n", "natpmp-w", "link", "set", "to-\(router)", "master", "br0", "up")
+                try run("ip", "-n", router, "addr", "add", "\(wan)/24", "dev", "wan")
+                try run("ip", "-n", router, "link", "set", "wan", "up")
+                try run("ip", "-n", router, "link", "add", "lan", "type", "veth", "peer", "name", "eth0", "netns", host)
+                try run("ip", "-n", router, "addr", "add", "\(lan).1/24", "dev", "lan")
+                try run("ip", "-n", router, "link", "set", "lan", "up")
+                try run("ip", "-n", host, "addr", "add", "\(lan).2/24", "dev", "eth0")
+                try run("ip", "-n", host, "link", "set", "eth0", "up")
+                try run("ip", "-n", host, "route", "add", "default", "via", "\(lan).1")
+                try run("ip", "netns", "exec", router, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+            }
+            if secondHome {
+                let rules = """
+                    table inet home {
+                        chain forward { type filter hook forward priority 0; iifname "wan" ct state new drop; }
+                        chain input { type filter hook input priority 0; iifname "wan" ct state new drop; }
+                        chain postrouting { type nat hook postrouting priority 100; oifname "wan" masquerade random; }
+                    }
+                    """
+                try rules.write(toFile: directory + "/router-b.nft", atomically: true, encoding: .utf8)
+                try run("ip", "netns", "exec", "natpmp-rb", "nft", "-f", directory + "/router-b.nft")
+            }
             // The chains miniupnpd fills (its nftables back end expects them, as Debian's
             // nft_init.sh makes them): DNAT in prerouting_miniupnpd, accepts in miniupnpd,
             // which the forward chain asks before dropping new inbound connections.
@@ -78,7 +101,7 @@ import Testing
                     chain postrouting {
                         type nat hook postrouting priority 100; policy accept;
                         jump postrouting_miniupnpd
-                        oifname "wan" masquerade
+                        oifname "wan" masquerade\(symmetric ? " random" : "")
                     }
                     chain prerouting_miniupnpd {
                     }
@@ -177,8 +200,8 @@ import Testing
 
         // B knows A's id, the router's public address and the port: nothing else, no mutual friend.
         let b = try SwitchProcess(
-            arguments: ["--listen", "\(Self.publicB):\(Self.portB)", "--peer", "\(friends.ids[0])@\(Self.routerWAN):\(Self.portA)"] + friends.member(1),
-            launcher: Self.launcher("natpmp-b"), logToFile: true)
+            arguments: ["--listen", "\(Self.publicNode):\(Self.portB)", "--peer", "\(friends.ids[0])@\(Self.routerWAN):\(Self.portA)"] + friends.member(1),
+            launcher: Self.launcher("natpmp-w"), logToFile: true)
         defer { _ = try? b.stop() }
         try a.waitForPeers(1, timeout: .seconds(15))
         try b.waitForPeers(1, timeout: .seconds(15))
@@ -223,10 +246,10 @@ import Testing
         defer { router.remove() }
         let friends = try FriendGroup(count: 2)
         let b = try SwitchProcess(
-            arguments: ["--listen", "\(Self.publicB):\(Self.portB)"] + friends.member(1), launcher: Self.launcher("natpmp-b"), logToFile: true)
+            arguments: ["--listen", "\(Self.publicNode):\(Self.portB)"] + friends.member(1), launcher: Self.launcher("natpmp-w"), logToFile: true)
         defer { _ = try? b.stop() }
         let a = try SwitchProcess(
-            arguments: ["--listen", "10.0.1.2:\(Self.portA)", "--map-port", "--peer", "\(friends.ids[1])@\(Self.publicB):\(Self.portB)"]
+            arguments: ["--listen", "10.0.1.2:\(Self.portA)", "--map-port", "--peer", "\(friends.ids[1])@\(Self.publicNode):\(Self.portB)"]
                 + friends.member(0),
             launcher: Self.launcher("natpmp-a"), logToFile: true)
         defer { _ = try? a.stop() }
@@ -254,6 +277,49 @@ import Testing
         let mappingLines = log.split(separator: "\n").filter { $0.contains("port mapping") || $0.contains("f2f.portmap") }
         #expect(mappingLines.count == 1, "one line about the port mapping: \(mappingLines)")
         #expect(mappingLines.first?.contains("port mapping unavailable: no gateway answered; working as without --map-port") == true, "\(mappingLines)")
+    }
+
+    /// Both homes behind symmetric NATs (`masquerade random`): punching alone cannot link A and B
+    /// (NATTraversalTests shows one symmetric side is enough to fail). A's mapped endpoint,
+    /// offered to its friends with its local endpoints, reaches B in C's introduction, and B
+    /// gets through the forwarded port: A and B link directly. C sees A at another port (the
+    /// random one), so the introduction's observed endpoint alone would not have done it; and
+    /// without --map-port they do not link directly.
+    @Test(arguments: [true, false]) func theMappedEndpointTravelsInIntroductionsAndLinksFriendsBehindSymmetricNATs(mapPort: Bool) throws {
+        let router = try HomeRouter(.natpmpAndUPnP, symmetric: true, secondHome: true)
+        defer { router.remove() }
+        let friends = try FriendGroup(count: 3)
+        let cLine = "\(friends.ids[2])@\(Self.publicNode):\(Self.portB)"
+        let c = try SwitchProcess(
+            arguments: ["--listen", "\(Self.publicNode):\(Self.portB)"] + friends.member(2), launcher: Self.launcher("natpmp-w"), logToFile: true)
+        defer { _ = try? c.stop() }
+        let a = try SwitchProcess(
+            arguments: ["--peer", cLine] + (mapPort ? ["--map-port"] : []) + friends.member(0), launcher: Self.launcher("natpmp-a"), logToFile: true)
+        defer { _ = try? a.stop() }
+        let b = try SwitchProcess(arguments: ["--peer", cLine] + friends.member(1), launcher: Self.launcher("natpmp-b"), logToFile: true)
+        defer { _ = try? b.stop() }
+        try a.waitForPeers(1, timeout: .seconds(15))
+        try b.waitForPeers(1, timeout: .seconds(15))
+        func direct(_ sw: SwitchProcess) throws -> String? {
+            try sw.command("peer/print").data.first { $0.hasPrefix(" path udp direct") }
+        }
+        guard mapPort else {
+            // Two rounds of introductions and punching (0 s, 2 s, 6 s).
+            let deadline = ContinuousClock.now + .seconds(8)
+            while ContinuousClock.now < deadline {
+                #expect(try direct(a) == nil && direct(b) == nil, "no direct link through two symmetric NATs without a mapping")
+                usleep(250_000)
+            }
+            return
+        }
+        try waitUntil(timeout: .seconds(15), "A to map its UDP port") { try Self.natLines(a).first?.hasPrefix("port-mapping mapped ") == true }
+        let advertised = try #require(try Self.natLines(a).first { $0.hasPrefix("advertised \(Self.routerWAN):") })
+        let mappedPort = try #require(advertised.split(separator: ":").last.map(String.init))
+        try waitUntil(timeout: .seconds(20), "A and B to link directly") { try direct(a) != nil && direct(b) != nil }
+        let seenByC = try a.command("peer/print").data.first { $0.contains(" sees-us-at ") } ?? ""
+        #expect(seenByC.contains("sees-us-at \(Self.routerWAN):") && !seenByC.hasSuffix(":\(mappedPort)"), "C sees A at the random port: \(seenByC)")
+        let onB = try #require(try direct(b))
+        #expect(onB.contains("udp \(Self.routerWAN):\(mappedPort) "), "B reaches A at the forwarded port: \(onB)")
     }
 }
 
