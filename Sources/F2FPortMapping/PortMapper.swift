@@ -252,8 +252,9 @@ public final class PortMapper {
         worker?.close()
         var removed = 0
         var wanted = 0
-        if case .natpmp = attempt, current?.method != .natpmp, let natpmp {
-            // Mapped half-way: delete what this attempt may have made.
+        if case .natpmp(_, let external, _, _) = attempt, external != nil, current?.method != .natpmp, let natpmp {
+            // The gateway answered and we may be mapped half-way: delete what this attempt may
+            // have made (a silent gateway is not waited for at exit).
             wanted += requests.count
             removed += natpmp.deleteBlocking(requests, within: .seconds(2))
         }

@@ -36,9 +36,3 @@ public enum PortMappingFailure: Error, Equatable, Sendable, CustomStringConverti
         }
     }
 }
-
-/// The transport protocol of one mapping.
-public enum PortMappingProtocol: String, Sendable, Hashable {
-    case udp
-    case tcp
-}
