@@ -1,3 +1,4 @@
+import F2FSecure
 import Foundation
 import Glibc
 import Testing
@@ -295,14 +296,20 @@ import Testing
         let router = try HomeRouter(.natpmpAndUPnP, symmetric: true, secondHome: true)
         defer { router.remove() }
         let friends = try FriendGroup(count: 3)
+        // B the initiator (the lower key, DirectLinks' rule): it sends its initiation to every
+        // endpoint C names, the forwarded port among them. With A the initiator, B's punches
+        // would come from a port B's symmetric NAT picked for A, which A does not answer (it
+        // sends initiations only to endpoints it was told), and they stay linked through C.
+        let keys = try (0..<2).map { try #require(PeerID(parsing: friends.ids[$0])).bytes }
+        let (indexA, indexB) = keys[1].lexicographicallyPrecedes(keys[0]) ? (0, 1) : (1, 0)
         let cLine = "\(friends.ids[2])@\(Self.publicNode):\(Self.portB)"
         let c = try SwitchProcess(
             arguments: ["--listen", "\(Self.publicNode):\(Self.portB)"] + friends.member(2), launcher: Self.launcher("natpmp-w"), logToFile: true)
         defer { _ = try? c.stop() }
         let a = try SwitchProcess(
-            arguments: ["--peer", cLine] + (mapPort ? ["--map-port"] : []) + friends.member(0), launcher: Self.launcher("natpmp-a"), logToFile: true)
+            arguments: ["--peer", cLine] + (mapPort ? ["--map-port"] : []) + friends.member(indexA), launcher: Self.launcher("natpmp-a"), logToFile: true)
         defer { _ = try? a.stop() }
-        let b = try SwitchProcess(arguments: ["--peer", cLine] + friends.member(1), launcher: Self.launcher("natpmp-b"), logToFile: true)
+        let b = try SwitchProcess(arguments: ["--peer", cLine] + friends.member(indexB), launcher: Self.launcher("natpmp-b"), logToFile: true)
         defer { _ = try? b.stop() }
         try a.waitForPeers(1, timeout: .seconds(15))
         try b.waitForPeers(1, timeout: .seconds(15))
@@ -325,7 +332,7 @@ import Testing
         let seenByC = try a.command("peer/print").data.first { $0.contains(" sees-us-at ") } ?? ""
         #expect(seenByC.contains("sees-us-at \(Self.routerWAN):") && !seenByC.hasSuffix(":\(mappedPort)"), "C sees A at the random port: \(seenByC)")
         let onB = try #require(try direct(b))
-        #expect(onB.contains("udp \(Self.routerWAN):\(mappedPort) "), "B reaches A at the forwarded port: \(onB)")
+        #expect(onB.contains("udp \(Self.routerWAN):\(mappedPort) ") && onB.contains(" initiator"), "B reaches A at the forwarded port: \(onB)")
     }
 }
 
