@@ -175,8 +175,8 @@ import Testing
 
     /// A maps its port through the gateway; B, outside, dials the router's public address and
     /// the mapped port; they link over TCP and then over UDP through the forwarded ports, frames
-    /// cross; at A's exit the router forwards nothing any more.
-    func mapDialLinkAndRemove(_ gateway: Gateway, method: String) throws {
+    /// cross; at A's exit (SIGTERM or SIGINT) the router forwards nothing any more.
+    func mapDialLinkAndRemove(_ gateway: Gateway, method: String, stopSignal: Int32) throws {
         let router = try HomeRouter(gateway)
         defer { router.remove() }
         let friends = try FriendGroup(count: 2)
@@ -230,6 +230,8 @@ import Testing
             #expect(try onA.receive() == back)
         }
 
+        a.signal(stopSignal)
+        try waitUntil(timeout: .seconds(10), "A to exit") { !a.isRunning }
         let (status, log) = try a.stop()
         print("port-mapping: A's log:\n" + log.split(separator: "\n").filter { $0.contains("portmap") }.joined(separator: "\n"))
         #expect(status == 0, "\(log)")
@@ -239,11 +241,11 @@ import Testing
     }
 
     @Test func throughNATPMPFriendOutsideDialsTheMappedPortAndTheMappingGoesAtExit() throws {
-        try mapDialLinkAndRemove(.natpmpAndUPnP, method: "nat-pmp")
+        try mapDialLinkAndRemove(.natpmpAndUPnP, method: "nat-pmp", stopSignal: SIGTERM)
     }
 
     @Test func throughUPnPIGDWhenTheRouterDoesNotSpeakNATPMP() throws {
-        try mapDialLinkAndRemove(.upnpOnly, method: "upnp-igd")
+        try mapDialLinkAndRemove(.upnpOnly, method: "upnp-igd", stopSignal: SIGINT)
     }
 
     /// No gateway answers: one log line, and everything else as without --map-port (A dials B).
