@@ -48,7 +48,7 @@ public final class PortMapper {
     /// Which attempt is in flight.
     private enum Attempt {
         case none
-        case natpmp(remaining: [(PortMappingProtocol, UInt16)], external: [UInt8]?, done: [Mapping], natpmpFailure: PortMappingFailure?)
+        case natpmp(remaining: [(PortMappingProtocol, UInt16)], external: [UInt8]?, done: [Mapping])
         case upnp(natpmpFailure: PortMappingFailure?)
     }
 
@@ -92,8 +92,6 @@ public final class PortMapper {
         }
     }
 
-    public var isActive: Bool { !stopped }
-
     public func start() {
         begin()
     }
@@ -118,12 +116,12 @@ public final class PortMapper {
             }
         }
         guard let natpmp else { return beginUPnP(natpmpFailure: natpmpUnavailable) }
-        attempt = .natpmp(remaining: requests, external: nil, done: [], natpmpFailure: nil)
+        attempt = .natpmp(remaining: requests, external: nil, done: [])
         natpmp.requestPublicAddress { [weak self] in self?.natpmpAnswered($0) }
     }
 
     private func natpmpAnswered(_ result: Result<NATPMPClient.Answer, PortMappingFailure>) {
-        guard case .natpmp(var remaining, var external, var done, _) = attempt, let natpmp else { return }
+        guard case .natpmp(var remaining, var external, var done) = attempt, let natpmp else { return }
         counters.natpmpRequests = natpmp.requests
         switch result {
         case .failure(let failure):
@@ -140,7 +138,7 @@ public final class PortMapper {
         }
         let (transport, port) = next
         remaining.removeFirst()
-        attempt = .natpmp(remaining: remaining, external: address, done: done, natpmpFailure: nil)
+        attempt = .natpmp(remaining: remaining, external: address, done: done)
         // The same external port as ours, or the one we had (renewal keeps it).
         let wanted = current?.mappings.first { $0.transport == transport && $0.internalPort == port }?.externalPort ?? port
         natpmp.requestMapping(transport, internalPort: port, externalPort: wanted, lifetime: lifetime) { [weak self] in self?.natpmpAnswered($0) }
@@ -252,7 +250,7 @@ public final class PortMapper {
         worker?.close()
         var removed = 0
         var wanted = 0
-        if case .natpmp(_, let external, _, _) = attempt, external != nil, current?.method != .natpmp, let natpmp {
+        if case .natpmp(_, let external, _) = attempt, external != nil, current?.method != .natpmp, let natpmp {
             // The gateway answered and we may be mapped half-way: delete what this attempt may
             // have made (a silent gateway is not waited for at exit).
             wanted += requests.count
