@@ -313,8 +313,10 @@ import Testing
         defer { _ = try? a.stop() }
         let b = try SwitchProcess(arguments: ["--peer", cLine] + friends.member(indexB), launcher: Self.launcher("natpmp-b"), logToFile: true)
         defer { _ = try? b.stop() }
-        try a.waitForPeers(1, timeout: .seconds(15))
-        try b.waitForPeers(1, timeout: .seconds(15))
+        // Both linked to C (and, with the mapping, perhaps to each other already).
+        try waitUntil(timeout: .seconds(15), "A and B to link with C") {
+            try a.establishedPeerCount() >= 1 && b.establishedPeerCount() >= 1
+        }
         func direct(_ sw: SwitchProcess) throws -> String? {
             try sw.command("peer/print").data.first { $0.hasPrefix(" path udp direct") }
         }
