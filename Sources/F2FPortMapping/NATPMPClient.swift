@@ -21,11 +21,17 @@ final class NATPMPClient {
     private let loop: any EventLoop
     private let state: UnsafeMutablePointer<natpmp_t>
     private var completion: ((Result<Answer, PortMappingFailure>) -> Void)?
+    /// The pending request, to tell its answer from a late duplicate answer to an earlier one
+    /// (libnatpmp resends after 250 ms and takes whatever answer comes first), and to send it
+    /// again when such a stray cleared the library's pending request.
+    private var pending: Request?
     private var sentAt: Instant = .zero
     private var timer: EventLoop.TimerID?
     private var watching = false
-    /// Requests sent (first sends and libnatpmp's resends are not told apart).
+    /// Requests sent (libnatpmp's own resends not counted).
     private(set) var requests: UInt64 = 0
+    /// Late duplicate answers to earlier requests, set aside.
+    private(set) var strays: UInt64 = 0
 
     /// The gateway's IPv4 address, dotted.
     let gateway: String
@@ -50,7 +56,7 @@ final class NATPMPClient {
     var isBusy: Bool { completion != nil }
 
     func requestPublicAddress(_ completion: @escaping (Result<Answer, PortMappingFailure>) -> Void) {
-        send(sendpublicaddressrequest(state), completion)
+        send(.publicAddress, completion)
     }
 
     /// Asks for `externalPort` (the gateway may give another) for `lifetime` seconds.
@@ -58,7 +64,28 @@ final class NATPMPClient {
         _ transport: PortMappingProtocol, internalPort: UInt16, externalPort: UInt16, lifetime: UInt32,
         _ completion: @escaping (Result<Answer, PortMappingFailure>) -> Void
     ) {
-        send(sendnewportmappingrequest(state, Self.code(transport), internalPort, externalPort, lifetime), completion)
+        send(.mapping(transport, internalPort: internalPort, externalPort: externalPort, lifetime: lifetime), completion)
+    }
+
+    private enum Request {
+        case publicAddress
+        case mapping(PortMappingProtocol, internalPort: UInt16, externalPort: UInt16, lifetime: UInt32)
+
+        func answers(_ answer: Answer) -> Bool {
+            switch (self, answer) {
+            case (.publicAddress, .publicAddress): true
+            case (.mapping(let transport, let port, _, _), .mapping(let answered, let answeredPort, _, _)): transport == answered && port == answeredPort
+            case (.publicAddress, .mapping), (.mapping, .publicAddress): false
+            }
+        }
+    }
+
+    private func transmit(_ request: Request) -> Int32 {
+        switch request {
+        case .publicAddress: sendpublicaddressrequest(state)
+        case .mapping(let transport, let internalPort, let externalPort, let lifetime):
+            sendnewportmappingrequest(state, Self.code(transport), internalPort, externalPort, lifetime)
+        }
     }
 
     /// At exit, the loop no longer running: deletes the mappings (lifetime 0, external port 0,
@@ -77,6 +104,12 @@ final class NATPMPClient {
                 _ = poll(&descriptor, 1, Int32(min(250, max(1, left.nanoseconds / 1_000_000))))
                 let status = readnatpmpresponseorretry(state, &response)
                 if status == NATPMP_TRYAGAIN { continue }
+                if status == 0, case .mapping(let answered, let answeredPort, _, _)? = Self.answer(response), answered != transport || answeredPort != port {
+                    // A late answer to an earlier request: ask again for this one.
+                    strays &+= 1
+                    guard sendnewportmappingrequest(state, Self.code(transport), port, 0, 0) >= 0 else { break }
+                    continue
+                }
                 if status == 0 { deleted += 1 }
                 break
             }
@@ -92,10 +125,12 @@ final class NATPMPClient {
         }
     }
 
-    private func send(_ status: Int32, _ completion: @escaping (Result<Answer, PortMappingFailure>) -> Void) {
+    private func send(_ request: Request, _ completion: @escaping (Result<Answer, PortMappingFailure>) -> Void) {
         precondition(self.completion == nil, "one NAT-PMP request at a time")
+        let status = transmit(request)
         guard status >= 0 else { return completion(.failure(.natpmpLibrary(code: status))) }
         requests &+= 1
+        pending = request
         self.completion = completion
         sentAt = loop.now
         if !watching {
@@ -141,19 +176,28 @@ final class NATPMPClient {
                 }
             return finish(.failure(failure))
         }
+        guard let answer = Self.answer(response) else { return finish(.failure(.natpmpRefusedRequest(code: Int32(response.type)))) }
+        guard let pending, pending.answers(answer) else {
+            // A late answer to an earlier request: ours is still to come; libnatpmp forgot
+            // it, so it goes again.
+            strays &+= 1
+            if let pending, transmit(pending) >= 0 { requests &+= 1 }
+            return armRetryTimer()
+        }
+        finish(.success(answer))
+    }
+
+    static func answer(_ response: natpmpresp_t) -> Answer? {
         switch Int32(response.type) {
         case NATPMP_RESPTYPE_PUBLICADDRESS:
-            let address = withUnsafeBytes(of: response.pnu.publicaddress.addr.s_addr) { Array($0) }
-            finish(.success(.publicAddress(address)))
+            return .publicAddress(withUnsafeBytes(of: response.pnu.publicaddress.addr.s_addr) { Array($0) })
         case NATPMP_RESPTYPE_UDPPORTMAPPING, NATPMP_RESPTYPE_TCPPORTMAPPING:
             let mapping = response.pnu.newportmapping
-            finish(
-                .success(
-                    .mapping(
-                        Int32(response.type) == NATPMP_RESPTYPE_UDPPORTMAPPING ? .udp : .tcp, internalPort: mapping.privateport,
-                        externalPort: mapping.mappedpublicport, lifetime: mapping.lifetime)))
+            return .mapping(
+                Int32(response.type) == NATPMP_RESPTYPE_UDPPORTMAPPING ? .udp : .tcp, internalPort: mapping.privateport,
+                externalPort: mapping.mappedpublicport, lifetime: mapping.lifetime)
         default:
-            finish(.failure(.natpmpRefusedRequest(code: Int32(response.type))))
+            return nil
         }
     }
 
@@ -165,6 +209,7 @@ final class NATPMPClient {
 
     private func cancelPending() {
         completion = nil
+        pending = nil
         if let timer { loop.cancelTimer(timer) }
         timer = nil
         if watching { loop.deregister(state.pointee.s) }

@@ -308,7 +308,7 @@ public final class PortMapper {
         let counters = counters
         lines.append(
             "port-mapping attempts \(counters.attempts) renewals \(counters.renewals) failures \(counters.failures)"
-                + " nat-pmp-requests \(natpmp?.requests ?? counters.natpmpRequests) upnp-attempts \(counters.upnpAttempts) removed \(counters.removed)")
+                + " nat-pmp-requests \(natpmp?.requests ?? counters.natpmpRequests) nat-pmp-strays \(natpmp?.strays ?? 0) upnp-attempts \(counters.upnpAttempts) removed \(counters.removed)")
         lines.append("port-mapping last-error \(lastFailure ?? "-")")
         return lines
     }
