@@ -44,6 +44,12 @@ let package = Package(
         // libsodium (Debian libsodium-dev): ChaCha20-Poly1305 in place for the UDP path's datagrams.
         .systemLibrary(name: "CSodium", pkgConfig: "libsodium", providers: [.apt(["libsodium-dev"])]),
 
+        // Port mapping on the home router (--map-port): libnatpmp (Debian libnatpmp-dev, no
+        // pkg-config file) and miniupnpc (libminiupnpc-dev), used only by F2FPortMapping.
+        .systemLibrary(name: "CNATPMP", providers: [.apt(["libnatpmp-dev"])]),
+        .systemLibrary(name: "CMiniUPnPc", pkgConfig: "miniupnpc", providers: [.apt(["libminiupnpc-dev"])]),
+        .target(name: "F2FPortMapping", dependencies: ["F2FBase", "F2FCore", "F2FPosix", "CF2FSystem", "CNATPMP", "CMiniUPnPc", logging], swiftSettings: strict),
+
         // Friends only: Noise XX authenticated, encrypted links as a provider over any connection.
         .target(name: "F2FSecure", dependencies: ["F2FBase", "F2FCore", "CSodium", logging, crypto], swiftSettings: strict),
 
@@ -67,7 +73,8 @@ let package = Package(
         .target(
             name: "F2FSwitchNode",
             dependencies: [
-                "F2FBase", "EthernetSwitch", "F2FCore", "F2FPosix", "F2FSecure", "F2FTransportTCP", "F2FTransportUDP", "SwitchRuntime", "VDEServer", logging,
+                "F2FBase", "EthernetSwitch", "F2FCore", "F2FPosix", "F2FPortMapping", "F2FSecure", "F2FTransportTCP", "F2FTransportUDP", "SwitchRuntime", "VDEServer",
+                logging,
             ],
             swiftSettings: strict
         ),
@@ -92,6 +99,7 @@ let package = Package(
         .target(name: "F2FTesting", dependencies: ["F2FBase", "EthernetSwitch", "F2FCore"], swiftSettings: strict),
 
         .testTarget(name: "F2FBaseTests", dependencies: ["F2FBase"], swiftSettings: strict),
+        .testTarget(name: "F2FPortMappingTests", dependencies: ["F2FPortMapping", "F2FPosix", "F2FCore", "F2FBase"], swiftSettings: strict),
         .testTarget(name: "F2FPosixTests", dependencies: ["F2FPosix", "F2FBase", "F2FCore"], swiftSettings: strict),
         .testTarget(name: "F2FCoreTests", dependencies: ["F2FCore", "F2FBase", "F2FTesting", logging], swiftSettings: strict),
         .testTarget(

@@ -4,10 +4,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Glibc only in F2FPosix and VDEPlug (and the tools F2FBench, F2FFuzz);
+# Glibc only in F2FPosix, VDEPlug and F2FPortMapping (and the tools F2FBench, F2FFuzz);
 # every other runtime target reaches the OS through F2FPosix. Foundation only where
 # swift-crypto hands out `Data` (F2FSecure); libsodium (CSodium) only in F2FSecure, for the
-# datagram AEAD. F2FTesting is pure: never F2FPosix.
+# datagram AEAD; libnatpmp and miniupnpc (CNATPMP, CMiniUPnPc) only in F2FPortMapping,
+# the OS-facing wrapper beside F2FPosix. F2FTesting is pure: never F2FPosix.
 pure="F2FBase EthernetSwitch F2FCore"
 runtime="$pure F2FPosix F2FSecure Logging"
 declare -A allowed=(
@@ -17,11 +18,12 @@ declare -A allowed=(
     [F2FSecure]="F2FBase F2FCore CSodium Crypto Foundation Logging"
     [F2FPosix]="F2FBase F2FCore CF2FSystem Glibc Logging Synchronization SystemPackage"
     [VDEPlug]="F2FBase F2FCore CVDEPlug F2FPosix Glibc Logging"
+    [F2FPortMapping]="F2FBase F2FCore CF2FSystem CNATPMP CMiniUPnPc F2FPosix Glibc Logging Synchronization"
     [F2FTransportTCP]="$runtime"
     [F2FTransportUDP]="$runtime"
     [SwitchRuntime]="$runtime VDEPlug"
     [VDEServer]="$runtime SwitchRuntime"
-    [F2FSwitchNode]="$runtime F2FTransportTCP F2FTransportUDP SwitchRuntime VDEServer VDEPlug"
+    [F2FSwitchNode]="$runtime F2FTransportTCP F2FTransportUDP SwitchRuntime VDEServer VDEPlug F2FPortMapping"
     [F2FSwitchCLI]="$runtime VDEPlug VDEServer F2FTransportTCP F2FTransportUDP SwitchRuntime F2FSwitchNode ArgumentParser"
     [F2FTesting]="$pure Foundation"  # Fixture reads the files under Fixtures/
     [F2FBench]="EthernetSwitch F2FPosix VDEPlug ArgumentParser Glibc"

@@ -66,6 +66,14 @@ struct SwitchOptions: ParsableArguments {
     @Flag(name: .customLong("no-mesh-routing"), help: "Unicast between friends follows the spanning tree only (by default it takes the cheapest path to the station's node).")
     var noMeshRouting = false
 
+    @Flag(
+        name: .customLong("map-port"),
+        help: "Ask the home router to forward the UDP port (and the --listen TCP port) here, by NAT-PMP or UPnP-IGD; removed at exit.")
+    var mapPort = false
+
+    @Option(name: .customLong("map-port-lifetime"), help: "Seconds each port mapping is asked for (renewed at half; the router may grant another).")
+    var mapPortLifetime: UInt32 = SwitchNodeSettings.defaults.mapPortLifetime
+
     @Option(name: .customLong("max-peers"), help: "Most peer links; connections beyond are closed at once.")
     var maxPeers: Int = SwitchNodeSettings.defaults.maxPeers
 
@@ -198,6 +206,7 @@ struct SwitchOptions: ParsableArguments {
 
     func validate() throws {
         try validateQEMUPorts()
+        guard (2...86_400).contains(mapPortLifetime) else { throw ValidationError("--map-port-lifetime must be 2…86400 seconds") }
         guard (1...4096).contains(numports) else { throw ValidationError("--numports must be 1…4096") }
         guard hashSize > 0 else { throw ValidationError("--hash-size must be positive") }
         guard hashExpire > 0 else { throw ValidationError("--hash-expire must be positive") }
@@ -327,6 +336,8 @@ struct SwitchOptions: ParsableArguments {
         settings.plaintext = plaintext
         settings.noUDP = noUDP
         settings.noMeshRouting = noMeshRouting
+        settings.mapPort = mapPort
+        settings.mapPortLifetime = mapPortLifetime
         settings.liveness = liveness
         settings.rootFriends = rootFriends.compactMap(PeerID.init(parsing:))
         settings.noRemoteRoot = noRemoteRoot

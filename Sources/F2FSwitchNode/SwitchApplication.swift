@@ -1,6 +1,7 @@
 import EthernetSwitch
 import F2FBase
 import F2FCore
+import F2FPortMapping
 import F2FSecure
 import F2FTransportTCP
 import F2FTransportUDP
@@ -35,6 +36,8 @@ public final class SwitchApplication {
     /// nil without `udp`.
     private let directLinks: DirectLinks?
     private let introductions: FriendIntroductions?
+    /// `--map-port`: our ports forwarded on the home router (NAT-PMP, UPnP-IGD).
+    private var portMapper: PortMapper?
     /// The spanning tree `stp/enable 1` starts from.
     private let spanningTreeSettings: SpanningTree
     /// The rcfile's `shutdown`: the switch stops once set up.
@@ -225,6 +228,7 @@ public final class SwitchApplication {
             introductions?.start()
             logger.info("friend links over UDP", metadata: ["ipv4-port": "\(udp.ports.ipv4)", "ipv6-port": "\(udp.ports.ipv6)"])
         }
+        if settings.mapPort { startPortMapping() }
         try server.start()
         try startMetrics()
         let captureLogger = Logger(label: "f2f.capture")
@@ -286,6 +290,22 @@ public final class SwitchApplication {
         notifyServiceManager([ServiceNotifier.ready, "STATUS=switch ready on \(server.directory.path)"])
     }
 
+    /// The UDP port friends send datagrams to and the TCP port they dial, forwarded to us by
+    /// the home router; the external UDP endpoint goes to friends with our local endpoints, so
+    /// a mutual friend's introduction carries it.
+    private func startPortMapping() {
+        var ports: [(PortMappingProtocol, UInt16)] = []
+        if let udp, udp.ports.ipv4 != 0 { ports.append((.udp, udp.ports.ipv4)) }
+        if let listen = settings.listen, listener != nil { ports.append((.tcp, listen.port)) }
+        guard !ports.isEmpty else {
+            return logger.warning("--map-port: nothing to map (no UDP socket and no --listen)")
+        }
+        let mapper = PortMapper(loop: loop, ports: ports, lifetime: settings.mapPortLifetime, logger: Logger(label: "f2f.portmap"))
+        mapper.onExternalEndpointChange = { [weak introductions] endpoint in introductions?.advertisedEndpoint = endpoint }
+        portMapper = mapper
+        mapper.start()
+    }
+
     /// SIGHUP: the friends file again, with the command line's friends; a file that no
     /// longer parses changes nothing.
     private func reloadFriends() {
@@ -335,6 +355,7 @@ public final class SwitchApplication {
         let console = Console(banner: SwitchConsoleCommands.banner())
         PacketCaptureConsoleCommands.register(on: console, engine: engine) { [unowned self] name in peerPort(named: name) }
         PeerConsoleCommands.register(on: console, node: node, dialer: dialer, peerPorts: peerPorts, friendLinks: friendLinks, udp: udp, mesh: mesh)
+        NATConsoleCommands.register(on: console, now: { [loop] in loop.now }, portMapper: { [unowned self] in portMapper })
         if let mesh { MeshConsoleCommands.register(on: console, router: mesh, engine: engine, node: node) }
         LimitsConsoleCommands.register(
             on: console, settings: settings, node: node, engine: engine, friendLinks: friendLinks, udp: udp, peerPorts: peerPorts, server: server,
@@ -411,6 +432,8 @@ public final class SwitchApplication {
     private func shutdown() {
         notifyServiceManager([ServiceNotifier.stopping])
         listener?.close()
+        // Blocks at most a few seconds: the gateway confirms each deletion.
+        portMapper?.stop()
         friendLinks?.closeAll()
         for entry in dialer.entries { dialer.remove(id: entry.id) }
         for peer in Array(node.peers.values) { peer.close(reason: "switch shutting down") }

@@ -57,6 +57,10 @@ public struct SwitchNodeSettings: Sendable {
     public var noUDP = false
     /// Unicast to other nodes' stations follows the spanning tree (docs/mesh-routing.md).
     public var noMeshRouting = false
+    /// Ask the home router (NAT-PMP, else UPnP-IGD) to forward our UDP and TCP ports.
+    public var mapPort = false
+    /// Seconds each mapping is asked for (RFC 6886 recommends 7200); renewed at half.
+    public var mapPortLifetime: UInt32 = 7200
     public var liveness: Double = 3
     public var rootFriends: [PeerID] = []
     public var noRemoteRoot = false

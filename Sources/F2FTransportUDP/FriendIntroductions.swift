@@ -55,6 +55,14 @@ public final class FriendIntroductions: CoreListener, OutboundProducer {
     /// Our local UDP endpoints, as `wanted-friends` offers them.
     private var localEndpoints: [InetSocketAddress] = []
     private var localEndpointsAt: Instant?
+    /// Our UDP port as the home router forwards it (`--map-port`): offered first among our
+    /// endpoints, so an introduction leads a friend straight through the forwarded port.
+    public var advertisedEndpoint: InetSocketAddress? {
+        didSet {
+            localEndpointsAt = nil
+            for key in links.keys { links[key]?.toldWants = nil }
+        }
+    }
 
     public init(transport: UDPTransport, direct: DirectLinks, node: F2FNode, loop: any EventLoop, ownID: PeerID, friends: FriendList) {
         self.transport = transport
@@ -111,7 +119,7 @@ public final class FriendIntroductions: CoreListener, OutboundProducer {
             // Our interfaces with our UDP ports, re-read now and then (a laptop changes networks).
             let ports = transport.ports
             localEndpoints = Array(
-                (InterfaceAddresses.current(port: ports.ipv4, includeIPv6: false)
+                ((advertisedEndpoint.map { [$0] } ?? []) + InterfaceAddresses.current(port: ports.ipv4, includeIPv6: false)
                     + (ports.ipv6 == 0 ? [] : InterfaceAddresses.current(port: ports.ipv6, includeIPv6: true).filter(\.isIPv6)))
                     .filter { ports.ipv4 != 0 || $0.isIPv6 }
                     .prefix(WantedFriends.maximumEndpoints))
