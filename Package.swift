@@ -41,8 +41,9 @@ let package = Package(
         .systemLibrary(name: "CVDEPlug"),
         .target(name: "VDEPlug", dependencies: ["CVDEPlug", "F2FPosix"], swiftSettings: strict),
 
-        // libsodium (Debian libsodium-dev): ChaCha20-Poly1305 in place for the UDP path's datagrams.
-        .systemLibrary(name: "CSodium", pkgConfig: "libsodium", providers: [.apt(["libsodium-dev"])]),
+        // ChaCha20-Poly1305 in place for the UDP path's datagrams: BoringSSL's AEAD, which
+        // swift-crypto links in (CF2FAEAD declares the few functions it calls).
+        .target(name: "CF2FAEAD", dependencies: [crypto]),
 
         // Port mapping on the home router (--map-port): libnatpmp (Debian libnatpmp-dev, no
         // pkg-config file) and miniupnpc (libminiupnpc-dev), used only by F2FPortMapping.
@@ -51,7 +52,7 @@ let package = Package(
         .target(name: "F2FPortMapping", dependencies: ["F2FBase", "F2FCore", "F2FPosix", "CF2FSystem", "CNATPMP", "CMiniUPnPc", logging], swiftSettings: strict),
 
         // Friends only: Noise XX authenticated, encrypted links as a provider over any connection.
-        .target(name: "F2FSecure", dependencies: ["F2FBase", "F2FCore", "CSodium", logging, crypto], swiftSettings: strict),
+        .target(name: "F2FSecure", dependencies: ["F2FBase", "F2FCore", "CF2FAEAD", logging, crypto], swiftSettings: strict),
 
         // The switch runtime: the engine over real ports, the port kinds every switch has (friend
         // links, --plug cables, QEMU stream/dgram sockets), the console and its command sets.

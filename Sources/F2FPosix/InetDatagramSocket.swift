@@ -58,6 +58,14 @@ public enum InetDatagramSocket {
         }
     }
 
+    /// Asks the kernel to hand runs of datagrams from one sender coalesced (`UDP_GRO`, Linux
+    /// 5.0): a run sent segmented on loopback, or coalesced by a receiving device, then costs
+    /// one pass through the stack and one receive slot (`InetReceiveBatch.segmentSize`). False
+    /// when the kernel does not offer it; datagrams then come one by one, as before.
+    public static func enableCoalescing(_ descriptor: Int32) -> Bool {
+        cf2f_enable_udp_gro(descriptor) == 0
+    }
+
     /// The port a socket is bound to (useful with port 0).
     public static func boundPort(_ descriptor: Int32) -> UInt16? {
         InetStreamSocket.boundPort(descriptor)

@@ -28,6 +28,19 @@ public final class UDPTransport: CoreListener, OutboundProducer, DatagramLinkOwn
         public var dropped: UInt64 { malformed &+ unknownIndex &+ tooOld &+ duplicates &+ forged &+ expired &+ oversize }
     }
 
+    /// What the kernel's UDP offloads did (`limits/print`): runs of datagrams sent as one
+    /// segmented message (GSO) and received coalesced (GRO), and refusals that turned
+    /// segmentation off on a socket.
+    public struct Offload: Sendable {
+        public var segmentation = false
+        public var segmentationRefusals: UInt64 = 0
+        public var segmentedMessages: UInt64 = 0
+        public var segmentedDatagrams: UInt64 = 0
+        public var coalescing = false
+        public var coalescedSlots: UInt64 = 0
+        public var coalescedDatagrams: UInt64 = 0
+    }
+
     /// One bound socket, its loop registration and its send batch.
     final class Socket: IOHandler {
         let descriptor: Descriptor
@@ -39,8 +52,12 @@ public final class UDPTransport: CoreListener, OutboundProducer, DatagramLinkOwn
         /// Which link staged each slot, to count the datagrams the socket refuses.
         var stagedBy: [DatagramLink?]
 
+        /// Whether the kernel hands this socket's datagrams coalesced (UDP_GRO).
+        let coalesces: Bool
+
         init(descriptor: consuming Descriptor, isIPv6: Bool, transport: UDPTransport) {
             port = InetDatagramSocket.boundPort(descriptor.rawValue) ?? 0
+            coalesces = InetDatagramSocket.enableCoalescing(descriptor.rawValue)
             self.descriptor = descriptor
             self.isIPv6 = isIPv6
             self.transport = transport
@@ -60,6 +77,21 @@ public final class UDPTransport: CoreListener, OutboundProducer, DatagramLinkOwn
     }
 
     public private(set) var counters = Counters()
+    private var coalesced = (slots: UInt64(0), datagrams: UInt64(0))
+
+    public var offload: Offload {
+        var offload = Offload()
+        offload.segmentation = sockets.contains { $0.batch.segmentation }
+        offload.coalescing = sockets.contains { $0.coalesces }
+        for socket in sockets {
+            offload.segmentationRefusals &+= socket.batch.segmentationRefusals
+            offload.segmentedMessages &+= socket.batch.segmentedMessages
+            offload.segmentedDatagrams &+= socket.batch.segmentedDatagrams
+        }
+        offload.coalescedSlots = coalesced.slots
+        offload.coalescedDatagrams = coalesced.datagrams
+        return offload
+    }
     /// Links that start over UDP and their handshakes (issue 18); without it, handshake
     /// datagrams count as malformed.
     public internal(set) weak var direct: DirectLinks?
@@ -71,7 +103,8 @@ public final class UDPTransport: CoreListener, OutboundProducer, DatagramLinkOwn
     private var links: [Int: DatagramLink] = [:]
     private var byIndex: [UInt32: DatagramLink] = [:]
     private var peersByLink: [ObjectIdentifier: Peer] = [:]
-    private let receiveBatch = InetReceiveBatch(capacity: UDPTransport.batchCapacity, slotSize: UDPTransport.maximumDatagram)
+    /// Replaced by one with room for coalesced runs when a socket coalesces (`start()`).
+    private var receiveBatch = InetReceiveBatch(capacity: UDPTransport.batchCapacity, slotSize: UDPTransport.maximumDatagram)
     private let source = DatagramSource()
     private var timer: EventLoop.TimerID?
     /// Links that received datagrams in the current wake-up (capacity kept).
@@ -86,6 +119,9 @@ public final class UDPTransport: CoreListener, OutboundProducer, DatagramLinkOwn
     /// The largest datagram sent or received: a 9000-byte path's UDP payload (jumbo-frame
     /// LANs), rounded up. Longer ones are counted as oversize.
     static let maximumDatagram = 9216
+    /// Slots per `recvmmsg` when they hold coalesced runs (64 KiB each, so fewer: one slot
+    /// then often holds a whole burst of the friend's).
+    static let coalescedBatchCapacity = 16
 
     public init(node: F2FNode, loop: any EventLoop, logger: Logger) {
         self.node = node
@@ -111,6 +147,9 @@ public final class UDPTransport: CoreListener, OutboundProducer, DatagramLinkOwn
     }
 
     public func start() throws(SystemError) {
+        if sockets.contains(where: \.coalesces) {
+            receiveBatch = InetReceiveBatch(capacity: Self.coalescedBatchCapacity, slotSize: InetReceiveBatch.coalescedSlotSize)
+        }
         for socket in sockets {
             do {
                 try loop.register(socket.descriptor.rawValue, interest: .readable, handler: socket)
@@ -193,20 +232,41 @@ public final class UDPTransport: CoreListener, OutboundProducer, DatagramLinkOwn
                 budget -= 1
                 continue
             }
-            guard case .processed(let count) = received else { return }
-            budget -= max(count, 1)
-            for slot in 0..<count { receive(slot, now: now) }
+            guard case .processed(let count) = received, count > 0 else { return }
+            for slot in 0..<count { budget -= receive(slot, now: now) }
             if count < receiveBatch.capacity { return }  // the socket is empty
         }
     }
 
-    private func receive(_ slot: Int, now: Instant) {
+    /// The datagrams of receive slot `slot` (several when the kernel coalesced a run, each
+    /// `segmentSize` bytes but the last); returns how many.
+    private func receive(_ slot: Int, now: Instant) -> Int {
         guard !receiveBatch.isTruncated(slot) else {
             counters.oversize &+= 1
-            return
+            return 1
         }
-        let datagram = receiveBatch.datagram(slot)
+        let slotBytes = receiveBatch.datagram(slot)
         receiveBatch.source(slot, into: source)
+        let segment = receiveBatch.segmentSize(slot)
+        guard segment > 0, segment < slotBytes.count else {
+            receive(slotBytes, now: now)
+            return 1
+        }
+        var start = 0
+        var datagrams = 0
+        while start < slotBytes.count {
+            let end = min(start + segment, slotBytes.count)
+            receive(UnsafeMutableRawBufferPointer(rebasing: slotBytes[start..<end]), now: now)
+            datagrams += 1
+            start = end
+        }
+        coalesced.slots &+= 1
+        coalesced.datagrams &+= UInt64(datagrams)
+        return datagrams
+    }
+
+    /// One datagram from `source`, opened in place.
+    private func receive(_ datagram: UnsafeMutableRawBufferPointer, now: Instant) {
         // Handshakes and links that started over UDP (NAT traversal) are `direct`'s.
         guard let index = NoiseDatagramCipher.receiverIndex(of: UnsafeRawBufferPointer(datagram)) else {
             if direct?.receiveHandshake(UnsafeRawBufferPointer(datagram), source: source, now: now) != true { counters.malformed &+= 1 }

@@ -5,7 +5,7 @@ import Testing
 
 @testable import F2FSecure
 
-/// The in-place AEAD of the datagram path (libsodium) against RFC 8439's vectors, and against
+/// The in-place AEAD of the datagram path (BoringSSL's, through CF2FAEAD) against RFC 8439's vectors, and against
 /// swift-crypto's `ChaChaPoly` (the Noise handshake's and, before it, the datagrams' AEAD), so
 /// that a datagram sealed by either opens with the other.
 @Suite struct ChaCha20Poly1305Tests {
@@ -35,9 +35,11 @@ import Testing
         return (text, tag)
     }
 
-    /// Opens in place; the plaintext, or nil when the tag is wrong.
-    static func open(_ ciphertext: [UInt8], tag: [UInt8], key: [UInt8], nonce: [UInt8], aad: [UInt8]) -> [UInt8]? {
+    /// Opens in place; the plaintext, or nil when the tag is wrong (then `opened` holds what
+    /// the text became).
+    static func open(_ ciphertext: [UInt8], tag: [UInt8], key: [UInt8], nonce: [UInt8], aad: [UInt8], opened: UnsafeMutablePointer<[UInt8]>? = nil) -> [UInt8]? {
         var text = ciphertext
+        defer { opened?.pointee = text }
         let authentic = text.withUnsafeMutableBytes { text in
             tag.withUnsafeBytes { tag in
                 aad.withUnsafeBytes { aad in
@@ -102,7 +104,10 @@ import Testing
         #expect(Self.open(ciphertext, tag: badTag, key: key, nonce: nonce, aad: aad) == nil)
         var badText = ciphertext
         badText[100] ^= 1
-        #expect(Self.open(badText, tag: tag, key: key, nonce: nonce, aad: aad) == nil)
+        var leftOver: [UInt8] = []
+        #expect(Self.open(badText, tag: tag, key: key, nonce: nonce, aad: aad, opened: &leftOver) == nil)
+        // Nothing unauthenticated is handed out: the text is zeroed, not left decrypted.
+        #expect(leftOver == [UInt8](repeating: 0, count: ciphertext.count))
         var badData = aad
         badData[0] ^= 1
         #expect(Self.open(ciphertext, tag: tag, key: key, nonce: nonce, aad: badData) == nil)

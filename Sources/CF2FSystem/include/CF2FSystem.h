@@ -9,6 +9,8 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/types.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <signal.h>
 
 struct cf2f_mmsghdr {
@@ -19,6 +21,14 @@ struct cf2f_mmsghdr {
 int cf2f_recvmmsg(int fd, struct cf2f_mmsghdr *messages, unsigned int count, int flags);
 int cf2f_sendmmsg(int fd, struct cf2f_mmsghdr *messages, unsigned int count, int flags);
 int cf2f_accept4(int fd, int flags);
+/* UDP segmentation offload (friend links over UDP): room for one control message of either
+   kind; the UDP_SEGMENT message for one sendmsg of equal-sized datagrams, written into
+   `control`, its length returned; the gso_size of a datagram received coalesced (UDP_GRO),
+   0 when it came alone; turning UDP_GRO on (0, or -1 with errno). */
+#define CF2F_UDP_CONTROL_SPACE 32
+size_t cf2f_udp_segment_control(void *control, uint16_t segment_size);
+int cf2f_udp_gro_segment_size(const struct msghdr *message);
+int cf2f_enable_udp_gro(int fd);
 /* Heap tuning for a long-running process that reuses large buffers (mallopt). */
 void cf2f_keep_large_blocks_on_heap(int mmap_threshold, int trim_threshold);
 /* A handle on `name` inside `dirfd` itself, never what a symbolic link there points to

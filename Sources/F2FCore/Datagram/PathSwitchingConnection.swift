@@ -99,6 +99,14 @@ public final class PathSwitchingConnection: Connection, ConnectionEvents {
             outbound = taken == remaining ? .atBoundary : .streaming(remaining: remaining - taken)
             return taken
         case .gathering(let total, let filled):
+            if filled == 0, bytes.count >= total {
+                // The whole packet in one write (what `OutboundSlot` does): sealed from the
+                // caller's bytes, without the copy into `gather`.
+                outbound = .atBoundary
+                counters.framesToDatagrams &+= 1
+                datagrams?.send(packet: UnsafeRawBufferPointer(rebasing: bytes[..<total]))
+                return total
+            }
             let count = min(bytes.count, total - filled)
             if count > 0 { (gather.baseAddress! + filled).copyMemory(from: bytes.baseAddress!, byteCount: count) }
             guard filled + count == total else {

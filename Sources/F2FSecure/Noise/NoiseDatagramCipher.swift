@@ -23,7 +23,7 @@ import F2FCore
 /// age, and refuses to seal or open past WireGuard's hard limits. The caller, which owns the
 /// session's timers, passes its age (this target has no clock and no `Instant`).
 ///
-/// The AEAD runs in place over the caller's buffer (`ChaCha20Poly1305`, libsodium): sealing
+/// The AEAD runs in place over the caller's buffer (`ChaCha20Poly1305`, BoringSSL's AEAD): sealing
 /// and opening a datagram allocate nothing, and the provider builds datagrams straight into
 /// its send slots and reads plaintext where the datagram was received.
 public struct NoiseDatagramCipher: Sendable {

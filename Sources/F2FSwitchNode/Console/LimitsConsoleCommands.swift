@@ -48,6 +48,11 @@ enum LimitsConsoleCommands {
                 output.append(
                     "udp-dropped \(dropped.dropped) malformed \(dropped.malformed) unknown-index \(dropped.unknownIndex) too-old \(dropped.tooOld) "
                         + "replayed \(dropped.duplicates) bad-mac \(dropped.forged) expired \(dropped.expired) oversize \(dropped.oversize)")
+                let offload = udp.offload
+                output.append(
+                    "udp-offload segmentation \(offload.segmentation ? "on" : "off") refused \(offload.segmentationRefusals) "
+                        + "messages \(offload.segmentedMessages) datagrams \(offload.segmentedDatagrams) "
+                        + "coalescing \(offload.coalescing ? "on" : "off") slots \(offload.coalescedSlots) datagrams \(offload.coalescedDatagrams)")
                 if let direct = udp.direct {
                     let handshakes = direct.responderCounters
                     let links = direct.counters
