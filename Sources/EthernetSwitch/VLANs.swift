@@ -33,8 +33,10 @@ public struct VLANs: Sendable {
         existing.dropFirst().contains(true)
     }
 
+    /// Explicit tagged membership (`vlan/addport`); a friend link's trunk membership is the
+    /// switch's rule (`Switch.egressForm`), not recorded here.
     @inline(__always)
-    func isTaggedMember(_ port: Int, vlan: UInt16) -> Bool {
+    public func isTaggedMember(_ port: Int, vlan: UInt16) -> Bool {
         guard !tagged.isEmpty else { return false }
         return tagged[Int(vlan) * portWords + port / 64] & (1 << UInt64(port % 64)) != 0
     }

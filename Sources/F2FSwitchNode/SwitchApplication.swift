@@ -116,9 +116,11 @@ public final class SwitchApplication {
             mesh = nil
         } else {
             let mesh = MeshRouter(engine: engine, node: node, peerPorts: peerPorts, logger: Logger(label: "f2f.mesh"))
-            // Costs follow what the UDP path measures (RTT from its probes, loss of probes).
+            // Costs follow what the UDP path measures (RTT from its probes, loss of probes),
+            // whether the link was keyed over TCP (its datagram link) or started over UDP.
             mesh.linkMeasurement = { [loop] peer in
-                guard let monitor = udp?.link(for: peer)?.monitor else { return (nil, nil) }
+                let monitor = (peer.connection as? DatagramConnection)?.monitor ?? udp?.link(for: peer)?.monitor
+                guard let monitor else { return (nil, nil) }
                 return (monitor.rtt.smoothed, monitor.lossRate(now: loop.now))
             }
             self.mesh = mesh

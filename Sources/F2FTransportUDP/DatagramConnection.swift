@@ -28,6 +28,11 @@ protocol DatagramConnectionOwner: AnyObject {
 ///   replaced by the next; liveness (`Peer`'s 3 s) already tolerates losing several;
 /// - a **refusal** (`reject`) may be lost: the refused side then ends on its liveness timer;
 /// - **order** is not kept across lost and reordered datagrams, as Ethernet does not promise it.
+///
+/// It also measures its path, as `DatagramLink` does for links keyed over TCP, so the mesh
+/// prices it from RTT and loss like any other link (docs/mesh-routing.md, "Costs"): a probe
+/// (`udp-probe`, a 32-bit sequence) goes out whenever the `PathMonitor` asks, and the
+/// friend's end echoes it (`udp-echo`) itself. Neither reaches the `Peer`.
 public final class DatagramConnection: Connection {
     public struct Counters: Sendable {
         public var datagramsIn: UInt64 = 0
@@ -50,6 +55,8 @@ public final class DatagramConnection: Connection {
     public let introducedBy: String?
     public private(set) var endpoint: InetSocketAddress
     public private(set) var counters = Counters()
+    /// RTT and probe loss of the path (`MeshRouter`'s link cost, `peer/print`).
+    public private(set) var monitor: PathMonitor
     public let isInitiator: Bool
     unowned let owner: any DatagramConnectionOwner
 
@@ -66,6 +73,7 @@ public final class DatagramConnection: Connection {
     private var scratch: [UInt8] = []
     private var datagram: [UInt8] = []
     private var plaintext: [UInt8] = []
+    private var probe: [UInt8] = []
     private var gathered: [UInt8] = []
     private var gatherTotal = 0
     private var inbox: [UInt8] = []
@@ -89,6 +97,7 @@ public final class DatagramConnection: Connection {
         self.introducedBy = introducedBy
         sessionSince = now
         lastReceived = now
+        monitor = PathMonitor(now: now)
         // The responder has seen message 3: its session is confirmed from the start.
         confirmed = !isInitiator
         scratch.reserveCapacity(Self.payloadSize)
@@ -96,6 +105,7 @@ public final class DatagramConnection: Connection {
         plaintext.reserveCapacity(64 * 1024 + 16)
         gathered.reserveCapacity(F2FPacketHeader.encodedCount + F2FPacketHeader.maximumPayloadCount)
         inbox.reserveCapacity(64 * 1024)
+        probe.reserveCapacity(F2FPacketHeader.encodedCount + 4)
     }
 
     public var remoteDescription: String { "udp:\(endpoint)" }
@@ -204,21 +214,32 @@ public final class DatagramConnection: Connection {
                     return
                 }
                 _ = reassembler.receive(header, datagram: raw, now: now) { packet in
-                    packet.withUnsafeBytes { deliver($0) }
+                    packet.withUnsafeBytes { deliver($0, now: now) }
                 }
             }
         } else {
             let whole = plaintext
-            whole.withUnsafeBytes { deliver($0) }
+            whole.withUnsafeBytes { deliver($0, now: now) }
         }
         return nil
     }
 
-    private func deliver(_ packet: UnsafeRawBufferPointer) {
+    private func deliver(_ packet: UnsafeRawBufferPointer, now: Instant) {
         guard packet.count >= F2FPacketHeader.encodedCount,
             Int(packet[1]) << 8 | Int(packet[2]) == packet.count - F2FPacketHeader.encodedCount
         else {
             counters.malformed &+= 1
+            return
+        }
+        // Path probes are this connection's own business, answered and counted here; taken
+        // before the hello check, as the friend's end probes before its peer has our hello.
+        if packet.count == F2FPacketHeader.encodedCount + 4, packet[0] == F2FPacketType.udpProbe.rawValue || packet[0] == F2FPacketType.udpEcho.rawValue {
+            let sequence = (3..<7).reduce(0) { $0 << 8 | UInt32(packet[$1]) }
+            if packet[0] == F2FPacketType.udpProbe.rawValue {
+                sendProbe(type: .udpEcho, sequence: sequence)
+            } else {
+                monitor.probeAnswered(sequence: sequence, now: now)
+            }
             return
         }
         if packet[0] != F2FPacketType.hello.rawValue, !helloAcknowledged {
@@ -260,6 +281,16 @@ public final class DatagramConnection: Connection {
 
     func tick(now: Instant) {
         reassembler.expire(now: now)
+        switch monitor.tick(now: now) {
+        case .sendProbe(let sequence)?:
+            sendProbe(type: .udpProbe, sequence: sequence)
+        case .declareDead?:
+            // Whether the link lives is the peer's call (its keepalives); the monitor only
+            // measures, so it goes on probing (and counting the losses).
+            monitor.received(now: now)
+        case nil:
+            break
+        }
         if interest.contains(.writable) { events?.connectionIsReady(self, readable: false, writable: true) }
         announce()
         if var pending = hello, now - pending.lastSent >= Self.helloInterval {
@@ -273,6 +304,16 @@ public final class DatagramConnection: Connection {
             counters.helloResends &+= 1
             pending.packet.withUnsafeBytes { send(packet: $0) }
         }
+    }
+
+    /// Only echoes count as hearing from the friend in `monitor`, so probes go out every
+    /// `probeSpacing` however busy the link is (a busy link still gets RTT samples).
+    private func sendProbe(type: F2FPacketType, sequence: UInt32) {
+        probe.removeAll(keepingCapacity: true)
+        F2FPacketHeader(type: type, payloadCount: 4).encode(into: &probe)
+        probe.appendBigEndian(sequence)
+        let packet = probe
+        packet.withUnsafeBytes { send(packet: $0) }
     }
 
     public func close() {

@@ -208,11 +208,11 @@ public final class MeshRouter: CoreListener, OutboundProducer {
         return cheapest.map { MeshAdvert.Link(neighbour: $0.key, cost: $0.value) }
     }
 
-    /// Stations this node owns: seen on its own forwarding non-peer ports. None while VLANs
-    /// or hub mode are on (routing is off then, docs/mesh-routing.md).
+    /// Stations this node owns: seen on its own forwarding non-peer ports, each in the VLAN
+    /// it was learned in. None in hub mode (routing is off then, docs/mesh-routing.md).
     private func currentStations(now: Instant) -> [UInt64] {
         let core = engine.core
-        guard !core.vlans.isInUse, !core.configuration.isHub else { return [] }
+        guard !core.configuration.isHub else { return [] }
         var stations: [UInt64] = []
         for station in core.macTable.stations(now: now) {
             guard core.isActive(station.port), core.ports[station.port].kind == .edge, core.ports[station.port].state.forwards else { continue }

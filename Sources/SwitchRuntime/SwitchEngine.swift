@@ -221,6 +221,11 @@ public final class SwitchEngine {
     /// owns goes straight to that node's next hop instead of along the tree: one dictionary
     /// lookup. Only at the ingress node: a frame already on the tree stays on it, so no
     /// frame is ever both flooded and routed (docs/mesh-routing.md).
+    ///
+    /// With VLANs in use the station is looked up in the VLAN the core classified the frame
+    /// into, and the frame crosses the mesh in the form a friend link (a trunk) carries that
+    /// VLAN in, as it would on the tree: tagged, unless it is the link's untagged VLAN. The
+    /// owner reads the VLAN back the same way (`deliverRouted`).
     @inline(__always)
     private func routeThroughMesh(_ frame: UnsafeRawBufferPointer, decision: ForwardingDecision, from port: Int, slot: Int) -> Bool {
         switch decision {
@@ -231,11 +236,26 @@ public final class SwitchEngine {
         case .drop, .consumed:
             return false
         }
-        guard core.ports[port].kind == .edge, !core.vlans.isInUse, !core.configuration.isHub,
+        guard core.ports[port].kind == .edge, !core.configuration.isHub else { return false }
+        guard core.vlans.isInUse else {
             // Read in place (a final class's stored property): no copy of the table per frame.
-            let hop = meshTable?.stations[Self.stationKey(of: frame)]
-        else { return false }
-        stageRouted(frame, header: MeshFrameHeader(owner: hop.owner), on: hop.port, slot: slot)
+            guard let hop = meshTable?.stations[Self.stationKey(of: frame)] else { return false }
+            stageRouted(frame, header: MeshFrameHeader(owner: hop.owner), on: hop.port, slot: slot)
+            meshCounters.routed &+= 1
+            return true
+        }
+        let vlan = core.frameVLAN
+        guard let hop = meshTable?.stations[UInt64(vlan) << 48 | Self.destination(of: frame)] else { return false }
+        // A friend link is a tagged member of every VLAN that exists but its untagged one.
+        let tagged = core.ports[hop.port].untaggedVLAN != vlan
+        var onTheMesh = frame
+        if tagged != core.frameWasTagged {
+            guard let rewritten = vlanScratch.rewrite(frame, slot: slot, tagging: tagged ? vlan : nil), rewritten.count <= maxFrameSize else {
+                return false
+            }
+            onTheMesh = rewritten
+        }
+        stageRouted(onTheMesh, header: MeshFrameHeader(owner: hop.owner), on: hop.port, slot: slot)
         meshCounters.routed &+= 1
         return true
     }
@@ -259,7 +279,11 @@ public final class SwitchEngine {
         let frame = UnsafeRawBufferPointer(rebasing: packet[MeshFrameHeader.encodedCount...])
         core.recordReceived(port: port, byteCount: frame.count)
         if header.owner == ownID {
-            deliverRouted(frame, now: now)
+            if core.vlans.isInUse {
+                deliverRoutedInVLAN(frame, from: port, now: now, slot: slot)
+            } else {
+                deliverRouted(frame, now: now)
+            }
             return
         }
         guard header.hopLimit > 1 else {
@@ -292,6 +316,59 @@ public final class SwitchEngine {
         meshCounters.deliveredByFlood &+= 1
     }
 
+    /// `deliverRouted` with VLANs in use: the frame's VLAN is its tag's, or untagged, the
+    /// untagged VLAN of the friend link it came in on (as a tree frame from that link would be
+    /// classified); each copy leaves a local port in the form the port's membership of that
+    /// VLAN wants, and ports outside the VLAN get none.
+    private func deliverRoutedInVLAN(_ frame: UnsafeRawBufferPointer, from port: Int, now: Instant, slot: Int) {
+        let wasTagged = frame.count >= EthernetHeader.taggedCount && frame[12] == 0x81 && frame[13] == 0x00
+        let vlan = wasTagged ? (UInt16(frame[14]) << 8 | UInt16(frame[15])) & 0x0FFF : core.ports[port].untaggedVLAN
+        guard core.vlans.exists(vlan) else {
+            meshCounters.droppedNoRoute &+= 1
+            return
+        }
+        var rewritten: UnsafeRawBufferPointer?
+        let address = MACAddress(rawValue: Self.destination(of: frame))
+        if let egress = core.macTable.lookup(address, vlanID: vlan, now: now), core.ports[egress].kind == .edge,
+            core.isActive(egress), core.ports[egress].state.forwards,
+            stageDelivered(frame, vlan: vlan, wasTagged: wasTagged, on: egress, slot: slot, rewritten: &rewritten)
+        {
+            meshCounters.delivered &+= 1
+            return
+        }
+        for egress in core.floodPorts where core.ports[egress].kind == .edge {
+            _ = stageDelivered(frame, vlan: vlan, wasTagged: wasTagged, on: egress, slot: slot, rewritten: &rewritten)
+        }
+        meshCounters.deliveredByFlood &+= 1
+    }
+
+    /// One delivered copy on a local port, tagged or not as its membership of `vlan` says;
+    /// false when the port is not in the VLAN (or the tag would not fit).
+    @inline(__always)
+    private func stageDelivered(
+        _ frame: UnsafeRawBufferPointer, vlan: UInt16, wasTagged: Bool, on egress: Int, slot: Int, rewritten: inout UnsafeRawBufferPointer?
+    ) -> Bool {
+        let tagged: Bool
+        if core.ports[egress].untaggedVLAN == vlan {
+            tagged = false
+        } else if core.vlans.isTaggedMember(egress, vlan: vlan) {
+            tagged = true
+        } else {
+            return false
+        }
+        if tagged == wasTagged {
+            stage(frame, on: egress)
+            return true
+        }
+        if rewritten == nil { rewritten = vlanScratch.rewrite(frame, slot: slot, tagging: wasTagged ? nil : vlan) }
+        guard let rewritten, rewritten.count <= maxFrameSize else {
+            core.recordDrop(port: egress, reason: .oversize)
+            return false
+        }
+        stage(rewritten, on: egress)
+        return true
+    }
+
     private func stageRouted(_ frame: UnsafeRawBufferPointer, header: MeshFrameHeader, on port: Int, slot: Int) {
         let record = ports[port]
         guard let link = record.link else { return }
@@ -302,12 +379,18 @@ public final class SwitchEngine {
         }
     }
 
+    @inline(__always)
+    static func destination(of frame: UnsafeRawBufferPointer) -> UInt64 {
+        var destination: UInt64 = 0
+        for index in 0..<6 { destination = destination << 8 | UInt64(frame[index]) }
+        return destination
+    }
+
     /// The destination's station key as the MAC table would see it with VLANs not in use:
     /// the 802.1Q VID of a tagged frame, else 0.
     @inline(__always)
     static func stationKey(of frame: UnsafeRawBufferPointer) -> UInt64 {
-        var destination: UInt64 = 0
-        for index in 0..<6 { destination = destination << 8 | UInt64(frame[index]) }
+        let destination = destination(of: frame)
         var vlan: UInt64 = 0
         if frame.count >= EthernetHeader.taggedCount, frame[12] == 0x81, frame[13] == 0x00 {
             vlan = (UInt64(frame[14]) << 8 | UInt64(frame[15])) & 0x0FFF

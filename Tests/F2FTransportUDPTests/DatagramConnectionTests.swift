@@ -117,10 +117,14 @@ final class DirectPair: DatagramConnectionOwner {
         pair.deliver()
         try pair.write(Self.packet(0x02, []), on: 1)
         pair.deliver()
+        #expect(try pair.read(on: 1) == hello, "the resend")
         pair.now = pair.now + .seconds(1)
         pair.ends[0].tick(now: pair.now)
         #expect(pair.ends[0].counters.helloResends == 2, "acknowledged: no more resends")
-        #expect(pair.sent.isEmpty)
+        // What did go out (a second later) is the path probe, which the friend's end answers itself.
+        #expect(pair.sent.count == 1)
+        pair.deliver()
+        #expect(try pair.read(on: 1).isEmpty)
     }
 
     @Test func anAuthenticatedDatagramFromANewAddressMovesTheEndpoint() throws {
@@ -152,5 +156,57 @@ final class DirectPair: DatagramConnectionOwner {
         try pair.write(Self.packet(0x02, [2]), on: 1)
         pair.deliver()
         #expect(try pair.read(on: 0) == Self.packet(0x02, [1]) + Self.packet(0x02, [2]))
+    }
+
+    /// One round of the path: both ends tick, and whatever they send crosses `oneWay` later
+    /// (unless `lost`), then the answers cross back.
+    static func round(_ pair: DirectPair, oneWay: Duration, lost: Bool) {
+        for end in pair.ends { end.tick(now: pair.now) }
+        pair.passes = !lost
+        for _ in 0..<2 {
+            pair.now = pair.now + oneWay
+            pair.deliver()
+        }
+        pair.passes = true
+        pair.now = pair.now + .milliseconds(50) - oneWay * 2
+    }
+
+    /// A link that started over UDP has no `DatagramLink` to measure it, so it measures
+    /// itself: probes and echoes give the mesh (`MeshRouter.linkMeasurement`) an RTT and a
+    /// loss rate, as a `DatagramLink` does for links keyed over TCP.
+    @Test func probesGiveTheLinkAnRTTAndALossRateAndNeverReachThePeer() throws {
+        let pair = DirectPair()
+        // Our hello is lost; the friend's end will probe us before its peer sends anything.
+        try pair.write(Self.packet(0x01, [9]), on: 0)
+        pair.passes = false
+        pair.deliver()
+        pair.passes = true
+        for _ in 0..<80 {  // 4 s of 50 ms rounds, 6 ms round trips
+            Self.round(pair, oneWay: .milliseconds(3), lost: false)
+        }
+        for end in pair.ends {
+            let smoothed = try #require(end.monitor.rtt.smoothed)
+            #expect(smoothed >= .milliseconds(5) && smoothed <= .milliseconds(7), "\(smoothed)")
+            #expect(end.monitor.lossRate(now: pair.now) == 0)
+        }
+        #expect(try pair.read(on: 0).isEmpty, "probes and echoes stay in the connections")
+        let atFriend = try pair.read(on: 1)
+        #expect(atFriend == Array(Array(repeating: Self.packet(0x01, [9]), count: atFriend.count / 4).joined()), "only our hello's resends")
+        #expect(pair.ends[0].counters.helloResends > 0, "a probe from the friend does not acknowledge our hello")
+
+        // Half the rounds (at random, a fixed seed) lost both ways: about half the probes go
+        // unanswered.
+        let probesBefore = pair.ends[0].counters.datagramsOut
+        var random: UInt64 = 0x9E37_79B9_7F4A_7C15
+        for _ in 0..<200 {
+            random ^= random << 13
+            random ^= random >> 7
+            random ^= random << 17
+            Self.round(pair, oneWay: .milliseconds(3), lost: random & 1 == 0)
+        }
+        #expect(pair.ends[0].counters.datagramsOut - probesBefore >= 20, "probing went on through the losses")
+        let loss = try #require(pair.ends[0].monitor.lossRate(now: pair.now))
+        #expect(loss > 0.2 && loss < 0.8, "\(loss)")
+        #expect(pair.ends[0].monitor.rtt.smoothed.map { $0 <= .milliseconds(7) } == true, "lost probes give no samples")
     }
 }

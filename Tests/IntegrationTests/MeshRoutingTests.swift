@@ -168,6 +168,38 @@ import Testing
         try mesh.stop()
     }
 
+    /// With VLANs configured, routing goes on: A's and B's clients are on access ports of
+    /// VLAN 10 (C has the VLAN too, so the tree carries its broadcasts); their stations are
+    /// advertised in VLAN 10, unicast between them takes the direct link tagged, and each
+    /// client gets the frames untagged, as an access port should.
+    @Test func framesOfAVLANTakeTheDirectLinkToo() throws {
+        let mesh = try ThreeFriends()
+        for sw in [mesh.a, mesh.b, mesh.c] { #expect(try sw.command("vlan/create 10").status == "1000 Success") }
+        let onA = try TestClient(mesh.a.socketDirectory, mac: "02:00:00:00:0a:01", port: Self.clientPort)
+        let onB = try TestClient(mesh.b.socketDirectory, mac: "02:00:00:00:0b:01", port: Self.clientPort)
+        for sw in [mesh.a, mesh.b] { #expect(try sw.command("port/setvlan \(Self.clientPort) 10").status == "1000 Success") }
+        for (from, to) in [(onA, onB), (onB, onA)] {
+            let hello = from.frame(to: .broadcast, tag: 1)
+            try from.send(hello)
+            #expect(try to.receive() == hello, "untagged at the other access port")
+        }
+        let (idA, idB) = (try Self.nodeID(mesh.a), try Self.nodeID(mesh.b))
+        try waitUntil(timeout: .seconds(10), "routes in VLAN 10") {
+            try mesh.a.command("mesh/route \(onB.mac) 10").data.first?.contains("owner \(idB) ") == true
+                && mesh.b.command("mesh/route \(onA.mac) 10").data.first?.contains("owner \(idA) ") == true
+        }
+        #expect(try mesh.a.command("mesh/route \(onB.mac)").data.first?.contains("spanning tree") == true, "not B's in VLAN 0")
+        let before = try Self.linkFrames(mesh.c)
+        try Self.exchange(onA, onB, count: 150, tag: 0x10)
+        let crossedC = try Self.linkFrames(mesh.c) - before
+        #expect(crossedC < 30, "C's links carried \(crossedC) frames")
+        let routed = try mesh.a.command("mesh/print").data.first { $0.hasPrefix("frames routed ") }
+        #expect(routed.map { (Int($0.split(separator: " ")[2]) ?? 0) >= 150 } == true, "\(routed ?? "-")")
+        onA.close()
+        onB.close()
+        try mesh.stop()
+    }
+
     @Test func withoutMeshRoutingTheSameTrafficCrossesTheRoot() throws {
         let mesh = try ThreeFriends(extra: ["--no-mesh-routing"])
         let onA = try TestClient(mesh.a.socketDirectory, mac: "02:00:00:00:0a:01", port: Self.clientPort)
@@ -311,8 +343,12 @@ import Testing
             }
         }
 
-        // S0–S1 closed (S0 dialled it): S0<->S1 now crosses exactly one of S2, S3, S4.
+        // S0–S1 closed (S0 dialled it): S0<->S1 now crosses exactly one of S2, S3, S4. S1
+        // also drops S0 from its friends: while both still named each other, a mutual friend
+        // introduced them and a direct link over UDP came back, sometimes in the middle of
+        // the exchange below (a relay counting 48 of the 200 frames; main's build failed so too).
         #expect(try switches[0].command("peer/del 127.0.0.1:\(ports[1])").status == "1000 Success")
+        #expect(try switches[1].command("friend/del \(friends.ids[0])").status == "1000 Success")
         try waitUntil(timeout: .seconds(10), "S0 to route to S1 over two hops") {
             try switches[0].command("mesh/route \(clients[1].mac)").data.first?.split(separator: ">").count == 3
         }

@@ -207,6 +207,65 @@ import Testing
         }
     }
 
+    /// peer/print's cost for `sw`'s link to the node of the peer whose direct line shows:
+    /// (advertised, measured).
+    static func directLinkCost(_ sw: SwitchProcess) throws -> (advertised: Int, measured: Int)? {
+        var inDirectPeer = false
+        for line in try sw.command("peer/print").data {
+            if line.hasPrefix("Peer ") { inDirectPeer = false }
+            if line.hasPrefix(" path udp direct") { inDirectPeer = true }
+            if inDirectPeer, line.hasPrefix(" mesh node "), let cost = number(after: "cost", in: line), let measured = number(after: "measured", in: line) {
+                return (cost, measured)
+            }
+        }
+        return nil
+    }
+
+    /// A link that started over UDP is priced like any other, from its measured RTT and loss
+    /// (it used to count as an unmeasured link whatever it did): 25 % of A's datagrams to B
+    /// dropped at B's router more than double its cost, and the cost falls back once the loss
+    /// ends.
+    @Test func aDirectLinksMeshCostFollowsItsMeasuredLoss() throws {
+        _ = try HomeRouters()
+        defer { HomeRouters.remove() }
+        let nodes = try Triangle()
+        defer { nodes.stop() }
+        try waitUntil(timeout: .seconds(20), "A and B to link directly") { try Self.directLine(nodes.a) != nil && Self.directLine(nodes.b) != nil }
+        // Unmeasured, a link costs 60 (counted as a 1 ms link); measured, 50 + its RTT in
+        // 100 µs units: a veth between namespaces has well under a millisecond, a loaded
+        // test host a few (both seen), exactly 1.0–1.1 ms hardly ever.
+        try waitUntil(timeout: .seconds(20), "the direct link's cost measured") {
+            try Self.directLine(nodes.a).map { !$0.contains(" rtt - ") } == true && Self.directLinkCost(nodes.a).map { $0.measured != 60 } == true
+        }
+        let clean = try #require(try Self.directLinkCost(nodes.a))
+        print("mesh cost of A's direct link, no loss: \(clean) — \(try Self.directLine(nodes.a) ?? "")")
+        let rules = """
+            table ip lossy {
+                chain forward { type filter hook forward priority -10; ip saddr 198.51.100.2 meta l4proto udp numgen random mod 100 < 25 drop; }
+            }
+            """
+        let file = NSTemporaryDirectory() + "nat-rules-lossy"
+        try rules.write(toFile: file, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        try run("ip", "netns", "exec", "nat-rb", "nft", "-f", file)
+        try waitUntil(timeout: .seconds(15), "the direct link's cost to rise with its loss") {
+            try Self.directLinkCost(nodes.a).map { $0.advertised > 2 * clean.measured } == true
+                && Self.directLinkCost(nodes.b).map { $0.advertised > 2 * clean.measured } == true
+        }
+        let lossy = try #require(try Self.directLinkCost(nodes.a))
+        print("mesh cost of A's direct link, 25 % loss one way: \(try Self.directLinkCost(nodes.a).map { "\($0)" } ?? "-") — \(try Self.directLine(nodes.a) ?? "")")
+        print("A's mesh/print: \(try nodes.a.command("mesh/print").data.filter { $0.hasPrefix("Node ") })")
+        try run("ip", "netns", "exec", "nat-rb", "nft", "delete", "table", "ip", "lossy")
+        // The loss window (32 probes, about 7 s) empties; the RTT part stays what the host's
+        // load makes it, so only the loss factor's going is asserted.
+        try waitUntil(timeout: .seconds(20), "the cost to fall back once the loss ends") {
+            try Self.directLine(nodes.a).map { $0.hasSuffix(" loss 0%") } == true
+                && Self.directLinkCost(nodes.a).map { $0.measured < lossy.advertised } == true
+        }
+        print("mesh cost of A's direct link, loss over: \(try Self.directLinkCost(nodes.a).map { "\($0)" } ?? "-")")
+        #expect(try nodes.a.establishedPeerCount() == 2, "the loss cost no link")
+    }
+
     @Test func aDirectLinkOutlivesTheMutualFriend() throws {
         _ = try HomeRouters()
         defer { HomeRouters.remove() }

@@ -128,4 +128,69 @@ import Testing
         #expect(toB.routed.isEmpty)
         #expect(toB.flushed == [frame] && toC.flushed == [frame])
     }
+
+    // MARK: VLANs
+
+    /// `frame` with an 802.1Q tag for `vlan` after its addresses.
+    static func tagged(_ frame: [UInt8], vlan: UInt16) -> [UInt8] {
+        Array(frame[0..<12]) + [0x81, 0x00, UInt8(vlan >> 8), UInt8(vlan & 0xFF)] + Array(frame[12...])
+    }
+
+    /// The client's port is an access port of VLAN 10; `remote` in VLAN 10 is B's.
+    func useVLAN10() throws {
+        try engine.createVLAN(10)
+        try engine.setUntaggedVLAN(10, port: 1)
+        var table = MeshForwardingTable(ownID: Self.nodeA)
+        table.nodes = [Self.nodeB: 2, Self.nodeC: 3]
+        table.stations[MeshAdvert.stationKey(MACAddress(rawValue: Self.remote), vlanID: 10)] = .init(owner: Self.nodeB, port: 2)
+        engine.setMeshTable(table)
+    }
+
+    @Test func aFrameInAVLANIsRoutedTaggedAsAFriendLinkCarriesItAndOnlyInThatVLAN() throws {
+        try useVLAN10()
+        let other = RecordingLink("VLAN 0 client", id: 5)
+        engine.attach(other, port: 5)
+        let frame = EngineOnManualLoopTests.frame(from: Self.local, to: Self.remote)
+        send(frame, from: 1)
+        #expect(toB.routed == [Self.routed(Self.tagged(frame, vlan: 10), owner: Self.nodeB)])
+        #expect(toB.flushed.isEmpty && toC.flushed.isEmpty && toC.routed.isEmpty)
+        // The same address in VLAN 0 is nobody's station: that frame follows the tree.
+        let inVLAN0 = EngineOnManualLoopTests.frame(from: 0x0200_0000_0055, to: Self.remote)
+        send(inVLAN0, from: 5)
+        #expect(toB.routed.count == 1)
+        #expect(toB.flushed == [inVLAN0] && toC.flushed == [inVLAN0])
+        #expect(client.flushed.isEmpty, "VLAN 0 does not reach VLAN 10's access port")
+        #expect(engine.meshCounters.routed == 1)
+    }
+
+    @Test func aRoutedFrameInAVLANLeavesEachLocalPortInItsFormAndNeverEntersAnotherVLAN() throws {
+        try useVLAN10()
+        let trunk = RecordingLink("trunk client", id: 4)
+        engine.attach(trunk, port: 4)
+        try engine.addTaggedPort(4, vlan: 10)
+        let other = RecordingLink("VLAN 0 client", id: 5)
+        engine.attach(other, port: 5)
+        send(EngineOnManualLoopTests.frame(from: Self.local, to: 0xFFFF_FFFF_FFFF), from: 1)  // learn the local station in VLAN 10
+        let (atClient, atTrunk) = (client.flushed.count, trunk.flushed.count)
+
+        let frame = EngineOnManualLoopTests.frame(from: Self.remote, to: Self.local)
+        sendRouted(Self.tagged(frame, vlan: 10), owner: Self.nodeA, from: 2)
+        #expect(Array(client.flushed.dropFirst(atClient)) == [frame], "untagged on VLAN 10's access port")
+        #expect(trunk.flushed.count == atTrunk && other.flushed.isEmpty)
+        #expect(engine.meshCounters.delivered == 1)
+
+        // A station of VLAN 10 this node does not know: every local member, in its form.
+        let unknown = EngineOnManualLoopTests.frame(from: Self.remote, to: 0x0200_0000_00EE)
+        sendRouted(Self.tagged(unknown, vlan: 10), owner: Self.nodeA, from: 2)
+        #expect(client.flushed.last == unknown)
+        #expect(Array(trunk.flushed.dropFirst(atTrunk)) == [Self.tagged(unknown, vlan: 10)])
+        #expect(other.flushed.isEmpty, "never into VLAN 0")
+        #expect(toC.routed.isEmpty && toB.routed.isEmpty, "never back into the mesh")
+        #expect(engine.meshCounters.deliveredByFlood == 1)
+
+        // Untagged on the friend link: the link's untagged VLAN (0), whose only local member is port 5.
+        sendRouted(unknown, owner: Self.nodeA, from: 2)
+        #expect(other.flushed == [unknown])
+        #expect(client.flushed.count == atClient + 2)
+    }
 }

@@ -71,7 +71,7 @@ enum PeerConsoleCommands {
                 output.append(" plaintext (unauthenticated)")
             }
             if let direct = peer.connection as? DatagramConnection {
-                output.append(directLine(direct))
+                output.append(directLine(direct, now: now))
             } else if let link = udp?.link(for: peer) {
                 output.append(udpLine(link, now: now))
             } else {
@@ -115,11 +115,14 @@ enum PeerConsoleCommands {
     }
 
     /// A link that started over UDP: direct, who introduced it, its datagram counters.
-    private static func directLine(_ link: DatagramConnection) -> String {
+    private static func directLine(_ link: DatagramConnection, now: Instant) -> String {
         let counters = link.counters
+        let rtt = link.monitor.rtt.smoothed.map { String(format3(Double($0.nanoseconds) / 1e6)) + " ms" } ?? "-"
+        let loss = link.monitor.lossRate(now: now).map { "\(Int(($0 * 100).rounded()))%" } ?? "-"
         return " path udp direct introduced-by \(link.introducedBy ?? "-") udp \(link.endpoint) \(link.isInitiator ? "initiator" : "responder")"
             + " datagrams in \(counters.datagramsIn) out \(counters.datagramsOut) send-failures \(counters.sendFailures)"
             + " hello-resends \(counters.helloResends) rekeys \(counters.rekeys) roams \(counters.roams) inbox-dropped \(counters.inboxDropped)"
+            + " rtt \(rtt) loss \(loss)"
     }
 
     private static func format3(_ value: Double) -> String {
