@@ -48,6 +48,8 @@ enum LimitsConsoleCommands {
                 output.append(
                     "udp-dropped \(dropped.dropped) malformed \(dropped.malformed) unknown-index \(dropped.unknownIndex) too-old \(dropped.tooOld) "
                         + "replayed \(dropped.duplicates) bad-mac \(dropped.forged) expired \(dropped.expired) oversize \(dropped.oversize)")
+                let overflows = udp.socketOverflows
+                output.append("udp-receive-buffer \(overflows.receiveBuffer / 1024) KiB overflowed \(overflows.drops)")
                 if let direct = udp.direct {
                     let handshakes = direct.responderCounters
                     let links = direct.counters
