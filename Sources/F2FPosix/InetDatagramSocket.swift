@@ -6,9 +6,13 @@ import Glibc
 /// socket can share the port, as the TCP listener does.
 public enum InetDatagramSocket {
     /// SO_RCVBUF asked for (the kernel doubles it and charges each datagram its whole
-    /// buffer, ~2.3 KiB for a full-size frame): about 10 ms of a 1 Gbit/s stream of full-size
-    /// frames, a couple of thousand small ones.
-    public static let receiveBufferSize = 1 << 20
+    /// buffer, ~2.3 KiB for a full-size frame): about 220 full-size datagrams, 9 ms of a
+    /// 290 Mbit/s stream, 2.5 ms at 1 Gbit/s. Frames wait here first in first out, before any
+    /// fair queue or CoDel can see them, so the buffer holds a scheduling hiccup's worth and no
+    /// more: 1 MiB (2 MiB charged) held over 30 ms at 290 Mbit/s, which pings in wan-bench
+    /// waited behind. What overflows is dropped by the kernel, as a full link drops, and shown
+    /// in `limits/print` (`udp-receive-buffer … overflowed N`).
+    public static let receiveBufferSize = 256 << 10
 
     /// Binds a UDP socket on each of `addresses` and hands each to `take` with its family.
     /// Fails only when none could be bound, with the last address's error.

@@ -98,7 +98,7 @@ public final class UDPTransport: CoreListener, OutboundProducer, DatagramLinkOwn
     private let node: F2FNode
     private let loop: any EventLoop
     private let logger: Logger
-    private var sockets: [Socket] = []
+    private(set) var sockets: [Socket] = []
     /// By peer id, and by each of our receiver indices.
     private var links: [Int: DatagramLink] = [:]
     private var byIndex: [UInt32: DatagramLink] = [:]

@@ -81,9 +81,10 @@ public final class PeerPorts: CoreListener, OutboundProducer {
     }
 }
 
-/// The switch-port side of one peer: frames wait in the port's queue only while the peer's
-/// single outbound slot is busy, and not for long (`TimedFrameQueue`); beyond that they are
-/// dropped and counted.
+/// The switch-port side of one peer: the frames of an engine batch wait in the port's fair
+/// queue (`FairFrameQueue`: per flow, CoDel each) and leave when the batch is flushed, sparse
+/// flows first; frames the peer's connection cannot take yet stay there, not for long, and
+/// beyond that are dropped and counted.
 public final class PeerLink: PortLink {
     public let port: Int
     public let kind = "f2f peer"
@@ -91,7 +92,9 @@ public final class PeerLink: PortLink {
     private unowned let peer: Peer
     private unowned let engine: SwitchEngine
     private let control: ControlFrames
-    private let queue: TimedFrameQueue
+    private let queue: FairFrameQueue
+    /// Perturbs the flow hash, so that no one can aim frames at another flow's queue.
+    private let flowSeed = UInt32.random(in: .min ... .max)
     private var isOpen = true
 
     init(peer: Peer, port: Int, engine: SwitchEngine, control: ControlFrames) {
@@ -99,7 +102,7 @@ public final class PeerLink: PortLink {
         self.port = port
         self.engine = engine
         self.control = control
-        queue = TimedFrameQueue(capacity: engine.burstQueueCapacity, slotSize: engine.maxFrameSize + MeshFrameHeader.encodedCount)
+        queue = FairFrameQueue(capacity: engine.burstQueueCapacity, slotSize: engine.maxFrameSize + MeshFrameHeader.encodedCount)
     }
 
     /// BPDUs take the spanning-tree producer: they leave before any queued bulk frame.
@@ -134,27 +137,41 @@ public final class PeerLink: PortLink {
     public var queuedFrames: Int { queue.count }
 
     public func stage(_ frame: UnsafeRawBufferPointer) {
-        stage(frame, as: .ethernetFrame, frameCount: frame.count)
+        stage(frame, as: .ethernetFrame)
     }
 
     /// A routed frame: the same queue, so a flow's plain and routed frames keep their order.
     public func stageRouted(_ packet: UnsafeRawBufferPointer) {
-        stage(packet, as: .meshFrame, frameCount: packet.count - MeshFrameHeader.encodedCount)
+        stage(packet, as: .meshFrame)
     }
 
-    private func stage(_ frame: UnsafeRawBufferPointer, as type: F2FPacketType, frameCount: Int) {
+    private func stage(_ frame: UnsafeRawBufferPointer, as type: F2FPacketType) {
         guard isOpen else { return }
-        if queue.isEmpty, peer.slot.isFree, peer.state == .established {
-            peer.slot.load(type, payload: frame)
-            engine.recordSent(port: port, byteCount: frameCount)
-            peer.pumpOutbound(flush: false)
-        } else if !queue.push(frame, now: engine.loop.now, type: type) {
+        // Queued even when the peer could take the frame now: the batch leaves at `flush`, in
+        // the fair queue's order, so a ping read together with a burst of bulk frames goes
+        // first. That costs one copy per frame; the send happens at the flush either way.
+        let flowBytes = type == .meshFrame ? UnsafeRawBufferPointer(rebasing: frame[MeshFrameHeader.encodedCount...]) : frame
+        if !queue.push(frame, flowHash: FlowHash.hash(flowBytes, seed: flowSeed), now: engine.loop.now, type: type) {
             engine.recordDrop(port: port, reason: .queueFull)
             peer.counters.framesDropped &+= 1
         }
     }
 
+    /// Sends what the batch queued, at the end of the wake-up rather than now: a link reads up
+    /// to four batches from a busy socket per wake-up, and the fair queue can only put a ping
+    /// first among frames it holds together. Reading a frame costs a fraction of sealing and
+    /// sending it, so the ping then waits for the frames read before it, not for their sends.
     public func flush() {
+        guard isOpen, !isPumpScheduled else { return }
+        isPumpScheduled = true
+        engine.loop.afterCurrentDispatch(pumpAfterDispatch)
+    }
+
+    private var isPumpScheduled = false
+    /// Made once: handing the loop the same closure each wake-up allocates nothing.
+    private lazy var pumpAfterDispatch: () -> Void = { [weak self] in
+        guard let self else { return }
+        isPumpScheduled = false
         guard isOpen else { return }
         peer.pumpOutbound()
     }
@@ -177,8 +194,9 @@ public final class PeerLink: PortLink {
         return true
     }
 
-    /// Never: the link's queue is kept short by CoDel instead of by pausing its senders
-    /// (`TimedFrameQueue` says why).
+    /// Never: the link's queue is kept short by CoDel instead of by pausing its senders, which
+    /// would only move the backlog into their sockets and taps, first in first out, out of
+    /// CoDel's sight and past any fairness.
     public var isBackedUp: Bool { false }
 
     public func close() {

@@ -23,11 +23,22 @@ import Testing
         // As behind a real NAT, a cannot open a new mapping towards b's inside port: only
         // replies within b's mapping get through. (Else a's next datagram to b's old address
         // could make the conntrack entry first, with no translation, and b would never move.)
+        //
+        // b's datagrams are held while the mapping changes, as while a NAT restarts. Else one
+        // sent between the new rule and the flush below could make the new mapping only for
+        // the flush to delete it (conntrack -D walks the table while b sends): a, having
+        // followed that datagram, then opens an untranslated entry towards the new address,
+        // which takes the new mapping's reply tuple, and the NAT drops b's datagrams until the
+        // next rebinding. That was the fallback to TCP about one run in three (a capture showed
+        // one datagram from 127.0.0.2:40001, then a's datagrams to it untranslated).
+        // (The hold has its own chain: the rule against a's new entries must never be absent.)
+        try namespace.nft("add rule ip liveroam hold udp sport \(udpPort) udp dport \(listenPort) drop")
         try namespace.nft("flush chain ip liveroam out")
         try namespace.nft("add rule ip liveroam out udp sport \(listenPort) udp dport \(udpPort) ct state new drop")
         try namespace.nft("flush chain ip liveroam post")
         try namespace.nft("add rule ip liveroam post udp sport \(udpPort) udp dport \(listenPort) snat to \(target)")
         _ = try? namespace.run("conntrack", ["-D", "-p", "udp", "--orig-port-src", "\(udpPort)"])
+        try namespace.nft("flush chain ip liveroam hold")
     }
 
     /// Sends frames both ways, `count` each; returns how many arrived (order kept per side).
@@ -52,6 +63,7 @@ import Testing
         try namespace.nft("add table ip liveroam")
         try namespace.nft("add chain ip liveroam post { type nat hook postrouting priority 100 ; }")
         try namespace.nft("add chain ip liveroam out { type filter hook output priority 0 ; }")
+        try namespace.nft("add chain ip liveroam hold { type filter hook output priority -10 ; }")
         let port = try TCPPorts.free()
         let friends = try FriendGroup(count: 2)
         let a = try SwitchProcess(arguments: ["--listen", "127.0.0.1:\(port)"] + friends.member(0), launcher: namespace.launcher)
@@ -83,9 +95,10 @@ import Testing
         print("measured: after two rebindings: \(line)")
         #expect(line.hasPrefix(" path udp udp 127.0.0.3:40002 "), "\(line)")
         #expect(number(after: "roams", in: line) == 2, "\(line)")
-        // A rebinding may cost one fallback to TCP (frames still cross, above): in about one run
-        // in three a's probes go unanswered for a second before it follows b (cause not found
-        // yet; docs/udp-data-path.md). Never more than one per rebinding.
+        // A rebinding may cost one fallback to TCP (frames still cross, above). About one run in
+        // three did while the test's own NAT change raced b's datagrams (`rebind` says how);
+        // with b held during the change none is expected, but the bound stays at one per
+        // rebinding until many runs have shown none.
         #expect((number(after: "fallbacks", in: line) ?? 0) - (fallbacksBefore ?? 0) <= 2, "at most one fallback per rebinding: \(line)")
         #expect(try pathLine(b).hasPrefix(" path udp"))
         // The same link: same peer, same uptime count going on, no redial, no new handshake.

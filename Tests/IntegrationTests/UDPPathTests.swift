@@ -61,6 +61,11 @@ import Testing
         #expect(datagramsAfter - datagramsBefore >= 100, "the frames went as datagrams (\(datagramsBefore) → \(datagramsAfter))")
         // Keepalives and probes still use the stream now and then; 100 frames would be 100 records.
         #expect(recordsAfter - recordsBefore < 20, "the frames did not go over TCP (\(recordsBefore) → \(recordsAfter))")
+        // The receive buffer the kernel granted (a few hundred KiB: a few ms of a transfer, not
+        // tens) and what overflowed it: nothing, at this pace.
+        let buffer = try a.command("limits/print").data.first { $0.hasPrefix("udp-receive-buffer ") } ?? ""
+        let kib = Int(buffer.split(separator: " ").dropFirst().first ?? "") ?? 0
+        #expect(kib >= 200 && kib <= 600 && buffer.hasSuffix(" KiB overflowed 0"), "\(buffer)")
         try b.stop()
         try a.stop()
     }

@@ -53,6 +53,8 @@ enum LimitsConsoleCommands {
                     "udp-offload segmentation \(offload.segmentation ? "on" : "off") refused \(offload.segmentationRefusals) "
                         + "messages \(offload.segmentedMessages) datagrams \(offload.segmentedDatagrams) "
                         + "coalescing \(offload.coalescing ? "on" : "off") slots \(offload.coalescedSlots) datagrams \(offload.coalescedDatagrams)")
+                let overflows = udp.socketOverflows
+                output.append("udp-receive-buffer \(overflows.receiveBuffer / 1024) KiB overflowed \(overflows.drops)")
                 if let direct = udp.direct {
                     let handshakes = direct.responderCounters
                     let links = direct.counters
