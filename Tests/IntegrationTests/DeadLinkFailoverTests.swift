@@ -140,8 +140,8 @@ import Testing
             #expect(try sw.command("peer/print").data.contains { $0.hasPrefix("Peer 0001 ESTABLISHED") }, "the first link is still up")
         }
         let slow = try livenessLine(b)
-        let rtt = try #require(Self.number(after: "stream-rtt", in: slow))
-        let deadAfter = try #require(Self.number(after: "dead-after", in: slow))
+        let rtt = try #require(decimal(after: "stream-rtt", in: slow))
+        let deadAfter = try #require(decimal(after: "dead-after", in: slow))
         // 300 ms once settled; a loaded machine may still be averaging in the fast samples.
         #expect(rtt >= 150 && rtt < 1_000, "measured the slow stream: \(slow) (was \(fast))")
         #expect(deadAfter >= 1_200, "a longer allowance on a slow path: \(slow) (was \(fast))")
@@ -188,7 +188,7 @@ import Testing
         for sw in [a, b] { try waitUntil(timeout: .seconds(10), "the link to take UDP") { try path(sw).hasPrefix(" path udp") } }
         let viaRelay = try path(a)
         #expect(viaRelay.contains(" udp 127.0.0.1:\(relayUDP) "), "a sends its datagrams through the relay: \(viaRelay)")
-        let fallbacks = Self.number(after: "fallbacks", in: try path(b))
+        let fallbacks = decimal(after: "fallbacks", in: try path(b))
         #expect(FileManager.default.createFile(atPath: script + ".slow", contents: nil))
         let onA = try TestClient(a.socketDirectory, mac: "02:00:00:00:0a:01")
         let onB = try TestClient(b.socketDirectory, mac: "02:00:00:00:0b:01")
@@ -205,10 +205,10 @@ import Testing
             #expect(line.hasPrefix(" path udp"), "still on UDP: \(line)")
         }
         let line = try path(b)
-        #expect(Self.number(after: "fallbacks", in: line) == fallbacks, "never fell back: \(line)")
-        #expect((Self.number(after: "rtt", in: line) ?? 0) >= 280, "the datagram path's RTT: \(line)")
+        #expect(decimal(after: "fallbacks", in: line) == fallbacks, "never fell back: \(line)")
+        #expect((decimal(after: "rtt", in: line) ?? 0) >= 280, "the datagram path's RTT: \(line)")
         let liveness = try livenessLine(b)
-        #expect((Self.number(after: "dead-after", in: liveness) ?? 0) >= 1_200, "\(liveness)")
+        #expect((decimal(after: "dead-after", in: liveness) ?? 0) >= 1_200, "\(liveness)")
         print("measured: a UDP link slowed to 150 ms each way: \(liveness);\(line)")
         try b.stop()
         try a.stop()
@@ -257,9 +257,4 @@ while True:
         try #require(try sw.command("peer/print").data.first { $0.hasPrefix(" liveness ") })
     }
 
-    static func number(after word: String, in line: String) -> Double? {
-        let parts = line.split(separator: " ")
-        guard let index = parts.firstIndex(where: { $0 == word }), index + 1 < parts.count else { return nil }
-        return Double(parts[index + 1])
-    }
 }

@@ -8,16 +8,6 @@ import Testing
 /// over UDP in eight fragments, over the TCP link as the stream it is. The switches run in a
 /// network namespace the test creates, whose loopback has MTU 1500; the datagrams carry DF.
 @Suite(.serialized) struct JumboFrameTests {
-    private func pathLine(_ sw: SwitchProcess) throws -> String {
-        try sw.command("peer/print").data.first { $0.hasPrefix(" path ") } ?? ""
-    }
-
-    private func number(after word: String, in line: String) -> Int? {
-        let parts = line.split(separator: " ")
-        guard let index = parts.firstIndex(where: { $0 == word }), index + 1 < parts.count else { return nil }
-        return Int(parts[index + 1])
-    }
-
     @Test(arguments: [true, false])
     func jumboFramesCrossAPathOf1500Bytes(udp: Bool) throws {
         let namespace = try TestNamespace("live-jumbo-\(getpid())")
@@ -31,11 +21,11 @@ import Testing
         try a.waitForPeers(1)
         try b.waitForPeers(1)
         if udp {
-            for sw in [a, b] { try waitUntil(timeout: .seconds(5), "the link to take UDP") { try pathLine(sw).hasPrefix(" path udp") } }
+            for sw in [a, b] { try waitUntil(timeout: .seconds(5), "the link to take UDP") { try sw.peerPathLine().hasPrefix(" path udp") } }
         }
         let onA = try TestClient(a.socketDirectory, mac: "02:00:00:00:0a:01")
         let onB = try TestClient(b.socketDirectory, mac: "02:00:00:00:0b:01")
-        let fragmentsBefore = number(after: "out", in: try pathLine(b).components(separatedBy: "fragments in ").last ?? "") ?? 0
+        let fragmentsBefore = number(after: "out", in: try b.peerPathLine().components(separatedBy: "fragments in ").last ?? "") ?? 0
         var sent = 0
         for size in [9000, 9014, 1514, 9000] {
             for round in 0..<5 {
@@ -48,7 +38,7 @@ import Testing
                 if size > 1514 { sent += 1 }
             }
         }
-        let line = try pathLine(b)
+        let line = try b.peerPathLine()
         if udp {
             #expect(line.hasPrefix(" path udp"), "\(line)")
             let fragments = number(after: "out", in: line.components(separatedBy: "fragments in ").last ?? "") ?? 0
@@ -56,7 +46,7 @@ import Testing
             // headers), whatever payload the path-MTU search settled on: seven fragments or more each.
             #expect(fragments - fragmentsBefore >= sent * 7, "jumbo frames went as fragments: \(line)")
             #expect(line.contains("send-failures 0") && line.contains("reassembly timed-out 0 evicted 0"), "\(line)")
-            #expect(try pathLine(a).contains("reassembly timed-out 0 evicted 0"))
+            #expect(try a.peerPathLine().contains("reassembly timed-out 0 evicted 0"))
         } else {
             #expect(line == " path tcp", "\(line)")
         }

@@ -102,12 +102,6 @@ import Testing
         try sw.command("limits/print").data.first { $0.hasPrefix("direct-links ") } ?? ""
     }
 
-    static func number(after word: String, in line: String) -> Int? {
-        let parts = line.split(separator: " ")
-        guard let index = parts.firstIndex(where: { $0 == word }), index + 1 < parts.count else { return nil }
-        return Int(parts[index + 1])
-    }
-
     /// Frames in on all of `sw`'s ports (`port/allprint`).
     static func framesIn(_ sw: SwitchProcess) throws -> Int {
         try sw.command("port/allprint").data.filter { $0.hasPrefix(" IN:  pkts") }.reduce(0) { total, line in
@@ -200,10 +194,10 @@ import Testing
         #expect(received >= sent - 5 && received <= sent, "\(received) of \(sent) broadcasts crossed once each, no storm")
         #expect(try Self.directLine(nodes.a) == nil, "no direct link through a symmetric NAT")
         let onC = try Self.directLinksLine(nodes.c)
-        #expect((Self.number(after: "retried", in: onC) ?? 0) >= 1, "C introduced them again with backoff: \(onC)")
+        #expect((number(after: "retried", in: onC) ?? 0) >= 1, "C introduced them again with backoff: \(onC)")
         for sw in [nodes.a, nodes.b] {
             let line = try Self.directLinksLine(sw)
-            #expect((Self.number(after: "received", in: line) ?? 0) >= 2, "each introduction reached both: \(line)")
+            #expect((number(after: "received", in: line) ?? 0) >= 2, "each introduction reached both: \(line)")
         }
     }
 

@@ -7,16 +7,6 @@ import Testing
 /// flow, to another address and port each time, as a NAT rebinding or a laptop changing
 /// networks does. The link stays on UDP without a new handshake and follows the friend.
 @Suite(.serialized) struct RoamingTests {
-    private func pathLine(_ sw: SwitchProcess) throws -> String {
-        try sw.command("peer/print").data.first { $0.hasPrefix(" path ") } ?? ""
-    }
-
-    private func number(after word: String, in line: String) -> Int? {
-        let parts = line.split(separator: " ")
-        guard let index = parts.firstIndex(where: { $0 == word }), index + 1 < parts.count else { return nil }
-        return Int(parts[index + 1])
-    }
-
     /// Maps b's datagrams to `address:port` from now on, and forgets the current mapping (what a
     /// NAT does when its entry times out or it restarts).
     private func rebind(_ namespace: TestNamespace, udpPort: UInt16, listenPort: UInt16, to target: String) throws {
@@ -71,12 +61,12 @@ import Testing
         try a.waitForPeers(1)
         try b.waitForPeers(1)
         for sw in [a, b] {
-            try waitUntil(timeout: .seconds(5), "the link to take UDP") { try pathLine(sw).hasPrefix(" path udp") }
+            try waitUntil(timeout: .seconds(5), "the link to take UDP") { try sw.peerPathLine().hasPrefix(" path udp") }
         }
         let udpPort = try namespace.udpPort(of: b.pid)
-        #expect(try pathLine(a).contains(" udp 127.0.0.1:\(udpPort) "), "a sends to b's own port before any NAT")
+        #expect(try a.peerPathLine().contains(" udp 127.0.0.1:\(udpPort) "), "a sends to b's own port before any NAT")
         let peerLine = try #require(try a.command("peer/print").data.first { $0.hasPrefix("Peer ") })
-        let fallbacksBefore = number(after: "fallbacks", in: try pathLine(a))
+        let fallbacksBefore = number(after: "fallbacks", in: try a.peerPathLine())
         let onA = try TestClient(a.socketDirectory, mac: "02:00:00:00:0a:01")
         let onB = try TestClient(b.socketDirectory, mac: "02:00:00:00:0b:01")
         #expect(try exchange(onA, onB, count: 10, tag: 0) == (10, 10))
@@ -87,11 +77,11 @@ import Testing
             // Frames keep coming while a learns the new address from b's next datagram.
             let during = try exchange(onA, onB, count: 20, tag: tag)
             #expect(during.toA >= 19 && during.toB >= 15, "frames crossed during the rebinding: \(during)")
-            try waitUntil(timeout: .seconds(3), "a to follow b to \(target)") { try pathLine(a).contains(" udp \(target) ") }
+            try waitUntil(timeout: .seconds(3), "a to follow b to \(target)") { try a.peerPathLine().contains(" udp \(target) ") }
             #expect(try exchange(onA, onB, count: 10, tag: tag &+ 0x40) == (10, 10), "both ways after the move to \(target)")
             tag &+= 0x10
         }
-        let line = try pathLine(a)
+        let line = try a.peerPathLine()
         print("measured: after two rebindings: \(line)")
         #expect(line.hasPrefix(" path udp udp 127.0.0.3:40002 "), "\(line)")
         #expect(number(after: "roams", in: line) == 2, "\(line)")
@@ -100,7 +90,7 @@ import Testing
         // with b held during the change none is expected, but the bound stays at one per
         // rebinding until many runs have shown none.
         #expect((number(after: "fallbacks", in: line) ?? 0) - (fallbacksBefore ?? 0) <= 2, "at most one fallback per rebinding: \(line)")
-        #expect(try pathLine(b).hasPrefix(" path udp"))
+        #expect(try b.peerPathLine().hasPrefix(" path udp"))
         // The same link: same peer, same uptime count going on, no redial, no new handshake.
         let peerAfter = try #require(try a.command("peer/print").data.first { $0.hasPrefix("Peer ") })
         #expect(peerAfter.prefix(24) == peerLine.prefix(24), "\(peerLine) → \(peerAfter)")

@@ -10,6 +10,9 @@ import Testing
 /// under load, initiations get a cookie reply and only the cookie's mac2 gets the handshake.
 @Suite(.serialized) struct UDPHandshakeAttackTests {
     /// A UDP socket on loopback talking to `port`.
+    /// A counter in a `limits/print` line, -1 when it is missing (so `>=` checks fail).
+    static func count(after word: String, in line: String) -> Int { number(after: word, in: line) ?? -1 }
+
     final class Sender {
         let descriptor = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
         let port: UInt16
@@ -44,12 +47,6 @@ import Testing
         try sw.command("limits/print").data.first { $0.hasPrefix("udp-handshakes ") } ?? ""
     }
 
-    static func number(after word: String, in line: String) -> Int {
-        let parts = line.split(separator: " ")
-        guard let index = parts.firstIndex(where: { $0 == word }), index + 1 < parts.count else { return -1 }
-        return Int(parts[index + 1]) ?? -1
-    }
-
     @Test func initiationsWithoutOurMAC1AreCountedAndNeverAnswered() throws {
         let port = try TCPPorts.free()
         let friends = try FriendGroup(count: 1)
@@ -70,11 +67,11 @@ import Testing
             Thread.sleep(forTimeInterval: 0.01)
         }
         // A socket buffer may overflow under the burst: most, never more, are counted.
-        try waitUntil(timeout: .seconds(5), "\(sent) datagrams counted") { Self.number(after: "bad-mac1", in: try Self.handshakesLine(sw)) >= sent * 9 / 10 }
-        #expect(Self.number(after: "bad-mac1", in: try Self.handshakesLine(sw)) <= sent)
+        try waitUntil(timeout: .seconds(5), "\(sent) datagrams counted") { Self.count(after: "bad-mac1", in: try Self.handshakesLine(sw)) >= sent * 9 / 10 }
+        #expect(Self.count(after: "bad-mac1", in: try Self.handshakesLine(sw)) <= sent)
         #expect(sender.receive() == nil, "nothing answers a datagram without our mac1")
         let line = try Self.handshakesLine(sw)
-        #expect(Self.number(after: "responses", in: line) == 0 && Self.number(after: "cookie-replies", in: line) == 0, "\(line)")
+        #expect(Self.count(after: "responses", in: line) == 0 && Self.count(after: "cookie-replies", in: line) == 0, "\(line)")
         #expect(sw.currentLog().split(separator: "\n").count == logLinesBefore, "no log line for any of them")
     }
 
@@ -91,9 +88,9 @@ import Testing
         #expect(response.first == 2)
         let established = try response.withUnsafeBytes { try stranger.receiveResponse($0, now: .zero) }
         sender.send(established.completion)
-        try waitUntil(timeout: .seconds(5), "the stranger to be refused") { Self.number(after: "refused", in: try Self.handshakesLine(sw)) == 1 }
+        try waitUntil(timeout: .seconds(5), "the stranger to be refused") { Self.count(after: "refused", in: try Self.handshakesLine(sw)) == 1 }
         #expect(try sw.establishedPeerCount() == 0)
-        #expect(Self.number(after: "established", in: try Self.handshakesLine(sw)) == 0)
+        #expect(Self.count(after: "established", in: try Self.handshakesLine(sw)) == 0)
     }
 
     @Test func underLoadOnlyTheCookiesMAC2GetsAHandshake() throws {
@@ -115,6 +112,6 @@ import Testing
         sender.send(withMAC2)
         #expect(sender.receive()?.first == 2, "the cookie's mac2 gets message 2 under load")
         let line = try Self.handshakesLine(sw)
-        #expect(Self.number(after: "cookie-replies", in: line) == 1 && Self.number(after: "responses", in: line) == 2, "\(line)")
+        #expect(Self.count(after: "cookie-replies", in: line) == 1 && Self.count(after: "responses", in: line) == 2, "\(line)")
     }
 }

@@ -8,24 +8,13 @@ import Testing
 /// and counted, and a link whose UDP is blocked (nftables in a namespace) falls back to TCP and
 /// comes back.
 @Suite(.serialized) struct UDPPathTests {
-    /// The `path …` line of the first peer in `peer/print`.
-    private func pathLine(_ sw: SwitchProcess) throws -> String {
-        try sw.command("peer/print").data.first { $0.hasPrefix(" path ") } ?? ""
-    }
-
-    private func number(after word: String, in line: String) -> Int? {
-        let parts = line.split(separator: " ")
-        guard let index = parts.firstIndex(where: { $0 == word }), index + 1 < parts.count else { return nil }
-        return Int(parts[index + 1])
-    }
-
     private func recordsOut(_ sw: SwitchProcess) throws -> Int {
         let line = try sw.command("peer/print").data.first { $0.contains("encrypted records") } ?? ""
         return number(after: "out", in: line) ?? -1
     }
 
     private func datagramsOut(_ sw: SwitchProcess) throws -> Int {
-        let line = try pathLine(sw)
+        let line = try sw.peerPathLine()
         guard let range = line.range(of: "datagrams in ") else { return -1 }
         return number(after: "out", in: String(line[range.lowerBound...])) ?? -1
     }
@@ -43,9 +32,9 @@ import Testing
     @Test func framesCrossOverUDPNotTheTCPLink() throws {
         let (a, b, port) = try linked()
         for sw in [a, b] {
-            try waitUntil(timeout: .seconds(5), "the link to take UDP") { try pathLine(sw).hasPrefix(" path udp udp 127.0.0.1:") }
+            try waitUntil(timeout: .seconds(5), "the link to take UDP") { try sw.peerPathLine().hasPrefix(" path udp udp 127.0.0.1:") }
         }
-        let line = try pathLine(b)
+        let line = try b.peerPathLine()
         #expect(line.contains("udp 127.0.0.1:\(port) "), "b sends to a's --listen port: \(line)")
         let onA = try TestClient(a.socketDirectory, mac: "02:00:00:00:0a:01")
         let onB = try TestClient(b.socketDirectory, mac: "02:00:00:00:0b:01")
@@ -76,7 +65,7 @@ import Testing
     @Test func fullSizeFramesCrossWholeOnceThePathMTUIsProbed() throws {
         let (a, b, _) = try linked()
         try waitUntil(timeout: .seconds(5), "the link to take UDP and confirm 8940-byte payloads") {
-            let line = try pathLine(b)
+            let line = try b.peerPathLine()
             return line.hasPrefix(" path udp") && line.hasSuffix(" payload 8940")
         }
         let onA = try TestClient(a.socketDirectory, mac: "02:00:00:00:0a:01")
@@ -86,7 +75,7 @@ import Testing
             try onB.send(frame)
             #expect(try onA.receive() == frame)
         }
-        let line = try pathLine(b)
+        let line = try b.peerPathLine()
         #expect(line.contains("path udp") && line.contains("fragments in 0 out 0 ") && line.contains("send-failures 0"), "\(line)")
         try b.stop()
         try a.stop()
@@ -94,7 +83,7 @@ import Testing
 
     @Test func replayedAndForgedDatagramsAreDroppedAndCounted() throws {
         let (a, b, port) = try linked()
-        try waitUntil(timeout: .seconds(5), "the link to take UDP") { try pathLine(b).hasPrefix(" path udp") }
+        try waitUntil(timeout: .seconds(5), "the link to take UDP") { try b.peerPathLine().hasPrefix(" path udp") }
         let capturePath = a.workDirectory + "/udp.pcap"
         let capture = try PacketCapture(interface: "lo", filter: "udp dst port \(port)", path: capturePath)
         let onA = try TestClient(a.socketDirectory, mac: "02:00:00:00:0a:01")
@@ -104,7 +93,7 @@ import Testing
         #expect(try onA.receive() == frame)
         let datagrams = UDPCapture.payloads(try capture.finish(minimumCount: 400)).filter { $0.first == 4 && $0.count > 400 }
         let captured = try #require(datagrams.first, "the frame's datagram was captured")
-        let endpointBefore = try pathLine(a)
+        let endpointBefore = try a.peerPathLine()
         let sender = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
         defer { close(sender) }
         func send(_ bytes: [UInt8]) {
@@ -126,7 +115,7 @@ import Testing
             return line.contains(" replayed 1 ") && line.contains(" bad-mac 1 ")
         }
         #expect(try onA.receive(timeout: .milliseconds(300)) == nil, "the replayed frame is not delivered again")
-        let endpointAfter = try pathLine(a)
+        let endpointAfter = try a.peerPathLine()
         #expect(endpointBefore.split(separator: " ")[3] == endpointAfter.split(separator: " ")[3], "the endpoint stays with b: \(endpointAfter)")
         #expect(endpointAfter.contains("roams 0") || endpointAfter.hasSuffix("roams 0"), "\(endpointAfter)")
         try b.stop()
@@ -146,20 +135,20 @@ import Testing
         let (a, b, port) = try linked(launcher: ["/usr/sbin/ip", "netns", "exec", namespace])
         let onA = try TestClient(a.socketDirectory, mac: "02:00:00:00:0a:01")
         let onB = try TestClient(b.socketDirectory, mac: "02:00:00:00:0b:01")
-        try waitUntil(timeout: .seconds(5), "the link to take UDP") { try pathLine(b).hasPrefix(" path udp") }
+        try waitUntil(timeout: .seconds(5), "the link to take UDP") { try b.peerPathLine().hasPrefix(" path udp") }
         for tag in 0..<5 {
             let frame = onB.frame(to: .broadcast, size: 1514, tag: UInt8(tag))
             try onB.send(frame)
             #expect(try onA.receive() == frame, "a full-size frame crosses the 1500-byte path over UDP")
         }
-        let sent = try pathLine(b)
+        let sent = try b.peerPathLine()
         #expect(sent.hasPrefix(" path udp") && !sent.contains("fragments in 0 out 0 ") && sent.contains("send-failures 0"), "\(sent)")
         let nft = ["/usr/sbin/ip", "netns", "exec", namespace, "nft"]
         try run(nft[0], Array(nft.dropFirst()) + ["add table inet f2ftest"])
         try run(nft[0], Array(nft.dropFirst()) + ["add chain inet f2ftest input { type filter hook input priority 0 ; }"])
         try run(nft[0], Array(nft.dropFirst()) + ["add rule inet f2ftest input udp dport \(port) drop"])
         try waitUntil(timeout: .seconds(10), "both ends to fall back to TCP") {
-            try pathLine(a).hasPrefix(" path tcp") && pathLine(b).hasPrefix(" path tcp")
+            try a.peerPathLine().hasPrefix(" path tcp") && b.peerPathLine().hasPrefix(" path tcp")
         }
         #expect(try a.establishedPeerCount() == 1, "the link itself stays")
         for tag in 0..<10 {
@@ -169,7 +158,7 @@ import Testing
         }
         try run(nft[0], Array(nft.dropFirst()) + ["delete table inet f2ftest"])
         try waitUntil(timeout: .seconds(20), "UDP to be taken again") {
-            try pathLine(a).hasPrefix(" path udp") && pathLine(b).hasPrefix(" path udp")
+            try a.peerPathLine().hasPrefix(" path udp") && b.peerPathLine().hasPrefix(" path udp")
         }
         let frame = onA.frame(to: .broadcast, size: 600, tag: 99)
         try onA.send(frame)
@@ -193,9 +182,9 @@ import Testing
             try onA.send(frame)
             #expect(try onB.receive() == frame)
         }
-        let onTheUDPSide = try pathLine(a)
+        let onTheUDPSide = try a.peerPathLine()
         #expect(onTheUDPSide.hasPrefix(" path tcp udp - "), "no offer from b, so no UDP endpoint: \(onTheUDPSide)")
-        #expect(try pathLine(b) == " path tcp")
+        #expect(try b.peerPathLine() == " path tcp")
         try b.stop()
         try a.stop()
     }
