@@ -33,10 +33,11 @@ public struct VLANs: Sendable {
         existing.dropFirst().contains(true)
     }
 
+    /// Ports and VIDs are in range here (array indices, 12 bits): no overflow checks.
     @inline(__always)
     func isTaggedMember(_ port: Int, vlan: UInt16) -> Bool {
         guard !tagged.isEmpty else { return false }
-        return tagged[Int(vlan) * portWords + port / 64] & (1 << UInt64(port % 64)) != 0
+        return tagged[Int(vlan) &* portWords &+ port &>> 6] & (1 &<< UInt64(port & 63)) != 0
     }
 
     mutating func create(_ vlan: UInt16) {
