@@ -34,7 +34,7 @@ import Testing
     }
 
     /// Addresses, then a tag for `vlan` if given, then IPv4's EtherType and a payload that
-    /// tells frames apart.
+    /// tells frames apart, `size` bytes in all (a tag in them: 64 bytes tagged are 60 untagged).
     static func frame(from source: UInt64, to destination: UInt64, vlan: UInt16? = nil, payload: UInt8 = 0x5A, size: Int = 60) -> [UInt8] {
         var bytes: [UInt8] = []
         for shift in stride(from: 40, through: 0, by: -8) { bytes.append(UInt8(truncatingIfNeeded: destination >> UInt64(shift))) }
@@ -58,7 +58,7 @@ import Testing
     /// x sends a tagged broadcast on port 2: learned there in VLAN 10, it reaches ports 1 and
     /// 3 without the tag, port 4 (VLAN 0) not at all.
     func learnX() {
-        send([Self.frame(from: x, to: 0xFFFF_FFFF_FFFF, vlan: 10)], from: 2)
+        send([Self.frame(from: x, to: 0xFFFF_FFFF_FFFF, vlan: 10, size: 64)], from: 2)
     }
 
     @Test func aFloodLeavesEachPortInItsForm() {
@@ -76,14 +76,14 @@ import Testing
         // headroom: the link reads all three only at the flush.
         let frames = (1...3).map { Self.frame(from: a, to: x, payload: UInt8($0)) }
         send(frames, from: 1)
-        #expect(received(2) == (1...3).map { Self.frame(from: a, to: x, vlan: 10, payload: UInt8($0)) })
+        #expect(received(2) == (1...3).map { Self.frame(from: a, to: x, vlan: 10, payload: UInt8($0), size: 64) })
         #expect(received(3).count == 1, "only x's broadcast: the unicasts were not flooded")
     }
 
     @Test func aUnicastLosesItsTagInPlace() {
         learnX()
         send([Self.frame(from: a, to: 0xFFFF_FFFF_FFFF)], from: 1)  // a learned on port 1
-        let replies = (1...2).map { Self.frame(from: x, to: a, vlan: 10, payload: UInt8($0)) }
+        let replies = (1...2).map { Self.frame(from: x, to: a, vlan: 10, payload: UInt8($0), size: 64) }
         send(replies, from: 2)
         #expect(received(1).suffix(2) == (1...2).map { Self.frame(from: x, to: a, payload: UInt8($0)) })
     }
@@ -101,7 +101,7 @@ import Testing
         learnX()
         let full = Self.frame(from: a, to: x, size: Self.maxFrameSize)
         send([full, Self.frame(from: a, to: x)], from: 1)
-        #expect(received(2) == [Self.frame(from: a, to: x, vlan: 10)])
+        #expect(received(2) == [Self.frame(from: a, to: x, vlan: 10, size: 64)])
         #expect(engine.core.ports[2].counters[dropped: .oversize] == 1)
     }
 }
