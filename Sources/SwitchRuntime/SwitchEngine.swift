@@ -201,11 +201,12 @@ public final class SwitchEngine {
         case .unicast(let egress):
             // With VLANs in use, `receive` said how the one copy leaves (a hub never decides
             // on a unicast): the same as it came, the common case, costs these two tests.
+            var copy = frame
             if core.vlans.isInUse, core.unicastLeavesTagged != core.frameWasTagged {
-                stageRetagged(frame, on: egress)
-            } else {
-                stage(frame, on: egress)
+                guard let retagged = retagged(frame, for: egress) else { return }
+                copy = retagged
             }
+            stage(copy, on: egress)
         case .flood:
             // A hub repeats frames as they came, whatever VLANs exist (as vde_switch -x).
             if core.vlans.isInUse, !core.configuration.isHub {
@@ -331,16 +332,19 @@ public final class SwitchEngine {
     /// (Only mutating calls and field reads on `core` here and below: a non-mutating method
     /// call on it copies the whole switch value, its arrays retained and released, on every
     /// frame.)
-    private func stageRetagged(_ frame: UnsafeRawBufferPointer, on egress: Int) {
-        if core.frameWasTagged {
-            // Classified as tagged, so it holds a whole tag.
-            stage(InPlaceVLANTag.remove(from: frame), on: egress)
-        } else if frame.count + InPlaceVLANTag.tagSize <= maxFrameSize {
-            stage(InPlaceVLANTag.insert(core.frameVLAN, into: frame), on: egress)
-        } else {
+    /// Inlined, with one `stage` after it for both forms: a call of its own and a second
+    /// copy of the staging cost a tagged unicast about 30 instructions (callgrind).
+    /// Nil: the frame cannot take a tag (dropped and counted on the egress port).
+    @inline(__always)
+    private func retagged(_ frame: UnsafeRawBufferPointer, for egress: Int) -> UnsafeRawBufferPointer? {
+        // Classified as tagged, so it holds a whole tag.
+        if core.frameWasTagged { return InPlaceVLANTag.remove(from: frame) }
+        guard frame.count + InPlaceVLANTag.tagSize <= maxFrameSize else {
             // Only a frame already at the maximum size cannot take a tag.
             core.recordDrop(port: egress, reason: .oversize)
+            return nil
         }
+        return InPlaceVLANTag.insert(core.frameVLAN, into: frame)
     }
 
     /// Each copy of a flood leaves as the port's membership wants it: as received when the
