@@ -359,11 +359,13 @@ public struct Switch: Sendable {
     }
 
     /// A friend link is a trunk: a tagged member of every VLAN that exists here, but the one
-    /// it carries untagged.
+    /// it carries untagged. A membership bit is set only for an existing VLAN that is not the
+    /// port's untagged one (removing the VLAN or making it untagged clears it), so a member
+    /// costs one bit test.
     @inline(__always)
     private func isTaggedMember(_ port: Int, vlan: UInt16) -> Bool {
-        guard vlans.exists(vlan), ports[port].untaggedVLAN != vlan else { return false }
-        return ports[port].kind == .pointToPoint || vlans.isTaggedMember(port, vlan: vlan)
+        if vlans.isTaggedMember(port, vlan: vlan) { return true }
+        return ports[port].kind == .pointToPoint && vlans.exists(vlan) && ports[port].untaggedVLAN != vlan
     }
 
     /// How a frame of `vlan` leaves `port`: without a tag on the port's untagged VLAN, with

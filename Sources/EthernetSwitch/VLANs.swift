@@ -35,10 +35,12 @@ public struct VLANs: Sendable {
 
     /// Explicit tagged membership (`vlan/addport`); a friend link's trunk membership is the
     /// switch's rule (`Switch.egressForm`), not recorded here.
+    ///
+    /// Ports and VIDs are in range here (array indices, 12 bits): no overflow checks.
     @inline(__always)
     public func isTaggedMember(_ port: Int, vlan: UInt16) -> Bool {
         guard !tagged.isEmpty else { return false }
-        return tagged[Int(vlan) * portWords + port / 64] & (1 << UInt64(port % 64)) != 0
+        return tagged[Int(vlan) &* portWords &+ port &>> 6] & (1 &<< UInt64(port & 63)) != 0
     }
 
     mutating func create(_ vlan: UInt16) {

@@ -6,7 +6,12 @@ import Glibc
 public final class ReceiveBatch {
     public let capacity: Int
     public let bufferSize: Int
+    /// Writable bytes in front of each buffer, which no receive touches: room for the
+    /// switch to insert an 802.1Q tag in place, moving only the addresses.
+    public let headroom: Int
     private let storage: UnsafeMutableRawPointer
+    /// From one buffer to the next: headroom and buffer.
+    private let stride: Int
     private let vectors: UnsafeMutablePointer<iovec>
     private let messages: UnsafeMutablePointer<cf2f_mmsghdr>
     // Counted once per datagram on the loop's thread only: no dynamic exclusivity check.
@@ -14,14 +19,16 @@ public final class ReceiveBatch {
 
     /// `bufferSize` should be one more than the largest frame accepted: a longer datagram is
     /// cut to `bufferSize` bytes, which tells the switch it was oversize.
-    public init(capacity: Int, bufferSize: Int) {
+    public init(capacity: Int, bufferSize: Int, headroom: Int = 0) {
         self.capacity = capacity
         self.bufferSize = bufferSize
-        storage = .allocate(byteCount: capacity * bufferSize, alignment: 16)
+        self.headroom = headroom
+        stride = headroom + bufferSize
+        storage = .allocate(byteCount: capacity * stride, alignment: 16)
         vectors = .allocate(capacity: capacity)
         messages = .allocate(capacity: capacity)
         for index in 0..<capacity {
-            vectors[index] = iovec(iov_base: storage + index * bufferSize, iov_len: bufferSize)
+            vectors[index] = iovec(iov_base: storage + index * stride + headroom, iov_len: bufferSize)
             messages[index] = cf2f_mmsghdr()
             messages[index].msg_hdr.msg_iov = vectors + index
             messages[index].msg_hdr.msg_iovlen = 1
@@ -51,7 +58,7 @@ public final class ReceiveBatch {
     /// (together ~0.5 µs, on the path of every lone frame).
     public func receiveOne(from descriptor: Int32) throws(SystemError) -> IOResult<Int> {
         count = 0
-        switch try syscall("recv", { recv(descriptor, storage, bufferSize, Int32(MSG_DONTWAIT)) }) {
+        switch try syscall("recv", { recv(descriptor, storage + headroom, bufferSize, Int32(MSG_DONTWAIT)) }) {
         case .processed(let length):
             messages[0].msg_len = UInt32(length)
             count = 1
@@ -64,12 +71,13 @@ public final class ReceiveBatch {
     /// Datagram `index` of the last receive; valid until the next one.
     @inline(__always)
     public func datagram(_ index: Int) -> UnsafeRawBufferPointer {
-        UnsafeRawBufferPointer(start: storage + index * bufferSize, count: Int(messages[index].msg_len))
+        UnsafeRawBufferPointer(start: storage + index * stride + headroom, count: Int(messages[index].msg_len))
     }
 
-    /// Slot `index`'s whole buffer, for frames copied in from links that read one at a time.
+    /// Slot `index`'s whole buffer, for frames copied in from links that read one at a time
+    /// (its headroom in front, as for received ones).
     public func buffer(_ index: Int) -> UnsafeMutableRawBufferPointer {
-        UnsafeMutableRawBufferPointer(start: storage + index * bufferSize, count: bufferSize)
+        UnsafeMutableRawBufferPointer(start: storage + index * stride + headroom, count: bufferSize)
     }
 }
 

@@ -87,6 +87,27 @@ import Testing
         #expect(core.egressForm(of: 5, vlan: 0) == .untagged)
     }
 
+    /// The data path trusts a tagged-membership bit alone: none may outlive its VLAN, or
+    /// stay once the VLAN is the port's untagged one.
+    @Test func noMembershipOutlivesItsVLANOrTheUntaggedVLAN() throws {
+        var core = makeSwitch()
+        try core.setUntaggedVLAN(10, port: 4)  // the tagged member becomes an access port
+        #expect(core.egressForm(of: 4, vlan: 10) == .untagged)
+        try core.setUntaggedVLAN(0, port: 4)
+        #expect(core.egressForm(of: 4, vlan: 10) == .none, "not a tagged member again by leaving")
+
+        try core.createVLAN(20)
+        try core.addTaggedPort(3, vlan: 20)
+        core.deactivatePort(3)
+        try core.removeVLAN(20)  // a port without its client does not hold a VLAN
+        try core.createVLAN(20)
+        core.activatePort(3)
+        #expect(core.egressForm(of: 3, vlan: 20) == .none, "a new VLAN 20 starts without members")
+        #expect(core.egressForm(of: 5, vlan: 20) == .tagged, "friend links carry every VLAN")
+        let tagged = frame(to: broadcast, from: "02:00:00:00:00:03", vlan: 20)
+        #expect(core.receive(frame: tagged.span, on: 3, now: now) == .drop(.vlan))
+    }
+
     @Test func floodingStaysInsideTheVLAN() {
         var core = makeSwitch()
         let fromAccess = frame(to: broadcast, from: "02:00:00:00:00:01")

@@ -44,6 +44,27 @@ import Testing
         #expect((0..<4).map { Array(received.datagram($0)) } == single + several)
     }
 
+    /// The switch writes into the bytes in front of a received frame (an 802.1Q tag inserted
+    /// in place): they belong to no other buffer, and receives leave them alone.
+    @Test func theHeadroomInFrontOfEachBufferIsItsOwn() throws {
+        let (sender, receiver) = try datagramPair()
+        defer { close(sender); close(receiver) }
+        let frames = (0..<3).map { index in [UInt8](repeating: UInt8(index + 1), count: 64) }
+        try send(frames, with: SendBatch(capacity: 4), on: sender)
+
+        let received = ReceiveBatch(capacity: 4, bufferSize: 64, headroom: 4)
+        #expect(try received.receive(from: receiver) == .processed(3))
+        for index in 0..<3 {
+            let front = UnsafeMutableRawPointer(mutating: received.datagram(index).baseAddress!) - 4
+            front.storeBytes(of: 0xFFFF_FFFF, as: UInt32.self)
+        }
+        #expect((0..<3).map { Array(received.datagram($0)) } == frames)
+        try send([[9, 9, 9]], with: SendBatch(capacity: 1), on: sender)
+        #expect(try received.receiveOne(from: receiver) == .processed(1))
+        #expect(Array(received.datagram(0)) == [9, 9, 9])
+        #expect(received.buffer(0).baseAddress == UnsafeMutableRawPointer(mutating: received.datagram(0).baseAddress))
+    }
+
     @discardableResult
     private func send(_ frames: [[UInt8]], with batch: SendBatch, on descriptor: Int32) throws -> Int {
         // The batch holds pointers only: the bytes must live until `send` returns.

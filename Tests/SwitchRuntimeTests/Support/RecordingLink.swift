@@ -24,10 +24,20 @@ final class RecordingLink: PortLink {
     /// Routed packets (mesh header + frame), in the order the engine staged them.
     private(set) var routed: [[UInt8]] = []
 
-    func stage(_ frame: UnsafeRawBufferPointer) { staged.append(Array(frame)) }
+    /// While set, staged frames are read only at `flush`, as a datagram link's `sendmmsg`
+    /// reads them: what the engine does to its buffers in between shows.
+    var readsAtFlush = false
+    private var stagedPointers: [UnsafeRawBufferPointer] = []
+
+    func stage(_ frame: UnsafeRawBufferPointer) {
+        if readsAtFlush { stagedPointers.append(frame) } else { staged.append(Array(frame)) }
+    }
+
     func stageRouted(_ packet: UnsafeRawBufferPointer) { routed.append(Array(packet)) }
 
     func flush() {
+        staged += stagedPointers.map { Array($0) }
+        stagedPointers.removeAll()
         if refusesFrames { queued += staged } else { flushed += staged }
         staged.removeAll()
     }
