@@ -144,7 +144,10 @@ final class BackgroundWriterState: @unchecked Sendable {
                 done += 1
                 written.store(done, ordering: .releasing)
             }
-            if finishing.load(ordering: .acquiring), done == handedOver.load(ordering: .acquiring) { return }
+            // Chunks handed over while a stalled socket was waited for: their wake-ups were
+            // read by waitWritable, so look again before sleeping.
+            if handedOver.load(ordering: .acquiring) > done { continue }
+            if finishing.load(ordering: .acquiring) { return }
             var counter: UInt64 = 0
             _ = Glibc.read(wakeDescriptor.rawValue, &counter, 8)
         }
