@@ -61,6 +61,10 @@
 #                       run reaches): what a captured port costs (docs/packet-capture.md).
 #                       The file goes to BENCH_CAPTURE_DIR (default the temp dir; /dev/shm
 #                       measures the switch without the disk's writeback throttling)
+#   --capture-compare   with --capture-port: compare f2f-switch with and without the capture
+#                       (interleaved, alternating order per rep) instead of against vde_switch;
+#                       in the tables "vde" then means f2f-switch without capture, "f2f" with
+#                       it; the capture's frames, bytes and drops go to the log after each run
 #   Binaries missing?   swift build -c release --product f2f-switch --product f2f-bench
 #
 # OUTPUT
@@ -104,6 +108,8 @@ DO_INSTALL=1
 KEEP=0
 OUT=""
 CAPTURE_PORT=""                    # --capture-port: f2f-switch captures this port
+CAPTURE_COMPARE=0                  # --capture-compare: f2f-switch without capture vs with it
+REF_SW=vde_switch SUT_SW=f2f-switch  # the pair compared (f2f-switch and f2f-capture with --capture-compare)
 
 declare -A STARTED=()              # pid -> description, for every background process
 STOP_GRACE=5                       # seconds a stopped process gets between SIGTERM and SIGKILL
@@ -130,6 +136,7 @@ parse_args() {
             --no-install)      DO_INSTALL=0 ;;
             --keep)            KEEP=1 ;;
             --capture-port)    CAPTURE_PORT=${2:?--capture-port needs N}; shift ;;
+            --capture-compare) CAPTURE_COMPARE=1 ;;
             -h|--help)         usage; exit 0 ;;
             *)                 die "unknown option '$1' (see --help)" ;;
         esac
@@ -143,6 +150,10 @@ parse_args() {
     [[ $WAIT_IDLE =~ ^[0-9]+$ ]]                  || die "--wait-idle must be a number of seconds"
     [[ $REDO =~ ^[0-9]+$ ]]                       || die "--redo-disturbed must be a count"
     [ -n "$OUT" ] || OUT="/tmp/switch-bench-$(date +%Y%m%d-%H%M%S)"
+    if [ $CAPTURE_COMPARE = 1 ]; then
+        [ -n "$CAPTURE_PORT" ] || die "--capture-compare needs --capture-port N"
+        REF_SW=f2f-switch SUT_SW=f2f-capture
+    fi
 }
 
 # ---------------------------------------------------------------- prerequisites
@@ -189,9 +200,9 @@ start_switch() {  # start_switch NAME DIR TAG [VAR=value...]
     local cmd
     case "$name" in
         vde_switch) cmd=(vde_switch -s "$dir") ;;          # foreground; stdin = our FIFO
-        f2f-switch)
-            cmd=("$F2F" -s "$dir" -q)
-            if [ -n "$CAPTURE_PORT" ]; then
+        f2f-switch|f2f-capture)
+            cmd=("$F2F" -s "$dir" -q -M "$dir.mgmt")
+            if [ -n "$CAPTURE_PORT" ] && { [ $CAPTURE_COMPARE = 0 ] || [ "$name" = f2f-capture ]; }; then
                 local capture_file="${BENCH_CAPTURE_DIR:-$TMPD}/f2f-bench-capture.$$.pcap"
                 rm -f "$capture_file"
                 printf 'pcap/start %s %s 1000000000000\n' "$CAPTURE_PORT" "$capture_file" > "$TMPD/capture.rc"
@@ -281,6 +292,7 @@ run_one() {  # run_one REP ORDER SWITCH ATTEMPT
         record "$rep" "$ord" "$sw" switch_died - 1
     fi
     log "  $(grep '^RESULT' "$out" | awk '{ printf "%s:%s ", $3, $6 }')"
+    [ "$sw" = f2f-capture ] && log "  capture: $(mgmt_cmd "$dir.mgmt" pcap/print | tr -d '\r' | grep -oE 'frames [0-9]+ bytes [0-9]+/[0-9]+ dropped [0-9]+' | head -1)"
     stop_pid "$SW_PID"; SW_PID=""
 }
 
@@ -414,7 +426,7 @@ header_lines() {
     echo "# host: $(host_summary), loadavg at start: $LOADAVG0"
     echo "# vde_switch: $(vde_switch -v 2>/dev/null | head -1) (Debian vde2 $(pkg_version vde2), vde-switch $(pkg_version vde-switch)); vdeplug $(pkg_version vdeplug), libvdeplug2 $(pkg_version libvdeplug2), glibc $(pkg_version libc6)"
     echo "# f2f-switch: $F2F_ORIG (repo $git_rev, built $F2F_BUILT, sha256 ${F2F_SHA:0:16}); f2f-bench: $BENCH_ORIG; $SWIFT_VERSION"
-    echo "# params: reps=$REPS seconds=$RUN_SECONDS sizes=$SIZES latency_samples=$LAT_SAMPLES wait_idle=$WAIT_IDLE redo_disturbed=$REDO order=alternating (odd reps vde first)${CAPTURE_PORT:+ f2f_capture_port=$CAPTURE_PORT}"
+    echo "# params: reps=$REPS seconds=$RUN_SECONDS sizes=$SIZES latency_samples=$LAT_SAMPLES wait_idle=$WAIT_IDLE redo_disturbed=$REDO order=alternating (odd reps $REF_SW first)${CAPTURE_PORT:+ f2f_capture_port=$CAPTURE_PORT}$([ $CAPTURE_COMPARE = 1 ] && echo " compare: vde columns = f2f-switch without capture, f2f columns = with it")"
 }
 
 # "higher" or "lower": which way is better for a metric.
@@ -424,7 +436,7 @@ header_lines() {
 summarize() {
     local metrics="fps loss_pct gbps sw_us_per_frame sw_cpu_s_per_gb rtt_p50_us rtt_p99_us lat_lost bg_busy_cores bg_other_cores"
     grep -v '^#' "$RAW" | awk -F'\t' 'NR > 1 && $6 != "NA"' | sort -t$'\t' -k3,3 -k4,4 -k5,5 -k6,6g |
-    awk -F'\t' -v metrics="$metrics" -v sizes="${SIZES//,/ }" '
+    awk -F'\t' -v metrics="$metrics" -v sizes="${SIZES//,/ }" -v ref="$REF_SW" -v sut="$SUT_SW" '
         { key = $4 SUBSEP $5 SUBSEP $3; n[key]++; v[key, n[key]] = $6 }
         function median(k,   c) { c = n[k]; return (c % 2) ? v[k, (c + 1) / 2] : (v[k, c / 2] + v[k, c / 2 + 1]) / 2 }
         function better(m) { return (m == "fps" || m == "gbps") ? "higher" : (m ~ /^bg_/ ? "-" : "lower") }
@@ -437,7 +449,7 @@ summarize() {
                 m = M[i]; nz = (m ~ /^bg_/) ? 1 : ns
                 for (j = 1; j <= nz; j++) {
                     sz = (m ~ /^bg_/) ? "-" : S[j]
-                    kv = m SUBSEP sz SUBSEP "vde_switch"; kf = m SUBSEP sz SUBSEP "f2f-switch"
+                    kv = m SUBSEP sz SUBSEP ref; kf = m SUBSEP sz SUBSEP sut
                     if (!(kv in n) && !(kf in n)) continue
                     ratio = "NA"; verdict = "-"
                     if ((kv in n) && (kf in n) && median(kv) != 0 && better(m) != "-") ratio = sprintf("%.3f", median(kf) / median(kv))
@@ -519,7 +531,7 @@ main() {
     local rep t0=$SECONDS order
     for rep in $(seq "$REPS"); do
         # Alternate who goes first: odd reps vde_switch first, even reps f2f-switch first.
-        if [ $((rep % 2)) = 1 ]; then order=(vde_switch f2f-switch); else order=(f2f-switch vde_switch); fi
+        if [ $((rep % 2)) = 1 ]; then order=("$REF_SW" "$SUT_SW"); else order=("$SUT_SW" "$REF_SW"); fi
         run_kept "$rep" 1 "${order[0]}"
         run_kept "$rep" 2 "${order[1]}"
     done
@@ -527,13 +539,13 @@ main() {
 
     { header_lines; printf 'switch\tdelta_allocs\tframes_sent\tframes_received\tallocs_per_frame\tallocs_per_fwd_frame\tsession_allocs\tnet_allocs_per_frame\tby_function\n'; } >"$ALLOC_TSV"
     if [ $DO_ALLOC = 1 ] && build_alloc_lib; then
-        measure_allocs vde_switch
-        measure_allocs f2f-switch
+        measure_allocs "$REF_SW"
+        measure_allocs "$SUT_SW"
     fi
     if [ $DO_STRACE = 1 ]; then
         { header_lines; printf 'switch\tsyscalls\tframes_sent\tframes_received\tsyscalls_per_frame\tsyscalls_per_fwd_frame\ttop5\n'; } >"$SYSCALL_TSV"
-        measure_syscalls vde_switch
-        measure_syscalls f2f-switch
+        measure_syscalls "$REF_SW"
+        measure_syscalls "$SUT_SW"
     fi
 
     { header_lines; summarize; } >"$OUT.summary.tsv"

@@ -445,7 +445,7 @@ public final class SwitchApplication {
         mesh?.stop()
         engine.detachAll(reason: "switch shutting down")
         // Captures write out what they hold: the last dispatch's flush may not have run.
-        for port in 0..<settings.numports { engine.stopCapture(port: port) }
+        for port in 0..<settings.numports { engine.stopCapture(port: port)?.waitUntilWritten() }
         for stream in streamServers { stream.stop() }
         consoleServer?.stop()
         metricsServer?.stop()

@@ -3,15 +3,17 @@ import F2FCore
 import F2FPosix
 
 /// Writes what one port sends and receives to a pcap file or stream (`pcap/start`,
-/// `f2f-switch capture`). The engine hands it each frame of its port; the frame is appended to
-/// a buffer reserved at the start, and the buffer is written when it holds 64 KiB or, at the
-/// latest, `flushDelay` after its first frame (a timer on the loop): no system call and no
-/// allocation per frame, and a write per 40 or so full-size frames rather than per batch.
+/// `f2f-switch capture`). The engine hands it each frame of its port; the frame is copied
+/// (one `memcpy` after its record header) into a chunk reserved at the start, and full chunks
+/// go to a `BackgroundWriter`, whose thread writes them: the loop makes no system call per
+/// frame and never one that writes, so a capture to a file costs a captured port little more
+/// than a copy of each frame (docs/packet-capture.md). A chunk not full is handed over at the
+/// latest `flushDelay` after its first frame (a timer on the loop).
 ///
 /// Bounded: at most `maximumBytes` reach the destination (the file header included); past that
-/// the capture stops taking frames and says so in `pcap/print`. A stream whose reader falls
-/// behind costs at most the buffer: frames that do not fit are counted as dropped, and the
-/// switch never waits for the reader.
+/// the capture stops taking frames and says so in `pcap/print`. When the writer is behind (a
+/// stream's slow reader, a slow disk) by all its chunks, frames are counted as dropped, and the
+/// switch never waits for it.
 public final class PacketCapture {
     public enum Destination: Sendable, CustomStringConvertible {
         case file(String)
@@ -36,12 +38,10 @@ public final class PacketCapture {
     }
 
     public static let defaultMaximumBytes = 100 << 20
-    /// Frames wait here until they are written: room for a write's worth and a full batch more.
-    static let bufferCapacity = 256 << 10
-    /// A write of this much goes out at once.
-    static let flushThreshold = 64 << 10
-    /// How long a frame may wait in the buffer: a live reader (`| tcpdump -r -`) sees it this
-    /// late at most.
+    /// Chunks of `BackgroundWriter.chunkSize` (256 KiB): the writer may be 4 MiB behind.
+    static let chunkCount = 16
+    /// How long a frame may wait in a chunk: a live reader (`| tcpdump -r -`) sees it this
+    /// late at most, if the writer keeps up.
     public static let flushDelay = Duration.milliseconds(20)
 
     public let destination: Destination
@@ -50,51 +50,49 @@ public final class PacketCapture {
     /// Bytes taken for the destination so far (headers included).
     public private(set) var byteCount = 0
     public private(set) var frameCount: UInt64 = 0
-    /// Frames that did not fit in the buffer because the destination did not take the earlier
-    /// ones (a stream's slow reader).
+    /// Frames not taken because the writer was behind by all its chunks.
     public private(set) var droppedCount: UInt64 = 0
 
-    private let descriptor: Descriptor
     private let loop: any EventLoop
-    /// `bufferCapacity` bytes allocated once: frames are copied in with one `memcpy` each.
-    private let buffer: UnsafeMutableRawBufferPointer
-    /// Bytes of `buffer` in use.
+    private let writer: BackgroundWriter?
+    /// The chunk being filled; nil after one was handed over while none was free.
+    private var chunk: UnsafeMutableRawBufferPointer?
+    /// Bytes of `chunk` in use.
     private var filled = 0
-    /// Bytes at the head of `buffer` already written.
-    private var writtenOffset = 0
     private var flushTimer: LoopTimerID?
-    /// The destination took less than it was offered (a stream's reader behind): only the
-    /// timer tries again, so a blocked stream never costs a system call per frame.
-    private var isBlocked = false
     /// The loop's time and the calendar's at the start: a frame's timestamp is the
     /// calendar's start plus the loop time since, so the clock is read once, not per frame.
     private let startInstant: Instant
     private let startMicroseconds: Int64
 
     /// Starts the capture with the pcap file header. `descriptor`: a new file or a stream
-    /// socket, non-blocking if it can block.
+    /// socket, non-blocking if it can block; the writer thread closes it when it is done.
     public init(destination: Destination, descriptor: consuming Descriptor, maximumBytes: Int = defaultMaximumBytes, loop: any EventLoop) {
         self.destination = destination
-        self.descriptor = descriptor
         self.maximumBytes = max(maximumBytes, PcapFormat.fileHeaderCount)
         self.loop = loop
-        buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: Self.bufferCapacity, alignment: 8)
         startInstant = loop.now
         let wall = WallClock.now()
         startMicroseconds = wall.seconds * 1_000_000 + wall.nanoseconds / 1000
+        do throws(SystemError) {
+            writer = try BackgroundWriter(descriptor: descriptor, chunkCount: Self.chunkCount)
+        } catch {
+            writer = nil
+            state = .failed(error)
+            return
+        }
+        chunk = writer?.nextChunk()
         var header: [UInt8] = []
         PcapFormat.appendFileHeader(into: &header)
-        header.withUnsafeBytes { buffer.copyMemory(from: $0) }
+        header.withUnsafeBytes { chunk!.copyMemory(from: $0) }
         filled = header.count
         byteCount = header.count
         scheduleFlush()
     }
 
     deinit {
-        buffer.deallocate()
+        if let flushTimer { loop.cancelTimer(flushTimer) }
     }
-
-    public var rawDescriptor: Int32 { descriptor.rawValue }
 
     /// Takes one frame the port received or is sent. `now`: the loop's time of this wake-up.
     @inline(__always)
@@ -105,26 +103,39 @@ public final class PacketCapture {
             state = .full
             return
         }
-        if filled + needed > Self.bufferCapacity {
-            if !isBlocked { flush() }
-            guard filled + needed <= Self.bufferCapacity else {
+        if filled + needed > chunk?.count ?? 0 {
+            guard takeNextChunk() else {
                 droppedCount &+= 1
                 return
             }
         }
+        let start = chunk!.baseAddress! + filled
         let microseconds = startMicroseconds + (now - startInstant).nanoseconds / 1000
-        PcapFormat.storeRecordHeader(at: buffer.baseAddress! + filled, microseconds: microseconds, count: frame.count)
+        PcapFormat.storeRecordHeader(at: start, microseconds: microseconds, count: frame.count)
         if let source = frame.baseAddress {
-            (buffer.baseAddress! + filled + PcapFormat.recordHeaderCount).copyMemory(from: source, byteCount: frame.count)
+            (start + PcapFormat.recordHeaderCount).copyMemory(from: source, byteCount: frame.count)
         }
         filled += needed
         byteCount += needed
         frameCount &+= 1
-        if filled - writtenOffset >= Self.flushThreshold, !isBlocked {
-            flush()
-        } else if flushTimer == nil {
-            scheduleFlush()
+        if flushTimer == nil { scheduleFlush() }
+    }
+
+    /// Hands the chunk being filled to the writer and takes a free one; false when none is
+    /// free (the writer is behind) or the writer failed.
+    private func takeNextChunk() -> Bool {
+        guard let writer else { return false }
+        if chunk != nil {
+            if filled > 0 { writer.handOver(count: filled) }
+            chunk = nil
+            filled = 0
+            if let failure = writer.failure {
+                state = .failed(failure)
+                return false
+            }
         }
+        chunk = writer.nextChunk()
+        return chunk != nil
     }
 
     private func scheduleFlush() {
@@ -132,48 +143,33 @@ public final class PacketCapture {
             guard let self else { return }
             flushTimer = nil
             flush()
-            // What the destination did not take yet (a stream's reader behind) is tried again.
-            if writtenOffset < filled { scheduleFlush() }
         }
     }
 
-    /// Writes what the buffer holds, as far as the destination takes it now.
+    /// Hands what the chunk holds to the writer now.
     public func flush() {
-        let raw = descriptor.rawValue
-        while writtenOffset < filled {
-            let pending = UnsafeRawBufferPointer(rebasing: buffer[writtenOffset..<filled])
-            let result = Result { () throws(SystemError) in try FileSystem.writeAvailable(raw, from: pending) }
-            switch result {
-            case .success(.processed(let count)):
-                writtenOffset += count
-            case .success(.wouldBlock):
-                isBlocked = true
-                // What was written is dropped from the head once it is most of the buffer.
-                if writtenOffset > filled / 2 {
-                    buffer.baseAddress!.copyMemory(from: pending.baseAddress!, byteCount: pending.count)
-                    filled = pending.count
-                    writtenOffset = 0
-                }
-                return
-            case .failure(let error):
-                if state != .stopped { state = .failed(error) }
-                filled = 0
-                writtenOffset = 0
-                return
-            }
-        }
-        filled = 0
-        writtenOffset = 0
-        isBlocked = false
+        guard filled > 0 else { return }
+        _ = takeNextChunk()
     }
 
-    /// Takes no more frames and writes what is left (as far as the destination takes it now);
-    /// the descriptor closes when the capture goes.
+    /// Takes no more frames and hands the rest to the writer, which writes it (as far as a
+    /// stream's reader takes it), closes the descriptor and ends on its own.
     public func stop() {
         if let flushTimer { loop.cancelTimer(flushTimer) }
         flushTimer = nil
-        flush()
+        if state == .recording || state == .full { flush() }
+        writer?.finish()
         if state == .recording || state == .full { state = .stopped }
+    }
+
+    /// Blocks until the writer has written what it was handed; once the capture is stopped
+    /// (or failed), until the writer has closed the descriptor and ended: at shutdown, so that
+    /// the file is complete when the process exits; and in tests.
+    public func waitUntilWritten() {
+        switch state {
+        case .recording, .full: writer?.waitUntilWritten()
+        case .failed, .stopped: writer?.waitUntilFinished()
+        }
     }
 
     /// For `pcap/print`.

@@ -47,6 +47,9 @@ public enum PacketCaptureConsoleCommands {
             let (port, rest) = try target(words, engine: engine, peerPort: peerPort)
             guard rest.isEmpty else { throw .invalidArgument }
             guard let capture = engine.stopCapture(port: port) else { throw .noSuchDevice }
+            // The file is whole and closed when the command answers: the writer thread has at
+            // most its chunks (4 MiB) left to write.
+            capture.waitUntilWritten()
             engine.logger.info("packet capture stopped", metadata: ["port": "\(port)", "capture": "\(capture.summary)"])
             return []
         })

@@ -40,9 +40,11 @@ import Testing
         return (capture, path)
     }
 
-    /// The records written once the capture's flush delay has passed.
-    func records(_ path: String) throws -> [(seconds: UInt32, microseconds: UInt32, bytes: [UInt8])] {
+    /// The records written once the capture's flush delay has passed and its writer thread
+    /// has written what it was handed.
+    func records(_ path: String, of capture: PacketCapture) throws -> [(seconds: UInt32, microseconds: UInt32, bytes: [UInt8])] {
         loop.advance(by: PacketCapture.flushDelay)
+        capture.waitUntilWritten()
         return try Self.records(path)
     }
 
@@ -76,7 +78,7 @@ import Testing
         send(reply, from: 2)
         // Port 3 talks to port 2 only: not port 1's traffic.
         send(EngineOnManualLoopTests.frame(from: 0x0200_0000_00CC, to: 0x0200_0000_00BB, tag: 3), from: 3)
-        let written = try records(path)
+        let written = try records(path, of: capture)
         #expect(written.map(\.bytes) == [request, reply])
         #expect(capture.frameCount == 2)
         let first = Int64(written[0].seconds) * 1_000_000 + Int64(written[0].microseconds)
@@ -90,22 +92,66 @@ import Testing
         try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int ?? -1
     }
 
-    /// No write per frame or per batch: frames gather until 64 KiB or the flush delay.
+    /// No write per frame or per batch: frames gather in a chunk until it is full or the
+    /// flush delay has passed, and only then go to the writer thread.
     @Test func framesAreWrittenInBulkOrAfterTheDelay() throws {
-        let (_, path) = try startFileCapture(port: 1, name: "bulk.pcap")
+        let (capture, path) = try startFileCapture(port: 1, name: "bulk.pcap")
         loop.advance(by: PacketCapture.flushDelay)
+        capture.waitUntilWritten()
         #expect(try fileSize(path) == 24)
         let frame = EngineOnManualLoopTests.frame(from: 0x0200_0000_00AA, to: 0xFFFF_FFFF_FFFF, tag: 1)
         send(frame, from: 1)
         loop.advance(by: PacketCapture.flushDelay / 2)
+        capture.waitUntilWritten()
         #expect(try fileSize(path) == 24, "not yet")
         loop.advance(by: PacketCapture.flushDelay / 2)
+        capture.waitUntilWritten()
         #expect(try fileSize(path) == 24 + 76)
-        // 64 KiB of frames go out at once, without waiting for the timer.
+        // A full chunk goes out at once, without waiting for the timer: the frame that does
+        // not fit hands over the ones that did.
         let perFrame = 16 + frame.count
-        let count = PacketCapture.flushThreshold / perFrame + 1
-        for _ in 0..<count { send(frame, from: 1) }
-        #expect(try fileSize(path) == 24 + 76 + count * perFrame)
+        let fitting = BackgroundWriter.chunkSize / perFrame
+        for _ in 0...fitting { send(frame, from: 1) }
+        capture.waitUntilWritten()
+        #expect(try fileSize(path) == 24 + 76 + fitting * perFrame)
+        #expect(capture.droppedCount == 0)
+    }
+
+    /// A destination that takes nothing (a stream's reader that does not read) holds the
+    /// writer thread, never the loop: once every chunk waits, frames are dropped and counted,
+    /// and what was taken is still a well-formed pcap stream when the reader comes back.
+    @Test func aStalledDestinationDropsFramesAndNeverBlocksTheLoop() throws {
+        var pair: [Int32] = [-1, -1]
+        try #require(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &pair) == 0)
+        _ = fcntl(pair[0], F_SETFL, fcntl(pair[0], F_GETFL) | O_NONBLOCK)
+        let reader = Descriptor(taking: pair[1])
+        let capture = PacketCapture(destination: .stream, descriptor: Descriptor(taking: pair[0]), maximumBytes: Int.max, loop: loop)
+        #expect(engine.startCapture(capture, port: 1) == nil)
+        let frame = EngineOnManualLoopTests.frame(from: 0x0200_0000_00AA, to: 0xFFFF_FFFF_FFFF, tag: 1) + [UInt8](repeating: 7, count: 1454)
+        // More than the chunks and the socket's buffer hold together.
+        let sent = (PacketCapture.chunkCount * BackgroundWriter.chunkSize + (4 << 20)) / (16 + frame.count)
+        for _ in 0..<sent { send(frame, from: 1) }
+        #expect(capture.droppedCount > 0)
+        #expect(capture.frameCount + capture.droppedCount == UInt64(sent))
+        #expect(capture.state == .recording)
+        #expect(dataFrames(b).count == sent, "forwarding goes on")
+
+        // The reader comes back: every frame taken arrives, whole, after the file header.
+        capture.flush()
+        var received: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        while received.count < capture.byteCount {
+            let count = chunk.withUnsafeMutableBytes { read(reader.rawValue, $0.baseAddress, $0.count) }
+            guard count > 0 else { break }
+            received += chunk[..<count]
+        }
+        #expect(received.count == capture.byteCount)
+        _ = engine.stopCapture(port: 1)
+        let path = directory + "/stalled.pcap"
+        #expect(FileManager.default.createFile(atPath: path, contents: Data(received)))
+        let records = try Self.records(path)
+        #expect(UInt64(records.count) == capture.frameCount)
+        #expect(records.filter { $0.bytes == frame }.count == sent - Int(capture.droppedCount))
     }
 
     @Test func theFileStopsAtItsBound() throws {
@@ -114,7 +160,7 @@ import Testing
         for tag in UInt8(1)...5 {
             send(EngineOnManualLoopTests.frame(from: 0x0200_0000_00AA, to: 0xFFFF_FFFF_FFFF, tag: tag), from: 1)
         }
-        #expect(try records(path).count == 2)
+        #expect(try records(path, of: capture).count == 2)
         #expect(capture.state == .full)
         #expect(try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int == 24 + 2 * 76)
         #expect(dataFrames(b).count == 5, "forwarding goes on")
@@ -130,7 +176,7 @@ import Testing
         let stopped = try #require(engine.stopCapture(port: 2))
         #expect(stopped.state == .stopped)
         send(EngineOnManualLoopTests.frame(from: 0x0200_0000_00AA, to: 0xFFFF_FFFF_FFFF, tag: 2), from: 1)
-        #expect(try records(path).count == 1)
+        #expect(try records(path, of: stopped).count == 1)
         #expect(engine.capture(at: 2) == nil)
         #expect(engine.stopCapture(port: 2) == nil)
     }
@@ -155,7 +201,7 @@ import Testing
         engine.attach(next, port: 3)
         let second = EngineOnManualLoopTests.frame(from: 0x0200_0000_00AA, to: 0xFFFF_FFFF_FFFF, tag: 2)
         send(second, from: 1)
-        #expect(try records(path).map(\.bytes).filter { $0[0] == 0xFF } == [second])
+        #expect(try records(path, of: capture).map(\.bytes).filter { $0[0] == 0xFF } == [second])
         #expect(engine.capture(at: 3) === capture)
     }
 
