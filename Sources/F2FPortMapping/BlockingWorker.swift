@@ -36,9 +36,7 @@ final class BlockingWorker<Result: Sendable> {
         self.completion = completion
         let slot = slot
         do {
-            try DetachedThread.start {
-                slot.put(job())
-            }
+            try PosixThread.start { slot.put(job()) }.detach()
         } catch {
             self.completion = nil
             throw error

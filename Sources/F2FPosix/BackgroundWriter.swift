@@ -16,31 +16,21 @@ public final class BackgroundWriter {
     public static let chunkSize = 256 << 10
 
     private let shared: BackgroundWriterState
-    private var thread: pthread_t?
+    private var thread: PosixThread?
     /// Chunks handed over so far (the loop's own copy of `shared.handedOver`).
     private var handedOver = 0
 
     /// Starts the writer thread on `descriptor` (a file, or a non-blocking socket), which it
     /// closes when it is done.
     public init(descriptor: consuming Descriptor, chunkCount: Int) throws(SystemError) {
-        shared = try BackgroundWriterState(descriptor: descriptor, chunkCount: chunkCount)
-        var thread = pthread_t()
-        let argument = Unmanaged.passRetained(shared).toOpaque()
-        let created = pthread_create(&thread, nil, { argument in
-            let state = Unmanaged<BackgroundWriterState>.fromOpaque(argument!).takeRetainedValue()
-            state.run()
-            return nil
-        }, argument)
-        guard created == 0 else {
-            Unmanaged<BackgroundWriterState>.fromOpaque(argument).release()
-            throw SystemError(errno: created, operation: "pthread_create")
-        }
-        self.thread = thread
+        let shared = try BackgroundWriterState(descriptor: descriptor, chunkCount: chunkCount)
+        self.shared = shared
+        thread = try PosixThread.start { shared.run() }
     }
 
     deinit {
         if thread != nil { finish() }
-        if let thread { pthread_detach(thread) }
+        thread?.detach()
     }
 
     /// The chunk to fill next, or nil while every chunk waits for the writer.
@@ -84,7 +74,7 @@ public final class BackgroundWriter {
     public func waitUntilFinished() {
         guard let thread else { return }
         finish()
-        pthread_join(thread, nil)
+        thread.join()
         self.thread = nil
     }
 }

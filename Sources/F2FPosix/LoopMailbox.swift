@@ -3,8 +3,9 @@ import Glibc
 import Synchronization
 
 /// The only way into the loop from another thread: a locked list of closures plus an
-/// eventfd that wakes `epoll_wait`. The one audited `@unchecked Sendable` of the project:
-/// `wakeDescriptor` is immutable after init and the list is behind the mutex.
+/// eventfd that wakes `epoll_wait`. One of the project's two audited `@unchecked Sendable`s
+/// (the other is `BackgroundWriterState`): `wakeDescriptor` is immutable after init and the
+/// list is behind the mutex.
 public final class LoopMailbox: @unchecked Sendable {
     private let pending = Mutex<[@Sendable () -> Void]>([])
     let wakeDescriptor: Int32
