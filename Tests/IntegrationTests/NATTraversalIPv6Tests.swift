@@ -19,27 +19,27 @@ import Testing
         init() throws {
             Self.remove()
             for namespace in Self.namespaces {
-                try run6("ip", "netns", "add", namespace)
-                try run6("ip", "-n", namespace, "link", "set", "lo", "up")
+                try runSbin("ip", "netns", "add", namespace)
+                try runSbin("ip", "-n", namespace, "link", "set", "lo", "up")
             }
-            try run6("ip", "-n", "mesh6-wan", "link", "add", "br0", "type", "bridge")
-            try run6("ip", "-n", "mesh6-wan", "link", "set", "br0", "up")
+            try runSbin("ip", "-n", "mesh6-wan", "link", "add", "br0", "type", "bridge")
+            try runSbin("ip", "-n", "mesh6-wan", "link", "set", "br0", "up")
             // nodad: usable at once, not after duplicate address detection's second or two.
-            try run6("ip", "-n", "mesh6-wan", "addr", "add", "\(Self.publicC)/64", "dev", "br0", "nodad")
+            try runSbin("ip", "-n", "mesh6-wan", "addr", "add", "\(Self.publicC)/64", "dev", "br0", "nodad")
             for (side, router, host, wan, lan) in [
                 ("a", "mesh6-ra", "mesh6-a", "2001:db8:6::2", "fd00:6:1::"), ("b", "mesh6-rb", "mesh6-b", "2001:db8:6::3", "fd00:6:2::"),
             ] {
-                try run6("ip", "-n", "mesh6-wan", "link", "add", "w-\(side)", "type", "veth", "peer", "name", "wan", "netns", router)
-                try run6("ip", "-n", "mesh6-wan", "link", "set", "w-\(side)", "master", "br0", "up")
-                try run6("ip", "-n", router, "addr", "add", "\(wan)/64", "dev", "wan", "nodad")
-                try run6("ip", "-n", router, "link", "set", "wan", "up")
-                try run6("ip", "-n", router, "link", "add", "lan", "type", "veth", "peer", "name", "eth0", "netns", host)
-                try run6("ip", "-n", router, "addr", "add", "\(lan)1/64", "dev", "lan", "nodad")
-                try run6("ip", "-n", router, "link", "set", "lan", "up")
-                try run6("ip", "-n", host, "addr", "add", "\(lan)2/64", "dev", "eth0", "nodad")
-                try run6("ip", "-n", host, "link", "set", "eth0", "up")
-                try run6("ip", "-n", host, "-6", "route", "add", "default", "via", "\(lan)1")
-                try run6("ip", "netns", "exec", router, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1")
+                try runSbin("ip", "-n", "mesh6-wan", "link", "add", "w-\(side)", "type", "veth", "peer", "name", "wan", "netns", router)
+                try runSbin("ip", "-n", "mesh6-wan", "link", "set", "w-\(side)", "master", "br0", "up")
+                try runSbin("ip", "-n", router, "addr", "add", "\(wan)/64", "dev", "wan", "nodad")
+                try runSbin("ip", "-n", router, "link", "set", "wan", "up")
+                try runSbin("ip", "-n", router, "link", "add", "lan", "type", "veth", "peer", "name", "eth0", "netns", host)
+                try runSbin("ip", "-n", router, "addr", "add", "\(lan)1/64", "dev", "lan", "nodad")
+                try runSbin("ip", "-n", router, "link", "set", "lan", "up")
+                try runSbin("ip", "-n", host, "addr", "add", "\(lan)2/64", "dev", "eth0", "nodad")
+                try runSbin("ip", "-n", host, "link", "set", "eth0", "up")
+                try runSbin("ip", "-n", host, "-6", "route", "add", "default", "via", "\(lan)1")
+                try runSbin("ip", "netns", "exec", router, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1")
                 // Masquerade out of the WAN side and drop new inbound connections, as in the
                 // IPv4 test; neighbour discovery is let in explicitly (conntrack does not
                 // count it as new, but a router without it would be unreachable).
@@ -59,12 +59,12 @@ import Testing
                 let file = NSTemporaryDirectory() + "mesh6-rules-\(side)"
                 try rules.write(toFile: file, atomically: true, encoding: .utf8)
                 defer { try? FileManager.default.removeItem(atPath: file) }
-                try run6("ip", "netns", "exec", router, "nft", "-f", file)
+                try runSbin("ip", "netns", "exec", router, "nft", "-f", file)
             }
         }
 
         static func remove() {
-            for namespace in namespaces { try? run6("ip", "netns", "del", namespace, quiet: true) }
+            for namespace in namespaces { try? runSbin("ip", "netns", "del", namespace, quiet: true) }
         }
 
         static func launcher(_ namespace: String) -> [String] { ["/usr/sbin/ip", "netns", "exec", namespace] }
@@ -138,17 +138,4 @@ import Testing
         let direct = try #require(try Self.directLine(b))
         #expect(!direct.contains(" datagrams in 0 "), "\(direct)")
     }
-}
-
-private func run6(_ arguments: String..., quiet: Bool = false) throws {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: arguments[0].hasPrefix("/") ? arguments[0] : "/usr/sbin/" + arguments[0])
-    process.arguments = Array(arguments.dropFirst())
-    if quiet {
-        process.standardError = FileHandle.nullDevice
-        process.standardOutput = FileHandle.nullDevice
-    }
-    try process.run()
-    process.waitUntilExit()
-    guard process.terminationStatus == 0 else { throw TestFailure("\(arguments.joined(separator: " ")) failed") }
 }

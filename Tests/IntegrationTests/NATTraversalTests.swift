@@ -21,26 +21,16 @@ import Testing
         init(symmetricA: Bool = false) throws {
             Self.remove()
             for namespace in Self.namespaces {
-                try run("ip", "netns", "add", namespace)
-                try run("ip", "-n", namespace, "link", "set", "lo", "up")
+                try runSbin("ip", "netns", "add", namespace)
+                try runSbin("ip", "-n", namespace, "link", "set", "lo", "up")
             }
-            try run("ip", "-n", "nat-wan", "link", "add", "br0", "type", "bridge")
-            try run("ip", "-n", "nat-wan", "link", "set", "br0", "up")
-            try run("ip", "-n", "nat-wan", "addr", "add", "\(Self.publicC)/24", "dev", "br0")
+            try runSbin("ip", "-n", "nat-wan", "link", "add", "br0", "type", "bridge")
+            try runSbin("ip", "-n", "nat-wan", "link", "set", "br0", "up")
+            try runSbin("ip", "-n", "nat-wan", "addr", "add", "\(Self.publicC)/24", "dev", "br0")
             for (side, router, host, wan, lan, symmetric) in [
                 ("a", "nat-ra", "nat-a", "198.51.100.2", "10.0.1", symmetricA), ("b", "nat-rb", "nat-b", "198.51.100.3", "10.0.2", false),
             ] {
-                try run("ip", "-n", "nat-wan", "link", "add", "w-\(side)", "type", "veth", "peer", "name", "wan", "netns", router)
-                try run("ip", "-n", "nat-wan", "link", "set", "w-\(side)", "master", "br0", "up")
-                try run("ip", "-n", router, "addr", "add", "\(wan)/24", "dev", "wan")
-                try run("ip", "-n", router, "link", "set", "wan", "up")
-                try run("ip", "-n", router, "link", "add", "lan", "type", "veth", "peer", "name", "eth0", "netns", host)
-                try run("ip", "-n", router, "addr", "add", "\(lan).1/24", "dev", "lan")
-                try run("ip", "-n", router, "link", "set", "lan", "up")
-                try run("ip", "-n", host, "addr", "add", "\(lan).2/24", "dev", "eth0")
-                try run("ip", "-n", host, "link", "set", "eth0", "up")
-                try run("ip", "-n", host, "route", "add", "default", "via", "\(lan).1")
-                try run("ip", "netns", "exec", router, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+                try addIPv4Home(bridgeNamespace: "nat-wan", bridgePort: "w-\(side)", router: router, host: host, wanAddress: wan, lanPrefix: lan)
                 // A home router: masquerade out of the WAN side, and a firewall that drops new
                 // inbound connections (so an early datagram leaves no state that would make
                 // the router pick another port for the punch going the other way).
@@ -56,12 +46,12 @@ import Testing
                 let file = NSTemporaryDirectory() + "nat-rules-\(side)"
                 try rules.write(toFile: file, atomically: true, encoding: .utf8)
                 defer { try? FileManager.default.removeItem(atPath: file) }
-                try run("ip", "netns", "exec", router, "nft", "-f", file)
+                try runSbin("ip", "netns", "exec", router, "nft", "-f", file)
             }
         }
 
         static func remove() {
-            for namespace in namespaces { try? run("ip", "netns", "del", namespace, quiet: true) }
+            for namespace in namespaces { try? runSbin("ip", "netns", "del", namespace, quiet: true) }
         }
 
         static func launcher(_ namespace: String) -> [String] { ["/usr/sbin/ip", "netns", "exec", namespace] }
@@ -241,7 +231,7 @@ import Testing
         let file = NSTemporaryDirectory() + "nat-rules-lossy"
         try rules.write(toFile: file, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(atPath: file) }
-        try run("ip", "netns", "exec", "nat-rb", "nft", "-f", file)
+        try runSbin("ip", "netns", "exec", "nat-rb", "nft", "-f", file)
         try waitUntil(timeout: .seconds(15), "the direct link's cost to rise with its loss") {
             try Self.directLinkCost(nodes.a).map { $0.advertised > 2 * clean.measured } == true
                 && Self.directLinkCost(nodes.b).map { $0.advertised > 2 * clean.measured } == true
@@ -249,7 +239,7 @@ import Testing
         let lossy = try #require(try Self.directLinkCost(nodes.a))
         print("mesh cost of A's direct link, 25 % loss one way: \(try Self.directLinkCost(nodes.a).map { "\($0)" } ?? "-") — \(try Self.directLine(nodes.a) ?? "")")
         print("A's mesh/print: \(try nodes.a.command("mesh/print").data.filter { $0.hasPrefix("Node ") })")
-        try run("ip", "netns", "exec", "nat-rb", "nft", "delete", "table", "ip", "lossy")
+        try runSbin("ip", "netns", "exec", "nat-rb", "nft", "delete", "table", "ip", "lossy")
         // The loss window (32 probes, about 7 s) empties; the RTT part stays what the host's
         // load makes it, so only the loss factor's going is asserted.
         try waitUntil(timeout: .seconds(20), "the cost to fall back once the loss ends") {
@@ -279,17 +269,4 @@ import Testing
             return try onA.receive(timeout: .milliseconds(300)) != nil
         }
     }
-}
-
-private func run(_ arguments: String..., quiet: Bool = false) throws {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: arguments[0].hasPrefix("/") ? arguments[0] : "/usr/sbin/" + arguments[0])
-    process.arguments = Array(arguments.dropFirst())
-    if quiet {
-        process.standardError = FileHandle.nullDevice
-        process.standardOutput = FileHandle.nullDevice
-    }
-    try process.run()
-    process.waitUntilExit()
-    guard process.terminationStatus == 0 else { throw TestFailure("\(arguments.joined(separator: " ")) failed") }
 }

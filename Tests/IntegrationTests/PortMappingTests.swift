@@ -44,27 +44,17 @@ import Testing
             Self.removeNamespaces()
             directory = try TemporaryDirectory.make()
             for namespace in Self.namespaces where secondHome || !namespace.hasSuffix("b") {
-                try run("ip", "netns", "add", namespace)
-                try run("ip", "-n", namespace, "link", "set", "lo", "up")
+                try runSbin("ip", "netns", "add", namespace)
+                try runSbin("ip", "-n", namespace, "link", "set", "lo", "up")
             }
             // The public side: a bridge with the public node's address on it.
-            try run("ip", "-n", "natpmp-w", "link", "add", "br0", "type", "bridge")
-            try run("ip", "-n", "natpmp-w", "addr", "add", "\(PortMappingTests.publicNode)/24", "dev", "br0")
-            try run("ip", "-n", "natpmp-w", "link", "set", "br0", "up")
+            try runSbin("ip", "-n", "natpmp-w", "link", "add", "br0", "type", "bridge")
+            try runSbin("ip", "-n", "natpmp-w", "addr", "add", "\(PortMappingTests.publicNode)/24", "dev", "br0")
+            try runSbin("ip", "-n", "natpmp-w", "link", "set", "br0", "up")
             var homes = [("natpmp-r", "natpmp-a", PortMappingTests.routerWAN, "10.0.1")]
             if secondHome { homes.append(("natpmp-rb", "natpmp-b", PortMappingTests.routerWANB, "10.0.2")) }
             for (router, host, wan, lan) in homes {
-                try run("ip", "-n", "natpmp-w", "link", "add", "to-\(router)", "type", "veth", "peer", "name", "wan", "netns", router)
-                try run("ip", "-n", "natpmp-w", "link", "set", "to-\(router)", "master", "br0", "up")
-                try run("ip", "-n", router, "addr", "add", "\(wan)/24", "dev", "wan")
-                try run("ip", "-n", router, "link", "set", "wan", "up")
-                try run("ip", "-n", router, "link", "add", "lan", "type", "veth", "peer", "name", "eth0", "netns", host)
-                try run("ip", "-n", router, "addr", "add", "\(lan).1/24", "dev", "lan")
-                try run("ip", "-n", router, "link", "set", "lan", "up")
-                try run("ip", "-n", host, "addr", "add", "\(lan).2/24", "dev", "eth0")
-                try run("ip", "-n", host, "link", "set", "eth0", "up")
-                try run("ip", "-n", host, "route", "add", "default", "via", "\(lan).1")
-                try run("ip", "netns", "exec", router, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+                try addIPv4Home(bridgeNamespace: "natpmp-w", bridgePort: "to-\(router)", router: router, host: host, wanAddress: wan, lanPrefix: lan)
             }
             if secondHome {
                 let rules = """
@@ -75,7 +65,7 @@ import Testing
                     }
                     """
                 try rules.write(toFile: directory + "/router-b.nft", atomically: true, encoding: .utf8)
-                try run("ip", "netns", "exec", "natpmp-rb", "nft", "-f", directory + "/router-b.nft")
+                try runSbin("ip", "netns", "exec", "natpmp-rb", "nft", "-f", directory + "/router-b.nft")
             }
             // The chains miniupnpd fills (its nftables back end expects them, as Debian's
             // nft_init.sh makes them): DNAT in prerouting_miniupnpd, accepts in miniupnpd,
@@ -116,7 +106,7 @@ import Testing
                 }
                 """
             try rules.write(toFile: directory + "/router.nft", atomically: true, encoding: .utf8)
-            try run("ip", "netns", "exec", "natpmp-r", "nft", "-f", directory + "/router.nft")
+            try runSbin("ip", "netns", "exec", "natpmp-r", "nft", "-f", directory + "/router.nft")
             guard gateway != .silent else { return }
             let configuration = """
                 ext_ifname=wan
@@ -163,7 +153,7 @@ import Testing
         }
 
         static func removeNamespaces() {
-            for namespace in namespaces { try? run("ip", "netns", "del", namespace, quiet: true) }
+            for namespace in namespaces { try? runSbin("ip", "netns", "del", namespace, quiet: true) }
         }
     }
 
@@ -338,17 +328,4 @@ import Testing
         let onB = try #require(try direct(b))
         #expect(onB.contains("udp \(Self.routerWAN):\(mappedPort) ") && onB.contains(" initiator"), "B reaches A at the forwarded port: \(onB)")
     }
-}
-
-private func run(_ arguments: String..., quiet: Bool = false) throws {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: arguments[0].hasPrefix("/") ? arguments[0] : "/usr/sbin/" + arguments[0])
-    process.arguments = Array(arguments.dropFirst())
-    if quiet {
-        process.standardError = FileHandle.nullDevice
-        process.standardOutput = FileHandle.nullDevice
-    }
-    try process.run()
-    process.waitUntilExit()
-    guard process.terminationStatus == 0 else { throw TestFailure("\(arguments.joined(separator: " ")) failed") }
 }
