@@ -134,6 +134,9 @@ import Testing
             for _ in 0..<20 { _ = try onB.receive(timeout: .seconds(1)) }
             return try Self.framesIn(nodes.c) - before < 3
         }
+        // The goal's second figure: A↔B unicast off C (a round of 20 crossing it at most twice),
+        // counted from the direct link showing; the frames exchanged before are included.
+        print("nat-traversal: unicast off C \(ContinuousClock.now - linkedAt) after the direct link")
         let before = try Self.framesIn(nodes.c)
         for tag in 0..<200 {
             let frame = onA.frame(to: onB.mac, size: 200, tag: UInt8(truncatingIfNeeded: tag))
