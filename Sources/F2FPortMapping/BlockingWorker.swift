@@ -1,7 +1,5 @@
-import CF2FSystem
 import F2FCore
 import F2FPosix
-import Glibc
 import Synchronization
 
 /// Runs one blocking job at a time (miniupnpc's SSDP discovery and SOAP requests, which wait on
@@ -27,7 +25,7 @@ final class BlockingWorker<Result: Sendable> {
         precondition(self.completion == nil, "one job at a time")
         if !registered {
             do {
-                try loop.register(slot.wakeDescriptor, interest: .readable, handler: IOClosure { [weak self] _ in self?.deliver() })
+                try loop.register(slot.wake.descriptor, interest: .readable, handler: IOClosure { [weak self] _ in self?.deliver() })
             } catch {
                 throw SystemError(error)
             }
@@ -47,14 +45,13 @@ final class BlockingWorker<Result: Sendable> {
     /// and calls its completion. False when it did not finish in time.
     func finish(timeout: Duration) -> Bool {
         guard completion != nil else { return true }
-        var descriptor = pollfd(fd: slot.wakeDescriptor, events: Int16(POLLIN), revents: 0)
-        guard poll(&descriptor, 1, Int32(clamping: timeout.nanoseconds / 1_000_000)) == 1 else { return false }
+        guard slot.wake.waitForSignal(timeout: timeout) else { return false }
         deliver()
         return completion == nil
     }
 
     func close() {
-        if registered { loop.deregister(slot.wakeDescriptor) }
+        if registered { loop.deregister(slot.wake.descriptor) }
         registered = false
         completion = nil
     }
@@ -72,25 +69,19 @@ final class BlockingWorker<Result: Sendable> {
 /// closed under it (it is closed when the last of worker and thread lets go).
 private final class ResultSlot<Result: Sendable>: Sendable {
     private let value = Mutex<Result?>(nil)
-    let wakeDescriptor: Int32
+    let wake: EventCounter
 
     init() throws(SystemError) {
-        wakeDescriptor = try checkedSyscall("eventfd") { eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC)) }
-    }
-
-    deinit {
-        Glibc.close(wakeDescriptor)
+        wake = try EventCounter()
     }
 
     func put(_ result: Result) {
         value.withLock { $0 = result }
-        var one: UInt64 = 1
-        _ = write(wakeDescriptor, &one, 8)
+        wake.signal()
     }
 
     func take() -> Result? {
-        var counter: UInt64 = 0
-        _ = read(wakeDescriptor, &counter, 8)
+        wake.drain()
         return value.withLock { slot in
             defer { slot = nil }
             return slot

@@ -2,7 +2,6 @@ import CNATPMP
 import F2FBase
 import F2FCore
 import F2FPosix
-import Glibc
 
 /// NAT-PMP (RFC 6886) with the default gateway through libnatpmp, driven by the loop: the
 /// library's socket is nonblocking and connected to the gateway's port 5351; we watch it while a
@@ -100,8 +99,7 @@ final class NATPMPClient {
             requests &+= 1
             var response = natpmpresp_t()
             while case let left = deadline - MonotonicClock.now(), left > .zero {
-                var descriptor = pollfd(fd: state.pointee.s, events: Int16(POLLIN), revents: 0)
-                _ = poll(&descriptor, 1, Int32(min(250, max(1, left.nanoseconds / 1_000_000))))
+                _ = Readiness.waitUntilReadable(state.pointee.s, timeout: min(.milliseconds(250), max(.milliseconds(1), left)))
                 let status = readnatpmpresponseorretry(state, &response)
                 if status == NATPMP_TRYAGAIN { continue }
                 if status == 0, case .mapping(let answered, let answeredPort, _, _)? = Self.answer(response), answered != transport || answeredPort != port {

@@ -1,5 +1,4 @@
 import CMiniUPnPc
-import Glibc
 
 /// A UPnP Internet gateway device found by SSDP, and the SOAP requests we make of it, through
 /// miniupnpc. Every call blocks on the network (discovery waits `discoveryTime`, a request up
