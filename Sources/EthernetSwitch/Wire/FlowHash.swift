@@ -9,7 +9,6 @@
 /// claims hashes on what it has. No allocation.
 public enum FlowHash {
     enum Field {
-        static let etherType = 12
         static let ipv4Protocol = 9
         static let ipv4Fragment = 6
         static let ipv4Source = 12
@@ -17,43 +16,32 @@ public enum FlowHash {
         static let ipv6Source = 8
     }
 
-    static let ipv4: UInt16 = 0x0800
-    static let ipv6: UInt16 = 0x86DD
-    static let customerTag: UInt16 = 0x8100
-    static let serviceTag: UInt16 = 0x88A8
 
     /// The flow hash of `frame` (starting at its destination MAC).
     public static func hash(_ frame: UnsafeRawBufferPointer, seed: UInt32) -> UInt32 {
         var state = Mixer(seed: seed)
-        guard frame.count >= 14 else {
+        guard let layer = NetworkLayer(frame) else {
             state.add(bytes: frame, from: 0, count: frame.count)
             return state.value
         }
-        var offset = Field.etherType
-        var etherType = bigEndian(frame, offset)
-        for _ in 0..<2 where etherType == customerTag || etherType == serviceTag {
-            offset += 4
-            guard frame.count >= offset + 2 else { break }
-            etherType = bigEndian(frame, offset)
-        }
-        let ip = offset + 2
-        switch etherType {
-        case ipv4 where frame.count >= ip + 20 && frame[ip] >> 4 == 4:
+        let ip = layer.offset
+        switch layer.etherType {
+        case NetworkLayer.ipv4 where frame.count >= ip + 20 && frame[ip] >> 4 == 4:
             let proto = frame[ip + Field.ipv4Protocol]
             state.add(UInt32(proto))
             state.add(bytes: frame, from: ip + Field.ipv4Source, count: 8)
             // Later fragments carry no ports: the whole fragmented datagram hashes on its
             // addresses alone, and so do its first fragment's.
-            let isFragment = bigEndian(frame, ip + Field.ipv4Fragment) & 0x3FFF != 0
+            let isFragment = NetworkLayer.bigEndian(frame, ip + Field.ipv4Fragment) & 0x3FFF != 0
             if !isFragment { addPorts(frame, at: ip + Int(frame[ip] & 0x0F) * 4, protocol: proto, into: &state) }
-        case ipv6 where frame.count >= ip + 40 && frame[ip] >> 4 == 6:
+        case NetworkLayer.ipv6 where frame.count >= ip + 40 && frame[ip] >> 4 == 6:
             let next = frame[ip + Field.ipv6NextHeader]
             state.add(UInt32(next))
             state.add(bytes: frame, from: ip + Field.ipv6Source, count: 32)
             addPorts(frame, at: ip + 40, protocol: next, into: &state)
         default:
             state.add(bytes: frame, from: 0, count: 12)
-            state.add(UInt32(etherType))
+            state.add(UInt32(layer.etherType))
         }
         return state.value
     }
@@ -62,11 +50,6 @@ public enum FlowHash {
         // TCP, UDP, SCTP, UDP-Lite: both ports in the first four bytes.
         guard proto == 6 || proto == 17 || proto == 132 || proto == 136, frame.count >= offset + 4 else { return }
         state.add(bytes: frame, from: offset, count: 4)
-    }
-
-    @inline(__always)
-    static func bigEndian(_ frame: UnsafeRawBufferPointer, _ offset: Int) -> UInt16 {
-        UInt16(frame[offset]) << 8 | UInt16(frame[offset + 1])
     }
 
     /// FNV-1a over the chosen bytes, started from the seed, with a final avalanche

@@ -11,7 +11,6 @@
 /// reads; one too short for the headers it claims is left alone.
 public enum TCPMSSClamp {
     enum Field {
-        static let etherType = 12
         static let ipv4Protocol = 9
         static let ipv4Fragment = 6
         static let ipv6NextHeader = 6
@@ -20,10 +19,6 @@ public enum TCPMSSClamp {
         static let tcpChecksum = 16
     }
 
-    static let ipv4: UInt16 = 0x0800
-    static let ipv6: UInt16 = 0x86DD
-    static let customerTag: UInt16 = 0x8100
-    static let serviceTag: UInt16 = 0x88A8
     static let tcp: UInt8 = 6
     static let syn: UInt8 = 0x02
     static let mssOption: UInt8 = 2
@@ -36,26 +31,18 @@ public enum TCPMSSClamp {
     /// `maximumFrameCount` bytes can carry. Returns whether it changed the frame.
     @discardableResult
     public static func clamp(_ frame: UnsafeMutableRawBufferPointer, maximumFrameCount: Int) -> Bool {
-        guard frame.count >= 14 else { return false }
-        var offset = Field.etherType
-        var etherType = bigEndian(frame, offset)
-        // Up to two VLAN tags (802.1ad service tag, then 802.1Q customer tag).
-        for _ in 0..<2 where etherType == customerTag || etherType == serviceTag {
-            offset += 4
-            guard frame.count >= offset + 2 else { return false }
-            etherType = bigEndian(frame, offset)
-        }
-        let ip = offset + 2
+        guard let layer = NetworkLayer(UnsafeRawBufferPointer(frame)) else { return false }
+        let ip = layer.offset
         let tcpStart: Int
         let maximumSegment: Int
-        switch etherType {
-        case ipv4:
+        switch layer.etherType {
+        case NetworkLayer.ipv4:
             guard frame.count >= ip + 20, frame[ip] >> 4 == 4, frame[ip + Field.ipv4Protocol] == tcp,
                 bigEndian(frame, ip + Field.ipv4Fragment) & 0x1FFF == 0  // the first fragment, or whole
             else { return false }
             tcpStart = ip + Int(frame[ip] & 0x0F) * 4
             maximumSegment = maximumFrameCount - ip - ipv4Headers
-        case ipv6:
+        case NetworkLayer.ipv6:
             // Only TCP right after the fixed header, as tinc: SYNs carry no extension headers.
             guard frame.count >= ip + 40, frame[ip] >> 4 == 6, frame[ip + Field.ipv6NextHeader] == tcp else { return false }
             tcpStart = ip + 40
