@@ -108,7 +108,7 @@ let package = Package(
             swiftSettings: strict),
         .testTarget(
             name: "F2FTransportUDPTests",
-            dependencies: ["F2FTransportUDP", "F2FCore", "F2FBase", "F2FPosix", "F2FSecure", "F2FTesting"],
+            dependencies: ["F2FTransportUDP", "EthernetSwitch", "F2FCore", "F2FBase", "F2FPosix", "F2FSecure", "F2FTesting"],
             swiftSettings: strict
         ),
         .testTarget(

@@ -13,7 +13,9 @@
 #   bare      iperf3/ping between the WAN addresses: what the WAN itself gives.
 #   f2f       one f2f-switch per site (switch A --listen on A's WAN address, switch B
 #             --peer ID@A), friends of each other, default options plus $WAN_F2F_OPTS;
-#             a vde_plug per site makes tap ovl0 (10.79.0.1/24, .2/24) on its switch.
+#             each switch opens its site's tap ovl0 (10.79.0.1/24, .2/24) itself with
+#             --plug tap://ovl0, as tincd opens its own (--host-tap process: a vde_plug
+#             process per site cables the tap instead, as the first figures did).
 #   f2f-tcp   the same with $WAN_TCP_OPTS added (e.g. --no-udp once the UDP path exists):
 #             the friend link forced onto TCP. Without WAN_TCP_OPTS it equals f2f.
 #   tinc      tinc 1.0 (Debian `tinc`) in switch mode, defaults (its UDP data path), one
@@ -37,6 +39,8 @@
 #   --seconds S    iperf3 duration (default 10)
 #   --rows         subset of bare,f2f,f2f-tcp,tinc,f2f-base (default bare,f2f,f2f-tcp,tinc)
 #   --profiles     subset of lossless,loss1,20mbit (default all)
+#   --host-tap plug|process  how a site's host tap meets its f2f-switch: the switch's own
+#                  --plug tap://ovl0 (default) or a separate vde_plug process
 #   --out PREFIX   PREFIX.raw.tsv (every run) and PREFIX.txt (the table); default
 #                  /tmp/wan-bench-YYYYmmdd-HHMMSS
 #   Env: WAN_F2F_OPTS (options for both f2f rows), WAN_TCP_OPTS (extra for f2f-tcp),
@@ -51,7 +55,7 @@ set -uo pipefail   # not -e: one failed measurement is recorded as NA, the run g
 source "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
 cd "$(dirname "${BASH_SOURCE[0]}")/../.." || exit 1
 
-REPS=3 RUN_SECONDS=10 OUT="" KEEP=0 DO_INSTALL=1
+REPS=3 RUN_SECONDS=10 OUT="" KEEP=0 DO_INSTALL=1 HOST_TAP=plug
 F2F=.build/release/f2f-switch F2F_BASE=""
 ROWS=bare,f2f,f2f-tcp,tinc
 PROFILES=lossless,loss1,20mbit
@@ -73,6 +77,7 @@ while (($#)); do
         --seconds) RUN_SECONDS=${2:?}; shift ;;
         --rows) ROWS=${2:?}; shift ;;
         --profiles) PROFILES=${2:?}; shift ;;
+        --host-tap) HOST_TAP=${2:?}; shift ;;
         --out) OUT=${2:?}; shift ;;
         --keep) KEEP=1 ;;
         --no-install) DO_INSTALL=0 ;;
@@ -82,6 +87,7 @@ while (($#)); do
     shift
 done
 [[ $REPS =~ ^[1-9][0-9]*$ ]] || die "--reps must be a positive integer"
+[[ $HOST_TAP == plug || $HOST_TAP == process ]] || die "--host-tap must be plug or process"
 [[ $RUN_SECONDS =~ ^[1-9][0-9]*$ ]] && [ "$RUN_SECONDS" -ge 3 ] || die "--seconds must be an integer >= 3"
 [ -n "$OUT" ] || OUT="/tmp/wan-bench-$(date +%Y%m%d-%H%M%S)"
 [ "$(id -u)" = 0 ] || die "must run as root (namespaces, taps)"
@@ -187,6 +193,7 @@ start_f2f() {  # start_f2f TAG BINARY EXTRA...
     local tag=$1 bin=$2; shift 2
     local d=$TMPD/$tag port id_a id_b opts
     read -ra opts <<<"$F2F_OPTS $*"
+    [ "$HOST_TAP" = plug ] && opts+=(--plug tap://ovl0)
     port=$(pick_free_port) || return 1
     id_a=$("$bin" id --identity "$d.key-a" 2>/dev/null) && id_b=$("$bin" id --identity "$d.key-b" 2>/dev/null) || return 1
     spawn "$d.sw-a.log" "switch a $tag" ip netns exec "$NS_A" "$bin" -q -s "$d.sw-a" -M "$d.sw-a.mgmt" \
@@ -197,7 +204,12 @@ start_f2f() {  # start_f2f TAG BINARY EXTRA...
         --peer "$id_a@$WAN_NET.1:$port" --identity "$d.key-b" "${opts[@]}"
     ROW_PIDS+=("$SPAWNED")
     wait_or_log 15 "the friend link ($tag)" mgmt_peer_established "$d.sw-b.mgmt" || return 1
-    overlay_plugs "$d.sw-a" "$d.sw-b" "$tag" || return 1
+    if [ "$HOST_TAP" = plug ]; then
+        wait_or_log 10 "tap ovl0 in $NS_A" ns_has_link "$NS_A" ovl0 &&
+            wait_or_log 10 "tap ovl0 in $NS_B" ns_has_link "$NS_B" ovl0 && address_overlay || return 1
+    else
+        overlay_plugs "$d.sw-a" "$d.sw-b" "$tag" || return 1
+    fi
     TARGET=$OVL_NET.2
 }
 
@@ -295,7 +307,7 @@ IFS=, read -ra ROW_LIST <<<"$ROWS"
 IFS=, read -ra PROFILE_LIST <<<"$PROFILES"
 {
     echo "# wan-bench $(date -u +%Y-%m-%dT%H:%M:%SZ), $(host_summary)"
-    echo "# f2f: $F2F ($(git rev-parse --short HEAD 2>/dev/null)), f2f-base: ${F2F_BASE:-none}, WAN_F2F_OPTS='$F2F_OPTS', WAN_TCP_OPTS='$TCP_OPTS'"
+    echo "# f2f: $F2F ($(git rev-parse --short HEAD 2>/dev/null)), f2f-base: ${F2F_BASE:-none}, WAN_F2F_OPTS='$F2F_OPTS', WAN_TCP_OPTS='$TCP_OPTS', host tap: $HOST_TAP"
     echo "# tinc: $(tincd --version 2>/dev/null | head -1); delay ${DELAY_MS} ms each way; ${RUN_SECONDS} s; $REPS reps"
     printf '# profile\trow\trep\tmbps\trtt_p50_ms\trtt_p99_ms\tping_lost\n'
 } >"$OUT.raw.tsv"

@@ -184,9 +184,9 @@ public final class DatagramLink: DatagramPath {
         if piece.count > 0 {
             (slot.baseAddress! + NoiseDatagramCipher.headerCount).copyMemory(from: piece.baseAddress!, byteCount: piece.count)
         }
-        if piece.first == F2FPacketType.ethernetFrame.rawValue {
+        if let offset = Self.frameOffset(inPacketOf: piece.first), offset < piece.count {
             // A whole frame (fragments start with their marker): our copy, so its SYN may be clamped.
-            let frame = NoiseDatagramCipher.headerCount + F2FPacketHeader.encodedCount
+            let frame = NoiseDatagramCipher.headerCount + offset
             clampMSS(UnsafeMutableRawBufferPointer(rebasing: slot[frame..<NoiseDatagramCipher.headerCount + piece.count]))
         }
         do {
@@ -273,9 +273,9 @@ public final class DatagramLink: DatagramPath {
                 packet.withUnsafeBytes { handle($0, now: now) }
             }
         } else {
-            if plaintext.first == F2FPacketType.ethernetFrame.rawValue, plaintext.count > F2FPacketHeader.encodedCount {
+            if let offset = Self.frameOffset(inPacketOf: plaintext.first), offset < plaintext.count {
                 // Also on receiving: a friend with an older switch does not clamp what it sends.
-                let frame = NoiseDatagramCipher.headerCount + F2FPacketHeader.encodedCount
+                let frame = NoiseDatagramCipher.headerCount + offset
                 clampMSS(UnsafeMutableRawBufferPointer(rebasing: bytes[frame..<bytes.count - NoiseDatagramCipher.tagCount]))
             }
             handle(plaintext, now: now)
@@ -283,11 +283,39 @@ public final class DatagramLink: DatagramPath {
         return nil
     }
 
+    public func clampedForStream(_ payload: UnsafeRawBufferPointer, of type: F2FPacketType, into copy: UnsafeMutableRawBufferPointer) -> Bool {
+        guard let offset = Self.frameOffset(inPacketOf: type.rawValue).map({ $0 - F2FPacketHeader.encodedCount }),
+            offset < payload.count, copy.count >= payload.count,
+            TCPMSSClamp.needsClamp(UnsafeRawBufferPointer(rebasing: payload[offset...]), maximumFrameCount: largestUnfragmentedFrame)
+        else { return false }
+        copy.baseAddress!.copyMemory(from: payload.baseAddress!, byteCount: payload.count)
+        clampMSS(UnsafeMutableRawBufferPointer(rebasing: copy[offset..<payload.count]))
+        return true
+    }
+
+    /// Where the Ethernet frame starts in a packet of this type: after the packet's header,
+    /// and a routed frame also after its mesh header. Nil for packets that carry no frame.
+    @inline(__always)
+    static func frameOffset(inPacketOf type: UInt8?) -> Int? {
+        switch type {
+        case F2FPacketType.ethernetFrame.rawValue: F2FPacketHeader.encodedCount
+        case F2FPacketType.meshFrame.rawValue: F2FPacketHeader.encodedCount + MeshFrameHeader.encodedCount
+        default: nil
+        }
+    }
+
+    /// The largest frame that crosses in one datagram whether it goes plain or routed: a
+    /// connection's frames may take either form as the mesh's routes come and go, so its SYN
+    /// is clamped for the larger one (the routed frame's mesh header).
+    var largestUnfragmentedFrame: Int {
+        payloadSize - F2FPacketHeader.encodedCount - MeshFrameHeader.encodedCount
+    }
+
     /// The guests' TCP is told to send segments that fit one datagram (`TCPMSSClamp`): a
     /// 1514-byte frame would be two datagrams of half the size, and lost with either.
     @inline(__always)
     private func clampMSS(_ frame: UnsafeMutableRawBufferPointer) {
-        TCPMSSClamp.clamp(frame, maximumFrameCount: payloadSize - F2FPacketHeader.encodedCount)
+        TCPMSSClamp.clamp(frame, maximumFrameCount: largestUnfragmentedFrame)
     }
 
     private func handle(_ packet: UnsafeRawBufferPointer, now: Instant) {

@@ -1,3 +1,4 @@
+import EthernetSwitch
 import F2FBase
 import F2FCore
 import F2FPosix
@@ -325,7 +326,8 @@ final class LinkPair: DatagramLinkOwner {
     }
 
     /// A TCP SYN crossing the link has its MSS clamped to what one datagram carries on the
-    /// path: 1440 − 3 (F2F header) − 14 (Ethernet) − 40 (IPv4 and TCP) = 1383.
+    /// path, routed or not: 1440 − 3 (F2F header) − 9 (mesh header) − 14 (Ethernet) − 40 (IPv4
+    /// and TCP) = 1374.
     @Test func aSynCrossingTheLinkIsClampedToThePathsPayload() throws {
         let pair = try LinkPair()
         pair.largestDatagram = 1472
@@ -335,8 +337,52 @@ final class LinkPair: DatagramLinkOwner {
         let received = try #require(try pair.received(on: 1).first)
         let frame = Array(received.dropFirst(3))
         #expect(frame.count == syn.count)
-        #expect(Array(frame[56..<58]) == [0x05, 0x67], "MSS 1383")
+        #expect(Array(frame[56..<58]) == [0x05, 0x5E], "MSS 1374")
         #expect(Array(syn[56..<58]) == [0x05, 0xB4], "was 1460")
+    }
+
+    /// A SYN that crosses the stream (before UDP is chosen, or during a fallback) is clamped
+    /// too, to the payload the link has: else its connection's full-size segments would each be
+    /// two datagrams once frames move to UDP. Other frames are not copied.
+    @Test func aSynLeavingOverTheStreamIsClampedInACopyOtherFramesAreNotCopied() throws {
+        let pair = try LinkPair()
+        let syn = TCPMSSClampTestFrame.ipv4Syn
+        var copy = [UInt8](repeating: 0, count: 2048)
+        let clamped = copy.withUnsafeMutableBytes { copy in
+            syn.withUnsafeBytes { pair.links[0].clampedForStream($0, of: .ethernetFrame, into: copy) }
+        }
+        #expect(clamped)
+        #expect(pair.links[0].payloadSize == 1200, "not probed yet: the base payload")
+        #expect(Array(copy[56..<58]) == [0x04, 0x6E], "MSS 1134: 1200 - 3 - 9 - 14 - 40")
+        var expected = syn
+        expected.withUnsafeMutableBytes { _ = TCPMSSClamp.clamp($0, maximumFrameCount: 1188) }
+        #expect(Array(copy[..<syn.count]) == expected, "the whole frame copied, its checksum mended")
+        #expect(Array(syn[56..<58]) == [0x05, 0xB4], "the original untouched")
+        var ack = TCPMSSClampTestFrame.ipv4Syn
+        ack[47] = 0x10  // ACK, not SYN
+        let copied = copy.withUnsafeMutableBytes { copy in
+            ack.withUnsafeBytes { pair.links[0].clampedForStream($0, of: .ethernetFrame, into: copy) }
+        }
+        #expect(!copied)
+        let routed = [UInt8](repeating: 9, count: MeshFrameHeader.encodedCount) + syn
+        let routedCopied = copy.withUnsafeMutableBytes { copy in
+            routed.withUnsafeBytes { pair.links[0].clampedForStream($0, of: .meshFrame, into: copy) }
+        }
+        #expect(routedCopied)
+        #expect(Array(copy[..<routed.count]) == Array(routed[..<MeshFrameHeader.encodedCount]) + expected, "a routed frame past its mesh header")
+    }
+
+    /// Since mesh routing, most unicast frames cross as routed frames: their SYNs are clamped too.
+    @Test func aRoutedSynCrossingTheLinkIsClampedPastItsMeshHeader() throws {
+        let pair = try LinkPair()
+        pair.largestDatagram = 1472
+        pair.run(through: 3_000)
+        let header = [UInt8](repeating: 7, count: MeshFrameHeader.encodedCount)
+        _ = Self.send(PacketBytes.packet(.meshFrame, payload: header + TCPMSSClampTestFrame.ipv4Syn), on: pair)
+        let received = try #require(try pair.received(on: 1).first)
+        let frame = Array(received.dropFirst(3 + MeshFrameHeader.encodedCount))
+        #expect(Array(received[3..<(3 + MeshFrameHeader.encodedCount)]) == header)
+        #expect(Array(frame[56..<58]) == [0x05, 0x5E], "MSS 1374")
     }
 }
 

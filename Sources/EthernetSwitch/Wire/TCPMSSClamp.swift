@@ -31,7 +31,37 @@ public enum TCPMSSClamp {
     /// `maximumFrameCount` bytes can carry. Returns whether it changed the frame.
     @discardableResult
     public static func clamp(_ frame: UnsafeMutableRawBufferPointer, maximumFrameCount: Int) -> Bool {
-        guard let layer = NetworkLayer(UnsafeRawBufferPointer(frame)) else { return false }
+        guard let option = oversizeOption(in: UnsafeRawBufferPointer(frame), maximumFrameCount: maximumFrameCount) else { return false }
+        let announced = bigEndian(UnsafeRawBufferPointer(frame), option.valueOffset)
+        frame[option.valueOffset] = UInt8(option.clamped >> 8)
+        frame[option.valueOffset + 1] = UInt8(option.clamped & 0xFF)
+        // The checksum sums 16-bit words from the TCP header's start: a value at an odd offset
+        // straddles two words, and adds in byte-swapped.
+        let odd = (option.valueOffset - option.tcpStart) & 1 == 1
+        let checksumOffset = option.tcpStart + Field.tcpChecksum
+        let updated = adjust(
+            checksum: bigEndian(UnsafeRawBufferPointer(frame), checksumOffset),
+            from: odd ? announced.byteSwapped : announced, to: odd ? option.clamped.byteSwapped : option.clamped)
+        frame[checksumOffset] = UInt8(updated >> 8)
+        frame[checksumOffset + 1] = UInt8(updated & 0xFF)
+        return true
+    }
+
+    /// Whether `frame` is a TCP SYN whose MSS `clamp` would lower: lets a sender that does not
+    /// own the frame copy only the few frames that need it.
+    public static func needsClamp(_ frame: UnsafeRawBufferPointer, maximumFrameCount: Int) -> Bool {
+        oversizeOption(in: frame, maximumFrameCount: maximumFrameCount) != nil
+    }
+
+    /// An MSS option above what the path carries: where its value and the TCP header start.
+    struct OversizeOption {
+        let valueOffset: Int
+        let tcpStart: Int
+        let clamped: UInt16
+    }
+
+    static func oversizeOption(in frame: UnsafeRawBufferPointer, maximumFrameCount: Int) -> OversizeOption? {
+        guard let layer = NetworkLayer(frame) else { return nil }
         let ip = layer.offset
         let tcpStart: Int
         let maximumSegment: Int
@@ -39,53 +69,41 @@ public enum TCPMSSClamp {
         case NetworkLayer.ipv4:
             guard frame.count >= ip + 20, frame[ip] >> 4 == 4, frame[ip + Field.ipv4Protocol] == tcp,
                 bigEndian(frame, ip + Field.ipv4Fragment) & 0x1FFF == 0  // the first fragment, or whole
-            else { return false }
+            else { return nil }
             tcpStart = ip + Int(frame[ip] & 0x0F) * 4
             maximumSegment = maximumFrameCount - ip - ipv4Headers
         case NetworkLayer.ipv6:
             // Only TCP right after the fixed header, as tinc: SYNs carry no extension headers.
-            guard frame.count >= ip + 40, frame[ip] >> 4 == 6, frame[ip + Field.ipv6NextHeader] == tcp else { return false }
+            guard frame.count >= ip + 40, frame[ip] >> 4 == 6, frame[ip + Field.ipv6NextHeader] == tcp else { return nil }
             tcpStart = ip + 40
             maximumSegment = maximumFrameCount - ip - ipv6Headers
         default:
-            return false
+            return nil
         }
-        guard frame.count >= tcpStart + 20, frame[tcpStart + Field.tcpFlags] & syn != 0, maximumSegment > 0 else { return false }
+        guard frame.count >= tcpStart + 20, frame[tcpStart + Field.tcpFlags] & syn != 0, maximumSegment > 0 else { return nil }
         let optionsEnd = tcpStart + Int(frame[tcpStart + Field.tcpDataOffset] >> 4) * 4
-        guard optionsEnd <= frame.count else { return false }
+        guard optionsEnd <= frame.count else { return nil }
         var option = tcpStart + 20
         while option < optionsEnd {
             switch frame[option] {
             case 0:  // end of options
-                return false
+                return nil
             case 1:  // no-operation
                 option += 1
                 continue
             default:
                 break
             }
-            guard option + 1 < optionsEnd else { return false }
+            guard option + 1 < optionsEnd else { return nil }
             let length = Int(frame[option + 1])
-            guard length >= 2, option + length <= optionsEnd else { return false }
+            guard length >= 2, option + length <= optionsEnd else { return nil }
             if frame[option] == mssOption, length == 4 {
-                let announced = bigEndian(frame, option + 2)
-                guard Int(announced) > maximumSegment else { return false }
-                let clamped = UInt16(maximumSegment)
-                frame[option + 2] = UInt8(clamped >> 8)
-                frame[option + 3] = UInt8(clamped & 0xFF)
-                // The checksum sums 16-bit words from the TCP header's start: a value at an odd
-                // offset straddles two words, and adds in byte-swapped.
-                let odd = (option + 2 - tcpStart) & 1 == 1
-                let checksum = bigEndian(frame, tcpStart + Field.tcpChecksum)
-                let updated = adjust(
-                    checksum: checksum, from: odd ? announced.byteSwapped : announced, to: odd ? clamped.byteSwapped : clamped)
-                frame[tcpStart + Field.tcpChecksum] = UInt8(updated >> 8)
-                frame[tcpStart + Field.tcpChecksum + 1] = UInt8(updated & 0xFF)
-                return true
+                guard Int(bigEndian(frame, option + 2)) > maximumSegment else { return nil }
+                return OversizeOption(valueOffset: option + 2, tcpStart: tcpStart, clamped: UInt16(maximumSegment))
             }
             option += length
         }
-        return false
+        return nil
     }
 
     /// RFC 1624 equation 3: HC' = ~(~HC + ~m + m'), in one's complement arithmetic.
@@ -97,7 +115,7 @@ public enum TCPMSSClamp {
     }
 
     @inline(__always)
-    private static func bigEndian(_ frame: UnsafeMutableRawBufferPointer, _ offset: Int) -> UInt16 {
+    private static func bigEndian(_ frame: UnsafeRawBufferPointer, _ offset: Int) -> UInt16 {
         UInt16(frame[offset]) << 8 | UInt16(frame[offset + 1])
     }
 }

@@ -11,10 +11,19 @@ public protocol DatagramPath: AnyObject {
     func flush()
     /// When an authenticated datagram last came, and the path's RTO: the link's liveness.
     var liveness: LinkLiveness.DatagramReport { get }
+    /// Copies the payload of a frame packet about to go over the stream into `copy` with its
+    /// TCP SYN's MSS lowered to what one datagram carries, if it needs that, and says whether
+    /// it did. A connection opened while frames went over the stream (the first second of a
+    /// link, a fallback) would otherwise send full-size segments for its whole life, each of
+    /// them two datagrams once frames move back to datagrams.
+    func clampedForStream(_ payload: UnsafeRawBufferPointer, of type: F2FPacketType, into copy: UnsafeMutableRawBufferPointer) -> Bool
 }
 
 extension DatagramPath {
     public var liveness: LinkLiveness.DatagramReport { LinkLiveness.DatagramReport(lastHeard: nil, retransmissionTimeout: nil) }
+    public func clampedForStream(_ payload: UnsafeRawBufferPointer, of type: F2FPacketType, into copy: UnsafeMutableRawBufferPointer) -> Bool {
+        false
+    }
 }
 
 /// A friend link with two paths: the authenticated stream (Noise over TCP) and, once set up,
@@ -46,6 +55,12 @@ public final class PathSwitchingConnection: Connection, ConnectionEvents {
         case atBoundary
         /// The rest of a packet going over the stream.
         case streaming(remaining: Int)
+        /// A frame packet going over the stream while a datagram path exists: its header goes
+        /// first, alone, so that its payload arrives whole at the next write to be looked at.
+        case streamingFrameHeader(type: F2FPacketType, total: Int, sent: Int)
+        /// A frame's payload going over the stream from our copy in `gather`, its SYN clamped:
+        /// the caller's writes carry the same bytes from `sent` on, which are not used.
+        case streamingCopy(count: Int, sent: Int)
         /// A frame gathered whole in `gather` before it goes as datagrams.
         case gathering(total: Int, filled: Int)
     }
@@ -88,8 +103,11 @@ public final class PathSwitchingConnection: Connection, ConnectionEvents {
             precondition(bytes.count >= F2FPacketHeader.encodedCount, "a packet's header is written whole")
             let type = F2FPacketType(rawValue: bytes[0])
             let total = F2FPacketHeader.encodedCount + (Int(bytes[1]) << 8 | Int(bytes[2]))
-            outbound = (type == .ethernetFrame || type == .meshFrame) && datagrams?.carriesFrames == true
-                ? .gathering(total: total, filled: 0) : .streaming(remaining: total)
+            outbound = .streaming(remaining: total)
+            if type == .ethernetFrame || type == .meshFrame, let datagrams {
+                outbound = datagrams.carriesFrames
+                    ? .gathering(total: total, filled: 0) : .streamingFrameHeader(type: type, total: total, sent: 0)
+            }
         }
         switch outbound {
         case .atBoundary:
@@ -97,6 +115,23 @@ public final class PathSwitchingConnection: Connection, ConnectionEvents {
         case .streaming(let remaining):
             let taken = try stream.write(UnsafeRawBufferPointer(rebasing: bytes.prefix(remaining)))
             outbound = taken == remaining ? .atBoundary : .streaming(remaining: remaining - taken)
+            return taken
+        case .streamingFrameHeader(let type, let total, let sent):
+            let headerLeft = F2FPacketHeader.encodedCount - sent
+            guard headerLeft == 0 else {
+                let taken = try stream.write(UnsafeRawBufferPointer(rebasing: bytes.prefix(headerLeft)))
+                outbound = .streamingFrameHeader(type: type, total: total, sent: sent + taken)
+                return taken
+            }
+            let payloadCount = total - F2FPacketHeader.encodedCount
+            let payload = UnsafeRawBufferPointer(rebasing: bytes.prefix(payloadCount))
+            outbound = payload.count == payloadCount && datagrams?.clampedForStream(payload, of: type, into: gather) == true
+                ? .streamingCopy(count: payloadCount, sent: 0) : .streaming(remaining: payloadCount)
+            return try write(bytes)
+        case .streamingCopy(let count, let sent):
+            let offered = min(bytes.count, count - sent)
+            let taken = try stream.write(UnsafeRawBufferPointer(rebasing: gather[sent..<sent + offered]))
+            outbound = sent + taken == count ? .atBoundary : .streamingCopy(count: count, sent: sent + taken)
             return taken
         case .gathering(let total, let filled):
             if filled == 0, bytes.count >= total {

@@ -35,6 +35,43 @@ import Testing
         #expect(connection.counters.framesToDatagrams == 1)
     }
 
+    /// Rewrites the byte after the header in frames it is shown, as `DatagramLink` lowers a
+    /// SYN's MSS.
+    final class MarkingPath: DatagramPath {
+        var carriesFrames = false
+        var shown = 0
+        func send(packet: UnsafeRawBufferPointer) {}
+        func flush() {}
+        func clampedForStream(_ payload: UnsafeRawBufferPointer, of type: F2FPacketType, into copy: UnsafeMutableRawBufferPointer) -> Bool {
+            shown += 1
+            guard type == .ethernetFrame, payload[0] == 0x5A else { return false }
+            copy.copyMemory(from: payload)
+            copy[0] = 0xA5
+            return true
+        }
+    }
+
+    @Test func aFrameTheDatagramPathRewritesCrossesTheStreamRewrittenEvenInPieces() throws {
+        let stream = ScriptedConnection()
+        stream.writeCapacities = [2, 0, 1, 4, 0]
+        let connection = PathSwitchingConnection(stream: stream)
+        let path = MarkingPath()
+        connection.datagrams = path
+        let syn = PacketBytes.packet(.ethernetFrame, payload: [0x5A] + Array(repeating: 1, count: 99))
+        let other = PacketBytes.packet(.ethernetFrame, payload: [0x11] + Array(repeating: 2, count: 99))
+        let slot = OutboundSlot()
+        slot.load(.ethernetFrame, payload: UnsafeRawBufferPointer(rebasing: syn.withUnsafeBytes { $0 }[3...]))
+        #expect(try !slot.write(to: connection), "the stream took 2 bytes of the header")
+        #expect(try !slot.write(to: connection), "then its last byte and 4 of the payload")
+        stream.writeCapacities = []
+        #expect(try slot.write(to: connection), "then the rest")
+        #expect(try Self.write(other, to: connection))
+        var rewritten = syn
+        rewritten[3] = 0xA5
+        #expect(stream.written == rewritten + other, "the copy went out whole, then the next frame as it was")
+        #expect(path.shown == 2, "asked once per frame, not per piece")
+    }
+
     @Test func aPacketStartedOnTheStreamFinishesThereWhenThePathChangesMidway() throws {
         let stream = ScriptedConnection()
         stream.writeCapacities = [3, 100, 0]
