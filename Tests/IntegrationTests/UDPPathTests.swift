@@ -167,6 +167,75 @@ import Testing
         try a.stop()
     }
 
+    /// An IPv4 TCP SYN from `source` to `destination` announcing MSS 1460, with a valid
+    /// checksum (the frame of `TCPMSSClampTests`, its MAC addresses replaced).
+    private func syn(from source: TestClient, to destination: TestClient) -> [UInt8] {
+        let hex = "02000000000202000000000108004500003c12344000400614860a0000010a0000029c4014511122334400000000a002faf061d30000020405b40402080a0001e2400000000001030307"
+        var frame = stride(from: 0, to: hex.count, by: 2).map { offset in
+            let start = hex.index(hex.startIndex, offsetBy: offset)
+            return UInt8(hex[start..<hex.index(start, offsetBy: 2)], radix: 16)!
+        }
+        frame.replaceSubrange(0..<6, with: destination.mac.octets)
+        frame.replaceSubrange(6..<12, with: source.mac.octets)
+        return frame
+    }
+
+    /// The MSS a SYN frame (as `syn` builds it) announces, and whether its TCP checksum holds.
+    private func announcedMSS(_ frame: [UInt8]) -> (mss: Int, checksumHolds: Bool) {
+        let tcp = 34
+        var sum = 0
+        for word in stride(from: 26, to: 34, by: 2) { sum += Int(frame[word]) << 8 | Int(frame[word + 1]) }  // addresses
+        sum += 6 + (frame.count - tcp)  // protocol, TCP length
+        for word in stride(from: tcp, to: frame.count, by: 2) { sum += Int(frame[word]) << 8 | Int(frame[word + 1]) }
+        while sum > 0xFFFF { sum = (sum & 0xFFFF) + (sum >> 16) }
+        return (Int(frame[tcp + 22]) << 8 | Int(frame[tcp + 23]), sum == 0xFFFF)
+    }
+
+    /// Guests' TCP is told to send segments that fit one datagram of a 1500-byte path, with
+    /// room for a routed frame's mesh header: 1440 − 3 − 9 − 14 − 40 = 1374. That holds for a
+    /// SYN that crosses as a routed frame (the two stations known) over UDP, and for one that
+    /// crosses the TCP link during a fallback, whose connection would otherwise send two
+    /// datagrams per segment once UDP is back.
+    @Test func synsAreClampedForOneDatagramOverUDPAndOverTheTCPFallback() throws {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/sbin/nft") else {
+            Issue.record("nft is not installed (Debian nftables)")
+            return
+        }
+        let namespace = "f2f-mss-\(getpid())"
+        try run("/usr/sbin/ip", ["netns", "add", namespace])
+        defer { try? run("/usr/sbin/ip", ["netns", "del", namespace]) }
+        try run("/usr/sbin/ip", ["netns", "exec", namespace, "ip", "link", "set", "lo", "mtu", "1500", "up"])
+        let (a, b, port) = try linked(launcher: ["/usr/sbin/ip", "netns", "exec", namespace])
+        let onA = try TestClient(a.socketDirectory, mac: "02:00:00:00:0a:01")
+        let onB = try TestClient(b.socketDirectory, mac: "02:00:00:00:0b:01")
+        try waitUntil(timeout: .seconds(10), "the link to take UDP and confirm a 1440-byte payload") {
+            try a.peerPathLine().hasSuffix(" payload 1440") && b.peerPathLine().hasSuffix(" payload 1440")
+        }
+        // Both stations known on both switches, so the SYN may travel as a routed frame.
+        for (from, to) in [(onA, onB), (onB, onA)] {
+            let hello = from.frame(to: .broadcast, size: 60, tag: 1)
+            try from.send(hello)
+            #expect(try to.receive() == hello)
+        }
+        try onA.send(syn(from: onA, to: onB))
+        let overUDP = try #require(try onB.receive(), "the SYN crossed over UDP")
+        #expect(announcedMSS(overUDP).mss == 1374 && announcedMSS(overUDP).checksumHolds, "\(announcedMSS(overUDP))")
+
+        let nft = ["/usr/sbin/ip", "netns", "exec", namespace, "nft"]
+        try run(nft[0], Array(nft.dropFirst()) + ["add table inet f2fmss"])
+        try run(nft[0], Array(nft.dropFirst()) + ["add chain inet f2fmss input { type filter hook input priority 0 ; }"])
+        try run(nft[0], Array(nft.dropFirst()) + ["add rule inet f2fmss input udp dport \(port) drop"])
+        try waitUntil(timeout: .seconds(10), "both ends to fall back to TCP") {
+            try a.peerPathLine().hasPrefix(" path tcp") && b.peerPathLine().hasPrefix(" path tcp")
+        }
+        try onB.send(syn(from: onB, to: onA))
+        let overTCP = try #require(try onA.receive(), "the SYN crossed over the TCP link")
+        #expect(announcedMSS(overTCP).mss == 1374 && announcedMSS(overTCP).checksumHolds, "\(announcedMSS(overTCP))")
+        try run(nft[0], Array(nft.dropFirst()) + ["delete table inet f2fmss"])
+        try b.stop()
+        try a.stop()
+    }
+
     @Test func aFriendWithoutUDPKeepsTheLinkOnTCP() throws {
         let port = try TCPPorts.free()
         let friends = try FriendGroup(count: 2)
