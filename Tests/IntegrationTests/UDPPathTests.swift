@@ -122,17 +122,30 @@ import Testing
         try a.stop()
     }
 
-    @Test func blockedUDPFallsBackToTCPAndComesBack() throws {
+    /// Two linked switches in a namespace of their own, whose loopback is a 1500-byte path as
+    /// between two hosts on Ethernet (the datagrams carry DF), and nftables commands in it that
+    /// can drop the UDP sent to a's port. Nil (recorded) where nft is not installed.
+    private func linkedOverA1500BytePath(_ namespace: String) throws -> (a: SwitchProcess, b: SwitchProcess, blockUDP: () throws -> Void, unblockUDP: () throws -> Void)? {
         guard FileManager.default.isExecutableFile(atPath: "/usr/sbin/nft") else {
             Issue.record("nft is not installed (Debian nftables)")
-            return
+            return nil
         }
-        let namespace = "f2f-udp-\(getpid())"
         try run("/usr/sbin/ip", ["netns", "add", namespace])
-        defer { try? run("/usr/sbin/ip", ["netns", "del", namespace]) }
-        // A 1500-byte path, as between two hosts on Ethernet: the datagrams carry DF.
         try run("/usr/sbin/ip", ["netns", "exec", namespace, "ip", "link", "set", "lo", "mtu", "1500", "up"])
         let (a, b, port) = try linked(launcher: ["/usr/sbin/ip", "netns", "exec", namespace])
+        func nft(_ command: String) throws { try run("/usr/sbin/ip", ["netns", "exec", namespace, "nft", command]) }
+        let block = {
+            try nft("add table inet f2ftest")
+            try nft("add chain inet f2ftest input { type filter hook input priority 0 ; }")
+            try nft("add rule inet f2ftest input udp dport \(port) drop")
+        }
+        return (a, b, block, { try nft("delete table inet f2ftest") })
+    }
+
+    @Test func blockedUDPFallsBackToTCPAndComesBack() throws {
+        let namespace = "f2f-udp-\(getpid())"
+        defer { try? run("/usr/sbin/ip", ["netns", "del", namespace]) }
+        guard let (a, b, blockUDP, unblockUDP) = try linkedOverA1500BytePath(namespace) else { return }
         let onA = try TestClient(a.socketDirectory, mac: "02:00:00:00:0a:01")
         let onB = try TestClient(b.socketDirectory, mac: "02:00:00:00:0b:01")
         try waitUntil(timeout: .seconds(5), "the link to take UDP") { try b.peerPathLine().hasPrefix(" path udp") }
@@ -143,10 +156,7 @@ import Testing
         }
         let sent = try b.peerPathLine()
         #expect(sent.hasPrefix(" path udp") && !sent.contains("fragments in 0 out 0 ") && sent.contains("send-failures 0"), "\(sent)")
-        let nft = ["/usr/sbin/ip", "netns", "exec", namespace, "nft"]
-        try run(nft[0], Array(nft.dropFirst()) + ["add table inet f2ftest"])
-        try run(nft[0], Array(nft.dropFirst()) + ["add chain inet f2ftest input { type filter hook input priority 0 ; }"])
-        try run(nft[0], Array(nft.dropFirst()) + ["add rule inet f2ftest input udp dport \(port) drop"])
+        try blockUDP()
         try waitUntil(timeout: .seconds(10), "both ends to fall back to TCP") {
             try a.peerPathLine().hasPrefix(" path tcp") && b.peerPathLine().hasPrefix(" path tcp")
         }
@@ -156,7 +166,7 @@ import Testing
             try onB.send(frame)
             #expect(try onA.receive() == frame)
         }
-        try run(nft[0], Array(nft.dropFirst()) + ["delete table inet f2ftest"])
+        try unblockUDP()
         try waitUntil(timeout: .seconds(20), "UDP to be taken again") {
             try a.peerPathLine().hasPrefix(" path udp") && b.peerPathLine().hasPrefix(" path udp")
         }
@@ -197,15 +207,9 @@ import Testing
     /// crosses the TCP link during a fallback, whose connection would otherwise send two
     /// datagrams per segment once UDP is back.
     @Test func synsAreClampedForOneDatagramOverUDPAndOverTheTCPFallback() throws {
-        guard FileManager.default.isExecutableFile(atPath: "/usr/sbin/nft") else {
-            Issue.record("nft is not installed (Debian nftables)")
-            return
-        }
         let namespace = "f2f-mss-\(getpid())"
-        try run("/usr/sbin/ip", ["netns", "add", namespace])
         defer { try? run("/usr/sbin/ip", ["netns", "del", namespace]) }
-        try run("/usr/sbin/ip", ["netns", "exec", namespace, "ip", "link", "set", "lo", "mtu", "1500", "up"])
-        let (a, b, port) = try linked(launcher: ["/usr/sbin/ip", "netns", "exec", namespace])
+        guard let (a, b, blockUDP, _) = try linkedOverA1500BytePath(namespace) else { return }
         let onA = try TestClient(a.socketDirectory, mac: "02:00:00:00:0a:01")
         let onB = try TestClient(b.socketDirectory, mac: "02:00:00:00:0b:01")
         try waitUntil(timeout: .seconds(10), "the link to take UDP and confirm a 1440-byte payload") {
@@ -221,17 +225,13 @@ import Testing
         let overUDP = try #require(try onB.receive(), "the SYN crossed over UDP")
         #expect(announcedMSS(overUDP).mss == 1374 && announcedMSS(overUDP).checksumHolds, "\(announcedMSS(overUDP))")
 
-        let nft = ["/usr/sbin/ip", "netns", "exec", namespace, "nft"]
-        try run(nft[0], Array(nft.dropFirst()) + ["add table inet f2fmss"])
-        try run(nft[0], Array(nft.dropFirst()) + ["add chain inet f2fmss input { type filter hook input priority 0 ; }"])
-        try run(nft[0], Array(nft.dropFirst()) + ["add rule inet f2fmss input udp dport \(port) drop"])
+        try blockUDP()
         try waitUntil(timeout: .seconds(10), "both ends to fall back to TCP") {
             try a.peerPathLine().hasPrefix(" path tcp") && b.peerPathLine().hasPrefix(" path tcp")
         }
         try onB.send(syn(from: onB, to: onA))
         let overTCP = try #require(try onA.receive(), "the SYN crossed over the TCP link")
         #expect(announcedMSS(overTCP).mss == 1374 && announcedMSS(overTCP).checksumHolds, "\(announcedMSS(overTCP))")
-        try run(nft[0], Array(nft.dropFirst()) + ["delete table inet f2fmss"])
         try b.stop()
         try a.stop()
     }
