@@ -156,6 +156,11 @@ public struct Switch: Sendable {
         ports[port].isActive = false
         floodPorts.removeAll { $0 == port }
         macTable.removeEntries(onPort: port)
+        // A link's list is its friend's, set again when a link next takes the port.
+        if vlans.linkLists[port] != nil {
+            vlans.setLinkList(.all, port: port)
+            updateVLANsInUse()
+        }
         withSpanningTree(now: now) { tree, actions in tree.disablePort(port, now: now, actions: &actions) }
     }
 
@@ -358,14 +363,16 @@ public struct Switch: Sendable {
         return vlan
     }
 
-    /// A friend link is a trunk: a tagged member of every VLAN that exists here, but the one
-    /// it carries untagged. A membership bit is set only for an existing VLAN that is not the
-    /// port's untagged one (removing the VLAN or making it untagged clears it), so a member
-    /// costs one bit test.
+    /// A friend link is a trunk: a tagged member of every VLAN that exists here and its
+    /// allowed-VLAN list lets through, but the one it carries untagged. A membership bit is
+    /// set only for an existing VLAN that is not the port's untagged one (removing the VLAN or
+    /// making it untagged clears it) nor left out by a link's list (`setLinkVLANs` clears
+    /// those), so a member costs one bit test, and a friend link one more for its list.
     @inline(__always)
     private func isTaggedMember(_ port: Int, vlan: UInt16) -> Bool {
         if vlans.isTaggedMember(port, vlan: vlan) { return true }
         return ports[port].kind == .pointToPoint && vlans.exists(vlan) && ports[port].untaggedVLAN != vlan
+            && vlans.isAllowedOnLink(port, vlan: vlan)
     }
 
     /// How a frame of `vlan` leaves `port`: without a tag on the port's untagged VLAN, with
@@ -427,11 +434,28 @@ public struct Switch: Sendable {
     }
 
     /// `vlan/addport`: `port` becomes a tagged member (nothing changes if it is the port's
-    /// untagged VLAN, as in vde_switch).
+    /// untagged VLAN, as in vde_switch, nor if a friend link's list leaves the VLAN out: the
+    /// list says what the link carries).
     public mutating func addTaggedPort(_ port: Int, vlan: UInt16) throws(VLANError) {
         guard vlans.exists(vlan) else { throw .noSuchVLAN }
         guard exists(port) else { throw .noSuchPort }
-        if ports[port].untaggedVLAN != vlan { vlans.setTaggedMember(port, vlan: vlan, true) }
+        guard ports[port].untaggedVLAN != vlan, vlans.isAllowedOnLink(port, vlan: vlan) else { return }
+        vlans.setTaggedMember(port, vlan: vlan, true)
+    }
+
+    /// `peer/setvlans`: the tagged VLANs a friend link carries (`VLANList.all`: every VLAN
+    /// that exists, the default). Frames of the others are neither sent over the link nor
+    /// accepted from it (dropped and counted as `vlan`); its untagged VLAN crosses whatever
+    /// the list. A list other than `all` puts the switch in VLAN mode, as `vlan/create` does:
+    /// frames must be classified to be filtered. The list lasts until the port's link goes.
+    public mutating func setLinkVLANs(_ list: VLANList, port: Int) {
+        precondition(ports.indices.contains(port), "no port \(port)")
+        vlans.setLinkList(list, port: port)
+        // An explicit `vlan/addport` bit would let a left-out VLAN through the fast test.
+        for vlan in vlans.identifiers where !vlans.isAllowedOnLink(port, vlan: vlan) {
+            vlans.setTaggedMember(port, vlan: vlan, false)
+        }
+        updateVLANsInUse()
     }
 
     /// `vlan/delport`: the untagged VLAN cannot be left this way (`port/setvlan` moves it).
@@ -457,7 +481,7 @@ public struct Switch: Sendable {
     /// The data path looks at VLANs only once one exists or a port left VLAN 0: until then
     /// the switch is VLAN-transparent, as before VLANs, and pays one branch per frame.
     private mutating func updateVLANsInUse() {
-        vlans.isInUse = vlans.hasVLANsBesideZero || ports.contains { $0.untaggedVLAN != 0 }
+        vlans.isInUse = vlans.hasVLANsBesideZero || ports.contains { $0.untaggedVLAN != 0 } || !vlans.linkLists.isEmpty
     }
 
     // MARK: MAC and storm rules

@@ -11,6 +11,12 @@ public struct VLANs: Sendable {
     private var existing = [Bool](repeating: false, count: 4096)
     /// `portWords` words per VID, one bit per port.
     private var tagged: [UInt64]
+    /// Friend links' allowed-VLAN lists (`peer/setvlans`) as the data path tests them: a set
+    /// bit takes the VLAN off the link, laid out as `tagged`. Empty until a link gets a list
+    /// other than `all`, so that a switch without lists tests nothing more.
+    private var deniedOnLink: [UInt64] = []
+    /// The lists themselves, by port, for the console; ports absent carry every VLAN.
+    public private(set) var linkLists: [Int: VLANList] = [:]
     private let portWords: Int
 
     init(portCount: Int) {
@@ -41,6 +47,30 @@ public struct VLANs: Sendable {
     public func isTaggedMember(_ port: Int, vlan: UInt16) -> Bool {
         guard !tagged.isEmpty else { return false }
         return tagged[Int(vlan) &* portWords &+ port &>> 6] & (1 &<< UInt64(port & 63)) != 0
+    }
+
+    /// Whether a friend link's list lets `vlan` cross it tagged.
+    @inline(__always)
+    public func isAllowedOnLink(_ port: Int, vlan: UInt16) -> Bool {
+        guard !deniedOnLink.isEmpty else { return true }
+        return deniedOnLink[Int(vlan) &* portWords &+ port &>> 6] & (1 &<< UInt64(port & 63)) == 0
+    }
+
+    /// The list of a friend link; `VLANList.all` forgets it.
+    mutating func setLinkList(_ list: VLANList, port: Int) {
+        linkLists[port] = list.isAll ? nil : list
+        if deniedOnLink.isEmpty {
+            guard !list.isAll else { return }
+            deniedOnLink = [UInt64](repeating: 0, count: 4096 * portWords)
+        }
+        let bit: UInt64 = 1 << UInt64(port % 64)
+        // A list names VIDs 1...4094; VLAN 0 (tagged only on a link whose untagged VLAN is
+        // another) crosses only with `all`, as before lists. 4095 never exists.
+        for vlan in 0..<Int(VLANs.none) {
+            let index = vlan * portWords + port / 64
+            let allowed = vlan == 0 ? list.isAll : list.contains(UInt16(vlan))
+            if allowed { deniedOnLink[index] &= ~bit } else { deniedOnLink[index] |= bit }
+        }
     }
 
     mutating func create(_ vlan: UInt16) {

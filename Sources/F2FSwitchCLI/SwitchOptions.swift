@@ -141,6 +141,9 @@ struct SwitchOptions: ParsableArguments {
     @Option(name: .customLong("root-friends"), help: "Only these friends (ids, repeatable) may become the spanning tree root through their links: root guard on every other peer link.")
     var rootFriends: [String] = []
 
+    @Option(name: .customLong("peer-vlans"), help: ArgumentHelp("The tagged VLANs a friend's link carries, as peer/setvlans sets them (repeatable): LIST is 10,20,30-40, all (the default) or none (its untagged VLAN only).", valueName: "ID=LIST"))
+    var peerVLANs: [String] = []
+
     @Flag(name: .customLong("no-remote-root"), help: "No friend may become the spanning tree root through its link: root guard on every peer link.")
     var noRemoteRoot = false
 
@@ -248,6 +251,10 @@ struct SwitchOptions: ParsableArguments {
         }
         if noRemoteRoot, !rootFriends.isEmpty { throw ValidationError("--no-remote-root and --root-friends exclude each other") }
         if plaintext, !rootFriends.isEmpty { throw ValidationError("--root-friends needs authenticated links (not --plaintext)") }
+        for line in peerVLANs {
+            if case .failure(let message) = Self.peerVLANs(line) { throw ValidationError("--peer-vlans: \(message)") }
+        }
+        if plaintext, !peerVLANs.isEmpty { throw ValidationError("--peer-vlans names friends by id: not with --plaintext (peer/setvlans N sets a plaintext link's list)") }
         guard liveness >= 0.2, liveness <= 3600 else { throw ValidationError("--liveness must be 0.2…3600 seconds") }
         if let group, ProcessEnvironment.groupID(named: group) == nil { throw ValidationError("unknown group '\(group)'") }
         if daemon, socketDirectoryLocation == .privateTemporary(prefix: SocketDirectoryLocation.temporaryPrefix) {
@@ -264,6 +271,19 @@ struct SwitchOptions: ParsableArguments {
     }
 
     /// The switch directory a `--plug` URL names (`vde:///dir`, `vde:/dir`, `/dir`), if any.
+    /// `ID=LIST` of `--peer-vlans`.
+    private static func peerVLANs(_ line: String) -> Result<(PeerID, VLANList), ValidationError> {
+        let parts = line.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+        guard parts.count == 2, let id = PeerID(parsing: String(parts[0])) else {
+            return .failure(ValidationError("'\(line)' is not ID=LIST (an id as `f2f-switch id` prints it)"))
+        }
+        do {
+            return .success((id, try VLANList(parsing: String(parts[1]))))
+        } catch {
+            return .failure(ValidationError("'\(line)': LIST is VLANs of 1…4094 such as 10,20,30-40, or all, or none"))
+        }
+    }
+
     private static func plugDirectory(_ url: String) -> String? {
         var path = Substring(url)
         if path.hasPrefix("vde://") {
@@ -341,6 +361,10 @@ struct SwitchOptions: ParsableArguments {
         settings.liveness = liveness
         settings.rootFriends = rootFriends.compactMap(PeerID.init(parsing:))
         settings.noRemoteRoot = noRemoteRoot
+        for line in peerVLANs {
+            // Checked in validate(); a later --peer-vlans for the same friend wins.
+            if case .success(let (id, list)) = Self.peerVLANs(line) { settings.peerVLANs[id] = list }
+        }
         settings.maxPeers = maxPeers
         settings.maxPending = maxPending
         settings.maxPendingPerSource = maxPendingPerSource

@@ -22,6 +22,7 @@ public final class SwitchApplication {
     private let node: F2FNode
     private let dialer: PeerDialer
     private let peerPorts: PeerPorts
+    private let peerVLANLists: PeerVLANLists
     private var listener: TCPListener?
     /// `--stream` listeners and `--dgram` ports (QEMU without VDE).
     private var streamServers: [StreamServer] = []
@@ -93,6 +94,9 @@ public final class SwitchApplication {
         peerPorts = PeerPorts(engine: engine, node: node)
         server.clientGuards.rootGuard = !settings.clientRoot
         peerPorts.guardsForPeer = Self.peerGuards(settings: settings)
+        let peerVLANLists = PeerVLANLists(settings.peerVLANs)
+        self.peerVLANLists = peerVLANLists
+        peerPorts.vlansForPeer = { peer in peerVLANLists.list(for: peer) }
         peerPorts.maximumPorts = settings.peerPortLimit
         dialer = PeerDialer(node: node, loop: loop, logger: Logger(label: "f2f.tcp"))
         let node = node
@@ -356,7 +360,8 @@ public final class SwitchApplication {
     private func makeConsole() -> Console {
         let console = Console(banner: SwitchConsoleCommands.banner())
         PacketCaptureConsoleCommands.register(on: console, engine: engine) { [unowned self] name in peerPort(named: name) }
-        PeerConsoleCommands.register(on: console, node: node, dialer: dialer, peerPorts: peerPorts, friendLinks: friendLinks, udp: udp, mesh: mesh)
+        PeerConsoleCommands.register(
+            on: console, node: node, dialer: dialer, peerPorts: peerPorts, friendLinks: friendLinks, udp: udp, mesh: mesh, vlanLists: peerVLANLists)
         NATConsoleCommands.register(on: console, now: { [loop] in loop.now }, portMapper: { [unowned self] in portMapper })
         if let mesh { MeshConsoleCommands.register(on: console, router: mesh, engine: engine, node: node) }
         LimitsConsoleCommands.register(

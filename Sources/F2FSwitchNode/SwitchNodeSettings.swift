@@ -63,6 +63,8 @@ public struct SwitchNodeSettings: Sendable {
     public var mapPortLifetime: UInt32 = 7200
     public var liveness: Double = 3
     public var rootFriends: [PeerID] = []
+    /// `--peer-vlans ID=LIST`: the tagged VLANs each friend's link carries (default all).
+    public var peerVLANs: [PeerID: VLANList] = [:]
     public var noRemoteRoot = false
 
     // Limits before authentication (docs/security/pre-authentication.md).

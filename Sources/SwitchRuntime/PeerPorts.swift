@@ -12,6 +12,9 @@ public final class PeerPorts: CoreListener, OutboundProducer {
     private let control = ControlFrames()
     /// The spanning tree guards of a peer's port (root guard for friends who may not be root).
     public var guardsForPeer: (Peer) -> STPPortGuards = { _ in STPPortGuards() }
+    /// The tagged VLANs a peer's link carries (`peer/setvlans`, `--peer-vlans`), asked each
+    /// time the peer links: the list belongs to the friend, not to the port.
+    public var vlansForPeer: (Peer) -> VLANList = { _ in .all }
     /// The most ports peer links may hold together: the rest stay for local clients and
     /// `--plug` ports, however many friends link.
     public var maximumPorts = Int.max
@@ -73,6 +76,16 @@ public final class PeerPorts: CoreListener, OutboundProducer {
         links[peer.id] = link
         peer.attachment = port
         engine.attach(link, port: port, kind: .pointToPoint, guards: guardsForPeer(peer))
+        let vlans = vlansForPeer(peer)
+        if !vlans.isAll { engine.setLinkVLANs(vlans, port: port) }
+    }
+
+    /// A new list for the peer's live link; false if the peer has no link (yet).
+    @discardableResult
+    public func setVLANs(_ list: VLANList, for peer: Peer) -> Bool {
+        guard let link = links[peer.id] else { return false }
+        engine.setLinkVLANs(list, port: link.port)
+        return true
     }
 
     public func produce(for peer: Peer, into slot: OutboundSlot) -> Bool {

@@ -257,8 +257,11 @@ public final class SwitchEngine {
         }
         let vlan = core.frameVLAN
         guard let hop = meshTable?.stations[UInt64(vlan) << 48 | Self.destination(of: frame)] else { return false }
-        // A friend link is a tagged member of every VLAN that exists but its untagged one.
+        // A friend link is a tagged member of every VLAN that exists but its untagged one,
+        // unless its list leaves the VLAN out: then the tree's decision stands, which keeps
+        // the frame off that link too.
         let tagged = core.ports[hop.port].untaggedVLAN != vlan
+        if tagged, !core.vlans.isAllowedOnLink(hop.port, vlan: vlan) { return false }
         var onTheMesh = frame
         if tagged != core.frameWasTagged {
             guard let rewritten = vlanScratch.rewrite(frame, slot: slot, tagging: tagged ? vlan : nil), rewritten.count <= maxFrameSize else {
@@ -289,6 +292,13 @@ public final class SwitchEngine {
         }
         let frame = UnsafeRawBufferPointer(rebasing: packet[MeshFrameHeader.encodedCount...])
         core.recordReceived(port: port, byteCount: frame.count)
+        // A tagged frame of a VLAN the link's list leaves out is refused as on the tree (the
+        // untagged VLAN always crosses); without VLANs in use no list applies.
+        let vid = core.vlans.isInUse ? Self.taggedVID(of: frame) : nil
+        if let vid, !core.vlans.isAllowedOnLink(port, vlan: vid) {
+            core.recordDrop(port: port, reason: .vlan)
+            return
+        }
         if header.owner == ownID {
             if core.vlans.isInUse {
                 deliverRoutedInVLAN(frame, from: port, now: now, slot: slot)
@@ -302,6 +312,11 @@ public final class SwitchEngine {
             return
         }
         guard let egress = meshTable?.nodes[header.owner] else {
+            meshCounters.droppedNoRoute &+= 1
+            return
+        }
+        // The next link does not carry the frame's VLAN: no route for it in that VLAN.
+        if let vid, !core.vlans.isAllowedOnLink(egress, vlan: vid) {
             meshCounters.droppedNoRoute &+= 1
             return
         }
@@ -395,6 +410,13 @@ public final class SwitchEngine {
         var destination: UInt64 = 0
         for index in 0..<6 { destination = destination << 8 | UInt64(frame[index]) }
         return destination
+    }
+
+    /// The VID of a frame with an 802.1Q tag, nil for an untagged one.
+    @inline(__always)
+    static func taggedVID(of frame: UnsafeRawBufferPointer) -> UInt16? {
+        guard frame.count >= EthernetHeader.taggedCount, frame[12] == 0x81, frame[13] == 0x00 else { return nil }
+        return (UInt16(frame[14]) << 8 | UInt16(frame[15])) & 0x0FFF
     }
 
     /// The destination's station key as the MAC table would see it with VLANs not in use:
@@ -705,6 +727,7 @@ public final class SwitchEngine {
     public func addTaggedPort(_ port: Int, vlan: UInt16) throws(VLANError) { try core.addTaggedPort(port, vlan: vlan) }
     public func removeTaggedPort(_ port: Int, vlan: UInt16) throws(VLANError) { try core.removeTaggedPort(port, vlan: vlan) }
     public func setUntaggedVLAN(_ vlan: UInt16, port: Int) throws(VLANError) { try core.setUntaggedVLAN(vlan, port: port) }
+    public func setLinkVLANs(_ list: VLANList, port: Int) { core.setLinkVLANs(list, port: port) }
     public func createPort(_ port: Int) -> Bool { core.createPort(port) }
     public func unmakePort(_ port: Int) -> Bool { core.unmakePort(port) }
 }

@@ -22,6 +22,7 @@ import VDEServer
     let console = Console(banner: "test\n")
     let dials = Recorder()
     let me = IdentityKey()
+    let vlanLists = PeerVLANLists([:])
     var settings = SwitchNodeSettings()
 
     final class Recorder {
@@ -51,7 +52,7 @@ import VDEServer
         friendLinks = FriendLinks(identity: me, friends: FriendList(), limits: limits, node: node, loop: loop, logger: logger)
         let server = VDEServer(
             directory: SocketDirectory(path: "/nonexistent/f2f-test", permissions: SocketPermissions()), engine: engine, logger: logger)
-        PeerConsoleCommands.register(on: console, node: node, dialer: dialer, peerPorts: peerPorts, friendLinks: friendLinks, udp: nil)
+        PeerConsoleCommands.register(on: console, node: node, dialer: dialer, peerPorts: peerPorts, friendLinks: friendLinks, udp: nil, vlanLists: vlanLists)
         LimitsConsoleCommands.register(
             on: console, settings: settings, node: node, engine: engine, friendLinks: friendLinks, udp: nil, peerPorts: peerPorts, server: server,
             accept: { AcceptPauses(listener: 2, console: 0, control: 1) }, consoleSessions: { (1, 3) })
@@ -83,6 +84,26 @@ import VDEServer
         #expect(reply("peer/add \(friend)@192.0.2.9:7000").hasPrefix("1000"))
         #expect(friendLinks.friends.contains(friend))
         #expect(reply("peer/print").contains("Dial 0001 \(friend)@192.0.2.9:7000"))
+    }
+
+    /// A friend's list is kept by id before the friend ever links (an rc file sets it so);
+    /// bad lists and names nobody answers to change nothing.
+    @Test func peerSetVLANsKeepsAFriendsListAndRefusesNonsense() throws {
+        let friend = IdentityKey().id
+        #expect(reply("peer/setvlans \(friend) 10").hasPrefix("1006 No such device or address"), "not a friend yet")
+        #expect(friendLinks.friends.add(friend))
+        #expect(reply("peer/setvlans \(friend) 30-40,10,20").hasPrefix("1000 Success"))
+        #expect(vlanLists.byFriend[friend] == (try VLANList(parsing: "10,20,30-40")))
+        for line in [
+            "peer/setvlans \(friend) 0", "peer/setvlans \(friend) 4095", "peer/setvlans \(friend) 1-4095", "peer/setvlans \(friend) 10,,20",
+            "peer/setvlans \(friend)", "peer/setvlans", "peer/setvlans \(friend) 10 20", "peer/setvlans somebody 10",
+        ] {
+            #expect(reply(line).hasPrefix("1022 Invalid argument"), "\(line)")
+        }
+        #expect(reply("peer/setvlans 3 10").hasPrefix("1006"), "no link 3")
+        #expect(vlanLists.byFriend[friend] == (try VLANList(parsing: "10,20,30-40")))
+        #expect(reply("peer/setvlans \(friend) all").hasPrefix("1000"))
+        #expect(vlanLists.byFriend.isEmpty, "all is the default, not kept")
     }
 
     @Test func peerDelStopsTheDialling() {

@@ -1,3 +1,4 @@
+import EthernetSwitch
 import F2FBase
 import F2FCore
 import F2FSecure
@@ -8,10 +9,13 @@ import VDEServer
 
 /// `peer/*`: the F2F links, as users manage them from vdeterm.
 enum PeerConsoleCommands {
-    static func register(on console: Console, node: F2FNode, dialer: PeerDialer, peerPorts: PeerPorts, friendLinks: FriendLinks?, udp: UDPTransport?, mesh: MeshRouter? = nil) {
+    static func register(
+        on console: Console, node: F2FNode, dialer: PeerDialer, peerPorts: PeerPorts, friendLinks: FriendLinks?, udp: UDPTransport?,
+        mesh: MeshRouter? = nil, vlanLists: PeerVLANLists = PeerVLANLists([:])
+    ) {
         console.addMenu(ConsoleMenu("peer", title: "F2F PEER MENU"))
         console.add(ConsoleCommand("peer/print", help: "print peer links and dialled addresses", printsData: true) { _ in
-            lines(node: node, dialer: dialer, peerPorts: peerPorts, udp: udp, mesh: mesh)
+            lines(node: node, dialer: dialer, peerPorts: peerPorts, udp: udp, mesh: mesh, vlanLists: vlanLists)
         })
         console.add(ConsoleCommand("peer/add", syntax: "[ID@]HOST:PORT", help: "keep a link to a peer (redialled when it fails); ID pins and befriends it") { argument throws(ConsoleError) in
             guard let line = PeerLine(parsing: argument) else { throw .invalidArgument }
@@ -31,10 +35,53 @@ enum PeerConsoleCommands {
             dialer.remove(id: entry.id)
             return []
         })
+        console.add(
+            ConsoleCommand(
+                "peer/setvlans", syntax: "ID|N LIST",
+                help: "tagged VLANs a friend's link carries: 10,20,30-40, all (default) or none (untagged only); ID: a friend, N: peer/print's link"
+            ) { argument throws(ConsoleError) in
+                let words = argument.split(separator: " ", omittingEmptySubsequences: true)
+                guard words.count == 2 else { throw .invalidArgument }
+                let list: VLANList
+                do {
+                    list = try VLANList(parsing: String(words[1]))
+                } catch {
+                    throw .invalidArgument
+                }
+                try setVLANs(list, peer: String(words[0]), node: node, peerPorts: peerPorts, friendLinks: friendLinks, vlanLists: vlanLists)
+                return []
+            })
         if let friendLinks { FriendConsoleCommands.register(on: console, links: friendLinks, node: node, dialer: dialer) }
     }
 
-    private static func lines(node: F2FNode, dialer: PeerDialer, peerPorts: PeerPorts, udp: UDPTransport?, mesh: MeshRouter?) -> [String] {
+    /// A friend id keeps the list for every link of that friend, now and later; a peer
+    /// number (`peer/print`'s `Peer 0001`, as `mesh/setcost` takes it) names a live link, and
+    /// the list is kept by its friend's id, or for that link alone if it is plaintext.
+    private static func setVLANs(
+        _ list: VLANList, peer name: String, node: F2FNode, peerPorts: PeerPorts, friendLinks: FriendLinks?, vlanLists: PeerVLANLists
+    ) throws(ConsoleError) {
+        let friend: PeerID
+        if let number = Int(name) {
+            guard let peer = node.peers[number] else { throw .noSuchDeviceOrAddress }
+            guard let id = PeerVLANLists.friend(of: peer) else {
+                vlanLists.set(list, plaintextLink: peer, live: node.peers.keys)
+                peerPorts.setVLANs(list, for: peer)
+                return
+            }
+            friend = id
+        } else {
+            guard let id = PeerID(parsing: name) else { throw .invalidArgument }
+            let linked = node.peers.values.contains { PeerVLANLists.friend(of: $0) == id }
+            guard linked || friendLinks?.friends.contains(id) == true else { throw .noSuchDeviceOrAddress }
+            friend = id
+        }
+        vlanLists.set(list, friend: friend)
+        for peer in node.peers.values where PeerVLANLists.friend(of: peer) == friend {
+            peerPorts.setVLANs(list, for: peer)
+        }
+    }
+
+    private static func lines(node: F2FNode, dialer: PeerDialer, peerPorts: PeerPorts, udp: UDPTransport?, mesh: MeshRouter?, vlanLists: PeerVLANLists) -> [String] {
         let now = node.now()
         var output: [String] = []
         for entry in dialer.entries {
@@ -86,6 +133,7 @@ enum PeerConsoleCommands {
                 let seesUs = introductions.observedUs(by: peer).map(String.init(describing:)) ?? "-"
                 output.append(" nat observed \(seen) sees-us-at \(seesUs)")
             }
+            output.append(" vlans \(vlanLists.list(for: peer))")
             output.append(" IN:  packets \(counters.packetsIn) bytes \(counters.bytesIn)")
             output.append(" OUT: packets \(counters.packetsOut) bytes \(counters.bytesOut)")
             let queued = peerPorts.link(for: peer)?.queuedFrames ?? 0
