@@ -13,7 +13,9 @@
 # gen_us_per_frame (f2f-bench's own CPU per frame: its sender and its receiver). The dgram
 # sender names the switch's socket in every datagram, as QEMU does (it never connects), so
 # it costs its sender a path lookup per frame that a VDE client does not pay: when the
-# generator is the busier side, fps measures the sender, and sw_us_per_frame the port.
+# generator is the busier side, fps measures the sender, and sw_us_per_frame the port. A
+# fourth sender, dgram-fd, connects once (QEMU handed a connected socket with
+# `-netdev dgram,local.type=fd`): the same port without that lookup.
 #
 # USAGE  Scripts/bench/qemu-ports-bench.sh [REPS] [SECONDS] [SIZES]   (defaults 5 2 64,1514)
 # Needs: swift build -c release --product f2f-switch --product f2f-bench (or F2F=PATH and
@@ -31,8 +33,8 @@ results=$TMPD/results
 
 echo -e "rep\tsender\tsize\tfps\tsw_us_per_frame\tgen_us_per_frame"
 for rep in $(seq "$REPS"); do
-    kinds=(vde stream dgram vde stream)
-    for kind in "${kinds[@]:$(((rep - 1) % 3)):3}"; do
+    kinds=(vde stream dgram dgram-fd vde stream dgram)
+    for kind in "${kinds[@]:$(((rep - 1) % 4)):4}"; do
         dir=$TMPD/sw-$kind-$rep
         spawn "$TMPD/log-$kind-$rep" "f2f-switch $kind" "$F2F" -s "$dir" --plaintext -q \
             --stream "$TMPD/stream-$rep" --dgram "$TMPD/dgram-$rep"
@@ -43,6 +45,7 @@ for rep in $(seq "$REPS"); do
             vde) sender=() ;;
             stream) sender=(--sender-stream "$TMPD/stream-$rep") ;;
             dgram) sender=(--sender-dgram "$TMPD/dgram-$rep") ;;
+            dgram-fd) sender=(--sender-dgram "$TMPD/dgram-$rep" --dgram-connected) ;;
         esac
         "$BENCH" -s "$dir" "${sender[@]+"${sender[@]}"}" --sizes "$SIZES" --seconds "$SECONDS_PER_SIZE" \
             --latency-samples 20 --switch-pid "$pid" |
@@ -66,8 +69,9 @@ awk -F'\t' '
         return sprintf("%.2f (%.2f-%.2f)", n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2, a[1], a[n])
     }
     END {
-        for (size in sizes) for (k = 1; k <= 2; k++) {
-            kind = k == 1 ? "stream" : "dgram"; f = ""; c = ""; g = ""
+        split("stream dgram dgram-fd", kinds, " ")
+        for (size in sizes) for (k = 1; k <= 3; k++) {
+            kind = kinds[k]; f = ""; c = ""; g = ""
             for (rep in reps) if (((rep, "vde", size) in fps) && ((rep, kind, size) in fps)) {
                 f = f " " fps[rep, kind, size] / fps[rep, "vde", size]
                 if (cpu[rep, "vde", size] > 0) c = c " " cpu[rep, kind, size] / cpu[rep, "vde", size]
