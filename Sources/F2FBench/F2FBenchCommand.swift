@@ -24,6 +24,9 @@ struct F2FBenchCommand: ParsableCommand {
     @Option(name: .customLong("sender-stream"), help: "Attach the sender to this f2f-switch --stream unix socket instead (measures a stream port).")
     var senderStream: String?
 
+    @Flag(name: .customLong("dgram-connected"), help: "With --sender-dgram: connect the sender's socket once instead of naming the switch's path in every datagram (QEMU given a connected socket with -netdev dgram,local.type=fd).")
+    var dgramConnected = false
+
     @Option(help: "Comma-separated frame sizes in bytes.")
     var sizes: String = "64,512,1514"
 
@@ -47,7 +50,7 @@ struct F2FBenchCommand: ParsableCommand {
 
     func run() throws {
         let senderAddress = MACAddress(parsing: "02:be:00:00:00:0a")!
-        let sender = try senderDgram.map { try BenchClient(dgramPath: $0, address: senderAddress) }
+        let sender = try senderDgram.map { try BenchClient(dgramPath: $0, address: senderAddress, connected: dgramConnected) }
             ?? senderStream.map { try BenchClient(streamPath: $0, address: senderAddress) }
             ?? BenchClient(directory: socketDirectory, address: senderAddress, name: "sender")
         let receiver = try BenchClient(directory: receiverDirectory ?? socketDirectory, address: MACAddress(parsing: "02:be:00:00:00:0b")!, name: "receiver")

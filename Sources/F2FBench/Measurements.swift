@@ -8,6 +8,9 @@ enum Throughput {
         var received: Int
         var seconds: Double
         var switchCPUNanoseconds: UInt64?
+        /// This process's own CPU (sender and receiver): whether the generator, not the
+        /// switch, limited the rate, and what the sender's kind of port costs its sender.
+        var generatorCPUNanoseconds: UInt64?
 
         var framesPerSecond: Double { Double(received) / seconds }
         var loss: Double { sent == 0 ? 0 : 1 - Double(received) / Double(sent) }
@@ -19,6 +22,9 @@ enum Throughput {
             if let cpu = switchCPUNanoseconds, received > 0 {
                 text += " switch_cpu_us_per_frame=\(format(Double(cpu) / 1000 / Double(received)))"
                 text += " switch_cpu_s_per_gb=\(format(Double(cpu) / 1e9 / (Double(received * size) / 1e9)))"
+            }
+            if let cpu = generatorCPUNanoseconds, received > 0 {
+                text += " generator_cpu_us_per_frame=\(format(Double(cpu) / 1000 / Double(received)))"
             }
             return text
         }
@@ -32,6 +38,7 @@ enum Throughput {
         var sent = 0
         var received = 0
         let cpuBefore = switchPID.flatMap(SwitchCPU.nanoseconds(pid:))
+        let ownCPUBefore = SwitchCPU.nanoseconds(pid: getpid())
         let start = Clock.nanoseconds()
         let end = start + UInt64(seconds * 1e9)
         var pollers = [
@@ -56,7 +63,9 @@ enum Throughput {
         }
         let cpuAfter = switchPID.flatMap(SwitchCPU.nanoseconds(pid:))
         let cpu = cpuBefore.flatMap { before in cpuAfter.map { $0 - before } }
-        return Result(size: size, sent: sent, received: received, seconds: elapsed, switchCPUNanoseconds: cpu)
+        let ownCPU = ownCPUBefore.flatMap { before in SwitchCPU.nanoseconds(pid: getpid()).map { $0 - before } }
+        return Result(
+            size: size, sent: sent, received: received, seconds: elapsed, switchCPUNanoseconds: cpu, generatorCPUNanoseconds: ownCPU)
     }
 }
 

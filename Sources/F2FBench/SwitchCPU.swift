@@ -1,6 +1,6 @@
 import Glibc
 
-/// CPU time of another process (all its threads), in nanoseconds, from /proc/PID/task/*/schedstat.
+/// CPU time of a process (all its threads: the switch's, or this one's), in nanoseconds, from /proc/PID/task/*/schedstat.
 enum SwitchCPU {
     static func nanoseconds(pid: Int32) -> UInt64? {
         guard let directory = opendir("/proc/\(pid)/task") else { return nil }

@@ -143,4 +143,29 @@ public final class SendBatch {
         case .wouldBlock: return 0
         }
     }
+
+    /// Sends all staged frames on an unconnected socket, each datagram naming `destination`
+    /// (one `sendmmsg`); returns how many the socket took. The kernel resolves the address
+    /// for every datagram, as for one `sendto` each: what a sender that never connects pays
+    /// (QEMU's dgram netdev), which a load generator must pay too to stand for it.
+    public func send(on descriptor: Int32, to destination: UnixSocketAddress) throws(SystemError) -> Int {
+        guard count > 0 else { return 0 }
+        let sent = try destination.withSockaddr { (address, length) throws(SystemError) in
+            for index in 0..<count {
+                messages[index].msg_hdr.msg_name = UnsafeMutableRawPointer(mutating: address)
+                messages[index].msg_hdr.msg_namelen = length
+            }
+            defer {
+                for index in 0..<count {
+                    messages[index].msg_hdr.msg_name = nil
+                    messages[index].msg_hdr.msg_namelen = 0
+                }
+            }
+            return try syscall("sendmmsg", { cf2f_sendmmsg(descriptor, messages, UInt32(count), Self.flags) })
+        }
+        switch sent {
+        case .processed(let sent): return Int(sent)
+        case .wouldBlock: return 0
+        }
+    }
 }

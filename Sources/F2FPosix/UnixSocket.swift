@@ -93,6 +93,13 @@ public enum UnixSocket {
         }
     }
 
+    /// Sends one datagram to `address` from an unconnected socket. Never raises SIGPIPE.
+    public static func send(_ descriptor: Int32, _ bytes: UnsafeRawBufferPointer, to address: UnixSocketAddress) throws(SystemError) -> IOResult<Int> {
+        try address.withSockaddr { (pointer, length) throws(SystemError) in
+            try syscall("sendto") { Glibc.sendto(descriptor, bytes.baseAddress, bytes.count, Int32(MSG_DONTWAIT | MSG_NOSIGNAL), pointer, length) }
+        }
+    }
+
     /// Is something accepting connections at `address`? (Stale socket detection.)
     public static func isListening(at address: UnixSocketAddress) -> Bool {
         guard let probe = try? makeStream() else { return false }

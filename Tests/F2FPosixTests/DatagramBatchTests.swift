@@ -65,6 +65,40 @@ import Testing
         #expect(received.buffer(0).baseAddress == UnsafeMutableRawPointer(mutating: received.datagram(0).baseAddress))
     }
 
+    /// A sender that never connects (QEMU's dgram netdev, and f2f-bench standing for it) names
+    /// its destination in every datagram of the batch; the names are gone afterwards, so the
+    /// same batch sent on a connected socket goes to that socket's peer, not to the old name.
+    @Test func anAddressedBatchReachesTheNamedSocketAndLeavesNoNameBehind() throws {
+        var template = Array("/tmp/f2f-batch-XXXXXX".utf8CString)
+        let directory = try #require(template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }.map { String(cString: $0) })
+        let path = directory + "/named"
+        let named = try UnixSocket.makeDatagram()
+        let address = try #require(UnixSocketAddress(path: path))
+        try UnixSocket.bind(named.rawValue, to: address)
+        defer { unlink(path); rmdir(directory) }
+        let unconnected = try UnixSocket.makeDatagram()
+        let batch = SendBatch(capacity: 4)
+        let frames: [[UInt8]] = [[1], [2, 2], [3, 3, 3]]
+        let storage = frames.map { frame in
+            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: frame.count, alignment: 1)
+            buffer.copyBytes(from: frame)
+            return buffer
+        }
+        defer { storage.forEach { $0.deallocate() } }
+        for buffer in storage { batch.append(UnsafeRawBufferPointer(buffer)) }
+        #expect(try batch.send(on: unconnected.rawValue, to: address) == 3)
+
+        let received = ReceiveBatch(capacity: 8, bufferSize: 64)
+        #expect(try received.receive(from: named.rawValue) == .processed(3))
+        #expect((0..<3).map { Array(received.datagram($0)) } == frames)
+
+        let (sender, receiver) = try datagramPair()
+        defer { close(sender); close(receiver) }
+        #expect(try batch.send(on: sender) == 3)
+        #expect(try received.receive(from: receiver) == .processed(3))
+        #expect(try received.receive(from: named.rawValue) == .wouldBlock)
+    }
+
     @discardableResult
     private func send(_ frames: [[UInt8]], with batch: SendBatch, on descriptor: Int32) throws -> Int {
         // The batch holds pointers only: the bytes must live until `send` returns.

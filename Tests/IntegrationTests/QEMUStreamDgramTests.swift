@@ -100,6 +100,47 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: path), "the dgram socket is removed at shutdown")
     }
 
+    /// QEMU's dgram netdev never connects its socket: it names the switch's in every datagram.
+    /// The kernel holds such a sender to the receiving socket's queue limit
+    /// (net.unix.max_dgram_qlen, 10 on many hosts: a wait for every tenth frame) unless the
+    /// receiving socket is connected back to it, which the switch does when it learns its
+    /// guest. So a burst sent while the switch is not reading at all (stopped) queues whole,
+    /// up to the guest's own send buffer, and is then forwarded in order.
+    @Test func anUnconnectedGuestIsNotHeldToTheDatagramQueueLimit() throws {
+        let work = try TemporaryDirectory.make()
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        let path = work + "/qemu.dgram"
+        let sw = try SwitchProcess(arguments: ["--dgram", path])
+        let vde = try TestClient(sw.socketDirectory, mac: "02:00:00:00:00:0a")
+        let dgram = try DatagramTestClient(path: work + "/guest.dgram", switchPath: path, mac: "02:00:00:00:00:5a")
+        var sendBuffer: Int32 = 4 << 20
+        if setsockopt(dgram.fd, SOL_SOCKET, SO_SNDBUFFORCE, &sendBuffer, socklen_t(MemoryLayout<Int32>.size)) != 0 {
+            _ = setsockopt(dgram.fd, SOL_SOCKET, SO_SNDBUF, &sendBuffer, socklen_t(MemoryLayout<Int32>.size))
+        }
+        let queueLimit = Int((try? String(contentsOfFile: "/proc/sys/net/unix/max_dgram_qlen", encoding: .utf8))?
+            .trimmingCharacters(in: .whitespacesAndNewlines) ?? "10") ?? 10
+        let burst = queueLimit + 30
+        // The switch learns (and connects to) its guest before it forwards the first frame.
+        try dgram.send(dgram.frame(to: .broadcast, tag: 1))
+        #expect(try vde.receive() == dgram.frame(to: .broadcast, tag: 1))
+
+        sw.signal(SIGSTOP)
+        var accepted = 0
+        while accepted < burst, try dgram.trySend(dgram.frame(to: vde.mac, size: 60, tag: UInt8(truncatingIfNeeded: accepted))) {
+            accepted += 1
+        }
+        sw.signal(SIGCONT)
+        #expect(accepted == burst, "the kernel took \(accepted) of \(burst) datagrams (queue limit \(queueLimit))")
+        for index in 0..<accepted {
+            let expected = dgram.frame(to: vde.mac, size: 60, tag: UInt8(truncatingIfNeeded: index))
+            guard try vde.receive() == expected else {
+                Issue.record("frame \(index) of the burst missing or out of order")
+                break
+            }
+        }
+        try sw.stop()
+    }
+
     /// The guest restarts (a new socket at a new path): the switch answers the new sender.
     @Test func datagramPortFollowsANewSender() throws {
         let work = try TemporaryDirectory.make()

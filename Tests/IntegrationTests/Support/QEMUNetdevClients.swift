@@ -150,15 +150,27 @@ final class DatagramTestClient: TestFrameSource {
     }
 
     func send(_ frame: [UInt8]) throws {
+        guard try send(frame, flags: 0) else { throw TestFailure("dgram send would block") }
+    }
+
+    /// Sends without waiting, as QEMU's non-blocking socket does: false when the kernel
+    /// would block.
+    func trySend(_ frame: [UInt8]) throws -> Bool {
+        try send(frame, flags: Int32(MSG_DONTWAIT))
+    }
+
+    private func send(_ frame: [UInt8], flags: Int32) throws -> Bool {
         var address = Self.address(switchPath)
         let sent = frame.withUnsafeBytes { raw in
             withUnsafePointer(to: &address) {
                 $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    sendto(fd, raw.baseAddress, raw.count, 0, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+                    sendto(fd, raw.baseAddress, raw.count, flags, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
                 }
             }
         }
+        if sent < 0, errno == EAGAIN { return false }
         guard sent == frame.count else { throw TestFailure("dgram send: \(sent), errno \(errno)") }
+        return true
     }
 
     /// The next frame that is not a spanning tree hello, or nil.
