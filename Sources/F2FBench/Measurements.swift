@@ -8,6 +8,7 @@ enum Throughput {
         var received: Int
         var seconds: Double
         var switchCPUNanoseconds: UInt64?
+        var receiverSwitchCPUNanoseconds: UInt64?
 
         var framesPerSecond: Double { Double(received) / seconds }
         var loss: Double { sent == 0 ? 0 : 1 - Double(received) / Double(sent) }
@@ -20,6 +21,9 @@ enum Throughput {
                 text += " switch_cpu_us_per_frame=\(format(Double(cpu) / 1000 / Double(received)))"
                 text += " switch_cpu_s_per_gb=\(format(Double(cpu) / 1e9 / (Double(received * size) / 1e9)))"
             }
+            if let cpu = receiverSwitchCPUNanoseconds, received > 0 {
+                text += " receiver_switch_cpu_us_per_frame=\(format(Double(cpu) / 1000 / Double(received)))"
+            }
             return text
         }
     }
@@ -27,11 +31,12 @@ enum Throughput {
     /// The sender keeps its socket full for `seconds`; the receiver drains as it can. Both
     /// run in this one thread (non-blocking, batched), so the generator takes one core and the
     /// switch the other.
-    static func measure(from sender: BenchClient, to receiver: BenchClient, size: Int, seconds: Double, switchPID: Int32?) throws -> Result {
+    static func measure(from sender: BenchClient, to receiver: BenchClient, size: Int, seconds: Double, switchPID: Int32?, receiverSwitchPID: Int32? = nil) throws -> Result {
         let frame = BenchClient.makeFrame(from: sender.address, to: receiver.address, size: size)
         var sent = 0
         var received = 0
         let cpuBefore = switchPID.flatMap(SwitchCPU.nanoseconds(pid:))
+        let receiverCPUBefore = receiverSwitchPID.flatMap(SwitchCPU.nanoseconds(pid:))
         let start = Clock.nanoseconds()
         let end = start + UInt64(seconds * 1e9)
         var pollers = [
@@ -55,8 +60,11 @@ enum Throughput {
             received += try receiver.receiveBurst()
         }
         let cpuAfter = switchPID.flatMap(SwitchCPU.nanoseconds(pid:))
+        let receiverCPUAfter = receiverSwitchPID.flatMap(SwitchCPU.nanoseconds(pid:))
         let cpu = cpuBefore.flatMap { before in cpuAfter.map { $0 - before } }
-        return Result(size: size, sent: sent, received: received, seconds: elapsed, switchCPUNanoseconds: cpu)
+        let receiverCPU = receiverCPUBefore.flatMap { before in receiverCPUAfter.map { $0 - before } }
+        return Result(
+            size: size, sent: sent, received: received, seconds: elapsed, switchCPUNanoseconds: cpu, receiverSwitchCPUNanoseconds: receiverCPU)
     }
 }
 

@@ -26,6 +26,8 @@ protocol DatagramLinkOwner: AnyObject {
     /// Sends every staged datagram (one `sendmmsg` per socket).
     func flushDatagrams()
     func pathChanged(_ link: DatagramLink, to path: PathSelection.Path)
+    /// A link's peer read every packet its inbox held: a socket left unread may be read again.
+    func inboxEmptied()
 }
 
 public final class DatagramLink: DatagramPath {
@@ -197,6 +199,10 @@ public final class DatagramLink: DatagramPath {
         }
         transport.commitDatagram(byteCount: piece.count + NoiseDatagramCipher.overhead, to: endpoint, from: self)
         counters.datagramsOut &+= 1
+    }
+
+    public func inboxEmptied() {
+        transport.inboxEmptied()
     }
 
     /// Sends what this burst staged.

@@ -66,6 +66,8 @@ final class LinkPair: DatagramLinkOwner {
         switches.append((link === links[0] ? 0 : 1, now, path))
     }
 
+    func inboxEmptied() {}
+
     func on(_ side: Int, _ body: (DatagramLink) -> Void) {
         sending = side
         body(links[side])

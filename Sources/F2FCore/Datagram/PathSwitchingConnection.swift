@@ -11,10 +11,14 @@ public protocol DatagramPath: AnyObject {
     func flush()
     /// When an authenticated datagram last came, and the path's RTO: the link's liveness.
     var liveness: LinkLiveness.DatagramReport { get }
+    /// The peer has read every packet that came as a datagram: a socket left unread for lack
+    /// of room in this inbox may be read again.
+    func inboxEmptied()
 }
 
 extension DatagramPath {
     public var liveness: LinkLiveness.DatagramReport { LinkLiveness.DatagramReport(lastHeard: nil, retransmissionTimeout: nil) }
+    public func inboxEmptied() {}
 }
 
 /// A friend link with two paths: the authenticated stream (Noise over TCP) and, once set up,
@@ -33,7 +37,9 @@ public final class PathSwitchingConnection: Connection, ConnectionEvents {
         public var framesToDatagrams: UInt64 = 0
         /// Packets that arrived as datagrams and were read by the peer.
         public var packetsFromDatagrams: UInt64 = 0
-        /// Packets that arrived as datagrams while the inbox was full (the peer not reading).
+        /// Packets that arrived as datagrams while the inbox was full. The transport reads a
+        /// socket only while every inbox has room for what one read may bring, so this counts
+        /// only packets a reassembly completed beyond that.
         public var inboxDropped: UInt64 = 0
     }
 
@@ -59,11 +65,14 @@ public final class PathSwitchingConnection: Connection, ConnectionEvents {
     private var streamHeader: (UInt8, UInt8, UInt8) = (0, 0, 0)
     private var streamHeaderFilled = 0
     /// Whole packets that arrived as datagrams, waiting for the peer to read them: a fixed
-    /// buffer, so a peer that stops reading (back-pressure) drops datagrams, never queues them.
+    /// buffer, so a peer that stops reading (back-pressure) makes the transport stop reading
+    /// the socket (`inboxRoom`), and datagrams wait in, or are dropped by, the kernel.
     private let inbox: UnsafeMutableRawBufferPointer
     private var inboxStart = 0
     private var inboxEnd = 0
     private var interest: CommInterest = []
+    /// Bytes the peer has read from the inbox, so the transport sees whether an offer was taken.
+    private var inboxBytesRead = 0
 
     public init(stream: any Connection, inboxCapacity: Int = 256 * 1024) {
         self.stream = stream
@@ -132,12 +141,15 @@ public final class PathSwitchingConnection: Connection, ConnectionEvents {
 
     // MARK: Reading
 
-    /// Whether the inbox holds packets the peer has not been told about.
-    private var unannounced = false
+    /// The bytes the inbox can still take (without dropping), whatever its fill.
+    public var inboxRoom: Int { inbox.count - (inboxEnd - inboxStart) }
 
-    /// A packet that arrived as a datagram (header and payload). The peer is told it can read
-    /// by `announce()`, once per batch of datagrams, so that it reads them in one go (and the
-    /// engine forwards them as a batch), or at once when the inbox is half full.
+    /// Whether packets that came as datagrams wait for the peer.
+    public var holdsPackets: Bool { inboxStart < inboxEnd }
+
+    /// A packet that arrived as a datagram (header and payload), copied into the inbox. The
+    /// peer reads it when the transport calls `offerPackets()`, once per batch of datagrams,
+    /// so that it reads them in one go (and the engine forwards them as a batch).
     public func deliver(packet: UnsafeRawBufferPointer) {
         if inboxStart == inboxEnd {
             inboxStart = 0
@@ -156,15 +168,17 @@ public final class PathSwitchingConnection: Connection, ConnectionEvents {
         (inbox.baseAddress! + inboxEnd).copyMemory(from: packet.baseAddress!, byteCount: packet.count)
         inboxEnd += packet.count
         counters.packetsFromDatagrams &+= 1
-        unannounced = true
-        if inboxEnd - inboxStart > inbox.count / 2 { announce() }
     }
 
-    /// Tells the peer that packets from datagrams wait, if any do and it wants to read.
-    public func announce() {
-        guard unannounced else { return }
-        unannounced = false
-        if interest.contains(.readable) { events?.connectionIsReady(self, readable: true, writable: false) }
+    /// Tells the peer that packets from datagrams wait, if any do and it reads now (a peer
+    /// paused behind a backed-up port does not). Returns whether it read any: it reads a
+    /// bounded number per call, so the transport offers again while it takes them.
+    @discardableResult
+    public func offerPackets() -> Bool {
+        guard inboxStart < inboxEnd, interest.contains(.readable) else { return false }
+        let before = inboxBytesRead
+        events?.connectionIsReady(self, readable: true, writable: false)
+        return inboxBytesRead != before
     }
 
     private var streamAtBoundary: Bool { streamRemaining == 0 && streamHeaderFilled == 0 }
@@ -174,6 +188,8 @@ public final class PathSwitchingConnection: Connection, ConnectionEvents {
             let count = min(buffer.count, inboxEnd - inboxStart)
             buffer.baseAddress!.copyMemory(from: inbox.baseAddress! + inboxStart, byteCount: count)
             inboxStart += count
+            inboxBytesRead &+= count
+            if inboxStart == inboxEnd { datagrams?.inboxEmptied() }
             return .bytes(count)
         }
         let result = try stream.read(into: buffer)

@@ -82,21 +82,50 @@ import Testing
         func connectionClosed(_ connection: any Connection, error: ConnectionError?) {}
     }
 
-    @Test func thePeerIsToldOncePerBatchOfDatagramsAndOnlyWhenItReads() {
+    @Test func thePeerIsToldWhenOfferedNotPerDatagramAndOnlyWhenItReads() {
         let connection = PathSwitchingConnection(stream: ScriptedConnection())
         let recorder = ReadinessRecorder()
         connection.events = recorder
         let packet = PacketBytes.packet(.ethernetFrame, payload: Array(repeating: 3, count: 100))
         connection.reconfigure([])
         packet.withUnsafeBytes { connection.deliver(packet: $0) }
-        connection.announce()
+        #expect(!connection.offerPackets())
         #expect(recorder.readable == 0, "a peer that does not read (back-pressure) is not woken")
         connection.reconfigure(.readable)
         for _ in 0..<5 { packet.withUnsafeBytes { connection.deliver(packet: $0) } }
         #expect(recorder.readable == 0, "not per datagram")
-        connection.announce()
-        connection.announce()
-        #expect(recorder.readable == 1, "once for the batch")
+        #expect(!connection.offerPackets(), "told, but it read nothing")
+        #expect(recorder.readable == 1)
+    }
+
+    final class EmptiedRecorder: DatagramPath {
+        var carriesFrames = false
+        var emptied = 0
+        func send(packet: UnsafeRawBufferPointer) {}
+        func flush() {}
+        func inboxEmptied() { emptied += 1 }
+    }
+
+    /// What the transport bounds its socket reads by, and learns when a peer has read.
+    @Test func theInboxShowsItsRoomAndTellsThePathWhenThePeerReadItAll() throws {
+        let connection = PathSwitchingConnection(stream: ScriptedConnection(), inboxCapacity: 100_000)
+        let path = EmptiedRecorder()
+        connection.datagrams = path
+        connection.reconfigure(.readable)
+        let packet = PacketBytes.packet(.ethernetFrame, payload: Array(repeating: 3, count: 997))
+        #expect(connection.inboxRoom == 100_000 && !connection.holdsPackets)
+        for _ in 0..<3 { packet.withUnsafeBytes { connection.deliver(packet: $0) } }
+        #expect(connection.inboxRoom == 97_000 && connection.holdsPackets)
+        let assembler = PacketAssembler()
+        #expect(try assembler.read(from: connection) == .packet(.ethernetFrame))
+        assembler.release()
+        #expect(connection.inboxRoom == 98_000 && path.emptied == 0)
+        for _ in 0..<2 {
+            #expect(try assembler.read(from: connection) == .packet(.ethernetFrame))
+            assembler.release()
+        }
+        #expect(connection.inboxRoom == 100_000 && !connection.holdsPackets)
+        #expect(path.emptied == 1, "once, when the last packet was read")
     }
 
     @Test func aFullInboxDropsAndCounts() throws {
