@@ -276,7 +276,7 @@ public final class DatagramLink: DatagramPath {
                 return nil
             }
             _ = reassembler.receive(header, datagram: plaintext, now: now) { packet in
-                packet.withUnsafeBytes { handle($0, now: now) }
+                packet.withUnsafeBytes { handle($0, inReceiveSlot: false, now: now) }
             }
         } else {
             if plaintext.first == F2FPacketType.ethernetFrame.rawValue, plaintext.count > F2FPacketHeader.encodedCount {
@@ -284,7 +284,7 @@ public final class DatagramLink: DatagramPath {
                 let frame = NoiseDatagramCipher.headerCount + F2FPacketHeader.encodedCount
                 clampMSS(UnsafeMutableRawBufferPointer(rebasing: bytes[frame..<bytes.count - NoiseDatagramCipher.tagCount]))
             }
-            handle(plaintext, now: now)
+            handle(plaintext, inReceiveSlot: true, now: now)
         }
         return nil
     }
@@ -296,7 +296,9 @@ public final class DatagramLink: DatagramPath {
         TCPMSSClamp.clamp(frame, maximumFrameCount: payloadSize - F2FPacketHeader.encodedCount)
     }
 
-    private func handle(_ packet: UnsafeRawBufferPointer, now: Instant) {
+    /// A packet `inReceiveSlot` is lent to the connection (read from the slot until the
+    /// transport reuses it); a reassembled one is copied.
+    private func handle(_ packet: UnsafeRawBufferPointer, inReceiveSlot: Bool, now: Instant) {
         guard packet.count >= F2FPacketHeader.encodedCount,
             Int(packet[1]) << 8 | Int(packet[2]) == packet.count - F2FPacketHeader.encodedCount
         else {
@@ -306,7 +308,11 @@ public final class DatagramLink: DatagramPath {
         let type = F2FPacketType(rawValue: packet[0])
         switch type {
         case .ethernetFrame, .meshFrame:
-            connection?.deliver(packet: packet)
+            if inReceiveSlot {
+                connection?.lend(packet: packet)
+            } else {
+                connection?.deliver(packet: packet)
+            }
         case .udpProbe where packet.count >= 7:
             sendProbe(type: .udpEcho, sequence: sequence(in: packet))
         case .udpEcho where packet.count >= 7:

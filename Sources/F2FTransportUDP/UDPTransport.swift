@@ -274,6 +274,8 @@ public final class UDPTransport: CoreListener, OutboundProducer, DatagramLinkOwn
 
     public func receive(slots: Int) -> (slots: Int, datagrams: Int)? {
         guard let socket = draining else { return nil }
+        // The slots are reused: packets the peers have not read are copied out of them.
+        for link in links.values { link.connection?.settle() }
         let received: IOResult<Int>
         do {
             received = try receiveBatch.receive(from: socket.descriptor.rawValue, limit: slots)

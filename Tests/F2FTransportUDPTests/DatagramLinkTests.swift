@@ -88,7 +88,10 @@ final class LinkPair: DatagramLinkOwner {
         return copy.withUnsafeMutableBytes { raw in
             let index = NoiseDatagramCipher.receiverIndex(of: UnsafeRawBufferPointer(raw)) ?? 0
             sending = side
-            return links[side].receive(raw, index: index, source: DatagramSource(address: source), now: now)
+            let rejection = links[side].receive(raw, index: index, source: DatagramSource(address: source), now: now)
+            // The copy is gone after this call, as a receive slot is reused.
+            connections[side].settle()
+            return rejection
         }
     }
 

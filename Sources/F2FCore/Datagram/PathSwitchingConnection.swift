@@ -64,6 +64,16 @@ public final class PathSwitchingConnection: Connection, ConnectionEvents {
     private var streamRemaining = 0
     private var streamHeader: (UInt8, UInt8, UInt8) = (0, 0, 0)
     private var streamHeaderFilled = 0
+    /// Packets opened in the transport's receive slots, read from there (no copy) until
+    /// `settle()`: where each starts and how long it is, oldest first, and how much of the
+    /// first the peer has read. Read after the inbox, whose packets are always older.
+    private let lentStarts: UnsafeMutableBufferPointer<UnsafeRawPointer?>
+    private let lentCounts: UnsafeMutableBufferPointer<Int>
+    private var lentHead = 0
+    private var lentTail = 0
+    private var lentOffset = 0
+    /// The bytes of lent packets not read yet.
+    private var lentBytes = 0
     /// Whole packets that arrived as datagrams, waiting for the peer to read them: a fixed
     /// buffer, so a peer that stops reading (back-pressure) makes the transport stop reading
     /// the socket (`inboxRoom`), and datagrams wait in, or are dropped by, the kernel.
@@ -74,8 +84,12 @@ public final class PathSwitchingConnection: Connection, ConnectionEvents {
     /// Bytes the peer has read from the inbox, so the transport sees whether an offer was taken.
     private var inboxBytesRead = 0
 
-    public init(stream: any Connection, inboxCapacity: Int = 256 * 1024) {
+    public init(stream: any Connection, inboxCapacity: Int = 256 * 1024, lendCapacity: Int = 1024) {
         self.stream = stream
+        lentStarts = .allocate(capacity: max(lendCapacity, 1))
+        lentStarts.initialize(repeating: nil)
+        lentCounts = .allocate(capacity: max(lendCapacity, 1))
+        lentCounts.initialize(repeating: 0)
         gather = .allocate(byteCount: F2FPacketHeader.encodedCount + F2FPacketHeader.maximumPayloadCount, alignment: 16)
         inbox = .allocate(byteCount: max(inboxCapacity, F2FPacketHeader.encodedCount + F2FPacketHeader.maximumPayloadCount), alignment: 16)
         stream.events = self
@@ -84,6 +98,8 @@ public final class PathSwitchingConnection: Connection, ConnectionEvents {
     deinit {
         gather.deallocate()
         inbox.deallocate()
+        lentStarts.deallocate()
+        lentCounts.deallocate()
     }
 
     public var remoteDescription: String { stream.remoteDescription }
@@ -141,16 +157,55 @@ public final class PathSwitchingConnection: Connection, ConnectionEvents {
 
     // MARK: Reading
 
-    /// The bytes the inbox can still take (without dropping), whatever its fill.
-    public var inboxRoom: Int { inbox.count - (inboxEnd - inboxStart) }
+    /// The bytes the inbox can still take without dropping, once the lent packets are
+    /// settled into it: what the transport bounds its next read by.
+    public var inboxRoom: Int { inbox.count - (inboxEnd - inboxStart) - lentBytes }
 
     /// Whether packets that came as datagrams wait for the peer.
-    public var holdsPackets: Bool { inboxStart < inboxEnd }
+    public var holdsPackets: Bool { inboxStart < inboxEnd || lentHead < lentTail }
+
+    /// A packet that arrived as a datagram and was opened where it lies (the transport's
+    /// receive slot), lent until `settle()`: the peer reads it from there, so a frame is
+    /// copied once on receiving (into the peer's packet buffer), not twice. Without room to
+    /// note it, it is copied as `deliver(packet:)` does.
+    public func lend(packet: UnsafeRawBufferPointer) {
+        guard lentTail < lentCounts.count else {
+            deliver(packet: packet)
+            return
+        }
+        lentStarts[lentTail] = packet.baseAddress
+        lentCounts[lentTail] = packet.count
+        lentTail += 1
+        lentBytes += packet.count
+        counters.packetsFromDatagrams &+= 1
+    }
+
+    /// The receive slots are about to be reused: what the peer has not read of the lent
+    /// packets is copied into the inbox (behind what it holds, which is older).
+    public func settle() {
+        guard lentHead < lentTail else { return }
+        for index in lentHead..<lentTail {
+            let offset = index == lentHead ? lentOffset : 0
+            let packet = UnsafeRawBufferPointer(start: lentStarts[index]! + offset, count: lentCounts[index] - offset)
+            if !append(packet) { counters.packetsFromDatagrams &-= 1 }
+        }
+        lentHead = 0
+        lentTail = 0
+        lentOffset = 0
+        lentBytes = 0
+    }
 
     /// A packet that arrived as a datagram (header and payload), copied into the inbox. The
     /// peer reads it when the transport calls `offerPackets()`, once per batch of datagrams,
     /// so that it reads them in one go (and the engine forwards them as a batch).
     public func deliver(packet: UnsafeRawBufferPointer) {
+        // Lent packets are older and read after the inbox: they go in first.
+        if lentHead < lentTail { settle() }
+        if append(packet) { counters.packetsFromDatagrams &+= 1 }
+    }
+
+    /// Copies `packet` behind the inbox's packets; false (dropped, counted) without room.
+    private func append(_ packet: UnsafeRawBufferPointer) -> Bool {
         if inboxStart == inboxEnd {
             inboxStart = 0
             inboxEnd = 0
@@ -163,11 +218,11 @@ public final class PathSwitchingConnection: Connection, ConnectionEvents {
         }
         guard inboxEnd + packet.count <= inbox.count else {
             counters.inboxDropped &+= 1
-            return
+            return false
         }
         (inbox.baseAddress! + inboxEnd).copyMemory(from: packet.baseAddress!, byteCount: packet.count)
         inboxEnd += packet.count
-        counters.packetsFromDatagrams &+= 1
+        return true
     }
 
     /// Tells the peer that packets from datagrams wait, if any do and it reads now (a peer
@@ -175,7 +230,7 @@ public final class PathSwitchingConnection: Connection, ConnectionEvents {
     /// bounded number per call, so the transport offers again while it takes them.
     @discardableResult
     public func offerPackets() -> Bool {
-        guard inboxStart < inboxEnd, interest.contains(.readable) else { return false }
+        guard holdsPackets, interest.contains(.readable) else { return false }
         let before = inboxBytesRead
         events?.connectionIsReady(self, readable: true, writable: false)
         return inboxBytesRead != before
@@ -189,7 +244,24 @@ public final class PathSwitchingConnection: Connection, ConnectionEvents {
             buffer.baseAddress!.copyMemory(from: inbox.baseAddress! + inboxStart, byteCount: count)
             inboxStart += count
             inboxBytesRead &+= count
-            if inboxStart == inboxEnd { datagrams?.inboxEmptied() }
+            if !holdsPackets { datagrams?.inboxEmptied() }
+            return .bytes(count)
+        }
+        if streamAtBoundary, lentHead < lentTail {
+            let count = min(buffer.count, lentCounts[lentHead] - lentOffset)
+            buffer.baseAddress!.copyMemory(from: lentStarts[lentHead]! + lentOffset, byteCount: count)
+            lentOffset += count
+            lentBytes -= count
+            inboxBytesRead &+= count
+            if lentOffset == lentCounts[lentHead] {
+                lentHead += 1
+                lentOffset = 0
+                if lentHead == lentTail {
+                    lentHead = 0
+                    lentTail = 0
+                    if inboxStart == inboxEnd { datagrams?.inboxEmptied() }
+                }
+            }
             return .bytes(count)
         }
         let result = try stream.read(into: buffer)

@@ -128,6 +128,57 @@ import Testing
         #expect(path.emptied == 1, "once, when the last packet was read")
     }
 
+    /// Packets opened in a receive slot are read from there; what the peer has not read when
+    /// the slot is reused is copied into the inbox first, and the order holds throughout.
+    @Test func lentPacketsAreReadInPlaceAndSettledInOrderBeforeTheSlotIsReused() throws {
+        let connection = PathSwitchingConnection(stream: ScriptedConnection(), inboxCapacity: 100_000, lendCapacity: 3)
+        connection.reconfigure(.readable)
+        let packets = (0..<9).map { PacketBytes.packet(.ethernetFrame, payload: Array(repeating: UInt8($0), count: 50 + $0)) }
+        let slot = UnsafeMutableRawBufferPointer.allocate(byteCount: 4096, alignment: 16)
+        defer { slot.deallocate() }
+        var offset = 0
+        func lend(_ packet: [UInt8]) {
+            let place = UnsafeMutableRawBufferPointer(rebasing: slot[offset..<offset + packet.count])
+            place.copyBytes(from: packet)
+            offset += packet.count
+            connection.lend(packet: UnsafeRawBufferPointer(place))
+        }
+        let assembler = PacketAssembler()
+        func readOne() throws -> [UInt8]? {
+            guard case .packet(let type) = try assembler.read(from: connection) else { return nil }
+            defer { assembler.release() }
+            return PacketBytes.packet(type, payload: Array(assembler.payload))
+        }
+        lend(packets[0])
+        lend(packets[1])
+        #expect(connection.inboxRoom == 100_000 - packets[0].count - packets[1].count, "lent packets count against the room they would take")
+        #expect(try readOne() == packets[0])
+        // Changed in the slot before it is read: read from where it lies, so not copied.
+        slot[packets[0].count + 3] = 0xEE
+        var changed = packets[1]
+        changed[3] = 0xEE
+        #expect(try readOne() == changed)
+        // Three lent, one read; the slot is reused: the other two are copied out first.
+        offset = 0
+        lend(packets[2])
+        lend(packets[3])
+        lend(packets[4])
+        #expect(try readOne() == packets[2])
+        connection.settle()
+        slot.initializeMemory(as: UInt8.self, repeating: 0)
+        offset = 0
+        // Lent after the settled ones; a fourth beyond the three it notes is copied, behind them.
+        lend(packets[5])
+        lend(packets[6])
+        lend(packets[7])
+        lend(packets[8])
+        var read: [[UInt8]] = []
+        while let packet = try readOne() { read.append(packet) }
+        #expect(read == Array(packets[3...]))
+        #expect(!connection.holdsPackets && connection.inboxRoom == 100_000)
+        #expect(connection.counters.packetsFromDatagrams == 9 && connection.counters.inboxDropped == 0)
+    }
+
     @Test func aFullInboxDropsAndCounts() throws {
         let connection = PathSwitchingConnection(stream: ScriptedConnection(), inboxCapacity: 0)
         let packet = PacketBytes.packet(.ethernetFrame, payload: Array(repeating: 3, count: 40_000))
