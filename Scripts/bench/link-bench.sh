@@ -76,7 +76,7 @@ run_mode() {
         --latency-samples 1000 --switch-pid "${pids[0]}" --receiver-switch-pid "${pids[1]}" |
         sed "s/^RESULT /RESULT mode=$mode rep=$rep /" | grep '^RESULT'
     local inbox limits
-    inbox=$(mgmt_cmd "$d.2.mgmt" peer/print | tr -d '\r' | grep -o 'inbox-dropped [0-9]*' | awk '{ n += $2 } END { print n + 0 }')
+    inbox=$(mgmt_cmd "$d.2.mgmt" peer/print | tr -d '\r' | { grep -o 'inbox-dropped [0-9]*' || true; } | awk '{ n += $2 } END { print n + 0 }')
     limits=$(mgmt_cmd "$d.2.mgmt" limits/print | tr -d '\r' | grep '^udp-receive-buffer' || true)
     echo "COUNTERS mode=$mode rep=$rep inbox_dropped=$inbox rcvbuf_overflowed=$(awk '{ print $5 + 0 }' <<<"$limits") held=$(awk '{ print $7 + 0 }' <<<"$limits")"
     stop_pids "${pids[@]}"

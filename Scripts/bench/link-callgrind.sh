@@ -77,7 +77,7 @@ measure() {  # measure REP: prints instructions per frame and the counters
         if [ "$n" = "$SMALL" ]; then ir_small=$(total_ir "$dump") frames_small=$frames; else ir_large=$(total_ir "$dump") frames_large=$frames; fi
     done
     local inbox limits
-    inbox=$(mgmt_cmd "$d/2.mgmt" peer/print | tr -d '\r' | grep -o 'inbox-dropped [0-9]*' | awk '{ n += $2 } END { print n + 0 }')
+    inbox=$(mgmt_cmd "$d/2.mgmt" peer/print | tr -d '\r' | { grep -o 'inbox-dropped [0-9]*' || true; } | awk '{ n += $2 } END { print n + 0 }')
     limits=$(mgmt_cmd "$d/2.mgmt" limits/print | tr -d '\r' | grep '^udp-receive-buffer' || true)
     stop_pid "$pid2"
     stop_pid "$pid1"

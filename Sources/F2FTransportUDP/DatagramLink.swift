@@ -26,8 +26,9 @@ protocol DatagramLinkOwner: AnyObject {
     /// Sends every staged datagram (one `sendmmsg` per socket).
     func flushDatagrams()
     func pathChanged(_ link: DatagramLink, to path: PathSelection.Path)
-    /// A link's peer read every packet its inbox held: a socket left unread may be read again.
-    func inboxEmptied()
+    /// A link's peer read every packet its inbox held, or reads again after a pause: a socket
+    /// left unread may be read again.
+    func inboxMayTakeMore()
 }
 
 public final class DatagramLink: DatagramPath {
@@ -201,8 +202,8 @@ public final class DatagramLink: DatagramPath {
         counters.datagramsOut &+= 1
     }
 
-    public func inboxEmptied() {
-        transport.inboxEmptied()
+    public func inboxMayTakeMore() {
+        transport.inboxMayTakeMore()
     }
 
     /// Sends what this burst staged.

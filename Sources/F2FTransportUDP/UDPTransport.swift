@@ -242,7 +242,7 @@ public final class UDPTransport: CoreListener, OutboundProducer, DatagramLinkOwn
         if drainPolicy.run(self) == .held { hold(socket) }
     }
 
-    /// Stops reading `socket` until a peer reads its inbox (`inboxEmptied`) or the next tick
+    /// Stops reading `socket` until a peer reads again (`inboxMayTakeMore`) or the next tick
     /// finds room: level-triggered, a socket left unread would wake the loop at once again.
     private func hold(_ socket: Socket) {
         guard !socket.isHeld else { return }
@@ -258,8 +258,10 @@ public final class UDPTransport: CoreListener, OutboundProducer, DatagramLinkOwn
         }
     }
 
-    func inboxEmptied() {
-        if sockets.contains(where: \.isHeld), drainPolicy.slots(forRoom: inboxRoom) > 0 { releaseHeldSockets() }
+    /// The next drain offers the waiting packets first, and holds the socket again if their
+    /// peer stops before there is room.
+    func inboxMayTakeMore() {
+        if sockets.contains(where: \.isHeld) { releaseHeldSockets() }
     }
 
     // MARK: DrainableSocket

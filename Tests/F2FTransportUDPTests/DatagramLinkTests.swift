@@ -66,7 +66,7 @@ final class LinkPair: DatagramLinkOwner {
         switches.append((link === links[0] ? 0 : 1, now, path))
     }
 
-    func inboxEmptied() {}
+    func inboxMayTakeMore() {}
 
     func on(_ side: Int, _ body: (DatagramLink) -> Void) {
         sending = side

@@ -11,14 +11,14 @@ public protocol DatagramPath: AnyObject {
     func flush()
     /// When an authenticated datagram last came, and the path's RTO: the link's liveness.
     var liveness: LinkLiveness.DatagramReport { get }
-    /// The peer has read every packet that came as a datagram: a socket left unread for lack
-    /// of room in this inbox may be read again.
-    func inboxEmptied()
+    /// The peer has read every packet that came as a datagram, or asks to read again after a
+    /// pause: a socket left unread for lack of room in this inbox may be read again.
+    func inboxMayTakeMore()
 }
 
 extension DatagramPath {
     public var liveness: LinkLiveness.DatagramReport { LinkLiveness.DatagramReport(lastHeard: nil, retransmissionTimeout: nil) }
-    public func inboxEmptied() {}
+    public func inboxMayTakeMore() {}
 }
 
 /// A friend link with two paths: the authenticated stream (Noise over TCP) and, once set up,
@@ -151,8 +151,11 @@ public final class PathSwitchingConnection: Connection, ConnectionEvents {
     }
 
     public func reconfigure(_ interest: CommInterest) {
+        let resumes = interest.contains(.readable) && !self.interest.contains(.readable)
         self.interest = interest
         stream.reconfigure(interest)
+        // At once, not on the transport's next tick: the socket's buffer fills meanwhile.
+        if resumes, holdsPackets { datagrams?.inboxMayTakeMore() }
     }
 
     // MARK: Reading
@@ -244,7 +247,7 @@ public final class PathSwitchingConnection: Connection, ConnectionEvents {
             buffer.baseAddress!.copyMemory(from: inbox.baseAddress! + inboxStart, byteCount: count)
             inboxStart += count
             inboxBytesRead &+= count
-            if !holdsPackets { datagrams?.inboxEmptied() }
+            if !holdsPackets { datagrams?.inboxMayTakeMore() }
             return .bytes(count)
         }
         if streamAtBoundary, lentHead < lentTail {
@@ -259,7 +262,7 @@ public final class PathSwitchingConnection: Connection, ConnectionEvents {
                 if lentHead == lentTail {
                     lentHead = 0
                     lentTail = 0
-                    if inboxStart == inboxEnd { datagrams?.inboxEmptied() }
+                    if inboxStart == inboxEnd { datagrams?.inboxMayTakeMore() }
                 }
             }
             return .bytes(count)

@@ -103,11 +103,11 @@ import Testing
         var emptied = 0
         func send(packet: UnsafeRawBufferPointer) {}
         func flush() {}
-        func inboxEmptied() { emptied += 1 }
+        func inboxMayTakeMore() { emptied += 1 }
     }
 
     /// What the transport bounds its socket reads by, and learns when a peer has read.
-    @Test func theInboxShowsItsRoomAndTellsThePathWhenThePeerReadItAll() throws {
+    @Test func theInboxShowsItsRoomAndTellsThePathWhenThePeerReadItAllOrReadsAgain() throws {
         let connection = PathSwitchingConnection(stream: ScriptedConnection(), inboxCapacity: 100_000)
         let path = EmptiedRecorder()
         connection.datagrams = path
@@ -126,6 +126,14 @@ import Testing
         }
         #expect(connection.inboxRoom == 100_000 && !connection.holdsPackets)
         #expect(path.emptied == 1, "once, when the last packet was read")
+        // A paused peer that reads again tells at once (a held socket is read again).
+        connection.reconfigure([])
+        packet.withUnsafeBytes { connection.deliver(packet: $0) }
+        #expect(path.emptied == 1)
+        connection.reconfigure(.readable)
+        #expect(path.emptied == 2, "on resuming with packets waiting")
+        connection.reconfigure(.readable)
+        #expect(path.emptied == 2, "not while it reads on")
     }
 
     /// Packets opened in a receive slot are read from there; what the peer has not read when
