@@ -37,6 +37,7 @@ while [ $# -gt 0 ]; do
     shift
 done
 command -v valgrind >/dev/null && command -v callgrind_control >/dev/null || die "valgrind missing (Debian: valgrind)"
+command -v socat >/dev/null || install_packages socat
 [ -x "$F2F" ] && [ -x "$BENCH" ] || die "build first: swift build -c release --product f2f-switch --product f2f-bench"
 
 TMPD=$(mktemp -d /tmp/link-callgrind.XXXXXX)
