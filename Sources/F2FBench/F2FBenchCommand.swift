@@ -39,6 +39,9 @@ struct F2FBenchCommand: ParsableCommand {
     @Option(help: "PID of the switch, to report its CPU time per frame.")
     var switchPid: Int32?
 
+    @Option(help: "PID of the receiver's switch when it is another (two linked switches), to report its CPU time per frame too.")
+    var receiverSwitchPid: Int32?
+
     func validate() throws {
         guard frameSizes.allSatisfy({ (60...9000).contains($0) }), !frameSizes.isEmpty else {
             throw ValidationError("--sizes must be 60…9000 bytes each")
@@ -56,7 +59,7 @@ struct F2FBenchCommand: ParsableCommand {
         let receiver = try BenchClient(directory: receiverDirectory ?? socketDirectory, address: MACAddress(parsing: "02:be:00:00:00:0b")!, name: "receiver")
         try introduce(sender, receiver)
         for size in frameSizes where seconds > 0 {
-            let result = try Throughput.measure(from: sender, to: receiver, size: size, seconds: seconds, switchPID: switchPid)
+            let result = try Throughput.measure(from: sender, to: receiver, size: size, seconds: seconds, switchPID: switchPid, receiverSwitchPID: receiverSwitchPid)
             print(result.line)
         }
         for size in frameSizes {

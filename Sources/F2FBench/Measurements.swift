@@ -11,6 +11,7 @@ enum Throughput {
         /// This process's own CPU (sender and receiver): whether the generator, not the
         /// switch, limited the rate, and what the sender's kind of port costs its sender.
         var generatorCPUNanoseconds: UInt64?
+        var receiverSwitchCPUNanoseconds: UInt64?
 
         var framesPerSecond: Double { Double(received) / seconds }
         var loss: Double { sent == 0 ? 0 : 1 - Double(received) / Double(sent) }
@@ -26,6 +27,9 @@ enum Throughput {
             if let cpu = generatorCPUNanoseconds, received > 0 {
                 text += " generator_cpu_us_per_frame=\(format(Double(cpu) / 1000 / Double(received)))"
             }
+            if let cpu = receiverSwitchCPUNanoseconds, received > 0 {
+                text += " receiver_switch_cpu_us_per_frame=\(format(Double(cpu) / 1000 / Double(received)))"
+            }
             return text
         }
     }
@@ -33,12 +37,13 @@ enum Throughput {
     /// The sender keeps its socket full for `seconds`; the receiver drains as it can. Both
     /// run in this one thread (non-blocking, batched), so the generator takes one core and the
     /// switch the other.
-    static func measure(from sender: BenchClient, to receiver: BenchClient, size: Int, seconds: Double, switchPID: Int32?) throws -> Result {
+    static func measure(from sender: BenchClient, to receiver: BenchClient, size: Int, seconds: Double, switchPID: Int32?, receiverSwitchPID: Int32? = nil) throws -> Result {
         let frame = BenchClient.makeFrame(from: sender.address, to: receiver.address, size: size)
         var sent = 0
         var received = 0
         let cpuBefore = switchPID.flatMap(SwitchCPU.nanoseconds(pid:))
         let ownCPUBefore = SwitchCPU.nanoseconds(pid: getpid())
+        let receiverCPUBefore = receiverSwitchPID.flatMap(SwitchCPU.nanoseconds(pid:))
         let start = Clock.nanoseconds()
         let end = start + UInt64(seconds * 1e9)
         var pollers = [
@@ -62,10 +67,13 @@ enum Throughput {
             received += try receiver.receiveBurst()
         }
         let cpuAfter = switchPID.flatMap(SwitchCPU.nanoseconds(pid:))
+        let receiverCPUAfter = receiverSwitchPID.flatMap(SwitchCPU.nanoseconds(pid:))
         let cpu = cpuBefore.flatMap { before in cpuAfter.map { $0 - before } }
         let ownCPU = ownCPUBefore.flatMap { before in SwitchCPU.nanoseconds(pid: getpid()).map { $0 - before } }
+        let receiverCPU = receiverCPUBefore.flatMap { before in receiverCPUAfter.map { $0 - before } }
         return Result(
-            size: size, sent: sent, received: received, seconds: elapsed, switchCPUNanoseconds: cpu, generatorCPUNanoseconds: ownCPU)
+            size: size, sent: sent, received: received, seconds: elapsed, switchCPUNanoseconds: cpu,
+            generatorCPUNanoseconds: ownCPU, receiverSwitchCPUNanoseconds: receiverCPU)
     }
 }
 

@@ -238,15 +238,17 @@ public final class InetReceiveBatch {
         controls.deallocate()
     }
 
-    /// Receives up to `capacity` datagrams without blocking.
-    public func receive(from descriptor: Int32) throws(SystemError) -> IOResult<Int> {
-        for index in 0..<capacity {
+    /// Receives up to `limit` (at most `capacity`) slots without blocking: what the reader
+    /// has no room for stays in the socket's buffer.
+    public func receive(from descriptor: Int32, limit: Int? = nil) throws(SystemError) -> IOResult<Int> {
+        let wanted = min(limit ?? capacity, capacity)
+        for index in 0..<wanted {
             slots.messages[index].msg_hdr.msg_namelen = socklen_t(MemoryLayout<sockaddr_storage>.size)
             slots.messages[index].msg_hdr.msg_controllen = Int(CF2F_UDP_CONTROL_SPACE)
             slots.messages[index].msg_hdr.msg_flags = 0
         }
         count = 0
-        switch try syscall("recvmmsg", { cf2f_recvmmsg(descriptor, slots.messages, UInt32(capacity), Int32(MSG_DONTWAIT)) }) {
+        switch try syscall("recvmmsg", { cf2f_recvmmsg(descriptor, slots.messages, UInt32(wanted), Int32(MSG_DONTWAIT)) }) {
         case .processed(let received):
             count = Int(received)
             return .processed(count)

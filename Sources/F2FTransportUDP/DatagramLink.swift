@@ -26,6 +26,9 @@ protocol DatagramLinkOwner: AnyObject {
     /// Sends every staged datagram (one `sendmmsg` per socket).
     func flushDatagrams()
     func pathChanged(_ link: DatagramLink, to path: PathSelection.Path)
+    /// A link's peer read every packet its inbox held, or reads again after a pause: a socket
+    /// left unread may be read again.
+    func inboxMayTakeMore()
 }
 
 public final class DatagramLink: DatagramPath {
@@ -199,6 +202,10 @@ public final class DatagramLink: DatagramPath {
         counters.datagramsOut &+= 1
     }
 
+    public func inboxMayTakeMore() {
+        transport.inboxMayTakeMore()
+    }
+
     /// Sends what this burst staged.
     public func flush() {
         transport.flushDatagrams()
@@ -270,7 +277,7 @@ public final class DatagramLink: DatagramPath {
                 return nil
             }
             _ = reassembler.receive(header, datagram: plaintext, now: now) { packet in
-                packet.withUnsafeBytes { handle($0, now: now) }
+                packet.withUnsafeBytes { handle($0, inReceiveSlot: false, now: now) }
             }
         } else {
             if let offset = Self.frameOffset(inPacketOf: plaintext.first), offset < plaintext.count {
@@ -278,7 +285,7 @@ public final class DatagramLink: DatagramPath {
                 let frame = NoiseDatagramCipher.headerCount + offset
                 clampMSS(UnsafeMutableRawBufferPointer(rebasing: bytes[frame..<bytes.count - NoiseDatagramCipher.tagCount]))
             }
-            handle(plaintext, now: now)
+            handle(plaintext, inReceiveSlot: true, now: now)
         }
         return nil
     }
@@ -318,7 +325,9 @@ public final class DatagramLink: DatagramPath {
         TCPMSSClamp.clamp(frame, maximumFrameCount: largestUnfragmentedFrame)
     }
 
-    private func handle(_ packet: UnsafeRawBufferPointer, now: Instant) {
+    /// A packet `inReceiveSlot` is lent to the connection (read from the slot until the
+    /// transport reuses it); a reassembled one is copied.
+    private func handle(_ packet: UnsafeRawBufferPointer, inReceiveSlot: Bool, now: Instant) {
         guard packet.count >= F2FPacketHeader.encodedCount,
             Int(packet[1]) << 8 | Int(packet[2]) == packet.count - F2FPacketHeader.encodedCount
         else {
@@ -328,7 +337,11 @@ public final class DatagramLink: DatagramPath {
         let type = F2FPacketType(rawValue: packet[0])
         switch type {
         case .ethernetFrame, .meshFrame:
-            connection?.deliver(packet: packet)
+            if inReceiveSlot {
+                connection?.lend(packet: packet)
+            } else {
+                connection?.deliver(packet: packet)
+            }
         case .udpProbe where packet.count >= 7:
             sendProbe(type: .udpEcho, sequence: sequence(in: packet))
         case .udpEcho where packet.count >= 7:

@@ -12,7 +12,7 @@ import Logging
 /// A stranger's datagram costs a length check and one dictionary lookup (unknown index), or in
 /// addition the replay bitmap or one AEAD check; it is then counted in `counters`, never logged
 /// and never allocated for.
-public final class UDPTransport: CoreListener, OutboundProducer, DatagramLinkOwner {
+public final class UDPTransport: CoreListener, OutboundProducer, DatagramLinkOwner, DrainableSocket {
     /// Datagrams dropped before reaching a link's packets (`limits/print`).
     public struct Counters: Sendable {
         public var malformed: UInt64 = 0
@@ -24,6 +24,9 @@ public final class UDPTransport: CoreListener, OutboundProducer, DatagramLinkOwn
         /// Longer than any packet (cut by the receive buffer).
         public var oversize: UInt64 = 0
         public var receiveErrors: UInt64 = 0
+        /// Times a socket was left unread because an inbox had no room and its peer did not
+        /// read (its datagrams then waited in the kernel, not dropped after opening).
+        public var receiveHolds: UInt64 = 0
 
         public var dropped: UInt64 { malformed &+ unknownIndex &+ tooOld &+ duplicates &+ forged &+ expired &+ oversize }
     }
@@ -71,6 +74,9 @@ public final class UDPTransport: CoreListener, OutboundProducer, DatagramLinkOwn
             for index in 0..<staged { stagedBy[index] = nil }
         }
 
+        /// Left unread (interest off) while an inbox has no room and its peer does not read.
+        var isHeld = false
+
         func handle(_ readiness: IOReadiness) {
             transport.drain(self)
         }
@@ -107,12 +113,21 @@ public final class UDPTransport: CoreListener, OutboundProducer, DatagramLinkOwn
     private var receiveBatch = InetReceiveBatch(capacity: UDPTransport.batchCapacity, slotSize: UDPTransport.maximumDatagram)
     private let source = DatagramSource()
     private var timer: EventLoop.TimerID?
-    /// Links that received datagrams in the current wake-up (capacity kept).
-    private var touched: [DatagramLink] = []
+    /// How a wake-up reads a socket: bounded by the inboxes' room and per wake-up. Replaced
+    /// with coalesced slots in `start()`.
+    private var drainPolicy = DatagramDrain(
+        slotSize: UDPTransport.maximumDatagram, slotCapacity: UDPTransport.batchCapacity, datagramBudget: UDPTransport.receiveBudget,
+        roundBudget: UDPTransport.receiveRounds)
+    /// The socket the running drain reads, and what the wake-up's datagrams came at.
+    private var draining: Socket?
+    private var drainNow = Instant(nanoseconds: 0)
 
     static let tickInterval: Duration = .milliseconds(25)
-    /// Datagrams per wake-up, so that a flood cannot starve the rest of the loop.
+    /// Datagrams per wake-up, so that a flood cannot starve the rest of the loop (a
+    /// `recvmmsg` begun under it may pass it by one batch).
     static let receiveBudget = 256
+    /// `recvmmsg` calls per wake-up.
+    static let receiveRounds = 8
     /// Datagrams per `recvmmsg`, and staged per socket before a `sendmmsg` (a full batch is
     /// sent at once, so a burst of any size goes out).
     static let batchCapacity = 64
@@ -127,7 +142,10 @@ public final class UDPTransport: CoreListener, OutboundProducer, DatagramLinkOwn
         self.node = node
         self.loop = loop
         self.logger = logger
-        touched.reserveCapacity(64)
+    }
+
+    private static func makeDrainPolicy(for batch: InetReceiveBatch) -> DatagramDrain {
+        DatagramDrain(slotSize: batch.slotSize, slotCapacity: batch.capacity, datagramBudget: receiveBudget, roundBudget: receiveRounds)
     }
 
     var now: Instant { loop.now }
@@ -150,6 +168,7 @@ public final class UDPTransport: CoreListener, OutboundProducer, DatagramLinkOwn
         if sockets.contains(where: \.coalesces) {
             receiveBatch = InetReceiveBatch(capacity: Self.coalescedBatchCapacity, slotSize: InetReceiveBatch.coalescedSlotSize)
         }
+        drainPolicy = Self.makeDrainPolicy(for: receiveBatch)
         for socket in sockets {
             do {
                 try loop.register(socket.descriptor.rawValue, interest: .readable, handler: socket)
@@ -212,30 +231,73 @@ public final class UDPTransport: CoreListener, OutboundProducer, DatagramLinkOwn
     }
 
     fileprivate func drain(_ socket: Socket) {
-        let now = loop.now
-        // Peers are told of what arrived once per wake-up, so each reads its packets in one go;
-        // echoes (and whatever the peers forwarded) leave in one batch after.
+        drainNow = loop.now
+        draining = socket
+        // Echoes (and whatever the peers forwarded) leave in one batch after.
         defer {
-            for link in touched { link.connection?.announce() }
-            touched.removeAll(keepingCapacity: true)
+            draining = nil
             direct?.announce()
             flushDatagrams()
         }
-        var budget = Self.receiveBudget
-        while budget > 0 {
-            let received: IOResult<Int>
-            do {
-                received = try receiveBatch.receive(from: socket.descriptor.rawValue)
-            } catch {
-                // ICMP errors surface here (port unreachable): the path's probes tell.
-                counters.receiveErrors &+= 1
-                budget -= 1
-                continue
-            }
-            guard case .processed(let count) = received, count > 0 else { return }
-            for slot in 0..<count { budget -= receive(slot, now: now) }
-            if count < receiveBatch.capacity { return }  // the socket is empty
+        if drainPolicy.run(self) == .held { hold(socket) }
+    }
+
+    /// Stops reading `socket` until a peer reads again (`inboxMayTakeMore`) or the next tick
+    /// finds room: level-triggered, a socket left unread would wake the loop at once again.
+    private func hold(_ socket: Socket) {
+        guard !socket.isHeld else { return }
+        socket.isHeld = true
+        counters.receiveHolds &+= 1
+        loop.setInterest([], for: socket.descriptor.rawValue)
+    }
+
+    private func releaseHeldSockets() {
+        for socket in sockets where socket.isHeld {
+            socket.isHeld = false
+            loop.setInterest(.readable, for: socket.descriptor.rawValue)
         }
+    }
+
+    /// The next drain offers the waiting packets first, and holds the socket again if their
+    /// peer stops before there is room.
+    func inboxMayTakeMore() {
+        if sockets.contains(where: \.isHeld) { releaseHeldSockets() }
+    }
+
+    // MARK: DrainableSocket
+
+    public var inboxRoom: Int {
+        var room = Int.max
+        for link in links.values {
+            if let connection = link.connection { room = min(room, connection.inboxRoom) }
+        }
+        return room
+    }
+
+    public func receive(slots: Int) -> (slots: Int, datagrams: Int)? {
+        guard let socket = draining else { return nil }
+        // The slots are reused: packets the peers have not read are copied out of them.
+        for link in links.values { link.connection?.settle() }
+        let received: IOResult<Int>
+        do {
+            received = try receiveBatch.receive(from: socket.descriptor.rawValue, limit: slots)
+        } catch {
+            // ICMP errors surface here (port unreachable): the path's probes tell.
+            counters.receiveErrors &+= 1
+            return (slots, 1)
+        }
+        guard case .processed(let count) = received, count > 0 else { return nil }
+        var datagrams = 0
+        for slot in 0..<count { datagrams += receive(slot, now: drainNow) }
+        return (count, datagrams)
+    }
+
+    public func offerWaitingPackets() -> Bool {
+        var read = false
+        for link in links.values {
+            if link.connection?.offerPackets() == true { read = true }
+        }
+        return read
     }
 
     /// The datagrams of receive slot `slot` (several when the kernel coalesced a run, each
@@ -280,12 +342,7 @@ public final class UDPTransport: CoreListener, OutboundProducer, DatagramLinkOwn
             }
             return
         }
-        switch link.receive(datagram, index: index, source: source, now: now) {
-        case nil:
-            if !touched.contains(where: { $0 === link }) { touched.append(link) }
-        case let rejection?:
-            tally(rejection)
-        }
+        if let rejection = link.receive(datagram, index: index, source: source, now: now) { tally(rejection) }
     }
 
     private func tally(_ rejection: NoiseDatagramCipher.Rejection) {
@@ -351,6 +408,10 @@ public final class UDPTransport: CoreListener, OutboundProducer, DatagramLinkOwn
     private func tick() {
         let now = loop.now
         defer { flushDatagrams() }  // the probes
+        // A peer that stopped at its own read budget is offered the rest; a held socket is
+        // read again once there is room.
+        while offerWaitingPackets() {}
+        if sockets.contains(where: \.isHeld), drainPolicy.slots(forRoom: inboxRoom) > 0 { releaseHeldSockets() }
         for (_, link) in links {
             link.tick(now: now)
             if now >= link.rekeyDue, let peer = peersByLink[ObjectIdentifier(link)] {

@@ -67,6 +67,8 @@ final class LinkPair: DatagramLinkOwner {
         switches.append((link === links[0] ? 0 : 1, now, path))
     }
 
+    func inboxMayTakeMore() {}
+
     func on(_ side: Int, _ body: (DatagramLink) -> Void) {
         sending = side
         body(links[side])
@@ -87,7 +89,10 @@ final class LinkPair: DatagramLinkOwner {
         return copy.withUnsafeMutableBytes { raw in
             let index = NoiseDatagramCipher.receiverIndex(of: UnsafeRawBufferPointer(raw)) ?? 0
             sending = side
-            return links[side].receive(raw, index: index, source: DatagramSource(address: source), now: now)
+            let rejection = links[side].receive(raw, index: index, source: DatagramSource(address: source), now: now)
+            // The copy is gone after this call, as a receive slot is reused.
+            connections[side].settle()
+            return rejection
         }
     }
 

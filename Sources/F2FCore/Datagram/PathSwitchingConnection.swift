@@ -17,6 +17,9 @@ public protocol DatagramPath: AnyObject {
     /// link, a fallback) would otherwise send full-size segments for its whole life, each of
     /// them two datagrams once frames move back to datagrams.
     func clampedForStream(_ payload: UnsafeRawBufferPointer, of type: F2FPacketType, into copy: UnsafeMutableRawBufferPointer) -> Bool
+    /// The peer has read every packet that came as a datagram, or asks to read again after a
+    /// pause: a socket left unread for lack of room in this inbox may be read again.
+    func inboxMayTakeMore()
 }
 
 extension DatagramPath {
@@ -24,6 +27,7 @@ extension DatagramPath {
     public func clampedForStream(_ payload: UnsafeRawBufferPointer, of type: F2FPacketType, into copy: UnsafeMutableRawBufferPointer) -> Bool {
         false
     }
+    public func inboxMayTakeMore() {}
 }
 
 /// A friend link with two paths: the authenticated stream (Noise over TCP) and, once set up,
@@ -42,7 +46,9 @@ public final class PathSwitchingConnection: Connection, ConnectionEvents {
         public var framesToDatagrams: UInt64 = 0
         /// Packets that arrived as datagrams and were read by the peer.
         public var packetsFromDatagrams: UInt64 = 0
-        /// Packets that arrived as datagrams while the inbox was full (the peer not reading).
+        /// Packets that arrived as datagrams while the inbox was full. The transport reads a
+        /// socket only while every inbox has room for what one read may bring, so this counts
+        /// only packets a reassembly completed beyond that.
         public var inboxDropped: UInt64 = 0
     }
 
@@ -73,15 +79,32 @@ public final class PathSwitchingConnection: Connection, ConnectionEvents {
     private var streamRemaining = 0
     private var streamHeader: (UInt8, UInt8, UInt8) = (0, 0, 0)
     private var streamHeaderFilled = 0
+    /// Packets opened in the transport's receive slots, read from there (no copy) until
+    /// `settle()`: where each starts and how long it is, oldest first, and how much of the
+    /// first the peer has read. Read after the inbox, whose packets are always older.
+    private let lentStarts: UnsafeMutableBufferPointer<UnsafeRawPointer?>
+    private let lentCounts: UnsafeMutableBufferPointer<Int>
+    private var lentHead = 0
+    private var lentTail = 0
+    private var lentOffset = 0
+    /// The bytes of lent packets not read yet.
+    private var lentBytes = 0
     /// Whole packets that arrived as datagrams, waiting for the peer to read them: a fixed
-    /// buffer, so a peer that stops reading (back-pressure) drops datagrams, never queues them.
+    /// buffer, so a peer that stops reading (back-pressure) makes the transport stop reading
+    /// the socket (`inboxRoom`), and datagrams wait in, or are dropped by, the kernel.
     private let inbox: UnsafeMutableRawBufferPointer
     private var inboxStart = 0
     private var inboxEnd = 0
     private var interest: CommInterest = []
+    /// Bytes the peer has read from the inbox, so the transport sees whether an offer was taken.
+    private var inboxBytesRead = 0
 
-    public init(stream: any Connection, inboxCapacity: Int = 256 * 1024) {
+    public init(stream: any Connection, inboxCapacity: Int = 256 * 1024, lendCapacity: Int = 1024) {
         self.stream = stream
+        lentStarts = .allocate(capacity: max(lendCapacity, 1))
+        lentStarts.initialize(repeating: nil)
+        lentCounts = .allocate(capacity: max(lendCapacity, 1))
+        lentCounts.initialize(repeating: 0)
         gather = .allocate(byteCount: F2FPacketHeader.encodedCount + F2FPacketHeader.maximumPayloadCount, alignment: 16)
         inbox = .allocate(byteCount: max(inboxCapacity, F2FPacketHeader.encodedCount + F2FPacketHeader.maximumPayloadCount), alignment: 16)
         stream.events = self
@@ -90,6 +113,8 @@ public final class PathSwitchingConnection: Connection, ConnectionEvents {
     deinit {
         gather.deallocate()
         inbox.deallocate()
+        lentStarts.deallocate()
+        lentCounts.deallocate()
     }
 
     public var remoteDescription: String { stream.remoteDescription }
@@ -161,19 +186,64 @@ public final class PathSwitchingConnection: Connection, ConnectionEvents {
     }
 
     public func reconfigure(_ interest: CommInterest) {
+        let resumes = interest.contains(.readable) && !self.interest.contains(.readable)
         self.interest = interest
         stream.reconfigure(interest)
+        // At once, not on the transport's next tick: the socket's buffer fills meanwhile.
+        if resumes, holdsPackets { datagrams?.inboxMayTakeMore() }
     }
 
     // MARK: Reading
 
-    /// Whether the inbox holds packets the peer has not been told about.
-    private var unannounced = false
+    /// The bytes the inbox can still take without dropping, once the lent packets are
+    /// settled into it: what the transport bounds its next read by.
+    public var inboxRoom: Int { inbox.count - (inboxEnd - inboxStart) - lentBytes }
 
-    /// A packet that arrived as a datagram (header and payload). The peer is told it can read
-    /// by `announce()`, once per batch of datagrams, so that it reads them in one go (and the
-    /// engine forwards them as a batch), or at once when the inbox is half full.
+    /// Whether packets that came as datagrams wait for the peer.
+    public var holdsPackets: Bool { inboxStart < inboxEnd || lentHead < lentTail }
+
+    /// A packet that arrived as a datagram and was opened where it lies (the transport's
+    /// receive slot), lent until `settle()`: the peer reads it from there, so a frame is
+    /// copied once on receiving (into the peer's packet buffer), not twice. Without room to
+    /// note it, it is copied as `deliver(packet:)` does.
+    public func lend(packet: UnsafeRawBufferPointer) {
+        guard lentTail < lentCounts.count else {
+            deliver(packet: packet)
+            return
+        }
+        lentStarts[lentTail] = packet.baseAddress
+        lentCounts[lentTail] = packet.count
+        lentTail += 1
+        lentBytes += packet.count
+        counters.packetsFromDatagrams &+= 1
+    }
+
+    /// The receive slots are about to be reused: what the peer has not read of the lent
+    /// packets is copied into the inbox (behind what it holds, which is older).
+    public func settle() {
+        guard lentHead < lentTail else { return }
+        for index in lentHead..<lentTail {
+            let offset = index == lentHead ? lentOffset : 0
+            let packet = UnsafeRawBufferPointer(start: lentStarts[index]! + offset, count: lentCounts[index] - offset)
+            if !append(packet) { counters.packetsFromDatagrams &-= 1 }
+        }
+        lentHead = 0
+        lentTail = 0
+        lentOffset = 0
+        lentBytes = 0
+    }
+
+    /// A packet that arrived as a datagram (header and payload), copied into the inbox. The
+    /// peer reads it when the transport calls `offerPackets()`, once per batch of datagrams,
+    /// so that it reads them in one go (and the engine forwards them as a batch).
     public func deliver(packet: UnsafeRawBufferPointer) {
+        // Lent packets are older and read after the inbox: they go in first.
+        if lentHead < lentTail { settle() }
+        if append(packet) { counters.packetsFromDatagrams &+= 1 }
+    }
+
+    /// Copies `packet` behind the inbox's packets; false (dropped, counted) without room.
+    private func append(_ packet: UnsafeRawBufferPointer) -> Bool {
         if inboxStart == inboxEnd {
             inboxStart = 0
             inboxEnd = 0
@@ -186,20 +256,22 @@ public final class PathSwitchingConnection: Connection, ConnectionEvents {
         }
         guard inboxEnd + packet.count <= inbox.count else {
             counters.inboxDropped &+= 1
-            return
+            return false
         }
         (inbox.baseAddress! + inboxEnd).copyMemory(from: packet.baseAddress!, byteCount: packet.count)
         inboxEnd += packet.count
-        counters.packetsFromDatagrams &+= 1
-        unannounced = true
-        if inboxEnd - inboxStart > inbox.count / 2 { announce() }
+        return true
     }
 
-    /// Tells the peer that packets from datagrams wait, if any do and it wants to read.
-    public func announce() {
-        guard unannounced else { return }
-        unannounced = false
-        if interest.contains(.readable) { events?.connectionIsReady(self, readable: true, writable: false) }
+    /// Tells the peer that packets from datagrams wait, if any do and it reads now (a peer
+    /// paused behind a backed-up port does not). Returns whether it read any: it reads a
+    /// bounded number per call, so the transport offers again while it takes them.
+    @discardableResult
+    public func offerPackets() -> Bool {
+        guard holdsPackets, interest.contains(.readable) else { return false }
+        let before = inboxBytesRead
+        events?.connectionIsReady(self, readable: true, writable: false)
+        return inboxBytesRead != before
     }
 
     private var streamAtBoundary: Bool { streamRemaining == 0 && streamHeaderFilled == 0 }
@@ -209,6 +281,25 @@ public final class PathSwitchingConnection: Connection, ConnectionEvents {
             let count = min(buffer.count, inboxEnd - inboxStart)
             buffer.baseAddress!.copyMemory(from: inbox.baseAddress! + inboxStart, byteCount: count)
             inboxStart += count
+            inboxBytesRead &+= count
+            if !holdsPackets { datagrams?.inboxMayTakeMore() }
+            return .bytes(count)
+        }
+        if streamAtBoundary, lentHead < lentTail {
+            let count = min(buffer.count, lentCounts[lentHead] - lentOffset)
+            buffer.baseAddress!.copyMemory(from: lentStarts[lentHead]! + lentOffset, byteCount: count)
+            lentOffset += count
+            lentBytes -= count
+            inboxBytesRead &+= count
+            if lentOffset == lentCounts[lentHead] {
+                lentHead += 1
+                lentOffset = 0
+                if lentHead == lentTail {
+                    lentHead = 0
+                    lentTail = 0
+                    if inboxStart == inboxEnd { datagrams?.inboxMayTakeMore() }
+                }
+            }
             return .bytes(count)
         }
         let result = try stream.read(into: buffer)

@@ -54,7 +54,7 @@ enum LimitsConsoleCommands {
                         + "messages \(offload.segmentedMessages) datagrams \(offload.segmentedDatagrams) "
                         + "coalescing \(offload.coalescing ? "on" : "off") slots \(offload.coalescedSlots) datagrams \(offload.coalescedDatagrams)")
                 let overflows = udp.socketOverflows
-                output.append("udp-receive-buffer \(overflows.receiveBuffer / 1024) KiB overflowed \(overflows.drops)")
+                output.append("udp-receive-buffer \(overflows.receiveBuffer / 1024) KiB overflowed \(overflows.drops) held \(udp.counters.receiveHolds)")
                 if let direct = udp.direct {
                     let handshakes = direct.responderCounters
                     let links = direct.counters

@@ -119,21 +119,109 @@ import Testing
         func connectionClosed(_ connection: any Connection, error: ConnectionError?) {}
     }
 
-    @Test func thePeerIsToldOncePerBatchOfDatagramsAndOnlyWhenItReads() {
+    @Test func thePeerIsToldWhenOfferedNotPerDatagramAndOnlyWhenItReads() {
         let connection = PathSwitchingConnection(stream: ScriptedConnection())
         let recorder = ReadinessRecorder()
         connection.events = recorder
         let packet = PacketBytes.packet(.ethernetFrame, payload: Array(repeating: 3, count: 100))
         connection.reconfigure([])
         packet.withUnsafeBytes { connection.deliver(packet: $0) }
-        connection.announce()
+        #expect(!connection.offerPackets())
         #expect(recorder.readable == 0, "a peer that does not read (back-pressure) is not woken")
         connection.reconfigure(.readable)
         for _ in 0..<5 { packet.withUnsafeBytes { connection.deliver(packet: $0) } }
         #expect(recorder.readable == 0, "not per datagram")
-        connection.announce()
-        connection.announce()
-        #expect(recorder.readable == 1, "once for the batch")
+        #expect(!connection.offerPackets(), "told, but it read nothing")
+        #expect(recorder.readable == 1)
+    }
+
+    final class EmptiedRecorder: DatagramPath {
+        var carriesFrames = false
+        var emptied = 0
+        func send(packet: UnsafeRawBufferPointer) {}
+        func flush() {}
+        func inboxMayTakeMore() { emptied += 1 }
+    }
+
+    /// What the transport bounds its socket reads by, and learns when a peer has read.
+    @Test func theInboxShowsItsRoomAndTellsThePathWhenThePeerReadItAllOrReadsAgain() throws {
+        let connection = PathSwitchingConnection(stream: ScriptedConnection(), inboxCapacity: 100_000)
+        let path = EmptiedRecorder()
+        connection.datagrams = path
+        connection.reconfigure(.readable)
+        let packet = PacketBytes.packet(.ethernetFrame, payload: Array(repeating: 3, count: 997))
+        #expect(connection.inboxRoom == 100_000 && !connection.holdsPackets)
+        for _ in 0..<3 { packet.withUnsafeBytes { connection.deliver(packet: $0) } }
+        #expect(connection.inboxRoom == 97_000 && connection.holdsPackets)
+        let assembler = PacketAssembler()
+        #expect(try assembler.read(from: connection) == .packet(.ethernetFrame))
+        assembler.release()
+        #expect(connection.inboxRoom == 98_000 && path.emptied == 0)
+        for _ in 0..<2 {
+            #expect(try assembler.read(from: connection) == .packet(.ethernetFrame))
+            assembler.release()
+        }
+        #expect(connection.inboxRoom == 100_000 && !connection.holdsPackets)
+        #expect(path.emptied == 1, "once, when the last packet was read")
+        // A paused peer that reads again tells at once (a held socket is read again).
+        connection.reconfigure([])
+        packet.withUnsafeBytes { connection.deliver(packet: $0) }
+        #expect(path.emptied == 1)
+        connection.reconfigure(.readable)
+        #expect(path.emptied == 2, "on resuming with packets waiting")
+        connection.reconfigure(.readable)
+        #expect(path.emptied == 2, "not while it reads on")
+    }
+
+    /// Packets opened in a receive slot are read from there; what the peer has not read when
+    /// the slot is reused is copied into the inbox first, and the order holds throughout.
+    @Test func lentPacketsAreReadInPlaceAndSettledInOrderBeforeTheSlotIsReused() throws {
+        let connection = PathSwitchingConnection(stream: ScriptedConnection(), inboxCapacity: 100_000, lendCapacity: 3)
+        connection.reconfigure(.readable)
+        let packets = (0..<9).map { PacketBytes.packet(.ethernetFrame, payload: Array(repeating: UInt8($0), count: 50 + $0)) }
+        let slot = UnsafeMutableRawBufferPointer.allocate(byteCount: 4096, alignment: 16)
+        defer { slot.deallocate() }
+        var offset = 0
+        func lend(_ packet: [UInt8]) {
+            let place = UnsafeMutableRawBufferPointer(rebasing: slot[offset..<offset + packet.count])
+            place.copyBytes(from: packet)
+            offset += packet.count
+            connection.lend(packet: UnsafeRawBufferPointer(place))
+        }
+        let assembler = PacketAssembler()
+        func readOne() throws -> [UInt8]? {
+            guard case .packet(let type) = try assembler.read(from: connection) else { return nil }
+            defer { assembler.release() }
+            return PacketBytes.packet(type, payload: Array(assembler.payload))
+        }
+        lend(packets[0])
+        lend(packets[1])
+        #expect(connection.inboxRoom == 100_000 - packets[0].count - packets[1].count, "lent packets count against the room they would take")
+        #expect(try readOne() == packets[0])
+        // Changed in the slot before it is read: read from where it lies, so not copied.
+        slot[packets[0].count + 3] = 0xEE
+        var changed = packets[1]
+        changed[3] = 0xEE
+        #expect(try readOne() == changed)
+        // Three lent, one read; the slot is reused: the other two are copied out first.
+        offset = 0
+        lend(packets[2])
+        lend(packets[3])
+        lend(packets[4])
+        #expect(try readOne() == packets[2])
+        connection.settle()
+        slot.initializeMemory(as: UInt8.self, repeating: 0)
+        offset = 0
+        // Lent after the settled ones; a fourth beyond the three it notes is copied, behind them.
+        lend(packets[5])
+        lend(packets[6])
+        lend(packets[7])
+        lend(packets[8])
+        var read: [[UInt8]] = []
+        while let packet = try readOne() { read.append(packet) }
+        #expect(read == Array(packets[3...]))
+        #expect(!connection.holdsPackets && connection.inboxRoom == 100_000)
+        #expect(connection.counters.packetsFromDatagrams == 9 && connection.counters.inboxDropped == 0)
     }
 
     @Test func aFullInboxDropsAndCounts() throws {

@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# link-callgrind.sh — user-space instructions the RECEIVING switch of a friend link spends per
+# frame delivered, counted by callgrind (load-insensitive), as callgrind-frame.sh does for one
+# switch: switch 1 runs normally, switch 2 under `valgrind --tool=callgrind`, linked as
+# link-bench links them (encrypted; frames over UDP, or the TCP path with `--mode tcp`);
+# f2f-bench sends into switch 1 and receives from switch 2, for SHORT and LONG seconds with
+# switch 2's counters zeroed before and dumped after each, so
+#     instructions per frame = (Ir(LONG) - Ir(SHORT)) / (received(LONG) - received(SHORT)).
+# Switch 2 runs some 50 times slower under valgrind, so the sender floods it far beyond what it
+# can forward: the figure includes what it spends on frames it cannot deliver (received from
+# the socket, opened, then dropped; or left in the kernel), per frame it delivers.
+#
+# USAGE
+#   Scripts/bench/link-callgrind.sh [--f2f PATH] [--bench PATH] [--reps N] [--small S]
+#       [--large S] [--size BYTES] [--mode udp|tcp]
+# OUTPUT: "rep R: I instructions/frame (inbox-dropped D, receive-buffer overflowed O)", then
+#   the median.
+set -uo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+F2F="$REPO/.build/release/f2f-switch"
+BENCH="$REPO/.build/release/f2f-bench"
+REPS=2 SMALL=1 LARGE=4 SIZE=1514 MODE=udp
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --f2f) F2F=$2; shift ;;
+        --bench) BENCH=$2; shift ;;
+        --reps) REPS=$2; shift ;;
+        --small) SMALL=$2; shift ;;
+        --large) LARGE=$2; shift ;;
+        --size) SIZE=$2; shift ;;
+        --mode) MODE=$2; shift ;;
+        -h | --help) usage; exit 0 ;;
+        *) die "unknown argument '$1' (see --help)" ;;
+    esac
+    shift
+done
+command -v valgrind >/dev/null && command -v callgrind_control >/dev/null || die "valgrind missing (Debian: valgrind)"
+command -v socat >/dev/null || install_packages socat
+[ -x "$F2F" ] && [ -x "$BENCH" ] || die "build first: swift build -c release --product f2f-switch --product f2f-bench"
+
+TMPD=$(mktemp -d /tmp/link-callgrind.XXXXXX)
+cleanup() { STOP_GRACE=5 stop_started; remove_tmpdir; }
+trap cleanup EXIT
+cp "$F2F" "$TMPD/f2f-switch" && strip --strip-debug "$TMPD/f2f-switch" || die "cannot copy $F2F"
+export XDG_CONFIG_HOME="$TMPD/config"
+EXTRA=()
+[ "$MODE" = tcp ] && EXTRA=(--no-udp)
+
+total_ir() { awk '/^(totals|summary):/ { print $2; exit }' "$1"; }
+
+measure() {  # measure REP: prints instructions per frame and the counters
+    local d="$TMPD/$1" port id1 id2 pid1 pid2 out n dump frames ir_small ir_large frames_small frames_large
+    mkdir -p "$d"
+    port=$(pick_free_port) || return 1
+    id1=$("$TMPD/f2f-switch" id --identity "$d/key1" 2>/dev/null)
+    id2=$("$TMPD/f2f-switch" id --identity "$d/key2" 2>/dev/null)
+    spawn "$d/1.log" "switch 1" "$TMPD/f2f-switch" -q -s "$d/s1" -M "$d/1.mgmt" --listen "127.0.0.1:$port" \
+        --identity "$d/key1" --friend "$id2" "${EXTRA[@]}"
+    pid1=$SPAWNED
+    out="$d/callgrind.out"
+    spawn "$d/2.log" "switch 2" valgrind --tool=callgrind --callgrind-out-file="$out" \
+        "$TMPD/f2f-switch" -q -s "$d/s2" -M "$d/2.mgmt" --peer "$id1@127.0.0.1:$port" --identity "$d/key2" "${EXTRA[@]}"
+    pid2=$SPAWNED
+    wait_or_log 120 "the link" mgmt_peer_established "$d/2.mgmt" || { tail -5 "$d/2.log" >&2; return 1; }
+    sleep 2  # the UDP path is taken once a probe is answered
+    timeout 300 "$BENCH" --sock "$d/s1" --receiver-sock "$d/s2" --sizes "$SIZE" --seconds 0.3 --latency-samples 20 >/dev/null 2>&1
+    for n in "$SMALL" "$LARGE"; do
+        callgrind_control -z "$pid2" >/dev/null 2>&1
+        timeout 600 "$BENCH" --sock "$d/s1" --receiver-sock "$d/s2" --sizes "$SIZE" --seconds "$n" --latency-samples 20 >"$d/bench.$n" 2>&1 \
+            || { log "f2f-bench failed: $(tail -c 200 "$d/bench.$n")"; return 1; }
+        rm -f "$out".*
+        callgrind_control -d "$pid2" >/dev/null 2>&1
+        dump=$(ls "$out".* 2>/dev/null | tail -1)
+        [ -n "$dump" ] || { log "no callgrind dump"; return 1; }
+        frames=$(awk '$1 == "RESULT" && $2 == "kind=throughput" { for (i = 4; i <= NF; i++) if (index($i, "received=") == 1) print substr($i, 10) }' "$d/bench.$n")
+        if [ "$n" = "$SMALL" ]; then ir_small=$(total_ir "$dump") frames_small=$frames; else ir_large=$(total_ir "$dump") frames_large=$frames; fi
+    done
+    local inbox limits
+    inbox=$(mgmt_cmd "$d/2.mgmt" peer/print | tr -d '\r' | { grep -o 'inbox-dropped [0-9]*' || true; } | awk '{ n += $2 } END { print n + 0 }')
+    limits=$(mgmt_cmd "$d/2.mgmt" limits/print | tr -d '\r' | grep '^udp-receive-buffer' || true)
+    stop_pid "$pid2"
+    stop_pid "$pid1"
+    log "rep $1: $frames_small and $frames_large frames"
+    awk -v a="$ir_small" -v b="$ir_large" -v fa="$frames_small" -v fb="$frames_large" -v inbox="$inbox" -v limits="$limits" \
+        'BEGIN { split(limits, l, " "); printf "%.0f (inbox-dropped %d, receive-buffer overflowed %d)\n", (b - a) / (fb - fa), inbox, l[5] }'
+}
+
+RESULTS=()
+for rep in $(seq "$REPS"); do
+    value=$(measure "$rep") || value=NA
+    echo "rep $rep: $value instructions/frame"
+    RESULTS+=("${value%% *}")
+done
+printf 'median: %s instructions/frame\n' "$(printf '%s\n' "${RESULTS[@]}" | grep -v NA | sort -n |
+    awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }')"
