@@ -261,7 +261,7 @@ public final class UDPTransport: CoreListener, OutboundProducer, DatagramLinkOwn
     /// The next drain offers the waiting packets first, and holds the socket again if their
     /// peer stops before there is room.
     func inboxMayTakeMore() {
-        if sockets.contains(where: \.isHeld) { releaseHeldSockets() }
+        releaseHeldSockets()
     }
 
     // MARK: DrainableSocket

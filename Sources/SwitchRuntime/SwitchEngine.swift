@@ -301,7 +301,7 @@ public final class SwitchEngine {
         }
         if header.owner == ownID {
             if core.vlans.isInUse {
-                deliverRoutedInVLAN(frame, from: port, now: now, slot: slot)
+                deliverRoutedInVLAN(frame, taggedVID: vid, from: port, now: now, slot: slot)
             } else {
                 deliverRouted(frame, now: now)
             }
@@ -346,9 +346,9 @@ public final class SwitchEngine {
     /// untagged VLAN of the friend link it came in on (as a tree frame from that link would be
     /// classified); each copy leaves a local port in the form the port's membership of that
     /// VLAN wants, and ports outside the VLAN get none.
-    private func deliverRoutedInVLAN(_ frame: UnsafeRawBufferPointer, from port: Int, now: Instant, slot: Int) {
-        let wasTagged = frame.count >= EthernetHeader.taggedCount && frame[12] == 0x81 && frame[13] == 0x00
-        let vlan = wasTagged ? (UInt16(frame[14]) << 8 | UInt16(frame[15])) & 0x0FFF : core.ports[port].untaggedVLAN
+    private func deliverRoutedInVLAN(_ frame: UnsafeRawBufferPointer, taggedVID: UInt16?, from port: Int, now: Instant, slot: Int) {
+        let wasTagged = taggedVID != nil
+        let vlan = taggedVID ?? core.ports[port].untaggedVLAN
         guard core.vlans.exists(vlan) else {
             meshCounters.droppedNoRoute &+= 1
             return
@@ -423,12 +423,7 @@ public final class SwitchEngine {
     /// the 802.1Q VID of a tagged frame, else 0.
     @inline(__always)
     static func stationKey(of frame: UnsafeRawBufferPointer) -> UInt64 {
-        let destination = destination(of: frame)
-        var vlan: UInt64 = 0
-        if frame.count >= EthernetHeader.taggedCount, frame[12] == 0x81, frame[13] == 0x00 {
-            vlan = (UInt64(frame[14]) << 8 | UInt64(frame[15])) & 0x0FFF
-        }
-        return vlan << 48 | destination
+        UInt64(taggedVID(of: frame) ?? 0) << 48 | destination(of: frame)
     }
 
     /// A unicast whose one copy leaves in the other form: the tag goes in or out in the

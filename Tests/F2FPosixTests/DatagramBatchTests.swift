@@ -79,29 +79,27 @@ import Testing
         let unconnected = try UnixSocket.makeDatagram()
         let batch = SendBatch(capacity: 4)
         let frames: [[UInt8]] = [[1], [2, 2], [3, 3, 3]]
-        let storage = frames.map { frame in
-            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: frame.count, alignment: 1)
-            buffer.copyBytes(from: frame)
-            return buffer
-        }
-        defer { storage.forEach { $0.deallocate() } }
-        for buffer in storage { batch.append(UnsafeRawBufferPointer(buffer)) }
-        #expect(try batch.send(on: unconnected.rawValue, to: address) == 3)
-
-        let received = ReceiveBatch(capacity: 8, bufferSize: 64)
-        #expect(try received.receive(from: named.rawValue) == .processed(3))
-        #expect((0..<3).map { Array(received.datagram($0)) } == frames)
-
         let (sender, receiver) = try datagramPair()
         defer { close(sender); close(receiver) }
-        #expect(try batch.send(on: sender) == 3)
+        let received = ReceiveBatch(capacity: 8, bufferSize: 64)
+        try staging(frames, in: batch) { () throws in
+            #expect(try batch.send(on: unconnected.rawValue, to: address) == 3)
+            #expect(try received.receive(from: named.rawValue) == .processed(3))
+            #expect((0..<3).map { Array(received.datagram($0)) } == frames)
+            #expect(try batch.send(on: sender) == 3)
+        }
         #expect(try received.receive(from: receiver) == .processed(3))
         #expect(try received.receive(from: named.rawValue) == .wouldBlock)
     }
 
     @discardableResult
     private func send(_ frames: [[UInt8]], with batch: SendBatch, on descriptor: Int32) throws -> Int {
-        // The batch holds pointers only: the bytes must live until `send` returns.
+        try staging(frames, in: batch) { try batch.send(on: descriptor) }
+    }
+
+    /// Stages `frames` in `batch` for `body`, then empties it: the batch holds pointers only,
+    /// so the bytes must live until its sends return.
+    private func staging<Result>(_ frames: [[UInt8]], in batch: SendBatch, _ body: () throws -> Result) throws -> Result {
         let storage = frames.map { frame in
             let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: frame.count, alignment: 1)
             buffer.copyBytes(from: frame)
@@ -110,7 +108,7 @@ import Testing
         defer { storage.forEach { $0.deallocate() } }
         for buffer in storage { batch.append(UnsafeRawBufferPointer(buffer)) }
         defer { batch.removeAll() }
-        return try batch.send(on: descriptor)
+        return try body()
     }
 
     private func datagramPair() throws -> (Int32, Int32) {

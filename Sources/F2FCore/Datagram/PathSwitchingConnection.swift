@@ -80,10 +80,9 @@ public final class PathSwitchingConnection: Connection, ConnectionEvents {
     private var streamHeader: (UInt8, UInt8, UInt8) = (0, 0, 0)
     private var streamHeaderFilled = 0
     /// Packets opened in the transport's receive slots, read from there (no copy) until
-    /// `settle()`: where each starts and how long it is, oldest first, and how much of the
+    /// `settle()`: each packet's bytes, oldest first, and how much of the
     /// first the peer has read. Read after the inbox, whose packets are always older.
-    private let lentStarts: UnsafeMutableBufferPointer<UnsafeRawPointer?>
-    private let lentCounts: UnsafeMutableBufferPointer<Int>
+    private let lent: UnsafeMutableBufferPointer<UnsafeRawBufferPointer>
     private var lentHead = 0
     private var lentTail = 0
     private var lentOffset = 0
@@ -97,14 +96,12 @@ public final class PathSwitchingConnection: Connection, ConnectionEvents {
     private var inboxEnd = 0
     private var interest: CommInterest = []
     /// Bytes the peer has read from the inbox, so the transport sees whether an offer was taken.
-    private var inboxBytesRead = 0
+    private var bytesReadFromDatagrams = 0
 
     public init(stream: any Connection, inboxCapacity: Int = 256 * 1024, lendCapacity: Int = 1024) {
         self.stream = stream
-        lentStarts = .allocate(capacity: max(lendCapacity, 1))
-        lentStarts.initialize(repeating: nil)
-        lentCounts = .allocate(capacity: max(lendCapacity, 1))
-        lentCounts.initialize(repeating: 0)
+        lent = .allocate(capacity: max(lendCapacity, 1))
+        lent.initialize(repeating: UnsafeRawBufferPointer(start: nil, count: 0))
         gather = .allocate(byteCount: F2FPacketHeader.encodedCount + F2FPacketHeader.maximumPayloadCount, alignment: 16)
         inbox = .allocate(byteCount: max(inboxCapacity, F2FPacketHeader.encodedCount + F2FPacketHeader.maximumPayloadCount), alignment: 16)
         stream.events = self
@@ -113,8 +110,7 @@ public final class PathSwitchingConnection: Connection, ConnectionEvents {
     deinit {
         gather.deallocate()
         inbox.deallocate()
-        lentStarts.deallocate()
-        lentCounts.deallocate()
+        lent.deallocate()
     }
 
     public var remoteDescription: String { stream.remoteDescription }
@@ -207,12 +203,11 @@ public final class PathSwitchingConnection: Connection, ConnectionEvents {
     /// copied once on receiving (into the peer's packet buffer), not twice. Without room to
     /// note it, it is copied as `deliver(packet:)` does.
     public func lend(packet: UnsafeRawBufferPointer) {
-        guard lentTail < lentCounts.count else {
+        guard lentTail < lent.count else {
             deliver(packet: packet)
             return
         }
-        lentStarts[lentTail] = packet.baseAddress
-        lentCounts[lentTail] = packet.count
+        lent[lentTail] = packet
         lentTail += 1
         lentBytes += packet.count
         counters.packetsFromDatagrams &+= 1
@@ -223,9 +218,8 @@ public final class PathSwitchingConnection: Connection, ConnectionEvents {
     public func settle() {
         guard lentHead < lentTail else { return }
         for index in lentHead..<lentTail {
-            let offset = index == lentHead ? lentOffset : 0
-            let packet = UnsafeRawBufferPointer(start: lentStarts[index]! + offset, count: lentCounts[index] - offset)
-            if !append(packet) { counters.packetsFromDatagrams &-= 1 }
+            let unread = UnsafeRawBufferPointer(rebasing: lent[index][(index == lentHead ? lentOffset : 0)...])
+            if !append(unread) { counters.packetsFromDatagrams &-= 1 }
         }
         lentHead = 0
         lentTail = 0
@@ -269,9 +263,9 @@ public final class PathSwitchingConnection: Connection, ConnectionEvents {
     @discardableResult
     public func offerPackets() -> Bool {
         guard holdsPackets, interest.contains(.readable) else { return false }
-        let before = inboxBytesRead
+        let before = bytesReadFromDatagrams
         events?.connectionIsReady(self, readable: true, writable: false)
-        return inboxBytesRead != before
+        return bytesReadFromDatagrams != before
     }
 
     private var streamAtBoundary: Bool { streamRemaining == 0 && streamHeaderFilled == 0 }
@@ -281,17 +275,18 @@ public final class PathSwitchingConnection: Connection, ConnectionEvents {
             let count = min(buffer.count, inboxEnd - inboxStart)
             buffer.baseAddress!.copyMemory(from: inbox.baseAddress! + inboxStart, byteCount: count)
             inboxStart += count
-            inboxBytesRead &+= count
+            bytesReadFromDatagrams &+= count
             if !holdsPackets { datagrams?.inboxMayTakeMore() }
             return .bytes(count)
         }
         if streamAtBoundary, lentHead < lentTail {
-            let count = min(buffer.count, lentCounts[lentHead] - lentOffset)
-            buffer.baseAddress!.copyMemory(from: lentStarts[lentHead]! + lentOffset, byteCount: count)
+            let packet = lent[lentHead]
+            let count = min(buffer.count, packet.count - lentOffset)
+            buffer.baseAddress!.copyMemory(from: packet.baseAddress! + lentOffset, byteCount: count)
             lentOffset += count
             lentBytes -= count
-            inboxBytesRead &+= count
-            if lentOffset == lentCounts[lentHead] {
+            bytesReadFromDatagrams &+= count
+            if lentOffset == packet.count {
                 lentHead += 1
                 lentOffset = 0
                 if lentHead == lentTail {
