@@ -11,7 +11,7 @@ import Testing
         let port = try TCPPorts.free()
         let friends = try FriendGroup(count: 3)
         // Only member 1 is a's friend; member 2 knows a's id but is unknown to a.
-        let a = try SwitchProcess(arguments: ["--listen", "127.0.0.1:\(port)", "--identity", friends.keyPaths[0], "--friend", friends.ids[1]])
+        let a = try SwitchProcess(arguments: ["--listen", "127.0.0.1:\(port)"] + friends.member(0, friendsWith: [1]))
         let stranger = try SwitchProcess(arguments: ["--peer", friends.pinned(0, port: port)] + friends.member(2))
         let friend = try SwitchProcess(arguments: ["--peer", friends.pinned(0, port: port)] + friends.member(1))
         try friend.waitForPeers(1)

@@ -225,9 +225,8 @@ import Testing
             // Each dials its successor; only neighbours are friends.
             let next = (index + 1) % 5
             let previous = (index + 4) % 5
-            var arguments = ["--listen", "127.0.0.1:\(ports[index])", "--identity", friends.keyPaths[index]]
-            arguments += ["--friend", friends.ids[next], "--friend", friends.ids[previous]]
-            arguments += ["--peer", "127.0.0.1:\(ports[next])"]
+            var arguments = ["--listen", "127.0.0.1:\(ports[index])", "--peer", "127.0.0.1:\(ports[next])"]
+            arguments += friends.member(index, friendsWith: [next, previous])
             if index == 0 { arguments += ["--priority", "4096"] }
             switches.append(try SwitchProcess(arguments: arguments))
         }

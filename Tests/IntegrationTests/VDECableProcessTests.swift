@@ -17,9 +17,10 @@ import Testing
             let portA = try TCPPorts.free()
             let portB = try TCPPorts.free()
             let friends = try FriendGroup(count: 3)
-            a = try SwitchProcess(arguments: ["--listen", "127.0.0.1:\(portA)", "--priority", "4096"] + extra + friends.member(0))
-            b = try SwitchProcess(arguments: ["--listen", "127.0.0.1:\(portB)", "--peer", "127.0.0.1:\(portA)"] + friends.member(1))
-            c = try SwitchProcess(arguments: ["--peer", "127.0.0.1:\(portB)"] + extra + friends.member(2))
+            // A and C are not friends: a link between them would close the loop the cable is for.
+            a = try SwitchProcess(arguments: ["--listen", "127.0.0.1:\(portA)", "--priority", "4096"] + extra + friends.member(0, friendsWith: [1]))
+            b = try SwitchProcess(arguments: ["--listen", "127.0.0.1:\(portB)", "--peer", "127.0.0.1:\(portA)"] + friends.member(1, friendsWith: [0, 2]))
+            c = try SwitchProcess(arguments: ["--peer", "127.0.0.1:\(portB)"] + extra + friends.member(2, friendsWith: [1]))
             try a.waitForPeers(1)
             try b.waitForPeers(2)
             try c.waitForPeers(1)

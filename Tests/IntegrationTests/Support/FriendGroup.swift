@@ -19,6 +19,13 @@ final class FriendGroup {
         ["--identity", keyPaths[index]] + ids.indices.filter { $0 != index }.flatMap { ["--friend", ids[$0]] }
     }
 
+    /// Arguments that give switch `index` its identity and admit only `neighbours`: in a line or
+    /// a ring, friends of a friend who are not friends themselves are never introduced and
+    /// never link directly, so the topology stays the one the test built.
+    func member(_ index: Int, friendsWith neighbours: [Int]) -> [String] {
+        ["--identity", keyPaths[index]] + neighbours.flatMap { ["--friend", ids[$0]] }
+    }
+
     /// `ID@127.0.0.1:PORT`: a peer line that also pins who must answer.
     func pinned(_ index: Int, port: UInt16) -> String {
         "\(ids[index])@127.0.0.1:\(port)"

@@ -91,8 +91,14 @@ extension SwitchProcess {
     /// Also waits, when peers are expected, until the spanning tree has settled on the peer
     /// ports: a frame sent while a new link is still proposing would be held back from it.
     func waitForPeers(_ count: Int, timeout: Duration = .seconds(10)) throws {
-        try waitUntil(timeout: timeout, "\(count) established peer(s) on \(socketDirectory)") {
-            try establishedPeerCount() == count && (count == 0 || peerPortsSettled())
+        do {
+            try waitUntil(timeout: timeout, "\(count) established peer(s) on \(socketDirectory)") {
+                try establishedPeerCount() == count && (count == 0 || peerPortsSettled())
+            }
+        } catch let failure as TestFailure {
+            // What the switch saw is the only clue to a link that would not come up in time.
+            let seen = ["peer/print", "stp/print"].map { (try? command($0).data.joined(separator: "\n")) ?? "\($0): no answer" }
+            throw TestFailure("\(failure)\n" + seen.joined(separator: "\n"))
         }
     }
 
