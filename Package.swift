@@ -3,6 +3,10 @@ import PackageDescription
 
 let strict: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
+    // Debug builds (the ones the tests run) keep Swift's run-time exclusivity checks; release
+    // builds drop them, as the standard library's own build does: on the data path they were
+    // about a tenth of a peer link's CPU per frame (docs/data-path.md).
+    .unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release)),
 ]
 
 let logging = Target.Dependency.product(name: "Logging", package: "swift-log")

@@ -59,8 +59,11 @@ public final class PacketAssembler {
             }
             if headerFilled == F2FPacketHeader.encodedCount {
                 let parsed: F2FPacketHeader
+                // A local holds the bytes for the span's lifetime (a stored property's span
+                // outlives its access where exclusivity checks are compiled out).
+                let whole = header
                 do {
-                    parsed = try F2FPacketHeader(parsing: header.span)
+                    parsed = try F2FPacketHeader(parsing: whole.span)
                 } catch {
                     preconditionFailure("a whole header did not parse: \(error)")
                 }
