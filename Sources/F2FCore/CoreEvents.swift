@@ -25,6 +25,14 @@ public enum ListenerVerdict: Equatable, Sendable {
 /// their priority; the context is handed back on every call (the thesis's user pointer).
 public protocol CoreListener: AnyObject {
     func handle(_ event: CoreEvent, peer: Peer, payload: UnsafeRawBufferPointer, context: AnyObject?) -> ListenerVerdict
+    /// Whether `.writable` reaches this listener. It fires after every packet sent, so only
+    /// the listeners that ask for it at registration get it, and a link nobody watches that
+    /// way pays nothing per packet for it.
+    var wantsWritable: Bool { get }
+}
+
+extension CoreListener {
+    public var wantsWritable: Bool { false }
 }
 
 /// A component with packets to send. Asked, in priority order, whenever a peer's single

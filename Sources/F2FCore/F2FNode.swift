@@ -34,6 +34,8 @@ public final class F2FNode: ConnectionAcceptor {
     let warnings: ThrottledLogger
     public private(set) var peers: [Int: Peer] = [:]
     private var listeners: [Listener] = []
+    /// The listeners that asked for `.writable`, in registration order.
+    private var writableListeners: [Listener] = []
     private var producers: [(priority: ProducerPriority, producer: any OutboundProducer)] = []
     private var nextPeerID = 1
     private var nextListenerToken = 1
@@ -54,18 +56,22 @@ public final class F2FNode: ConnectionAcceptor {
     public func addListener(_ listener: any CoreListener, context: AnyObject? = nil) -> ListenerToken {
         let token = ListenerToken(value: nextListenerToken)
         nextListenerToken += 1
-        listeners.append(Listener(token: token, listener: listener, context: context))
+        let entry = Listener(token: token, listener: listener, context: context)
+        listeners.append(entry)
+        if listener.wantsWritable { writableListeners.append(entry) }
         return token
     }
 
     public func removeListener(_ token: ListenerToken) {
         listeners.removeAll { $0.token == token }
+        writableListeners.removeAll { $0.token == token }
     }
 
     /// Forgets every listener, producer and the close callback: at shutdown, components that
     /// hold the node and are held by it are freed.
     public func removeAllComponents() {
         listeners.removeAll()
+        writableListeners.removeAll()
         producers.removeAll()
         onPeerClosed = nil
     }
@@ -202,9 +208,16 @@ public final class F2FNode: ConnectionAcceptor {
 
     func notify(_ event: CoreEvent, peer: Peer) {
         let empty = UnsafeRawBufferPointer(start: nil, count: 0)
-        for entry in listeners {
+        for entry in event == .writable ? writableListeners : listeners {
             _ = entry.listener.handle(event, peer: peer, payload: empty, context: entry.context)
         }
+    }
+
+    /// After each packet sent: nothing to do unless a listener asked for it.
+    @inline(__always)
+    func notifyWritable(_ peer: Peer) {
+        guard !writableListeners.isEmpty else { return }
+        notify(.writable, peer: peer)
     }
 
     func produce(for peer: Peer, into slot: OutboundSlot) -> Bool {

@@ -301,7 +301,7 @@ public final class Peer: ConnectionEvents {
                 close(reason: "refused: \(refusal ?? "")")
                 return
             }
-            if state == .established { node.notify(.writable, peer: self) }
+            if state == .established { node.notifyWritable(self) }
         }
         if wroteSomething || hasUnflushedBytes, state != .closed {
             if flush {

@@ -49,6 +49,8 @@ public final class RecordingListener: CoreListener {
     public var onEvent: ((CoreEvent, Peer) -> Void)?
     /// Whether `.writable` is recorded (it fires after every packet sent).
     public var recordsWritable = false
+    /// Always: `recordsWritable` may be turned on after registration.
+    public var wantsWritable: Bool { true }
 
     public init(name: String, journal: Journal = Journal(), expectedContext: AnyObject? = nil) {
         self.name = name

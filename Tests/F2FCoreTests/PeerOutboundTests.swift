@@ -70,6 +70,45 @@ import Testing
         #expect(link.alphaPeer.counters.packetsOut == 3)
         #expect(link.alphaPeer.counters.bytesOut == UInt64(3 + 13 + 5) + 4 + 4)
     }
+
+    @Test func writableReachesOnlyTheListenersThatAskedForIt() {
+        let link = LinkedNodes()
+        let asking = EventCounter(wantsWritable: true)
+        let silent = EventCounter(wantsWritable: false)
+        link.alpha.addListener(silent)
+        let token = link.alpha.addListener(asking)
+        link.alphaBulk.enqueue(.ethernetFrame, payload: [1])
+        link.alphaBulk.enqueue(.ethernetFrame, payload: [2])
+        link.alphaPeer.pumpOutbound()
+        #expect(asking.writables == 2)
+        #expect(silent.writables == 0)
+        link.alpha.removeListener(token)
+        link.alphaBulk.enqueue(.ethernetFrame, payload: [3])
+        link.alphaPeer.pumpOutbound()
+        #expect(asking.writables == 2, "removed, it hears no more")
+        link.alphaPeer.close(reason: "test over")
+        #expect(silent.disconnects == 1, "every other event still reaches every listener")
+    }
+}
+
+/// Counts what it is told, and asks for `.writable` or not.
+private final class EventCounter: CoreListener {
+    let wantsWritable: Bool
+    var writables = 0
+    var disconnects = 0
+
+    init(wantsWritable: Bool) {
+        self.wantsWritable = wantsWritable
+    }
+
+    func handle(_ event: CoreEvent, peer: Peer, payload: UnsafeRawBufferPointer, context: AnyObject?) -> ListenerVerdict {
+        switch event {
+        case .writable: writables += 1
+        case .disconnected: disconnects += 1
+        case .connected, .packet: break
+        }
+        return .ignored
+    }
 }
 
 @Suite struct PeerTimerTests {
