@@ -681,6 +681,13 @@ scenario_two_switches() {
         out2=$(switch_mgmt sw2 peer/print | tr -d '\r' | sed -n '/^Peer /,/^ frames/p' | tr '\n' ' ')
         log "sw1 after run: ${out1:-no peer}"
         log "sw2 after run: ${out2:-no peer}"
+        # UDP is the default path: the bulk transfer into g1 must have crossed as datagrams
+        # (at least half its full-size segments; TCP is only the fallback).
+        local datagrams_in wanted=$((E2E_BULK_MIB * 1048576 / 1448 / 2))
+        datagrams_in=$(grep -o 'datagrams in [0-9]*' <<<"$out1" | head -1 | awk '{ print $3 }')
+        if [[ " ${SWITCH_ARGV[*]} " != *" --no-udp "* ]] && { [[ $out1 != *" path udp "* ]] || ((${datagrams_in:-0} < wanted)); }; then
+            SCEN_ERR+=("the guests' bulk did not cross the link over UDP (${datagrams_in:-no} datagrams in, wanted $wanted)")
+        fi
     fi
     stop_switch sw2
     stop_switch sw1
