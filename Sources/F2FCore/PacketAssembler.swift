@@ -59,8 +59,8 @@ public final class PacketAssembler {
             }
             if headerFilled == F2FPacketHeader.encodedCount {
                 let parsed: F2FPacketHeader
-                // A local holds the bytes for the span's lifetime (a stored property's span
-                // outlives its access where exclusivity checks are compiled out).
+                // The span is taken of a local: with run-time exclusivity checks compiled out
+                // (release builds), the lifetime checker refuses one of the stored array.
                 let whole = header
                 do {
                     parsed = try F2FPacketHeader(parsing: whole.span)
