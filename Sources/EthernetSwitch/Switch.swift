@@ -250,7 +250,7 @@ public struct Switch: Sendable {
             guard let classified = classifyVLAN(frame, on: port) else { return drop(.vlan, on: port) }
             vlanID = classified
         } else {
-            vlanID = Self.vlanID(of: frame)
+            vlanID = EthernetHeader.taggedVID(in: frame) ?? 0
         }
         let rules = ports[port].macRules
         if rules.contains(.locked), !macTable.isStatic(source, vlanID: vlanID, onPort: port) {
@@ -347,12 +347,11 @@ public struct Switch: Sendable {
     /// tagged member of (priority tags, VID 0, and VID 4095 name none).
     @inline(__always)
     private mutating func classifyVLAN(_ frame: Span<UInt8>, on port: Int) -> UInt16? {
-        let tagged =
-            frame.count >= EthernetHeader.taggedCount
-            && frame.bigEndianUInt16(at: EthernetHeader.Field.etherType) == EthernetHeader.vlanTagType
+        let taggedVID = EthernetHeader.taggedVID(in: frame)
+        let tagged = taggedVID != nil
         let vlan: UInt16
-        if tagged {
-            vlan = frame.bigEndianUInt16(at: EthernetHeader.Field.tagControl) & 0x0FFF
+        if let taggedVID {
+            vlan = taggedVID
             guard vlan != 0, isTaggedMember(port, vlan: vlan) else { return nil }
         } else {
             vlan = ports[port].untaggedVLAN
@@ -557,14 +556,5 @@ public struct Switch: Sendable {
             ports[port].counters[dropped: reason] &+= 1
         }
         return .drop(reason)
-    }
-
-    /// 802.1Q VID of a tagged frame, 0 otherwise (priority tags included).
-    @inline(__always)
-    private static func vlanID(of frame: Span<UInt8>) -> UInt16 {
-        guard frame.count >= EthernetHeader.taggedCount,
-            frame.bigEndianUInt16(at: EthernetHeader.Field.etherType) == EthernetHeader.vlanTagType
-        else { return 0 }
-        return frame.bigEndianUInt16(at: EthernetHeader.Field.tagControl) & 0x0FFF
     }
 }

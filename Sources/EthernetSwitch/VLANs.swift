@@ -9,19 +9,16 @@ public struct VLANs: Sendable {
     /// True once a VLAN besides 0 exists or a port's untagged VLAN is not 0.
     public internal(set) var isInUse = false
     private var existing = [Bool](repeating: false, count: 4096)
-    /// `portWords` words per VID, one bit per port.
-    private var tagged: [UInt64]
+    private var tagged: VLANPortBits
     /// Friend links' allowed-VLAN lists (`peer/setvlans`) as the data path tests them: a set
-    /// bit takes the VLAN off the link, laid out as `tagged`. Empty until a link gets a list
-    /// other than `all`, so that a switch without lists tests nothing more.
-    private var deniedOnLink: [UInt64] = []
+    /// bit takes the VLAN off the link.
+    private var deniedOnLink: VLANPortBits
     /// The lists themselves, by port, for the console; ports absent carry every VLAN.
     public private(set) var linkLists: [Int: VLANList] = [:]
-    private let portWords: Int
 
     init(portCount: Int) {
-        portWords = (portCount + 63) / 64
-        tagged = []
+        tagged = VLANPortBits(portCount: portCount)
+        deniedOnLink = VLANPortBits(portCount: portCount)
         existing[0] = true
     }
 
@@ -41,35 +38,25 @@ public struct VLANs: Sendable {
 
     /// Explicit tagged membership (`vlan/addport`); a friend link's trunk membership is the
     /// switch's rule (`Switch.egressForm`), not recorded here.
-    ///
-    /// Ports and VIDs are in range here (array indices, 12 bits): no overflow checks.
     @inline(__always)
     public func isTaggedMember(_ port: Int, vlan: UInt16) -> Bool {
-        guard !tagged.isEmpty else { return false }
-        return tagged[Int(vlan) &* portWords &+ port &>> 6] & (1 &<< UInt64(port & 63)) != 0
+        tagged.contains(port, vlan: vlan)
     }
 
     /// Whether a friend link's list lets `vlan` cross it tagged.
     @inline(__always)
     public func isAllowedOnLink(_ port: Int, vlan: UInt16) -> Bool {
-        guard !deniedOnLink.isEmpty else { return true }
-        return deniedOnLink[Int(vlan) &* portWords &+ port &>> 6] & (1 &<< UInt64(port & 63)) == 0
+        !deniedOnLink.contains(port, vlan: vlan)
     }
 
     /// The list of a friend link; `VLANList.all` forgets it.
     mutating func setLinkList(_ list: VLANList, port: Int) {
         linkLists[port] = list.isAll ? nil : list
-        if deniedOnLink.isEmpty {
-            guard !list.isAll else { return }
-            deniedOnLink = [UInt64](repeating: 0, count: 4096 * portWords)
-        }
-        let bit: UInt64 = 1 << UInt64(port % 64)
         // A list names VIDs 1...4094; VLAN 0 (tagged only on a link whose untagged VLAN is
         // another) crosses only with `all`, as before lists. 4095 never exists.
-        for vlan in 0..<Int(VLANs.none) {
-            let index = vlan * portWords + port / 64
-            let allowed = vlan == 0 ? list.isAll : list.contains(UInt16(vlan))
-            if allowed { deniedOnLink[index] &= ~bit } else { deniedOnLink[index] |= bit }
+        for vlan in 0..<VLANs.none {
+            let allowed = vlan == 0 ? list.isAll : list.contains(vlan)
+            deniedOnLink.set(port, vlan: vlan, !allowed)
         }
     }
 
@@ -79,19 +66,45 @@ public struct VLANs: Sendable {
 
     mutating func remove(_ vlan: UInt16) {
         existing[Int(vlan)] = false
-        guard !tagged.isEmpty else { return }
-        for word in 0..<portWords { tagged[Int(vlan) * portWords + word] = 0 }
+        tagged.clear(vlan: vlan)
     }
 
     mutating func setTaggedMember(_ port: Int, vlan: UInt16, _ member: Bool) {
-        // Allocated on the first tagged member: a switch without trunks carries no table.
-        if tagged.isEmpty {
-            guard member else { return }
-            tagged = [UInt64](repeating: 0, count: 4096 * portWords)
+        tagged.set(port, vlan: vlan, member)
+    }
+}
+
+/// One bit per VID and port, a VID's ports in consecutive words. Allocated when the first bit
+/// is set: a switch without trunks or link lists carries no table and tests only that.
+///
+/// Ports and VIDs are in range here (array indices, 12 bits): no overflow checks.
+struct VLANPortBits: Sendable {
+    private var words: [UInt64] = []
+    private let wordsPerVLAN: Int
+
+    init(portCount: Int) {
+        wordsPerVLAN = (portCount + 63) / 64
+    }
+
+    @inline(__always)
+    func contains(_ port: Int, vlan: UInt16) -> Bool {
+        guard !words.isEmpty else { return false }
+        return words[Int(vlan) &* wordsPerVLAN &+ port &>> 6] & (1 &<< UInt64(port & 63)) != 0
+    }
+
+    mutating func set(_ port: Int, vlan: UInt16, _ isSet: Bool) {
+        if words.isEmpty {
+            guard isSet else { return }
+            words = [UInt64](repeating: 0, count: 4096 * wordsPerVLAN)
         }
-        let index = Int(vlan) * portWords + port / 64
+        let index = Int(vlan) * wordsPerVLAN + port / 64
         let bit: UInt64 = 1 << UInt64(port % 64)
-        if member { tagged[index] |= bit } else { tagged[index] &= ~bit }
+        if isSet { words[index] |= bit } else { words[index] &= ~bit }
+    }
+
+    mutating func clear(vlan: UInt16) {
+        guard !words.isEmpty else { return }
+        for word in 0..<wordsPerVLAN { words[Int(vlan) * wordsPerVLAN + word] = 0 }
     }
 }
 

@@ -137,11 +137,7 @@ public final class SendBatch {
             case .wouldBlock: return 0
             }
         }
-        let remaining = UInt32(count - start)
-        switch try syscall("sendmmsg", { cf2f_sendmmsg(descriptor, messages + start, remaining, Self.flags) }) {
-        case .processed(let sent): return Int(sent)
-        case .wouldBlock: return 0
-        }
+        return try sendMessages(on: descriptor, from: start)
     }
 
     /// Sends all staged frames on an unconnected socket, each datagram naming `destination`
@@ -150,7 +146,7 @@ public final class SendBatch {
     /// (QEMU's dgram netdev), which a load generator must pay too to stand for it.
     public func send(on descriptor: Int32, to destination: UnixSocketAddress) throws(SystemError) -> Int {
         guard count > 0 else { return 0 }
-        let sent = try destination.withSockaddr { (address, length) throws(SystemError) in
+        return try destination.withSockaddr { (address, length) throws(SystemError) in
             for index in 0..<count {
                 messages[index].msg_hdr.msg_name = UnsafeMutableRawPointer(mutating: address)
                 messages[index].msg_hdr.msg_namelen = length
@@ -161,9 +157,13 @@ public final class SendBatch {
                     messages[index].msg_hdr.msg_namelen = 0
                 }
             }
-            return try syscall("sendmmsg", { cf2f_sendmmsg(descriptor, messages, UInt32(count), Self.flags) })
+            return try sendMessages(on: descriptor, from: 0)
         }
-        switch sent {
+    }
+
+    /// One `sendmmsg` of the staged messages from `start`; how many the socket took.
+    private func sendMessages(on descriptor: Int32, from start: Int) throws(SystemError) -> Int {
+        switch try syscall("sendmmsg", { cf2f_sendmmsg(descriptor, messages + start, UInt32(count - start), Self.flags) }) {
         case .processed(let sent): return Int(sent)
         case .wouldBlock: return 0
         }

@@ -270,7 +270,6 @@ struct SwitchOptions: ParsableArguments {
         }
     }
 
-    /// The switch directory a `--plug` URL names (`vde:///dir`, `vde:/dir`, `/dir`), if any.
     /// `ID=LIST` of `--peer-vlans`.
     private static func peerVLANs(_ line: String) -> Result<(PeerID, VLANList), ValidationError> {
         let parts = line.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
@@ -284,6 +283,7 @@ struct SwitchOptions: ParsableArguments {
         }
     }
 
+    /// The switch directory a `--plug` URL names (`vde:///dir`, `vde:/dir`, `/dir`), if any.
     private static func plugDirectory(_ url: String) -> String? {
         var path = Substring(url)
         if path.hasPrefix("vde://") {

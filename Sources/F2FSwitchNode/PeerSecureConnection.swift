@@ -14,4 +14,10 @@ extension Peer {
     var friendID: PeerID? {
         connection.authenticatedIdentity.flatMap { PeerID(publicKeyBytes: $0.publicKey) }
     }
+
+    /// The friend at the other end: the Noise layer's remote key, or whichever provider
+    /// proved the link. Nil for a plaintext link.
+    var linkedFriend: PeerID? {
+        secureConnection?.remoteID ?? friendID
+    }
 }

@@ -16,7 +16,7 @@ final class PeerVLANLists {
 
     func list(for peer: Peer) -> VLANList {
         if let list = byLink[peer.id] { return list }
-        return Self.friend(of: peer).flatMap { byFriend[$0] } ?? .all
+        return peer.linkedFriend.flatMap { byFriend[$0] } ?? .all
     }
 
     func set(_ list: VLANList, friend: PeerID) {
@@ -27,9 +27,5 @@ final class PeerVLANLists {
     func set(_ list: VLANList, plaintextLink peer: Peer, live: some Collection<Int>) {
         byLink = byLink.filter { live.contains($0.key) }
         byLink[peer.id] = list.isAll ? nil : list
-    }
-
-    static func friend(of peer: Peer) -> PeerID? {
-        peer.secureConnection?.remoteID ?? peer.friendID
     }
 }

@@ -160,7 +160,7 @@ public final class SwitchApplication {
         let rootFriends = Set(settings.rootFriends)
         return { peer in
             guard noRemoteRoot || !rootFriends.isEmpty else { return STPPortGuards() }
-            let id = peer.secureConnection?.remoteID ?? peer.friendID
+            let id = peer.linkedFriend
             return STPPortGuards(rootGuard: noRemoteRoot || !(id.map(rootFriends.contains) ?? false))
         }
     }

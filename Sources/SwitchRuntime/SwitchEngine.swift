@@ -412,11 +412,9 @@ public final class SwitchEngine {
         return destination
     }
 
-    /// The VID of a frame with an 802.1Q tag, nil for an untagged one.
     @inline(__always)
     static func taggedVID(of frame: UnsafeRawBufferPointer) -> UInt16? {
-        guard frame.count >= EthernetHeader.taggedCount, frame[12] == 0x81, frame[13] == 0x00 else { return nil }
-        return (UInt16(frame[14]) << 8 | UInt16(frame[15])) & 0x0FFF
+        EthernetHeader.taggedVID(in: frame.bindMemory(to: UInt8.self).span)
     }
 
     /// The destination's station key as the MAC table would see it with VLANs not in use:

@@ -1,5 +1,6 @@
 import EthernetSwitch
 import F2FBase
+import F2FTesting
 import Testing
 
 /// MSS clamping on frames that cross a friend link over UDP: byte-exact against frames whose
@@ -8,6 +9,9 @@ import Testing
 @Suite struct TCPMSSClampTests {
     /// The largest frame one 1200-byte datagram payload carries (an F2F header of 3 bytes).
     static let maximumFrame = 1197
+
+    /// IPv4 SYN announcing MSS 1460 with Linux's options (the fixture other targets use too).
+    static let ipv4Syn = Fixture.bytes("ethernet/tcp-syn-ipv4-mss1460.hex")
 
     static func bytes(_ hex: String) -> [UInt8] {
         stride(from: 0, to: hex.count, by: 2).map { offset in
@@ -24,7 +28,7 @@ import Testing
 
     /// IPv4 SYN, Linux options (MSS 1460, SACK, timestamps, window scale): 1197 − 14 − 40.
     @Test func anIPv4SynAnnouncing1460IsClampedTo1143() {
-        let input = Self.bytes("02000000000202000000000108004500003c12344000400614860a0000010a0000029c4014511122334400000000a002faf061d30000020405b40402080a0001e2400000000001030307")
+        let input = Self.ipv4Syn
         let expected = Self.bytes("02000000000202000000000108004500003c12344000400614860a0000010a0000029c4014511122334400000000a002faf063100000020404770402080a0001e2400000000001030307")
         let result = Self.clamp(input)
         #expect(result.changed)
@@ -69,7 +73,7 @@ import Testing
     /// A SYN announcing less than the path carries, a segment without SYN, an IPv4 fragment, UDP,
     /// ARP: untouched.
     @Test func framesThatNeedNoClampAreUntouched() {
-        let syn = Self.bytes("02000000000202000000000108004500003c12344000400614860a0000010a0000029c4014511122334400000000a002faf061d30000020405b40402080a0001e2400000000001030307")
+        let syn = Self.ipv4Syn
         // The same SYN over a path with room: 1460 fits a 1514-byte frame exactly.
         #expect(Self.clamp(syn, maximumFrame: 1514) == (false, syn))
         var ack = syn
@@ -90,7 +94,7 @@ import Testing
     /// Every truncated prefix of a SYN, and 10 000 random buffers (half of them made to look
     /// like IPv4 or IPv6 TCP SYNs), never trap; a prefix cut before the options end is not changed.
     @Test func truncatedAndRandomFramesNeverTrap() {
-        for source in [Self.bytes("02000000000202000000000108004500003c12344000400614860a0000010a0000029c4014511122334400000000a002faf061d30000020405b40402080a0001e2400000000001030307"), Self.bytes("02000000000202000000000186dd6000000000280640fd000000000000000000000000000001fd0000000000000000000000000000029c4014511122334455667788a012faf0aee60000020405a00402080a0001e2400000000001030307")] {
+        for source in [Self.ipv4Syn, Self.bytes("02000000000202000000000186dd6000000000280640fd000000000000000000000000000001fd0000000000000000000000000000029c4014511122334455667788a012faf0aee60000020405a00402080a0001e2400000000001030307")] {
             for count in 0..<source.count {
                 let prefix = Array(source.prefix(count))
                 let result = Self.clamp(prefix)

@@ -393,11 +393,5 @@ final class LinkPair: DatagramLinkOwner {
 
 /// An IPv4 TCP SYN announcing MSS 1460 (Linux's options), as in `TCPMSSClampTests`.
 enum TCPMSSClampTestFrame {
-    static let ipv4Syn: [UInt8] = {
-        let hex = "02000000000202000000000108004500003c12344000400614860a0000010a0000029c4014511122334400000000a002faf061d30000020405b40402080a0001e2400000000001030307"
-        return stride(from: 0, to: hex.count, by: 2).map { offset in
-            let start = hex.index(hex.startIndex, offsetBy: offset)
-            return UInt8(hex[start..<hex.index(start, offsetBy: 2)], radix: 16)!
-        }
-    }()
+    static let ipv4Syn = Fixture.bytes("ethernet/tcp-syn-ipv4-mss1460.hex")
 }

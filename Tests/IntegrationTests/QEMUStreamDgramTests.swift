@@ -75,12 +75,10 @@ import Testing
     }
 
     @Test func datagramPortAnswersItsSender() throws {
-        let work = try TemporaryDirectory.make()
-        defer { try? FileManager.default.removeItem(atPath: work) }
-        let path = work + "/qemu.dgram"
-        let sw = try SwitchProcess(arguments: ["--dgram", path])
-        let vde = try TestClient(sw.socketDirectory, mac: "02:00:00:00:00:0a")
-        let dgram = try DatagramTestClient(path: work + "/guest.dgram", switchPath: path, mac: "02:00:00:00:00:56")
+        let port = try DatagramPortSwitch()
+        defer { port.removeWorkDirectory() }
+        let (sw, vde, path) = (port.sw, port.vde, port.path)
+        let dgram = try port.guest("guest.dgram", mac: "02:00:00:00:00:56")
         let broadcast = dgram.frame(to: .broadcast, size: 60, tag: 1)
         try dgram.send(broadcast)
         #expect(try vde.receive() == broadcast)
@@ -107,12 +105,10 @@ import Testing
     /// guest. So a burst sent while the switch is not reading at all (stopped) queues whole,
     /// up to the guest's own send buffer, and is then forwarded in order.
     @Test func anUnconnectedGuestIsNotHeldToTheDatagramQueueLimit() throws {
-        let work = try TemporaryDirectory.make()
-        defer { try? FileManager.default.removeItem(atPath: work) }
-        let path = work + "/qemu.dgram"
-        let sw = try SwitchProcess(arguments: ["--dgram", path])
-        let vde = try TestClient(sw.socketDirectory, mac: "02:00:00:00:00:0a")
-        let dgram = try DatagramTestClient(path: work + "/guest.dgram", switchPath: path, mac: "02:00:00:00:00:5a")
+        let port = try DatagramPortSwitch()
+        defer { port.removeWorkDirectory() }
+        let (sw, vde) = (port.sw, port.vde)
+        let dgram = try port.guest("guest.dgram", mac: "02:00:00:00:00:5a")
         var sendBuffer: Int32 = 4 << 20
         if setsockopt(dgram.fd, SOL_SOCKET, SO_SNDBUFFORCE, &sendBuffer, socklen_t(MemoryLayout<Int32>.size)) != 0 {
             _ = setsockopt(dgram.fd, SOL_SOCKET, SO_SNDBUF, &sendBuffer, socklen_t(MemoryLayout<Int32>.size))
@@ -143,18 +139,16 @@ import Testing
 
     /// The guest restarts (a new socket at a new path): the switch answers the new sender.
     @Test func datagramPortFollowsANewSender() throws {
-        let work = try TemporaryDirectory.make()
-        defer { try? FileManager.default.removeItem(atPath: work) }
-        let path = work + "/qemu.dgram"
-        let sw = try SwitchProcess(arguments: ["--dgram", path])
-        let vde = try TestClient(sw.socketDirectory, mac: "02:00:00:00:00:0a")
-        var first: DatagramTestClient? = try DatagramTestClient(path: work + "/g1", switchPath: path, mac: "02:00:00:00:00:57")
+        let port = try DatagramPortSwitch()
+        defer { port.removeWorkDirectory() }
+        let (sw, vde) = (port.sw, port.vde)
+        var first: DatagramTestClient? = try port.guest("g1", mac: "02:00:00:00:00:57")
         try first!.send(first!.frame(to: .broadcast))
         #expect(try vde.receive() != nil)
         first = nil
         // The switch still points at the dead socket until its next send fails.
         try vde.send(vde.frame(to: .broadcast, tag: 7))
-        let second = try DatagramTestClient(path: work + "/g2", switchPath: path, mac: "02:00:00:00:00:58")
+        let second = try port.guest("g2", mac: "02:00:00:00:00:58")
         try waitUntil(timeout: .seconds(5), "the switch to take the new sender") {
             (try? second.send(second.frame(to: .broadcast, tag: 8))) != nil
         }
@@ -239,3 +233,27 @@ import Testing
     }
 }
 
+/// A switch with a `--dgram` port in a fresh directory, and a VDE client on it: the guests'
+/// peer in the datagram port tests.
+private struct DatagramPortSwitch {
+    let work: String
+    let path: String
+    let sw: SwitchProcess
+    let vde: TestClient
+
+    init() throws {
+        work = try TemporaryDirectory.make()
+        path = work + "/qemu.dgram"
+        sw = try SwitchProcess(arguments: ["--dgram", path])
+        vde = try TestClient(sw.socketDirectory, mac: "02:00:00:00:00:0a")
+    }
+
+    /// A guest socket named `name` in the work directory, sending to the port.
+    func guest(_ name: String, mac: String) throws -> DatagramTestClient {
+        try DatagramTestClient(path: work + "/" + name, switchPath: path, mac: mac)
+    }
+
+    func removeWorkDirectory() {
+        try? FileManager.default.removeItem(atPath: work)
+    }
+}

@@ -1,3 +1,4 @@
+import F2FTesting
 import Foundation
 import Glibc
 import Testing
@@ -178,13 +179,9 @@ import Testing
     }
 
     /// An IPv4 TCP SYN from `source` to `destination` announcing MSS 1460, with a valid
-    /// checksum (the frame of `TCPMSSClampTests`, its MAC addresses replaced).
+    /// checksum (the fixture `TCPMSSClampTests` checks against, its MAC addresses replaced).
     private func syn(from source: TestClient, to destination: TestClient) -> [UInt8] {
-        let hex = "02000000000202000000000108004500003c12344000400614860a0000010a0000029c4014511122334400000000a002faf061d30000020405b40402080a0001e2400000000001030307"
-        var frame = stride(from: 0, to: hex.count, by: 2).map { offset in
-            let start = hex.index(hex.startIndex, offsetBy: offset)
-            return UInt8(hex[start..<hex.index(start, offsetBy: 2)], radix: 16)!
-        }
+        var frame = Fixture.bytes("ethernet/tcp-syn-ipv4-mss1460.hex")
         frame.replaceSubrange(0..<6, with: destination.mac.octets)
         frame.replaceSubrange(6..<12, with: source.mac.octets)
         return frame

@@ -50,6 +50,14 @@ public struct EthernetHeader: Equatable, Sendable {
         }
     }
 
+    /// The VID of a frame with an 802.1Q tag (0 for a priority tag), nil for an untagged one:
+    /// the one tag read of the data path, which must not parse the whole header per frame.
+    @inline(__always)
+    public static func taggedVID(in frame: Span<UInt8>) -> UInt16? {
+        guard frame.count >= taggedCount, frame.bigEndianUInt16(at: Field.etherType) == vlanTagType else { return nil }
+        return frame.bigEndianUInt16(at: Field.tagControl) & 0x0FFF
+    }
+
     public var encodedCount: Int { isTagged ? Self.taggedCount : Self.minimumCount }
 
     public func encode(into bytes: inout [UInt8]) {

@@ -13,7 +13,7 @@ enum FriendConsoleCommands {
         console.add(ConsoleCommand("friend/print", help: "print this node's id and its friends", printsData: true) { _ in
             var output = ["Self \(links.identity.id)"]
             let linked = Dictionary(
-                node.peers.values.compactMap { peer in (peer.secureConnection?.remoteID ?? peer.friendID).map { ($0, peer.id) } },
+                node.peers.values.compactMap { peer in peer.linkedFriend.map { ($0, peer.id) } },
                 uniquingKeysWith: min)
             for id in links.friends.sorted {
                 output.append("Friend \(id) " + (linked[id].map { "LINKED peer \($0)" } ?? "not linked"))

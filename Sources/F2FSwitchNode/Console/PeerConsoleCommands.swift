@@ -63,7 +63,7 @@ enum PeerConsoleCommands {
         let friend: PeerID
         if let number = Int(name) {
             guard let peer = node.peers[number] else { throw .noSuchDeviceOrAddress }
-            guard let id = PeerVLANLists.friend(of: peer) else {
+            guard let id = peer.linkedFriend else {
                 vlanLists.set(list, plaintextLink: peer, live: node.peers.keys)
                 peerPorts.setVLANs(list, for: peer)
                 return
@@ -71,12 +71,12 @@ enum PeerConsoleCommands {
             friend = id
         } else {
             guard let id = PeerID(parsing: name) else { throw .invalidArgument }
-            let linked = node.peers.values.contains { PeerVLANLists.friend(of: $0) == id }
+            let linked = node.peers.values.contains { $0.linkedFriend == id }
             guard linked || friendLinks?.friends.contains(id) == true else { throw .noSuchDeviceOrAddress }
             friend = id
         }
         vlanLists.set(list, friend: friend)
-        for peer in node.peers.values where PeerVLANLists.friend(of: peer) == friend {
+        for peer in node.peers.values where peer.linkedFriend == friend {
             peerPorts.setVLANs(list, for: peer)
         }
     }
