@@ -11,7 +11,7 @@ import VDEServer
 enum PeerConsoleCommands {
     static func register(
         on console: Console, node: F2FNode, dialer: PeerDialer, peerPorts: PeerPorts, friendLinks: FriendLinks?, udp: UDPTransport?,
-        mesh: MeshRouter? = nil, vlanLists: PeerVLANLists = PeerVLANLists([:])
+        mesh: MeshRouter? = nil, vlanLists: PeerVLANLists
     ) {
         console.addMenu(ConsoleMenu("peer", title: "F2F PEER MENU"))
         console.add(ConsoleCommand("peer/print", help: "print peer links and dialled addresses", printsData: true) { _ in
