@@ -1,18 +1,21 @@
 #!/usr/bin/env bash
-# link-callgrind.sh — user-space instructions the RECEIVING switch of a friend link spends per
-# frame delivered, counted by callgrind (load-insensitive), as callgrind-frame.sh does for one
-# switch: switch 1 runs normally, switch 2 under `valgrind --tool=callgrind`, linked as
-# link-bench links them (encrypted; frames over UDP, or the TCP path with `--mode tcp`);
-# f2f-bench sends into switch 1 and receives from switch 2, for SHORT and LONG seconds with
-# switch 2's counters zeroed before and dumped after each, so
+# link-callgrind.sh — user-space instructions one switch of a friend link spends per frame
+# delivered, counted by callgrind (load-insensitive), as callgrind-frame.sh does for one
+# switch: the RECEIVING switch (switch 2, the default) or with `--side send` the SENDING one
+# (switch 1) runs under `valgrind --tool=callgrind`, the other normally, linked as link-bench
+# links them (encrypted; frames over UDP, or the TCP path with `--mode tcp`); f2f-bench sends
+# into switch 1 and receives from switch 2, for SHORT and LONG seconds with the measured
+# switch's counters zeroed before and dumped after each, so
 #     instructions per frame = (Ir(LONG) - Ir(SHORT)) / (received(LONG) - received(SHORT)).
-# Switch 2 runs some 50 times slower under valgrind, so the sender floods it far beyond what it
-# can forward: the figure includes what it spends on frames it cannot deliver (received from
-# the socket, opened, then dropped; or left in the kernel), per frame it delivers.
+# The measured switch runs some 50 times slower under valgrind. As the receiver, its sender
+# floods it far beyond what it can forward: the figure includes what it spends on frames it
+# cannot deliver (received from the socket, opened, then dropped; or left in the kernel), per
+# frame it delivers. As the sender, what f2f-bench sends beyond its pace waits or dies in the
+# kernel before it reads it, and the receiver keeps up: the figure is its cost per frame sent.
 #
 # USAGE
 #   Scripts/bench/link-callgrind.sh [--f2f PATH] [--bench PATH] [--reps N] [--small S]
-#       [--large S] [--size BYTES] [--mode udp|tcp]
+#       [--large S] [--size BYTES] [--mode udp|tcp] [--side receive|send]
 # OUTPUT: "rep R: I instructions/frame (inbox-dropped D, receive-buffer overflowed O)", then
 #   the median.
 set -uo pipefail
@@ -21,7 +24,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 F2F="$REPO/.build/release/f2f-switch"
 BENCH="$REPO/.build/release/f2f-bench"
-REPS=2 SMALL=1 LARGE=4 SIZE=1514 MODE=udp
+REPS=2 SMALL=1 LARGE=4 SIZE=1514 MODE=udp SIDE=receive
 while [ $# -gt 0 ]; do
     case "$1" in
         --f2f) F2F=$2; shift ;;
@@ -31,6 +34,7 @@ while [ $# -gt 0 ]; do
         --large) LARGE=$2; shift ;;
         --size) SIZE=$2; shift ;;
         --mode) MODE=$2; shift ;;
+        --side) SIDE=$2; shift ;;
         -h | --help) usage; exit 0 ;;
         *) die "unknown argument '$1' (see --help)" ;;
     esac
@@ -47,31 +51,39 @@ cp "$F2F" "$TMPD/f2f-switch" && strip --strip-debug "$TMPD/f2f-switch" || die "c
 export XDG_CONFIG_HOME="$TMPD/config"
 EXTRA=()
 [ "$MODE" = tcp ] && EXTRA=(--no-udp)
+case "$SIDE" in receive | send) ;; *) die "--side is receive or send, not '$SIDE'" ;; esac
 
 total_ir() { awk '/^(totals|summary):/ { print $2; exit }' "$1"; }
 
 measure() {  # measure REP: prints instructions per frame and the counters
-    local d="$TMPD/$1" port id1 id2 pid1 pid2 out n dump frames ir_small ir_large frames_small frames_large
+    local d="$TMPD/$1" port id1 id2 pid1 pid2 measured out n dump frames ir_small ir_large frames_small frames_large
+    local -a grind1=() grind2=()
     mkdir -p "$d"
+    out="$d/callgrind.out"
+    if [ "$SIDE" = send ]; then
+        grind1=(valgrind --tool=callgrind --callgrind-out-file="$out")
+    else
+        grind2=(valgrind --tool=callgrind --callgrind-out-file="$out")
+    fi
     port=$(pick_free_port) || return 1
     id1=$("$TMPD/f2f-switch" id --identity "$d/key1" 2>/dev/null)
     id2=$("$TMPD/f2f-switch" id --identity "$d/key2" 2>/dev/null)
-    spawn "$d/1.log" "switch 1" "$TMPD/f2f-switch" -q -s "$d/s1" -M "$d/1.mgmt" --listen "127.0.0.1:$port" \
+    spawn "$d/1.log" "switch 1" "${grind1[@]}" "$TMPD/f2f-switch" -q -s "$d/s1" -M "$d/1.mgmt" --listen "127.0.0.1:$port" \
         --identity "$d/key1" --friend "$id2" "${EXTRA[@]}"
     pid1=$SPAWNED
-    out="$d/callgrind.out"
-    spawn "$d/2.log" "switch 2" valgrind --tool=callgrind --callgrind-out-file="$out" \
-        "$TMPD/f2f-switch" -q -s "$d/s2" -M "$d/2.mgmt" --peer "$id1@127.0.0.1:$port" --identity "$d/key2" "${EXTRA[@]}"
+    spawn "$d/2.log" "switch 2" "${grind2[@]}" "$TMPD/f2f-switch" -q -s "$d/s2" -M "$d/2.mgmt" --peer "$id1@127.0.0.1:$port" --identity "$d/key2" "${EXTRA[@]}"
     pid2=$SPAWNED
+    measured=$pid2
+    [ "$SIDE" = send ] && measured=$pid1
     wait_or_log 120 "the link" mgmt_peer_established "$d/2.mgmt" || { tail -5 "$d/2.log" >&2; return 1; }
     sleep 2  # the UDP path is taken once a probe is answered
     timeout 300 "$BENCH" --sock "$d/s1" --receiver-sock "$d/s2" --sizes "$SIZE" --seconds 0.3 --latency-samples 20 >/dev/null 2>&1
     for n in "$SMALL" "$LARGE"; do
-        callgrind_control -z "$pid2" >/dev/null 2>&1
+        callgrind_control -z "$measured" >/dev/null 2>&1
         timeout 600 "$BENCH" --sock "$d/s1" --receiver-sock "$d/s2" --sizes "$SIZE" --seconds "$n" --latency-samples 20 >"$d/bench.$n" 2>&1 \
             || { log "f2f-bench failed: $(tail -c 200 "$d/bench.$n")"; return 1; }
         rm -f "$out".*
-        callgrind_control -d "$pid2" >/dev/null 2>&1
+        callgrind_control -d "$measured" >/dev/null 2>&1
         dump=$(ls "$out".* 2>/dev/null | tail -1)
         [ -n "$dump" ] || { log "no callgrind dump"; return 1; }
         frames=$(awk '$1 == "RESULT" && $2 == "kind=throughput" { for (i = 4; i <= NF; i++) if (index($i, "received=") == 1) print substr($i, 10) }' "$d/bench.$n")

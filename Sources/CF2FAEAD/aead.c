@@ -25,13 +25,13 @@ void CCryptoBoringSSL_ERR_clear_error(void);
 #define NONCE_COUNT 12
 #define TAG_COUNT 16
 
-int cf2f_chacha20poly1305_seal(uint8_t *text, size_t count, uint8_t *tag, const uint8_t *ad, size_t ad_count,
-                               const uint8_t *nonce, const uint8_t *key) {
+int cf2f_chacha20poly1305_seal(uint8_t *out, const uint8_t *in, size_t count, uint8_t *tag, const uint8_t *ad,
+                               size_t ad_count, const uint8_t *nonce, const uint8_t *key) {
     _Alignas(16) uint8_t space[CONTEXT_SPACE];
     EVP_AEAD_CTX *context = (EVP_AEAD_CTX *)space;
     if (!CCryptoBoringSSL_EVP_AEAD_CTX_init(context, CCryptoBoringSSL_EVP_aead_chacha20_poly1305(), key, KEY_COUNT, TAG_COUNT, NULL)) return 0;
     size_t tag_count = 0;
-    int sealed = CCryptoBoringSSL_EVP_AEAD_CTX_seal_scatter(context, text, tag, &tag_count, TAG_COUNT, nonce, NONCE_COUNT, text, count,
+    int sealed = CCryptoBoringSSL_EVP_AEAD_CTX_seal_scatter(context, out, tag, &tag_count, TAG_COUNT, nonce, NONCE_COUNT, in, count,
                                                             NULL, 0, ad, ad_count);
     CCryptoBoringSSL_EVP_AEAD_CTX_cleanup(context);
     return sealed && tag_count == TAG_COUNT;

@@ -36,7 +36,11 @@ public final class F2FNode: ConnectionAcceptor {
     private var listeners: [Listener] = []
     /// The listeners that asked for `.writable`, in registration order.
     private var writableListeners: [Listener] = []
-    private var producers: [(priority: ProducerPriority, producer: any OutboundProducer)] = []
+    /// In the order they are asked, each asked for every packet sent: called without
+    /// reference counting (`UnretainedProducerCall`); `producerOwners` keeps them alive as
+    /// long as they are registered.
+    private var producers: [ProducerEntry] = []
+    private var producerOwners: [AnyObject] = []
     private var nextPeerID = 1
     private var nextListenerToken = 1
     /// Called after a peer closes (e.g. so a dialer can schedule a redial).
@@ -73,12 +77,14 @@ public final class F2FNode: ConnectionAcceptor {
         listeners.removeAll()
         writableListeners.removeAll()
         producers.removeAll()
+        producerOwners.removeAll()
         onPeerClosed = nil
     }
 
     public func addProducer(_ producer: any OutboundProducer, priority: ProducerPriority) {
         let index = producers.firstIndex { $0.priority > priority } ?? producers.endIndex
-        producers.insert((priority, producer), at: index)
+        producers.insert(ProducerEntry(priority: priority, producer: producer), at: index)
+        producerOwners.append(producer)
     }
 
     // MARK: Peers
@@ -221,10 +227,12 @@ public final class F2FNode: ConnectionAcceptor {
     }
 
     func produce(for peer: Peer, into slot: OutboundSlot) -> Bool {
-        for entry in producers where entry.producer.produce(for: peer, into: slot) {
-            return true
+        producers.withUnsafeBufferPointer { entries in
+            for entry in entries where entry.call.produce(for: peer, into: slot) {
+                return true
+            }
+            return false
         }
-        return false
     }
 
     func peerClosed(_ peer: Peer, reason: String, wasEstablished: Bool) {
@@ -232,5 +240,36 @@ public final class F2FNode: ConnectionAcceptor {
         logger.info("peer disconnected", metadata: ["peer": "\(peer.displayName)", "reason": "\(reason)"])
         if wasEstablished { notify(.disconnected(reason: reason), peer: peer) }
         onPeerClosed?(peer, reason)
+    }
+}
+
+private struct ProducerEntry {
+    let priority: ProducerPriority
+    let call: ProducerCall
+
+    init(priority: ProducerPriority, producer: some OutboundProducer) {
+        self.priority = priority
+        call = UnretainedProducerCall(producer)
+    }
+}
+
+/// Calls one producer, through a plain class (retained cheaply while the array is walked).
+private class ProducerCall {
+    func produce(for peer: Peer, into slot: OutboundSlot) -> Bool { false }
+}
+
+/// Holds its producer unretained (the node's `producerOwners` keeps it alive) and lends it to
+/// each call without a retain: the producers are held weakly elsewhere, so that every
+/// count on them goes through a side table, and counting each of them once per packet cost
+/// more than a thousand instructions per frame.
+private final class UnretainedProducerCall<P: OutboundProducer>: ProducerCall {
+    private let producer: Unmanaged<P>
+
+    init(_ producer: P) {
+        self.producer = .passUnretained(producer)
+    }
+
+    override func produce(for peer: Peer, into slot: OutboundSlot) -> Bool {
+        producer._withUnsafeGuaranteedRef { $0.produce(for: peer, into: slot) }
     }
 }

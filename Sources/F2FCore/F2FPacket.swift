@@ -84,4 +84,12 @@ public struct F2FPacketHeader: Equatable, Sendable {
         bytes.append(type.rawValue)
         bytes.appendBigEndian(UInt16(payloadCount))
     }
+
+    /// Writes the header into the first `encodedCount` bytes of `buffer` (the outbound slot
+    /// keeps it in front of the payload, in one buffer).
+    public func write(to buffer: UnsafeMutableRawBufferPointer) {
+        precondition(buffer.count >= Self.encodedCount, "buffer too small for a packet header")
+        buffer[Field.type] = type.rawValue
+        buffer.storeBytes(of: UInt16(payloadCount).bigEndian, toByteOffset: Field.payloadCount, as: UInt16.self)
+    }
 }

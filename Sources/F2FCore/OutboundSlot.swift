@@ -1,9 +1,11 @@
-/// A peer's single outbound packet: loaded by one producer, written header first and then the
-/// payload in place (no joined copy), resumable at any byte after a partial write.
+/// A peer's single outbound packet: loaded by one producer, its header and payload side by
+/// side in one buffer, so that the connection takes the whole packet in one write (a datagram
+/// path seals it from there, without gathering it first), resumable at any byte after a
+/// partial write.
 public final class OutboundSlot {
-    /// The encoded header; its capacity is reserved once, so loading allocates nothing.
-    private var header: [UInt8] = []
+    /// The header's bytes, then the payload's.
     private let storage: UnsafeMutableRawBufferPointer
+    private let payload: UnsafeMutableRawBufferPointer
     private var payloadCount = 0
     /// Bytes of header + payload already taken by the connection.
     private var written = 0
@@ -11,8 +13,8 @@ public final class OutboundSlot {
     public private(set) var type = F2FPacketType(rawValue: 0)
 
     public init() {
-        storage = .allocate(byteCount: F2FPacketHeader.maximumPayloadCount, alignment: 16)
-        header.reserveCapacity(F2FPacketHeader.encodedCount)
+        storage = .allocate(byteCount: F2FPacketHeader.encodedCount + F2FPacketHeader.maximumPayloadCount, alignment: 16)
+        payload = UnsafeMutableRawBufferPointer(rebasing: storage[F2FPacketHeader.encodedCount...])
     }
 
     deinit {
@@ -24,23 +26,22 @@ public final class OutboundSlot {
     /// Loads a packet whose payload `fill` writes into the slot's buffer and returns its length.
     public func load(_ type: F2FPacketType, fill: (UnsafeMutableRawBufferPointer) -> Int) {
         precondition(!isLoaded, "outbound slot is busy")
-        let count = fill(storage)
+        let count = fill(payload)
         precondition((0...F2FPacketHeader.maximumPayloadCount).contains(count), "payload too large")
         self.type = type
-        header.removeAll(keepingCapacity: true)
-        F2FPacketHeader(type: type, payloadCount: count).encode(into: &header)
+        F2FPacketHeader(type: type, payloadCount: count).write(to: storage)
         payloadCount = count
         written = 0
         isLoaded = true
     }
 
-    public func load(_ type: F2FPacketType, payload: UnsafeRawBufferPointer) {
-        precondition(payload.count <= F2FPacketHeader.maximumPayloadCount, "payload too large")
+    public func load(_ type: F2FPacketType, payload source: UnsafeRawBufferPointer) {
+        precondition(source.count <= F2FPacketHeader.maximumPayloadCount, "payload too large")
         load(type) { buffer in
-            if let base = payload.baseAddress, !payload.isEmpty {
-                buffer.baseAddress!.copyMemory(from: base, byteCount: payload.count)
+            if let base = source.baseAddress, !source.isEmpty {
+                buffer.baseAddress!.copyMemory(from: base, byteCount: source.count)
             }
-            return payload.count
+            return source.count
         }
     }
 
@@ -49,16 +50,8 @@ public final class OutboundSlot {
     /// Writes what the connection takes; true once the whole packet is out (the slot is free).
     public func write(to connection: any Connection) throws(ConnectionError) -> Bool {
         precondition(isLoaded, "nothing to write")
-        while written < F2FPacketHeader.encodedCount {
-            let taken = try header.withUnsafeBytes { raw in
-                Result { () throws(ConnectionError) in try connection.write(UnsafeRawBufferPointer(rebasing: raw[written...])) }
-            }.get()
-            if taken == 0 { return false }
-            written += taken
-        }
         while written < totalCount {
-            let offset = written - F2FPacketHeader.encodedCount
-            let taken = try connection.write(UnsafeRawBufferPointer(rebasing: storage[offset..<payloadCount]))
+            let taken = try connection.write(UnsafeRawBufferPointer(rebasing: storage[written..<totalCount]))
             if taken == 0 { return false }
             written += taken
         }

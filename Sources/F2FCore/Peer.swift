@@ -41,6 +41,9 @@ public final class Peer: ConnectionEvents {
         /// The friend's ping, to be echoed before anything else.
         var echoDue: UInt32?
         var refusal: String?
+
+        /// Nothing of the link's own to send: the slot is the producers'.
+        var isIdle: Bool { echoDue == nil && keepaliveDue == nil && refusal == nil }
     }
 
     public let id: Int
@@ -315,6 +318,11 @@ public final class Peer: ConnectionEvents {
     }
 
     private func loadNextPacket() -> Bool {
+        // A frame's turn, nearly every call: established with nothing of its own due. Read in
+        // place, without copying the state out and back.
+        if case .established(let established) = phase, established.isIdle {
+            return node.produce(for: self, into: slot)
+        }
         if let reason = refusal {
             slot.load(.reject) { buffer in
                 let bytes = Array(reason.utf8.prefix(200))

@@ -166,34 +166,39 @@ public final class DatagramLink: DatagramPath {
 
     public func send(packet: UnsafeRawBufferPointer) {
         guard sender != nil, let endpoint else { return }
+        // Taken once per packet: every use of an unowned reference checks and counts it.
+        let transport = transport
         let now = transport.now
         do {
             try fragmenter.fragment(packet, maximumPayload: payloadSize, scratch: &scratch) { piece in
                 if piece.first == FragmentHeader.marker { counters.fragmentsOut &+= 1 }
-                seal(piece, to: endpoint, now: now)
+                seal(piece, to: endpoint, now: now, through: transport)
             }
         } catch {
             counters.sendFailures &+= 1  // larger than 64 fragments: never from a frame
         }
     }
 
-    /// Builds the datagram in the socket's send slot: the piece copied in after the header's
-    /// room, sealed there in place, staged for the batch's `sendmmsg`.
-    private func seal(_ piece: UnsafeRawBufferPointer, to endpoint: InetSocketAddress, now: Instant) {
+    /// Builds the datagram in the socket's send slot, staged for the batch's `sendmmsg`: the
+    /// piece encrypted from where it lies into the slot (the encryption is the copy), or, for
+    /// a frame whose SYN needs its MSS clamped, copied in, clamped, and sealed there in place.
+    private func seal(_ piece: UnsafeRawBufferPointer, to endpoint: InetSocketAddress, now: Instant, through transport: any DatagramLinkOwner) {
         guard let slot = transport.datagramSlot(for: endpoint), slot.count >= piece.count + NoiseDatagramCipher.overhead else {
             counters.sendFailures &+= 1
             return
         }
-        if piece.count > 0 {
-            (slot.baseAddress! + NoiseDatagramCipher.headerCount).copyMemory(from: piece.baseAddress!, byteCount: piece.count)
-        }
-        if let offset = Self.frameOffset(inPacketOf: piece.first), offset < piece.count {
-            // A whole frame (fragments start with their marker): our copy, so its SYN may be clamped.
-            let frame = NoiseDatagramCipher.headerCount + offset
-            clampMSS(UnsafeMutableRawBufferPointer(rebasing: slot[frame..<NoiseDatagramCipher.headerCount + piece.count]))
-        }
         do {
-            _ = try sender?.seal(inPlace: slot, plaintextCount: piece.count, sessionAge: now - senderSince)
+            if let offset = Self.frameOffset(inPacketOf: piece.first), offset < piece.count,
+                TCPMSSClamp.needsClamp(UnsafeRawBufferPointer(rebasing: piece[offset...]), maximumFrameCount: largestUnfragmentedFrame)
+            {
+                // A whole frame (fragments start with their marker) with a SYN to clamp: our copy is clamped.
+                let text = NoiseDatagramCipher.headerCount
+                (slot.baseAddress! + text).copyMemory(from: piece.baseAddress!, byteCount: piece.count)
+                clampMSS(UnsafeMutableRawBufferPointer(rebasing: slot[text + offset..<text + piece.count]))
+                _ = try sender?.seal(inPlace: slot, plaintextCount: piece.count, sessionAge: now - senderSince)
+            } else {
+                _ = try sender?.seal(copying: piece, into: slot, sessionAge: now - senderSince)
+            }
         } catch {
             counters.sendFailures &+= 1  // expired: the friend's next offer brings a new key
             return
@@ -227,7 +232,7 @@ public final class DatagramLink: DatagramPath {
         F2FPacketHeader(type: type, payloadCount: 4).encode(into: &scratch)
         scratch.appendBigEndian(sequence)
         let now = transport.now
-        scratch.withUnsafeBytes { seal($0, to: endpoint, now: now) }
+        scratch.withUnsafeBytes { seal($0, to: endpoint, now: now, through: transport) }
     }
 
     // MARK: Receiving
@@ -412,7 +417,7 @@ public final class DatagramLink: DatagramPath {
         F2FPacketHeader(type: .udpProbe, payloadCount: size - F2FPacketHeader.encodedCount).encode(into: &scratch)
         scratch.appendBigEndian(Self.mtuProbe | UInt32(mtuCandidate))
         scratch.append(contentsOf: repeatElement(0, count: size - scratch.count))
-        scratch.withUnsafeBytes { seal($0, to: endpoint, now: now) }
+        scratch.withUnsafeBytes { seal($0, to: endpoint, now: now, through: transport) }
     }
 
     /// An echo of a padded probe: datagrams of that size pass both ways; the search goes on

@@ -34,7 +34,6 @@ public final class FriendIntroductions: CoreListener, OutboundProducer {
         var observedUs: InetSocketAddress?
         var toldWants: [PeerID]?
         var wantsSentAt: Instant?
-        var outbox: [(type: F2FPacketType, payload: [UInt8])] = []
     }
 
     static let tickInterval: Duration = .milliseconds(250)
@@ -51,6 +50,9 @@ public final class FriendIntroductions: CoreListener, OutboundProducer {
     private let friends: FriendList
     private var broker = IntroductionBroker<PeerID, InetSocketAddress>()
     private var links: [Int: Link] = [:]
+    /// Packets waiting for each peer's slot; only peers with some have an entry, so that the
+    /// slot asks for a frame's turn past an empty dictionary, without a lookup.
+    private var outboxes: [Int: [(type: F2FPacketType, payload: [UInt8])]] = [:]
     private var timer: EventLoop.TimerID?
     /// Our local UDP endpoints, as `wanted-friends` offers them.
     private var localEndpoints: [InetSocketAddress] = []
@@ -135,7 +137,7 @@ public final class FriendIntroductions: CoreListener, OutboundProducer {
                 link.toldObserved = observed
                 var payload: [UInt8] = []
                 ObservedAddress(endpoint: observed).encode(into: &payload)
-                link.outbox.append((type: F2FPacketType.observedAddress, payload: payload))
+                outboxes[peer.id, default: []].append((type: F2FPacketType.observedAddress, payload: payload))
                 counters.observedSent &+= 1
             }
             if link.toldWants != wants || link.wantsSentAt.map({ now - $0 >= Self.wantsRefresh }) ?? true {
@@ -143,19 +145,19 @@ public final class FriendIntroductions: CoreListener, OutboundProducer {
                 link.wantsSentAt = now
                 var payload: [UInt8] = []
                 WantedFriends(localEndpoints: localEndpoints, friends: wants).encode(into: &payload)
-                link.outbox.append((type: F2FPacketType.wantedFriends, payload: payload))
+                outboxes[peer.id, default: []].append((type: F2FPacketType.wantedFriends, payload: payload))
                 counters.wantsSent &+= 1
             }
             links[peer.id] = link
         }
         for introduction in broker.due(now: now) {
-            guard let peer = byFriend[introduction.to] else { continue }
+            guard let peer = byFriend[introduction.to], links[peer.id] != nil else { continue }
             var payload: [UInt8] = []
             Introduction(friend: introduction.about, endpoints: introduction.endpoints).encode(into: &payload)
-            links[peer.id]?.outbox.append((type: F2FPacketType.introduction, payload: payload))
+            outboxes[peer.id, default: []].append((type: F2FPacketType.introduction, payload: payload))
             counters.introductionsSent &+= 1
         }
-        for peer in node.establishedPeers where links[peer.id]?.outbox.isEmpty == false {
+        for peer in node.establishedPeers where outboxes[peer.id] != nil {
             peer.pumpOutbound()
         }
     }
@@ -171,6 +173,7 @@ public final class FriendIntroductions: CoreListener, OutboundProducer {
             }
             return .ignored
         case .disconnected:
+            outboxes[peer.id] = nil
             if let link = links.removeValue(forKey: peer.id), !links.values.contains(where: { $0.friend == link.friend }) {
                 broker.remove(link.friend)
             }
@@ -204,9 +207,9 @@ public final class FriendIntroductions: CoreListener, OutboundProducer {
     }
 
     public func produce(for peer: Peer, into slot: OutboundSlot) -> Bool {
-        guard var link = links[peer.id], !link.outbox.isEmpty else { return false }
-        let (type, payload) = link.outbox.removeFirst()
-        links[peer.id] = link
+        guard !outboxes.isEmpty, var outbox = outboxes[peer.id] else { return false }
+        let (type, payload) = outbox.removeFirst()
+        outboxes[peer.id] = outbox.isEmpty ? nil : outbox
         payload.withUnsafeBytes { slot.load(type, payload: $0) }
         return true
     }

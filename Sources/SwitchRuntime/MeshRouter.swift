@@ -114,7 +114,9 @@ public final class MeshRouter: CoreListener, OutboundProducer {
     // MARK: OutboundProducer
 
     public func produce(for peer: Peer, into slot: OutboundSlot) -> Bool {
-        guard var waiting = outbox[peer.id], let origin = waiting.keys.min() else { return false }
+        // Adverts are rare and `outbox` holds only peers with some: most calls (a frame's
+        // turn at the slot) end at the empty check, without a lookup.
+        guard !outbox.isEmpty, var waiting = outbox[peer.id], let origin = waiting.keys.min() else { return false }
         let bytes = waiting.removeValue(forKey: origin) ?? []
         outbox[peer.id] = waiting.isEmpty ? nil : waiting
         bytes.withUnsafeBytes { slot.load(.meshAdvert, payload: $0) }

@@ -191,6 +191,8 @@ public final class PeerLink: PortLink {
 
     func loadNextFrame(into slot: OutboundSlot) -> Bool {
         guard !queue.isEmpty else { return false }
+        // Taken once per frame: every use of an unowned reference checks and counts it.
+        let engine = engine
         let next = queue.next(now: engine.loop.now) {
             engine.recordDrop(port: port, reason: .queueDelay)
             peer.counters.framesDropped &+= 1
@@ -227,6 +229,8 @@ final class ControlFrames: OutboundProducer {
     private var waiting: [Int: [[UInt8]]] = [:]
     private let limitPerPeer = 4
 
+    /// Only peers with frames waiting have an entry: a frame's turn at the slot passes an
+    /// empty dictionary without a lookup.
     func add(_ frame: [UInt8], for peerID: Int) {
         var frames = waiting[peerID, default: []]
         if frames.count == limitPerPeer { frames.removeFirst() }
@@ -239,7 +243,7 @@ final class ControlFrames: OutboundProducer {
     }
 
     func produce(for peer: Peer, into slot: OutboundSlot) -> Bool {
-        guard var frames = waiting[peer.id], !frames.isEmpty else { return false }
+        guard !waiting.isEmpty, var frames = waiting[peer.id], !frames.isEmpty else { return false }
         let frame = frames.removeFirst()
         waiting[peer.id] = frames.isEmpty ? nil : frames
         frame.withUnsafeBytes { slot.load(.bpdu, payload: $0) }

@@ -181,4 +181,28 @@ import Testing
         }
         #expect(try opened.get() == payload)
     }
+
+    /// Sealing a plaintext that lies elsewhere (the sender's packet) gives the very datagram
+    /// sealing it in place gives, and leaves the plaintext as it was.
+    @Test(arguments: [0, 1, 63, 1_514, 8_940])
+    func sealingFromElsewhereMatchesSealingInPlace(count: Int) throws {
+        var generator = SeededGenerator(seed: UInt64(count) + 1)
+        let payload = (0..<count).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        var (inPlace, theirs) = Self.pair()
+        var (copying, _) = Self.pair()
+        var expected = [UInt8](repeating: 0, count: 16) + payload + [UInt8](repeating: 0, count: 16)
+        _ = try expected.withUnsafeMutableBytes { (raw) throws(NoiseDatagramCipher.SealError) in
+            try inPlace.seal(inPlace: raw, plaintextCount: count, sessionAge: Self.at(0))
+        }
+        var datagram = [UInt8](repeating: 0xEE, count: count + 32 + 4)
+        let status = try payload.withUnsafeBytes { source in
+            try datagram.withUnsafeMutableBytes { (raw) throws(NoiseDatagramCipher.SealError) in
+                try copying.seal(copying: source, into: raw, sessionAge: Self.at(0))
+            }
+        }
+        #expect(status == .sealed)
+        #expect(Array(datagram.prefix(count + 32)) == expected)
+        #expect(Array(datagram.suffix(4)) == [0xEE, 0xEE, 0xEE, 0xEE], "nothing past the tag")
+        #expect(try Self.open(Array(datagram.prefix(count + 32)), with: &theirs).get() == payload)
+    }
 }

@@ -1,6 +1,6 @@
 import CF2FAEAD
 
-/// ChaCha20-Poly1305 (RFC 8439, the IETF variant: 96-bit nonce) over caller buffers, in place:
+/// ChaCha20-Poly1305 (RFC 8439, the IETF variant: 96-bit nonce) over caller buffers:
 /// BoringSSL's AEAD (through `CF2FAEAD`), which encrypts and authenticates in one pass of AVX2
 /// assembly and allows the output to be the input. swift-crypto's `ChaChaPoly` runs the same
 /// code but hands out a new `Data` per call, an allocation per datagram on the UDP path; this
@@ -21,10 +21,21 @@ enum ChaCha20Poly1305 {
         _ text: UnsafeMutableRawBufferPointer, tag: UnsafeMutableRawPointer, authenticating data: UnsafeRawBufferPointer,
         nonce: UnsafeRawPointer, key: UnsafeRawPointer
     ) {
+        seal(UnsafeRawBufferPointer(text), into: text.baseAddress, tag: tag, authenticating: data, nonce: nonce, key: key)
+    }
+
+    /// Encrypts `text` into `output` (`text.count` bytes there, not overlapping `text` unless
+    /// it is `text`) and writes the 16-byte tag to `tag`: the copy and the encryption in one pass.
+    @inline(__always)
+    static func seal(
+        _ text: UnsafeRawBufferPointer, into output: UnsafeMutableRawPointer?, tag: UnsafeMutableRawPointer,
+        authenticating data: UnsafeRawBufferPointer, nonce: UnsafeRawPointer, key: UnsafeRawPointer
+    ) {
         // An empty text has no address; BoringSSL wants one, and writes nothing through it.
-        let base = (text.baseAddress ?? tag).assumingMemoryBound(to: UInt8.self)
+        let out = (output ?? tag).assumingMemoryBound(to: UInt8.self)
         let sealed = cf2f_chacha20poly1305_seal(
-            base, text.count, tag.assumingMemoryBound(to: UInt8.self),
+            out, text.baseAddress?.assumingMemoryBound(to: UInt8.self) ?? UnsafePointer(out), text.count,
+            tag.assumingMemoryBound(to: UInt8.self),
             data.baseAddress?.assumingMemoryBound(to: UInt8.self), data.count,
             nonce.assumingMemoryBound(to: UInt8.self), key.assumingMemoryBound(to: UInt8.self))
         // Fails only for arguments of the wrong size, which are constants here.

@@ -142,15 +142,34 @@ public struct NoiseDatagramCipher: Sendable {
         inPlace datagram: UnsafeMutableRawBufferPointer, plaintextCount: Int, sessionAge age: Duration
     ) throws(SealError) -> SealStatus {
         precondition(datagram.count >= plaintextCount + Self.overhead, "room for header and tag")
+        let text = UnsafeRawBufferPointer(rebasing: datagram[Self.headerCount..<Self.headerCount + plaintextCount])
+        return try seal(text, into: datagram, sessionAge: age)
+    }
+
+    /// Seals `plaintext`, which lies elsewhere, into `datagram` (at least `plaintext.count +
+    /// overhead` bytes): encrypting it there is its copy, so the sender's packet is read once.
+    public mutating func seal(
+        copying plaintext: UnsafeRawBufferPointer, into datagram: UnsafeMutableRawBufferPointer, sessionAge age: Duration
+    ) throws(SealError) -> SealStatus {
+        precondition(datagram.count >= plaintext.count + Self.overhead, "room for header and tag")
+        return try seal(plaintext, into: datagram, sessionAge: age)
+    }
+
+    @inline(__always)
+    private mutating func seal(
+        _ text: UnsafeRawBufferPointer, into datagram: UnsafeMutableRawBufferPointer, sessionAge age: Duration
+    ) throws(SealError) -> SealStatus {
         guard sendCounter < limits.rejectAfterMessages, age < limits.rejectAfterTime else { throw .sessionExpired }
         let counter = sendCounter
         sendCounter += 1
         Self.writeHeader(receiver: remoteIndex, counter: counter, to: datagram)
-        let text = UnsafeMutableRawBufferPointer(rebasing: datagram[Self.headerCount..<Self.headerCount + plaintextCount])
         let header = UnsafeRawBufferPointer(rebasing: datagram[0..<Self.headerCount])
-        let tag = datagram.baseAddress! + Self.headerCount + plaintextCount
+        let output = datagram.baseAddress! + Self.headerCount
+        let tag = output + text.count
         Self.withNonce(counter) { nonce in
-            sendKey.withUnsafeBytes { key in ChaCha20Poly1305.seal(text, tag: tag, authenticating: header, nonce: nonce, key: key) }
+            sendKey.withUnsafeBytes { key in
+                ChaCha20Poly1305.seal(text, into: output, tag: tag, authenticating: header, nonce: nonce, key: key)
+            }
         }
         counters.sealed += 1
         return sendCounter >= limits.rekeyAfterMessages || age >= limits.rekeyAfterTime ? .rekeyDue : .sealed

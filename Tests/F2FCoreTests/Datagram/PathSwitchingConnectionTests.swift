@@ -11,7 +11,7 @@ import Testing
         func flush() {}
     }
 
-    /// Writes `packet` as `OutboundSlot` does: header, then payload, resuming after partial writes.
+    /// Writes `packet` as `OutboundSlot` does: whole, resuming after partial writes.
     static func write(_ packet: [UInt8], to connection: PathSwitchingConnection) throws -> Bool {
         let slot = OutboundSlot()
         slot.load(F2FPacketType(rawValue: packet[0]), payload: UnsafeRawBufferPointer(rebasing: packet.withUnsafeBytes { $0 }[3...]))
