@@ -95,6 +95,10 @@ public struct Switch: Sendable {
 
     // MARK: Ports
 
+    /// Inlinable: called per frame from the engine, which holds the switch in a class, and a
+    /// call it cannot see into takes a copy of the whole switch value (a few dozen reference
+    /// counts); inlined, it reads one array.
+    @inlinable
     public func isActive(_ port: Int) -> Bool {
         ports.indices.contains(port) && ports[port].isActive
     }

@@ -36,11 +36,8 @@ public final class F2FNode: ConnectionAcceptor {
     private var listeners: [Listener] = []
     /// The listeners that asked for `.writable`, in registration order.
     private var writableListeners: [Listener] = []
-    /// In the order they are asked, each asked for every packet sent: called without
-    /// reference counting (`UnretainedProducerCall`); `producerOwners` keeps them alive as
-    /// long as they are registered.
+    /// In the order they are asked.
     private var producers: [ProducerEntry] = []
-    private var producerOwners: [AnyObject] = []
     private var nextPeerID = 1
     private var nextListenerToken = 1
     /// Called after a peer closes (e.g. so a dialer can schedule a redial).
@@ -77,14 +74,12 @@ public final class F2FNode: ConnectionAcceptor {
         listeners.removeAll()
         writableListeners.removeAll()
         producers.removeAll()
-        producerOwners.removeAll()
         onPeerClosed = nil
     }
 
     public func addProducer(_ producer: any OutboundProducer, priority: ProducerPriority) {
         let index = producers.firstIndex { $0.priority > priority } ?? producers.endIndex
         producers.insert(ProducerEntry(priority: priority, producer: producer), at: index)
-        producerOwners.append(producer)
     }
 
     // MARK: Peers
@@ -227,12 +222,10 @@ public final class F2FNode: ConnectionAcceptor {
     }
 
     func produce(for peer: Peer, into slot: OutboundSlot) -> Bool {
-        producers.withUnsafeBufferPointer { entries in
-            for entry in entries where entry.call.produce(for: peer, into: slot) {
-                return true
-            }
-            return false
+        for entry in producers where entry.call.produce(for: peer, into: slot) {
+            return true
         }
+        return false
     }
 
     func peerClosed(_ peer: Peer, reason: String, wasEstablished: Bool) {
@@ -249,27 +242,28 @@ private struct ProducerEntry {
 
     init(priority: ProducerPriority, producer: some OutboundProducer) {
         self.priority = priority
-        call = UnretainedProducerCall(producer)
+        call = TypedProducerCall(producer)
     }
 }
 
-/// Calls one producer, through a plain class (retained cheaply while the array is walked).
+/// Calls one producer. The node asks every producer for every packet sent, and calling one
+/// straight from the array counted a reference to it each time, through a side table since
+/// producers are also held weakly: more than a thousand instructions per frame. Calling this
+/// plain class instead counts nothing slow, and the producer it holds in a constant is lent
+/// to the call without a count at all.
 private class ProducerCall {
     func produce(for peer: Peer, into slot: OutboundSlot) -> Bool { false }
 }
 
-/// Holds its producer unretained (the node's `producerOwners` keeps it alive) and lends it to
-/// each call without a retain: the producers are held weakly elsewhere, so that every
-/// count on them goes through a side table, and counting each of them once per packet cost
-/// more than a thousand instructions per frame.
-private final class UnretainedProducerCall<P: OutboundProducer>: ProducerCall {
-    private let producer: Unmanaged<P>
+private final class TypedProducerCall<P: OutboundProducer>: ProducerCall {
+    let producer: P
 
     init(_ producer: P) {
-        self.producer = .passUnretained(producer)
+        self.producer = producer
     }
 
     override func produce(for peer: Peer, into slot: OutboundSlot) -> Bool {
-        producer._withUnsafeGuaranteedRef { $0.produce(for: peer, into: slot) }
+        producer.produce(for: peer, into: slot)
     }
 }
+

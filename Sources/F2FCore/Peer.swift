@@ -78,7 +78,7 @@ public final class Peer: ConnectionEvents {
         stateSince = now
         phase = isOutbound ? .connecting : .handshaking(Handshaking())
         connection.events = self
-        assembler.admits = { [unowned self] type, count in admitDuringHandshake(type, count) }
+        guardHandshakeReads()
     }
 
     public var state: State {
@@ -445,5 +445,17 @@ public final class Peer: ConnectionEvents {
     private func transition(to newPhase: Phase) {
         phase = newPhase
         stateSince = node.now()
+        guardHandshakeReads()
+    }
+
+    /// Only a hello may be read while handshaking: the assembler asks before reading a
+    /// payload. In every other state it admits everything, so it is not asked at all (a call
+    /// per packet through an unowned reference, which is checked and counted each time).
+    private func guardHandshakeReads() {
+        if case .handshaking = phase {
+            assembler.admits = { [unowned self] type, count in admitDuringHandshake(type, count) }
+        } else {
+            assembler.admits = nil
+        }
     }
 }
