@@ -266,4 +266,3 @@ private final class TypedProducerCall<P: OutboundProducer>: ProducerCall {
         producer.produce(for: peer, into: slot)
     }
 }
-
