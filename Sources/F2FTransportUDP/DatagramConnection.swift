@@ -1,3 +1,4 @@
+import EthernetSwitch
 import F2FBase
 import F2FCore
 import F2FPosix
@@ -143,9 +144,23 @@ public final class DatagramConnection: Connection {
             if gathered[0] == F2FPacketType.hello.rawValue, !helloAcknowledged {
                 hello = (gathered, owner.now, 0)
             }
+            gathered.withUnsafeMutableBytes { Self.clampMSS(inPacket: $0) }
             gathered.withUnsafeBytes { send(packet: $0) }
         }
         return count
+    }
+
+    /// The largest frame that crosses in one datagram, plain or routed (as
+    /// `DatagramLink.largestUnfragmentedFrame`, on this link's fixed payload).
+    static let largestUnfragmentedFrame = payloadSize - F2FPacketHeader.encodedCount - MeshFrameHeader.encodedCount
+
+    /// Lowers the MSS of a TCP SYN the packet carries (`TCPMSSClamp`) so that the guests'
+    /// segments fit one datagram: a full-size frame would otherwise cross as two fragments,
+    /// and be lost with either. Both ways, as `DatagramLink` does: a friend with an older
+    /// switch does not clamp what it sends.
+    static func clampMSS(inPacket packet: UnsafeMutableRawBufferPointer) {
+        guard let offset = DatagramLink.frameOffset(inPacketOf: packet.first), offset < packet.count else { return }
+        TCPMSSClamp.clamp(UnsafeMutableRawBufferPointer(rebasing: packet[offset...]), maximumFrameCount: largestUnfragmentedFrame)
     }
 
     private func send(packet: UnsafeRawBufferPointer) {
@@ -213,11 +228,13 @@ public final class DatagramConnection: Connection {
                     counters.malformed &+= 1
                     return
                 }
+                // A SYN is never large enough to come in fragments: nothing to clamp here.
                 _ = reassembler.receive(header, datagram: raw, now: now) { packet in
                     packet.withUnsafeBytes { deliver($0, now: now) }
                 }
             }
         } else {
+            plaintext.withUnsafeMutableBytes { Self.clampMSS(inPacket: $0) }
             let whole = plaintext
             whole.withUnsafeBytes { deliver($0, now: now) }
         }

@@ -1,3 +1,4 @@
+import EthernetSwitch
 import F2FBase
 import F2FCore
 import F2FPosix
@@ -17,9 +18,9 @@ final class DirectPair: DatagramConnectionOwner {
     var closes = 0
     let addresses = [InetSocketAddress(ip: [10, 0, 1, 2], port: 1000)!, InetSocketAddress(ip: [10, 0, 2, 2], port: 2000)!]
     var ends: [DatagramConnection] = []
+    let keys = (DatagramSessionKey.random(), DatagramSessionKey.random())
 
     init() {
-        let keys = (DatagramSessionKey.random(), DatagramSessionKey.random())
         let first = NoiseDatagramCipher(sending: keys.0, receiving: keys.1, localIndex: 11, remoteIndex: 22)
         let second = NoiseDatagramCipher(sending: keys.1, receiving: keys.0, localIndex: 22, remoteIndex: 11)
         ends = [
@@ -91,6 +92,48 @@ final class DirectPair: DatagramConnectionOwner {
         try pair.write(Self.packet(0x02, []), on: 1)
         pair.deliver()
         #expect(pair.confirmations == 1)
+    }
+
+    /// A link that started over UDP tells the guests' TCP to send segments that fit one
+    /// datagram, as a link keyed over TCP does: a full-size frame would be two fragments.
+    @Test func aSynCrossingIsClampedSoFullSegmentsFitOneDatagram() throws {
+        let pair = DirectPair()
+        let syn = TCPMSSClampTestFrame.ipv4Syn
+        var expected = syn
+        expected.withUnsafeMutableBytes { _ = TCPMSSClamp.clamp($0, maximumFrameCount: 1188) }
+        #expect(Array(expected[56..<58]) == [0x04, 0x6E], "MSS 1134: 1200 - 3 - 9 - 14 - 40")
+        try pair.write(Self.packet(0x10, syn), on: 0)
+        let routedHeader = [UInt8](repeating: 7, count: MeshFrameHeader.encodedCount)
+        try pair.write(Self.packet(F2FPacketType.meshFrame.rawValue, routedHeader + syn), on: 0)
+        #expect(pair.sent.count == 2)
+        pair.deliver()
+        #expect(try pair.read(on: 1) == Self.packet(0x10, expected) + Self.packet(F2FPacketType.meshFrame.rawValue, routedHeader + expected))
+
+        // A segment of the clamped size then crosses in one datagram.
+        let fullSegment = Self.packet(0x10, [UInt8](repeating: 0xAB, count: DatagramConnection.largestUnfragmentedFrame))
+        try pair.write(fullSegment, on: 0)
+        #expect(pair.sent.count == 1)
+        pair.deliver()
+        #expect(try pair.read(on: 1) == fullSegment)
+    }
+
+    /// What an older switch sends unclamped is clamped on arrival.
+    @Test func aSynArrivingUnclampedIsClampedOnReceipt() throws {
+        let pair = DirectPair()
+        let syn = TCPMSSClampTestFrame.ipv4Syn
+        // Sealed as an older sender would, straight past the connection's own clamp.
+        var sender = NoiseDatagramCipher(sending: pair.keys.0, receiving: pair.keys.1, localIndex: 11, remoteIndex: 22)
+        var datagram: [UInt8] = []
+        _ = try sender.seal(Self.packet(0x10, syn), into: &datagram, sessionAge: .zero)
+        let rejection = datagram.withUnsafeBytes {
+            pair.ends[1].receive($0, index: 22, source: DatagramSource(address: pair.addresses[0]), now: pair.now)
+        }
+        #expect(rejection == nil)
+        let received = try pair.read(on: 1)
+        #expect(Array(received[(3 + 56)..<(3 + 58)]) == [0x04, 0x6E], "MSS 1134")
+        var expected = syn
+        expected.withUnsafeMutableBytes { _ = TCPMSSClamp.clamp($0, maximumFrameCount: 1188) }
+        #expect(received == Self.packet(0x10, expected), "its checksum mended")
     }
 
     @Test func aLostHelloIsResentUntilTheFriendsFirstOtherPacket() throws {
