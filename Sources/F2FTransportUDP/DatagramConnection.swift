@@ -7,8 +7,16 @@ import F2FSecure
 /// What a `DatagramConnection` needs from its owner (`DirectLinks`; a fake in unit tests).
 protocol DatagramConnectionOwner: AnyObject {
     var now: Instant { get }
-    /// Sends one datagram; false when the socket did not take it.
-    func send(_ datagram: [UInt8], to endpoint: InetSocketAddress) -> Bool
+    /// Room to build one datagram for `endpoint` in (the next slot of the socket's send
+    /// batch); nil when no socket can reach it.
+    func datagramSlot(for endpoint: InetSocketAddress) -> UnsafeMutableRawBufferPointer?
+    /// Stages the first `byteCount` bytes of the slot just handed out; they leave at the next
+    /// `flushDatagrams()`. If the socket refuses the datagram then, `connection.sendRefused()`.
+    func commitDatagram(byteCount: Int, to endpoint: InetSocketAddress, from connection: DatagramConnection)
+    /// Sends every staged datagram (one `sendmmsg` per socket).
+    func flushDatagrams()
+    /// The peer emptied the inbox: a socket left unread for lack of room may be read again.
+    func inboxMayTakeMore()
     /// The first authenticated datagram from the friend arrived (our message 3 got through).
     func confirmed(_ connection: DatagramConnection)
     func closed(_ connection: DatagramConnection)
@@ -34,7 +42,7 @@ protocol DatagramConnectionOwner: AnyObject {
 /// prices it from RTT and loss like any other link (docs/mesh-routing.md, "Costs"): a probe
 /// (`udp-probe`, a 32-bit sequence) goes out whenever the `PathMonitor` asks, and the
 /// friend's end echoes it (`udp-echo`) itself. Neither reaches the `Peer`.
-public final class DatagramConnection: Connection {
+public final class DatagramConnection: Connection, StagedDatagramSender {
     public struct Counters: Sendable {
         public var datagramsIn: UInt64 = 0
         public var datagramsOut: UInt64 = 0
@@ -47,6 +55,7 @@ public final class DatagramConnection: Connection {
     }
 
     static let payloadSize = DatagramLink.basePayloadSize
+    static let inboxCapacity = 256 * 1024
     static let helloInterval: Duration = .milliseconds(250)
     static let maximumHelloResends = 20
 
@@ -72,7 +81,6 @@ public final class DatagramConnection: Connection {
     private var fragmenter = Fragmenter()
     private var reassembler = Reassembler()
     private var scratch: [UInt8] = []
-    private var datagram: [UInt8] = []
     private var plaintext: [UInt8] = []
     private var probe: [UInt8] = []
     private var gathered: [UInt8] = []
@@ -102,7 +110,6 @@ public final class DatagramConnection: Connection {
         // The responder has seen message 3: its session is confirmed from the start.
         confirmed = !isInitiator
         scratch.reserveCapacity(Self.payloadSize)
-        datagram.reserveCapacity(Self.payloadSize + NoiseDatagramCipher.overhead)
         plaintext.reserveCapacity(64 * 1024 + 16)
         gathered.reserveCapacity(F2FPacketHeader.encodedCount + F2FPacketHeader.maximumPayloadCount)
         inbox.reserveCapacity(64 * 1024)
@@ -134,7 +141,14 @@ public final class DatagramConnection: Connection {
         guard !isClosed else { throw .alreadyClosed(operation: "datagram link") }
         if gatherTotal == 0 {
             precondition(bytes.count >= F2FPacketHeader.encodedCount, "a packet's header is written whole")
-            gatherTotal = F2FPacketHeader.encodedCount + (Int(bytes[1]) << 8 | Int(bytes[2]))
+            let total = F2FPacketHeader.encodedCount + (Int(bytes[1]) << 8 | Int(bytes[2]))
+            if bytes.count >= total, !Self.needsCopy(UnsafeRawBufferPointer(rebasing: bytes[..<total]), helloPending: !helloAcknowledged) {
+                // The whole packet in one write (what `OutboundSlot` does), nothing to keep or
+                // clamp: sealed from the caller's bytes.
+                send(packet: UnsafeRawBufferPointer(rebasing: bytes[..<total]))
+                return total
+            }
+            gatherTotal = total
             gathered.removeAll(keepingCapacity: true)
         }
         let count = min(bytes.count, gatherTotal - gathered.count)
@@ -154,6 +168,14 @@ public final class DatagramConnection: Connection {
     /// `DatagramLink.largestUnfragmentedFrame`, on this link's fixed payload).
     static let largestUnfragmentedFrame = payloadSize - F2FPacketHeader.encodedCount - MeshFrameHeader.encodedCount
 
+    /// Whether a packet must be copied before it is sent: a hello to keep for resending, or a
+    /// SYN to clamp.
+    private static func needsCopy(_ packet: UnsafeRawBufferPointer, helloPending: Bool) -> Bool {
+        if packet[0] == F2FPacketType.hello.rawValue { return helloPending }
+        guard let offset = DatagramLink.frameOffset(inPacketOf: packet[0]), offset < packet.count else { return false }
+        return TCPMSSClamp.needsClamp(UnsafeRawBufferPointer(rebasing: packet[offset...]), maximumFrameCount: largestUnfragmentedFrame)
+    }
+
     /// Lowers the MSS of a TCP SYN the packet carries (`TCPMSSClamp`) so that the guests'
     /// segments fit one datagram: a full-size frame would otherwise cross as two fragments,
     /// and be lost with either. Both ways, as `DatagramLink` does: a friend with an older
@@ -172,21 +194,34 @@ public final class DatagramConnection: Connection {
         }
     }
 
+    /// Seals the piece from where it lies into the socket's send slot (the encryption is the
+    /// copy), staged for the batch's `sendmmsg`.
     private func seal(_ piece: UnsafeRawBufferPointer, now: Instant) {
+        guard let slot = owner.datagramSlot(for: endpoint), slot.count >= piece.count + NoiseDatagramCipher.overhead else {
+            counters.sendFailures &+= 1
+            return
+        }
         do {
-            _ = try session.seal(piece, into: &datagram, sessionAge: now - sessionSince)
+            _ = try session.seal(copying: piece, into: slot, sessionAge: now - sessionSince)
         } catch {
             counters.sendFailures &+= 1  // expired: the owner's rekey is late
             return
         }
-        if owner.send(datagram, to: endpoint) {
-            counters.datagramsOut &+= 1
-        } else {
-            counters.sendFailures &+= 1
-        }
+        owner.commitDatagram(byteCount: piece.count + NoiseDatagramCipher.overhead, to: endpoint, from: self)
+        counters.datagramsOut &+= 1
     }
 
-    public func flush() {}
+    /// A staged datagram the socket did not take at the flush (full buffer, unreachable):
+    /// dropped, as the network would.
+    func sendRefused(byteCount: Int) {
+        counters.datagramsOut &-= 1
+        counters.sendFailures &+= 1
+    }
+
+    /// Sends what the peer's pump staged.
+    public func flush() {
+        owner.flushDatagrams()
+    }
 
     public func reconfigure(_ interest: CommInterest) {
         // Writes never wait (a datagram the socket refuses is dropped), so the peer asks for
@@ -268,7 +303,7 @@ public final class DatagramConnection: Connection {
             inbox.removeAll(keepingCapacity: true)
             inboxStart = 0
         }
-        guard inbox.count - inboxStart + packet.count <= 256 * 1024 else {
+        guard packet.count <= inboxRoom else {
             counters.inboxDropped &+= 1
             return
         }
@@ -283,6 +318,11 @@ public final class DatagramConnection: Connection {
         events?.connectionIsReady(self, readable: true, writable: false)
     }
 
+    /// Bytes the inbox can still take: the transport reads its socket only as far as every
+    /// inbox has room, so that what the peer cannot take yet waits in the kernel rather than
+    /// being opened and then dropped here.
+    var inboxRoom: Int { Self.inboxCapacity - (inbox.count - inboxStart) }
+
     public func read(into buffer: UnsafeMutableRawBufferPointer) throws(ConnectionError) -> CommReadResult {
         guard !isClosed else { throw .alreadyClosed(operation: "datagram link") }
         guard inboxStart < inbox.count else { return .wouldBlock }
@@ -291,6 +331,7 @@ public final class DatagramConnection: Connection {
             buffer.baseAddress!.copyMemory(from: raw.baseAddress! + inboxStart, byteCount: count)
         }
         inboxStart += count
+        if inboxStart == inbox.count { owner.inboxMayTakeMore() }
         return .bytes(count)
     }
 

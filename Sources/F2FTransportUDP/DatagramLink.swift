@@ -31,7 +31,12 @@ protocol DatagramLinkOwner: AnyObject {
     func inboxMayTakeMore()
 }
 
-public final class DatagramLink: DatagramPath {
+/// Whatever stages datagrams in a socket's batch: told when the socket refuses one at the flush.
+protocol StagedDatagramSender: AnyObject {
+    func sendRefused(byteCount: Int)
+}
+
+public final class DatagramLink: DatagramPath, StagedDatagramSender {
     public struct Counters: Sendable {
         public var datagramsIn: UInt64 = 0
         public var datagramsOut: UInt64 = 0

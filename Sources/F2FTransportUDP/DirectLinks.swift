@@ -310,8 +310,27 @@ public final class DirectLinks: DatagramConnectionOwner {
         counters.rekeys &+= 1
     }
 
-    func send(_ datagram: [UInt8], to endpoint: InetSocketAddress) -> Bool {
-        transport.send(datagram, to: endpoint)
+    func datagramSlot(for endpoint: InetSocketAddress) -> UnsafeMutableRawBufferPointer? {
+        transport.datagramSlot(for: endpoint)
+    }
+
+    func commitDatagram(byteCount: Int, to endpoint: InetSocketAddress, from connection: DatagramConnection) {
+        transport.stageDatagram(byteCount: byteCount, to: endpoint, from: connection)
+    }
+
+    func flushDatagrams() {
+        transport.flushDatagrams()
+    }
+
+    func inboxMayTakeMore() {
+        transport.inboxMayTakeMore()
+    }
+
+    /// The least room any link's inbox has (`UDPTransport.inboxRoom`).
+    var inboxRoom: Int {
+        var room = Int.max
+        for connection in byFriend.values { room = min(room, connection.inboxRoom) }
+        return room
     }
 
     func confirmed(_ connection: DatagramConnection) {
@@ -338,6 +357,7 @@ public final class DirectLinks: DatagramConnectionOwner {
 
     private func tick() {
         let now = loop.now
+        defer { transport.flushDatagrams() }  // the connections' hellos and probes
         for index in Array(attempts.keys) {
             guard var attempt = attempts[index] else { continue }
             let resend = attempt.initiator.tick(now: now)

@@ -53,7 +53,7 @@ public final class UDPTransport: CoreListener, OutboundProducer, DatagramLinkOwn
         /// Datagrams staged during the current burst, sent with one `sendmmsg` at its end.
         let batch = InetSendBatch(capacity: UDPTransport.batchCapacity, slotSize: UDPTransport.maximumDatagram)
         /// Which link staged each slot, to count the datagrams the socket refuses.
-        var stagedBy: [DatagramLink?]
+        var stagedBy: [(any StagedDatagramSender)?]
 
         /// Whether the kernel hands this socket's datagrams coalesced (UDP_GRO).
         let coalesces: Bool
@@ -205,8 +205,14 @@ public final class UDPTransport: CoreListener, OutboundProducer, DatagramLinkOwn
     }
 
     func commitDatagram(byteCount: Int, to endpoint: InetSocketAddress, from link: DatagramLink) {
+        stageDatagram(byteCount: byteCount, to: endpoint, from: link)
+    }
+
+    /// Stages the slot `datagramSlot(for:)` handed out, for the next flush; `sender` hears of
+    /// it if the socket refuses it then.
+    func stageDatagram(byteCount: Int, to endpoint: InetSocketAddress, from sender: any StagedDatagramSender) {
         guard let socket = socket(for: endpoint) else { return }
-        socket.stagedBy[socket.batch.count] = link
+        socket.stagedBy[socket.batch.count] = sender
         socket.batch.commit(byteCount: byteCount, to: endpoint)
     }
 
@@ -214,8 +220,7 @@ public final class UDPTransport: CoreListener, OutboundProducer, DatagramLinkOwn
         for socket in sockets { socket.flush() }
     }
 
-    /// One datagram sent at once, outside the batches: handshakes, punches, and the packets of
-    /// links that started over UDP (`DatagramConnection`, not batched yet). False when no
+    /// One datagram sent at once, outside the batches: handshakes and punches. False when no
     /// socket can reach `endpoint` or it refused the datagram.
     func send(_ datagram: [UInt8], to endpoint: InetSocketAddress) -> Bool {
         guard let socket = socket(for: endpoint) else { return false }
@@ -267,7 +272,7 @@ public final class UDPTransport: CoreListener, OutboundProducer, DatagramLinkOwn
     // MARK: DrainableSocket
 
     public var inboxRoom: Int {
-        var room = Int.max
+        var room = direct?.inboxRoom ?? Int.max
         for link in links.values {
             if let connection = link.connection { room = min(room, connection.inboxRoom) }
         }

@@ -31,10 +31,24 @@ final class DirectPair: DatagramConnectionOwner {
         ]
     }
 
-    func send(_ datagram: [UInt8], to endpoint: InetSocketAddress) -> Bool {
-        sent.append((datagram, endpoint))
-        return true
+    /// One send slot, as a socket's batch hands them out; each commit is taken as sent.
+    let slot = UnsafeMutableRawBufferPointer.allocate(byteCount: 2048, alignment: 16)
+    var flushes = 0
+
+    deinit {
+        slot.deallocate()
     }
+
+    func datagramSlot(for endpoint: InetSocketAddress) -> UnsafeMutableRawBufferPointer? { slot }
+
+    func commitDatagram(byteCount: Int, to endpoint: InetSocketAddress, from connection: DatagramConnection) {
+        sent.append((Array(slot[..<byteCount]), endpoint))
+    }
+
+    func flushDatagrams() { flushes += 1 }
+
+    var inboxReleases = 0
+    func inboxMayTakeMore() { inboxReleases += 1 }
 
     func confirmed(_ connection: DatagramConnection) { confirmations += 1 }
     func closed(_ connection: DatagramConnection) { closes += 1 }
@@ -55,11 +69,12 @@ final class DirectPair: DatagramConnectionOwner {
         return batch.count
     }
 
-    func write(_ packet: [UInt8], on end: Int) throws {
+    /// Writes `packet` in pieces (header first, then the rest), as a connection that took
+    /// part of a packet resumes, or whole, as `OutboundSlot` writes it.
+    func write(_ packet: [UInt8], on end: Int, whole: Bool = false) throws {
         var offset = 0
         while offset < packet.count {
-            // In pieces, as `OutboundSlot` may write: header first, then the rest.
-            let piece = offset == 0 ? 3 : packet.count - offset
+            let piece = offset == 0 && !whole ? 3 : packet.count - offset
             offset += try packet[offset..<(offset + piece)].withUnsafeBytes { try ends[end].write($0) }
         }
     }
@@ -96,25 +111,60 @@ final class DirectPair: DatagramConnectionOwner {
 
     /// A link that started over UDP tells the guests' TCP to send segments that fit one
     /// datagram, as a link keyed over TCP does: a full-size frame would be two fragments.
-    @Test func aSynCrossingIsClampedSoFullSegmentsFitOneDatagram() throws {
+    @Test(arguments: [false, true])
+    func aSynCrossingIsClampedSoFullSegmentsFitOneDatagram(writtenWhole: Bool) throws {
         let pair = DirectPair()
         let syn = TCPMSSClampTestFrame.ipv4Syn
         var expected = syn
         expected.withUnsafeMutableBytes { _ = TCPMSSClamp.clamp($0, maximumFrameCount: 1188) }
         #expect(Array(expected[56..<58]) == [0x04, 0x6E], "MSS 1134: 1200 - 3 - 9 - 14 - 40")
-        try pair.write(Self.packet(0x10, syn), on: 0)
+        try pair.write(Self.packet(0x10, syn), on: 0, whole: writtenWhole)
         let routedHeader = [UInt8](repeating: 7, count: MeshFrameHeader.encodedCount)
-        try pair.write(Self.packet(F2FPacketType.meshFrame.rawValue, routedHeader + syn), on: 0)
+        try pair.write(Self.packet(F2FPacketType.meshFrame.rawValue, routedHeader + syn), on: 0, whole: writtenWhole)
         #expect(pair.sent.count == 2)
         pair.deliver()
         #expect(try pair.read(on: 1) == Self.packet(0x10, expected) + Self.packet(F2FPacketType.meshFrame.rawValue, routedHeader + expected))
 
         // A segment of the clamped size then crosses in one datagram.
         let fullSegment = Self.packet(0x10, [UInt8](repeating: 0xAB, count: DatagramConnection.largestUnfragmentedFrame))
-        try pair.write(fullSegment, on: 0)
+        try pair.write(fullSegment, on: 0, whole: writtenWhole)
         #expect(pair.sent.count == 1)
         pair.deliver()
         #expect(try pair.read(on: 1) == fullSegment)
+    }
+
+    /// Packets are staged in the socket's batch and leave when the peer flushes; a datagram
+    /// the socket refuses then is counted as a send failure, not as sent.
+    @Test func packetsAreStagedForTheFlushAndRefusalsCounted() throws {
+        let pair = DirectPair()
+        let frame = Self.packet(0x10, (0..<600).map { UInt8(truncatingIfNeeded: $0) })
+        try pair.write(frame, on: 0, whole: true)
+        try pair.write(frame, on: 0)
+        #expect(pair.sent.count == 2 && pair.flushes == 0, "staged, not sent yet")
+        pair.ends[0].flush()
+        #expect(pair.flushes == 1)
+        #expect(pair.ends[0].counters.datagramsOut == 2)
+        pair.ends[0].sendRefused(byteCount: 600 + 3 + NoiseDatagramCipher.overhead)
+        #expect(pair.ends[0].counters.datagramsOut == 1 && pair.ends[0].counters.sendFailures == 1)
+        pair.deliver()
+        #expect(try pair.read(on: 1) == frame + frame, "whole or in pieces, the same datagram")
+    }
+
+    /// The inbox tells the transport how much more it can take (the socket is read no further),
+    /// and its peer reading it empty lets a held socket be read again.
+    @Test func theInboxReportsItsRoomAndBeingEmptied() throws {
+        let pair = DirectPair()
+        let capacity = DatagramConnection.inboxCapacity
+        #expect(pair.ends[1].inboxRoom == capacity)
+        let frame = Self.packet(0x10, [UInt8](repeating: 1, count: 1000))
+        try pair.write(frame, on: 0, whole: true)
+        try pair.write(frame, on: 0, whole: true)
+        pair.deliver()
+        #expect(pair.ends[1].inboxRoom == capacity - 2 * frame.count)
+        #expect(pair.inboxReleases == 0)
+        #expect(try pair.read(on: 1) == frame + frame)
+        #expect(pair.ends[1].inboxRoom == capacity)
+        #expect(pair.inboxReleases == 1, "emptied once")
     }
 
     /// What an older switch sends unclamped is clamped on arrival.
