@@ -1,22 +1,11 @@
-import EthernetSwitch
 import F2FBase
 import F2FCore
 import F2FPosix
 import F2FSecure
 
-/// What a `DatagramConnection` needs from its owner (`DirectLinks`; a fake in unit tests).
+/// What a `DatagramConnection` needs from its owner (`DirectLinks`; a fake in unit tests)
+/// besides the send batch its datagrams go through.
 protocol DatagramConnectionOwner: AnyObject {
-    var now: Instant { get }
-    /// Room to build one datagram for `endpoint` in (the next slot of the socket's send
-    /// batch); nil when no socket can reach it.
-    func datagramSlot(for endpoint: InetSocketAddress) -> UnsafeMutableRawBufferPointer?
-    /// Stages the first `byteCount` bytes of the slot just handed out; they leave at the next
-    /// `flushDatagrams()`. If the socket refuses the datagram then, `connection.sendRefused()`.
-    func commitDatagram(byteCount: Int, to endpoint: InetSocketAddress, from connection: DatagramConnection)
-    /// Sends every staged datagram (one `sendmmsg` per socket).
-    func flushDatagrams()
-    /// The peer emptied the inbox: a socket left unread for lack of room may be read again.
-    func inboxMayTakeMore()
     /// The first authenticated datagram from the friend arrived (our message 3 got through).
     func confirmed(_ connection: DatagramConnection)
     func closed(_ connection: DatagramConnection)
@@ -69,6 +58,7 @@ public final class DatagramConnection: Connection, StagedDatagramSender {
     public private(set) var monitor: PathMonitor
     public let isInitiator: Bool
     unowned let owner: any DatagramConnectionOwner
+    unowned let batch: any DatagramBatching
 
     private var session: NoiseDatagramCipher
     private var sessionSince: Instant
@@ -95,10 +85,11 @@ public final class DatagramConnection: Connection, StagedDatagramSender {
     public private(set) var lastReceived: Instant
 
     init(
-        owner: any DatagramConnectionOwner, friend: PeerID, session: NoiseDatagramCipher, endpoint: InetSocketAddress, isInitiator: Bool,
+        owner: any DatagramConnectionOwner, batch: any DatagramBatching, friend: PeerID, session: NoiseDatagramCipher, endpoint: InetSocketAddress, isInitiator: Bool,
         introducedBy: String?, now: Instant
     ) {
         self.owner = owner
+        self.batch = batch
         self.friend = friend
         self.session = session
         self.endpoint = endpoint
@@ -142,7 +133,7 @@ public final class DatagramConnection: Connection, StagedDatagramSender {
         if gatherTotal == 0 {
             precondition(bytes.count >= F2FPacketHeader.encodedCount, "a packet's header is written whole")
             let total = F2FPacketHeader.encodedCount + (Int(bytes[1]) << 8 | Int(bytes[2]))
-            if bytes.count >= total, !Self.needsCopy(UnsafeRawBufferPointer(rebasing: bytes[..<total]), helloPending: !helloAcknowledged) {
+            if bytes.count >= total, !needsCopy(UnsafeRawBufferPointer(rebasing: bytes[..<total])) {
                 // The whole packet in one write (what `OutboundSlot` does), nothing to keep or
                 // clamp: sealed from the caller's bytes.
                 send(packet: UnsafeRawBufferPointer(rebasing: bytes[..<total]))
@@ -156,37 +147,26 @@ public final class DatagramConnection: Connection, StagedDatagramSender {
         if gathered.count == gatherTotal {
             gatherTotal = 0
             if gathered[0] == F2FPacketType.hello.rawValue, !helloAcknowledged {
-                hello = (gathered, owner.now, 0)
+                hello = (gathered, batch.now, 0)
             }
-            gathered.withUnsafeMutableBytes { Self.clampMSS(inPacket: $0) }
+            gathered.withUnsafeMutableBytes { Self.mssClamp.clamp($0) }
             gathered.withUnsafeBytes { send(packet: $0) }
         }
         return count
     }
 
-    /// The largest frame that crosses in one datagram, plain or routed (as
-    /// `DatagramLink.largestUnfragmentedFrame`, on this link's fixed payload).
-    static let largestUnfragmentedFrame = payloadSize - F2FPacketHeader.encodedCount - MeshFrameHeader.encodedCount
+    /// The guests' SYNs are clamped both ways, as on `DatagramLink`: a friend with an older
+    /// switch does not clamp what it sends.
+    static let mssClamp = PacketMSSClamp(payload: payloadSize)
 
     /// Whether a packet must be copied before it is sent: a hello to keep for resending, or a
     /// SYN to clamp.
-    private static func needsCopy(_ packet: UnsafeRawBufferPointer, helloPending: Bool) -> Bool {
-        if packet[0] == F2FPacketType.hello.rawValue { return helloPending }
-        guard let offset = DatagramLink.frameOffset(inPacketOf: packet[0]), offset < packet.count else { return false }
-        return TCPMSSClamp.needsClamp(UnsafeRawBufferPointer(rebasing: packet[offset...]), maximumFrameCount: largestUnfragmentedFrame)
-    }
-
-    /// Lowers the MSS of a TCP SYN the packet carries (`TCPMSSClamp`) so that the guests'
-    /// segments fit one datagram: a full-size frame would otherwise cross as two fragments,
-    /// and be lost with either. Both ways, as `DatagramLink` does: a friend with an older
-    /// switch does not clamp what it sends.
-    static func clampMSS(inPacket packet: UnsafeMutableRawBufferPointer) {
-        guard let offset = DatagramLink.frameOffset(inPacketOf: packet.first), offset < packet.count else { return }
-        TCPMSSClamp.clamp(UnsafeMutableRawBufferPointer(rebasing: packet[offset...]), maximumFrameCount: largestUnfragmentedFrame)
+    private func needsCopy(_ packet: UnsafeRawBufferPointer) -> Bool {
+        packet[0] == F2FPacketType.hello.rawValue ? !helloAcknowledged : Self.mssClamp.needsClamp(packet)
     }
 
     private func send(packet: UnsafeRawBufferPointer) {
-        let now = owner.now
+        let now = batch.now
         do {
             try fragmenter.fragment(packet, maximumPayload: Self.payloadSize, scratch: &scratch) { piece in seal(piece, now: now) }
         } catch {
@@ -197,7 +177,7 @@ public final class DatagramConnection: Connection, StagedDatagramSender {
     /// Seals the piece from where it lies into the socket's send slot (the encryption is the
     /// copy), staged for the batch's `sendmmsg`.
     private func seal(_ piece: UnsafeRawBufferPointer, now: Instant) {
-        guard let slot = owner.datagramSlot(for: endpoint), slot.count >= piece.count + NoiseDatagramCipher.overhead else {
+        guard let slot = batch.datagramSlot(for: endpoint), slot.count >= piece.count + NoiseDatagramCipher.overhead else {
             counters.sendFailures &+= 1
             return
         }
@@ -207,7 +187,7 @@ public final class DatagramConnection: Connection, StagedDatagramSender {
             counters.sendFailures &+= 1  // expired: the owner's rekey is late
             return
         }
-        owner.commitDatagram(byteCount: piece.count + NoiseDatagramCipher.overhead, to: endpoint, from: self)
+        batch.commitDatagram(byteCount: piece.count + NoiseDatagramCipher.overhead, to: endpoint, from: self)
         counters.datagramsOut &+= 1
     }
 
@@ -220,7 +200,7 @@ public final class DatagramConnection: Connection, StagedDatagramSender {
 
     /// Sends what the peer's pump staged.
     public func flush() {
-        owner.flushDatagrams()
+        batch.flushDatagrams()
     }
 
     public func reconfigure(_ interest: CommInterest) {
@@ -269,7 +249,7 @@ public final class DatagramConnection: Connection, StagedDatagramSender {
                 }
             }
         } else {
-            plaintext.withUnsafeMutableBytes { Self.clampMSS(inPacket: $0) }
+            plaintext.withUnsafeMutableBytes { Self.mssClamp.clamp($0) }
             let whole = plaintext
             whole.withUnsafeBytes { deliver($0, now: now) }
         }
@@ -331,7 +311,7 @@ public final class DatagramConnection: Connection, StagedDatagramSender {
             buffer.baseAddress!.copyMemory(from: raw.baseAddress! + inboxStart, byteCount: count)
         }
         inboxStart += count
-        if inboxStart == inbox.count { owner.inboxMayTakeMore() }
+        if inboxStart == inbox.count { batch.inboxMayTakeMore() }
         return .bytes(count)
     }
 

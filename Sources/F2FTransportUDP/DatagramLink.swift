@@ -15,25 +15,8 @@ import F2FSecure
 /// not lost.
 /// What a `DatagramLink` needs from its owner (`UDPTransport`; a fake in unit tests, which run
 /// links on virtual time without sockets).
-protocol DatagramLinkOwner: AnyObject {
-    var now: Instant { get }
-    /// Room to build one datagram for `endpoint` in (the next slot of the socket's send
-    /// batch); nil when no socket can reach it.
-    func datagramSlot(for endpoint: InetSocketAddress) -> UnsafeMutableRawBufferPointer?
-    /// Stages the first `byteCount` bytes of the slot just handed out; they leave at the next
-    /// `flushDatagrams()`. If the socket refuses the datagram then, `link.sendRefused()`.
-    func commitDatagram(byteCount: Int, to endpoint: InetSocketAddress, from link: DatagramLink)
-    /// Sends every staged datagram (one `sendmmsg` per socket).
-    func flushDatagrams()
+protocol DatagramLinkOwner: DatagramBatching {
     func pathChanged(_ link: DatagramLink, to path: PathSelection.Path)
-    /// A link's peer read every packet its inbox held, or reads again after a pause: a socket
-    /// left unread may be read again.
-    func inboxMayTakeMore()
-}
-
-/// Whatever stages datagrams in a socket's batch: told when the socket refuses one at the flush.
-protocol StagedDatagramSender: AnyObject {
-    func sendRefused(byteCount: Int)
 }
 
 public final class DatagramLink: DatagramPath, StagedDatagramSender {
@@ -193,13 +176,11 @@ public final class DatagramLink: DatagramPath, StagedDatagramSender {
             return
         }
         do {
-            if let offset = Self.frameOffset(inPacketOf: piece.first), offset < piece.count,
-                TCPMSSClamp.needsClamp(UnsafeRawBufferPointer(rebasing: piece[offset...]), maximumFrameCount: largestUnfragmentedFrame)
-            {
-                // A whole frame (fragments start with their marker) with a SYN to clamp: our copy is clamped.
-                let text = NoiseDatagramCipher.headerCount
-                (slot.baseAddress! + text).copyMemory(from: piece.baseAddress!, byteCount: piece.count)
-                clampMSS(UnsafeMutableRawBufferPointer(rebasing: slot[text + offset..<text + piece.count]))
+            // Fragments start with their marker, not a frame type: only whole packets are clamped.
+            if mssClamp.needsClamp(piece) {
+                let text = UnsafeMutableRawBufferPointer(rebasing: slot[NoiseDatagramCipher.headerCount..<NoiseDatagramCipher.headerCount + piece.count])
+                text.copyMemory(from: piece)
+                mssClamp.clamp(text)
                 _ = try sender?.seal(inPlace: slot, plaintextCount: piece.count, sessionAge: now - senderSince)
             } else {
                 _ = try sender?.seal(copying: piece, into: slot, sessionAge: now - senderSince)
@@ -290,50 +271,26 @@ public final class DatagramLink: DatagramPath, StagedDatagramSender {
                 packet.withUnsafeBytes { handle($0, inReceiveSlot: false, now: now) }
             }
         } else {
-            if let offset = Self.frameOffset(inPacketOf: plaintext.first), offset < plaintext.count {
-                // Also on receiving: a friend with an older switch does not clamp what it sends.
-                let frame = NoiseDatagramCipher.headerCount + offset
-                clampMSS(UnsafeMutableRawBufferPointer(rebasing: bytes[frame..<bytes.count - NoiseDatagramCipher.tagCount]))
-            }
+            // Also on receiving: a friend with an older switch does not clamp what it sends.
+            mssClamp.clamp(UnsafeMutableRawBufferPointer(rebasing: bytes[NoiseDatagramCipher.headerCount..<bytes.count - NoiseDatagramCipher.tagCount]))
             handle(plaintext, inReceiveSlot: true, now: now)
         }
         return nil
     }
 
     public func clampedForStream(_ payload: UnsafeRawBufferPointer, of type: F2FPacketType, into copy: UnsafeMutableRawBufferPointer) -> Bool {
-        guard let offset = Self.frameOffset(inPacketOf: type.rawValue).map({ $0 - F2FPacketHeader.encodedCount }),
+        let clamp = mssClamp
+        guard let offset = PacketMSSClamp.frameOffset(inPacketOf: type.rawValue).map({ $0 - F2FPacketHeader.encodedCount }),
             offset < payload.count, copy.count >= payload.count,
-            TCPMSSClamp.needsClamp(UnsafeRawBufferPointer(rebasing: payload[offset...]), maximumFrameCount: largestUnfragmentedFrame)
+            TCPMSSClamp.needsClamp(UnsafeRawBufferPointer(rebasing: payload[offset...]), maximumFrameCount: clamp.maximumFrameCount)
         else { return false }
         copy.baseAddress!.copyMemory(from: payload.baseAddress!, byteCount: payload.count)
-        clampMSS(UnsafeMutableRawBufferPointer(rebasing: copy[offset..<payload.count]))
+        TCPMSSClamp.clamp(UnsafeMutableRawBufferPointer(rebasing: copy[offset..<payload.count]), maximumFrameCount: clamp.maximumFrameCount)
         return true
     }
 
-    /// Where the Ethernet frame starts in a packet of this type: after the packet's header,
-    /// and a routed frame also after its mesh header. Nil for packets that carry no frame.
-    @inline(__always)
-    static func frameOffset(inPacketOf type: UInt8?) -> Int? {
-        switch type {
-        case F2FPacketType.ethernetFrame.rawValue: F2FPacketHeader.encodedCount
-        case F2FPacketType.meshFrame.rawValue: F2FPacketHeader.encodedCount + MeshFrameHeader.encodedCount
-        default: nil
-        }
-    }
-
-    /// The largest frame that crosses in one datagram whether it goes plain or routed: a
-    /// connection's frames may take either form as the mesh's routes come and go, so its SYN
-    /// is clamped for the larger one (the routed frame's mesh header).
-    var largestUnfragmentedFrame: Int {
-        payloadSize - F2FPacketHeader.encodedCount - MeshFrameHeader.encodedCount
-    }
-
-    /// The guests' TCP is told to send segments that fit one datagram (`TCPMSSClamp`): a
-    /// 1514-byte frame would be two datagrams of half the size, and lost with either.
-    @inline(__always)
-    private func clampMSS(_ frame: UnsafeMutableRawBufferPointer) {
-        TCPMSSClamp.clamp(frame, maximumFrameCount: largestUnfragmentedFrame)
-    }
+    /// Clamps for this path's payload, which path-MTU probing may raise.
+    var mssClamp: PacketMSSClamp { PacketMSSClamp(payload: payloadSize) }
 
     /// A packet `inReceiveSlot` is lent to the connection (read from the slot until the
     /// transport reuses it); a reassembled one is copied.

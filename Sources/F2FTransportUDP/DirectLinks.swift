@@ -98,8 +98,6 @@ public final class DirectLinks: DatagramConnectionOwner {
         transport.direct = nil
     }
 
-    var now: Instant { loop.now }
-
     /// The link that started over UDP with `peer`, if its connection is one.
     public func connection(of peer: Peer) -> DatagramConnection? {
         peer.connection as? DatagramConnection
@@ -248,7 +246,7 @@ public final class DirectLinks: DatagramConnectionOwner {
         }
         punching[friend] = nil
         let connection = DatagramConnection(
-            owner: self, friend: friend, session: established.session, endpoint: endpoint, isInitiator: true,
+            owner: self, batch: transport, friend: friend, session: established.session, endpoint: endpoint, isInitiator: true,
             introducedBy: attempt.introducedBy, now: now)
         add(connection)
         logger.info("direct link over UDP", metadata: ["friend": "\(friend)", "endpoint": "\(endpoint)", "introduced-by": "\(attempt.introducedBy ?? "-")"])
@@ -274,7 +272,7 @@ public final class DirectLinks: DatagramConnectionOwner {
             let introducer = punching.removeValue(forKey: id)?.introducedBy
             let endpoint = source.address
             let connection = DatagramConnection(
-                owner: self, friend: id, session: session, endpoint: endpoint, isInitiator: false, introducedBy: introducer, now: now)
+                owner: self, batch: transport, friend: id, session: session, endpoint: endpoint, isInitiator: false, introducedBy: introducer, now: now)
             add(connection)
             logger.info("direct link over UDP", metadata: ["friend": "\(id)", "endpoint": "\(endpoint)", "introduced-by": "\(introducer ?? "-")"])
             node.acceptIncoming(connection)
@@ -308,22 +306,6 @@ public final class DirectLinks: DatagramConnectionOwner {
         connection.install(session, now: now)
         connections[session.localIndex] = connection
         counters.rekeys &+= 1
-    }
-
-    func datagramSlot(for endpoint: InetSocketAddress) -> UnsafeMutableRawBufferPointer? {
-        transport.datagramSlot(for: endpoint)
-    }
-
-    func commitDatagram(byteCount: Int, to endpoint: InetSocketAddress, from connection: DatagramConnection) {
-        transport.stageDatagram(byteCount: byteCount, to: endpoint, from: connection)
-    }
-
-    func flushDatagrams() {
-        transport.flushDatagrams()
-    }
-
-    func inboxMayTakeMore() {
-        transport.inboxMayTakeMore()
     }
 
     /// The least room any link's inbox has (`UDPTransport.inboxRoom`).

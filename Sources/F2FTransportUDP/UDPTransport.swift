@@ -204,13 +204,7 @@ public final class UDPTransport: CoreListener, OutboundProducer, DatagramLinkOwn
         return socket.batch.nextSlot
     }
 
-    func commitDatagram(byteCount: Int, to endpoint: InetSocketAddress, from link: DatagramLink) {
-        stageDatagram(byteCount: byteCount, to: endpoint, from: link)
-    }
-
-    /// Stages the slot `datagramSlot(for:)` handed out, for the next flush; `sender` hears of
-    /// it if the socket refuses it then.
-    func stageDatagram(byteCount: Int, to endpoint: InetSocketAddress, from sender: any StagedDatagramSender) {
+    func commitDatagram(byteCount: Int, to endpoint: InetSocketAddress, from sender: any StagedDatagramSender) {
         guard let socket = socket(for: endpoint) else { return }
         socket.stagedBy[socket.batch.count] = sender
         socket.batch.commit(byteCount: byteCount, to: endpoint)

@@ -10,7 +10,7 @@ import Testing
 /// Two ends of a link that started over UDP, back to back on virtual time: what `Peer` writes
 /// crosses as datagrams, large packets in fragments, and the hello (sent once by `Peer`) is
 /// resent until the friend shows it arrived.
-final class DirectPair: DatagramConnectionOwner {
+final class DirectPair: DatagramConnectionOwner, DatagramBatching {
     var now = Instant(nanoseconds: 1_000_000_000)
     var passes = true
     var sent: [(bytes: [UInt8], to: InetSocketAddress)] = []
@@ -25,9 +25,9 @@ final class DirectPair: DatagramConnectionOwner {
         let second = NoiseDatagramCipher(sending: keys.1, receiving: keys.0, localIndex: 22, remoteIndex: 11)
         ends = [
             DatagramConnection(
-                owner: self, friend: IdentityKey().id, session: first, endpoint: addresses[1], isInitiator: true, introducedBy: "c", now: now),
+                owner: self, batch: self, friend: IdentityKey().id, session: first, endpoint: addresses[1], isInitiator: true, introducedBy: "c", now: now),
             DatagramConnection(
-                owner: self, friend: IdentityKey().id, session: second, endpoint: addresses[0], isInitiator: false, introducedBy: nil, now: now),
+                owner: self, batch: self, friend: IdentityKey().id, session: second, endpoint: addresses[0], isInitiator: false, introducedBy: nil, now: now),
         ]
     }
 
@@ -41,7 +41,7 @@ final class DirectPair: DatagramConnectionOwner {
 
     func datagramSlot(for endpoint: InetSocketAddress) -> UnsafeMutableRawBufferPointer? { slot }
 
-    func commitDatagram(byteCount: Int, to endpoint: InetSocketAddress, from connection: DatagramConnection) {
+    func commitDatagram(byteCount: Int, to endpoint: InetSocketAddress, from sender: any StagedDatagramSender) {
         sent.append((Array(slot[..<byteCount]), endpoint))
     }
 
@@ -126,7 +126,7 @@ final class DirectPair: DatagramConnectionOwner {
         #expect(try pair.read(on: 1) == Self.packet(0x10, expected) + Self.packet(F2FPacketType.meshFrame.rawValue, routedHeader + expected))
 
         // A segment of the clamped size then crosses in one datagram.
-        let fullSegment = Self.packet(0x10, [UInt8](repeating: 0xAB, count: DatagramConnection.largestUnfragmentedFrame))
+        let fullSegment = Self.packet(0x10, [UInt8](repeating: 0xAB, count: DatagramConnection.mssClamp.maximumFrameCount))
         try pair.write(fullSegment, on: 0, whole: writtenWhole)
         #expect(pair.sent.count == 1)
         pair.deliver()

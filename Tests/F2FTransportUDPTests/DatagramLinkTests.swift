@@ -53,7 +53,7 @@ final class LinkPair: DatagramLinkOwner {
         slot
     }
 
-    func commitDatagram(byteCount: Int, to endpoint: InetSocketAddress, from link: DatagramLink) {
+    func commitDatagram(byteCount: Int, to endpoint: InetSocketAddress, from sender: any StagedDatagramSender) {
         precondition(byteCount <= slot.count)
         outbox.append((sending, Array(slot.prefix(byteCount)), endpoint))
         unflushed += 1
