@@ -50,9 +50,7 @@ public final class FriendIntroductions: CoreListener, OutboundProducer {
     private let friends: FriendList
     private var broker = IntroductionBroker<PeerID, InetSocketAddress>()
     private var links: [Int: Link] = [:]
-    /// Packets waiting for each peer's slot; only peers with some have an entry, so that the
-    /// slot asks for a frame's turn past an empty dictionary, without a lookup.
-    private var outboxes: [Int: [(type: F2FPacketType, payload: [UInt8])]] = [:]
+    private var outboxes = PeerQueues<(type: F2FPacketType, payload: [UInt8])>()
     private var timer: EventLoop.TimerID?
     /// Our local UDP endpoints, as `wanted-friends` offers them.
     private var localEndpoints: [InetSocketAddress] = []
@@ -137,7 +135,7 @@ public final class FriendIntroductions: CoreListener, OutboundProducer {
                 link.toldObserved = observed
                 var payload: [UInt8] = []
                 ObservedAddress(endpoint: observed).encode(into: &payload)
-                outboxes[peer.id, default: []].append((type: F2FPacketType.observedAddress, payload: payload))
+                outboxes.append((type: F2FPacketType.observedAddress, payload: payload), for: peer.id)
                 counters.observedSent &+= 1
             }
             if link.toldWants != wants || link.wantsSentAt.map({ now - $0 >= Self.wantsRefresh }) ?? true {
@@ -145,7 +143,7 @@ public final class FriendIntroductions: CoreListener, OutboundProducer {
                 link.wantsSentAt = now
                 var payload: [UInt8] = []
                 WantedFriends(localEndpoints: localEndpoints, friends: wants).encode(into: &payload)
-                outboxes[peer.id, default: []].append((type: F2FPacketType.wantedFriends, payload: payload))
+                outboxes.append((type: F2FPacketType.wantedFriends, payload: payload), for: peer.id)
                 counters.wantsSent &+= 1
             }
             links[peer.id] = link
@@ -154,10 +152,10 @@ public final class FriendIntroductions: CoreListener, OutboundProducer {
             guard let peer = byFriend[introduction.to], links[peer.id] != nil else { continue }
             var payload: [UInt8] = []
             Introduction(friend: introduction.about, endpoints: introduction.endpoints).encode(into: &payload)
-            outboxes[peer.id, default: []].append((type: F2FPacketType.introduction, payload: payload))
+            outboxes.append((type: F2FPacketType.introduction, payload: payload), for: peer.id)
             counters.introductionsSent &+= 1
         }
-        for peer in node.establishedPeers where outboxes[peer.id] != nil {
+        for peer in node.establishedPeers where outboxes.hasWaiting(for: peer.id) {
             peer.pumpOutbound()
         }
     }
@@ -173,7 +171,7 @@ public final class FriendIntroductions: CoreListener, OutboundProducer {
             }
             return .ignored
         case .disconnected:
-            outboxes[peer.id] = nil
+            outboxes.removeAll(for: peer.id)
             if let link = links.removeValue(forKey: peer.id), !links.values.contains(where: { $0.friend == link.friend }) {
                 broker.remove(link.friend)
             }
@@ -207,9 +205,7 @@ public final class FriendIntroductions: CoreListener, OutboundProducer {
     }
 
     public func produce(for peer: Peer, into slot: OutboundSlot) -> Bool {
-        guard !outboxes.isEmpty, var outbox = outboxes[peer.id] else { return false }
-        let (type, payload) = outbox.removeFirst()
-        outboxes[peer.id] = outbox.isEmpty ? nil : outbox
+        guard let (type, payload) = outboxes.next(for: peer.id) else { return false }
         payload.withUnsafeBytes { slot.load(type, payload: $0) }
         return true
     }

@@ -226,26 +226,18 @@ public final class PeerLink: PortLink {
 /// Control frames (BPDUs) waiting for their peer's slot; a few per peer at most, the
 /// spanning tree repeats its state every hello time anyway.
 final class ControlFrames: OutboundProducer {
-    private var waiting: [Int: [[UInt8]]] = [:]
-    private let limitPerPeer = 4
+    private var waiting = PeerQueues<[UInt8]>(limitPerPeer: 4)
 
-    /// Only peers with frames waiting have an entry: a frame's turn at the slot passes an
-    /// empty dictionary without a lookup.
     func add(_ frame: [UInt8], for peerID: Int) {
-        var frames = waiting[peerID, default: []]
-        if frames.count == limitPerPeer { frames.removeFirst() }
-        frames.append(frame)
-        waiting[peerID] = frames
+        waiting.append(frame, for: peerID)
     }
 
     func removeAll(for peerID: Int) {
-        waiting[peerID] = nil
+        waiting.removeAll(for: peerID)
     }
 
     func produce(for peer: Peer, into slot: OutboundSlot) -> Bool {
-        guard !waiting.isEmpty, var frames = waiting[peer.id], !frames.isEmpty else { return false }
-        let frame = frames.removeFirst()
-        waiting[peer.id] = frames.isEmpty ? nil : frames
+        guard let frame = waiting.next(for: peer.id) else { return false }
         frame.withUnsafeBytes { slot.load(.bpdu, payload: $0) }
         return true
     }
