@@ -134,8 +134,9 @@ public final class Peer: ConnectionEvents {
     }
 
     /// Until the handshake is done only a hello of plausible size is read at all.
+    /// Asked only while handshaking (`guardHandshakeReads`).
     private func admitDuringHandshake(_ type: F2FPacketType, _ count: Int) -> Bool {
-        state != .handshaking || (type == .hello && count <= Hello.maximumEncodedCount)
+        type == .hello && count <= Hello.maximumEncodedCount
     }
 
     // MARK: ConnectionEvents

@@ -84,6 +84,26 @@ struct GarbageStream: Sendable, CustomTestStringConvertible {
         }
     }
 
+    /// A peer we dialled guards its handshake the same way once the connection is up (the
+    /// guard is set on entering the handshake, not when the peer is made), and reads
+    /// everything once established.
+    @Test func aPeerWeDialledRefusesAFrameBeforeTheHelloAtItsHeader() throws {
+        let world = World()
+        let node = world.makeNode("alpha", id: 1)
+        let connection = ScriptedConnection()
+        connection.feed(BadStart.all[0].bytes)
+        let peer = node.addOutbound(connection)
+        connection.signalEstablished()
+        connection.deliver()
+        #expect(connection.bytesRead == 3, "refused at the header")
+        #expect(PacketBytes.split(connection.written).packets.map(\.type) == [.hello, .reject])
+        #expect(peer.state == .closed)
+
+        let link = LinkedNodes()
+        link.sendFromAlpha(payload: [UInt8](repeating: 7, count: 2_000))
+        #expect(link.betaListener.entries.packetPayloads.map(\.count) == [2_000], "an established peer reads a packet larger than any hello")
+    }
+
     @Test(arguments: [
         (7, UInt8(2), "protocol version mismatch: theirs 2, ours 1"),  // the version byte
         (3, UInt8(0x58), "not an F2F peer (bad magic)"),  // the first magic byte
